@@ -1,0 +1,36 @@
+# Two commands on a fresh clone: `make demo` and `make test`.
+# Each bootstraps .venv on first use; later runs reuse it.
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,10) <= sys.version_info[:2] < (3,13)))' 2>/dev/null && { echo $$p; break; }; \
+          done)
+EXTRAS ?= dev
+
+.PHONY: demo test bench lint serve clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "dsk needs Python 3.10, 3.11 or 3.12 (durable_rules does not import on 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel
+
+$(VENV)/.installed-$(EXTRAS): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -e '.[$(EXTRAS)]'
+	@touch $@
+
+demo: $(VENV)/.installed-dev
+	$(BIN)/dsk demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check dsk tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
