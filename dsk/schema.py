@@ -1,0 +1,224 @@
+"""Column schemas of the tables passed between stages, and their validation.
+
+Every stage boundary calls :func:`validate`. A table that breaks its schema
+raises :class:`SchemaError` naming the table, the column and, where a value is
+wrong, the first offending row.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from dsk.schema import validate
+>>> df = pd.DataFrame({"vignette_id": ["v1"], "ruleset_id": ["r"], "ruleset_version": ["abc"],
+...     "need_level": [4], "decisive_rule": ["disclosure"], "fired": [["disclosure"]], "n_fired": [1],
+...     "conflict": [False], "defaulted": [False], "lead_agency": ["social_care"]})
+>>> validate(df, "decisions") is df
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from dsk.catalogue import Catalogue
+
+__all__ = ["COMPLEXITY_COLUMNS", "TABLES", "Column", "SchemaError", "columns", "validate"]
+
+
+class SchemaError(ValueError):
+    """A table that does not match its schema."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """``kind`` is one of str, int, float, bool, list; ``nullable`` allows missing values."""
+
+    name: str
+    kind: str
+    nullable: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+COMPLEXITY_COLUMNS = (
+    "cx_multiplicity",
+    "cx_interconnection",
+    "cx_network",
+    "cx_conflict",
+    "cx_turbulence",
+    "cx_emotional",
+)
+
+BANDS = ("low", "medium", "high")
+STANCES = ("concern", "reassure")
+
+TABLES: Mapping[str, tuple[Column, ...]] = {
+    # Factor, child-attribute and derived columns are added from the catalogue.
+    "vignettes": (
+        Column("vignette_id", "str"),
+        Column("set_id", "str"),
+        Column("seed", "int"),
+        *(Column(c, "float", lo=0.0, hi=1.0) for c in COMPLEXITY_COLUMNS),
+        Column("complexity", "float", lo=0.0, hi=1.0),
+        Column("complexity_band", "str", choices=BANDS),
+        Column("reports", "list"),
+        Column("narrative", "str"),
+    ),
+    "decisions": (
+        Column("vignette_id", "str"),
+        Column("ruleset_id", "str"),
+        Column("ruleset_version", "str"),
+        Column("need_level", "int", lo=1, hi=4),
+        Column("decisive_rule", "str", nullable=True),
+        Column("fired", "list"),
+        Column("n_fired", "int", lo=0),
+        Column("conflict", "bool"),
+        Column("defaulted", "bool"),
+        Column("lead_agency", "str", nullable=True),
+    ),
+    "trace": (
+        Column("vignette_id", "str"),
+        Column("ruleset_id", "str"),
+        Column("rule_id", "str"),
+        Column("fired", "bool"),
+        Column("level", "int", lo=1, hi=4),
+        Column("decisive", "bool"),
+        Column("margin", "int", lo=0),
+    ),
+    "judgements": (
+        Column("vignette_id", "str"),
+        Column("rater_id", "str"),
+        Column("rater_kind", "str", choices=("rules", "simulated", "human")),
+        Column("profession", "str", nullable=True),
+        Column("panel_id", "str", nullable=True),
+        Column("round", "int", lo=1, hi=2),
+        Column("need_level", "int", lo=1, hi=4),
+        Column("confidence", "float", nullable=True, lo=0.0, hi=1.0),
+        Column("risk", "float", nullable=True, lo=0.0, hi=10.0),
+        Column("salient_factors", "list"),
+        Column("rationale", "str", nullable=True),
+        Column("lead_agency", "str", nullable=True),
+        Column("seconds", "float", nullable=True, lo=0.0),
+    ),
+    "stats": (
+        Column("analysis", "str"),
+        Column("metric", "str"),
+        Column("comparison", "str"),
+        Column("stratum", "str"),
+        Column("estimate", "float", nullable=True),
+        Column("ci_low", "float", nullable=True),
+        Column("ci_high", "float", nullable=True),
+        Column("n", "int", lo=0),
+    ),
+    "failures": (
+        Column("vignette_id", "str"),
+        Column("ruleset_id", "str"),
+        Column("rule_level", "int", lo=1, hi=4),
+        Column("panel_median", "float", lo=1.0, hi=4.0),
+        Column("panel_consensus", "float", lo=0.0, hi=1.0),
+        Column("divergence", "float"),
+        Column("quadrant", "str"),
+        Column("brittleness", "float", nullable=True, lo=0.0, hi=1.0),
+        Column("reasons", "list"),
+    ),
+}
+
+
+def columns(table: str, catalogue: Catalogue | None = None) -> tuple[Column, ...]:
+    """The columns of ``table``; for vignettes, including the catalogue's columns."""
+    if table not in TABLES:
+        raise KeyError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+    cols = TABLES[table]
+    if table == "vignettes" and catalogue is not None:
+        extra: list[Column] = []
+        for f in catalogue.factors:
+            extra.append(Column(f.id, "int", lo=0, hi=f.max_level))
+        for name in catalogue.child_ids:
+            extra.append(Column(name, "int", lo=0, hi=catalogue.value_range(name)[1]))
+        for d in catalogue.derived:
+            extra.append(Column(d.id, "int", lo=0, hi=d.max_value))
+        cols = cols[:3] + tuple(extra) + cols[3:]
+    return cols
+
+
+def _first_bad(mask: np.ndarray, df: pd.DataFrame) -> str:
+    pos = int(np.flatnonzero(mask)[0])
+    label = df.index[pos]
+    ident = ""
+    for key in ("vignette_id", "rater_id"):
+        if key in df.columns:
+            ident += f" {key}={df[key].iloc[pos]!r}"
+    return f"row {label}{ident}"
+
+
+def validate(df: pd.DataFrame, table: str, catalogue: Catalogue | None = None,
+             source: str | None = None) -> pd.DataFrame:
+    """Check ``df`` against the schema of ``table``; return it unchanged or raise.
+
+    Extra columns are allowed (analyses may carry more); missing ones are not.
+    """
+    where = f"{source}: " if source else ""
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(f"{where}{table}: expected a pandas DataFrame, got {type(df).__name__}")
+    for col in columns(table, catalogue):
+        name = f"{where}{table}.{col.name}"
+        if col.name not in df.columns:
+            raise SchemaError(f"{name}: column missing")
+        series = df[col.name]
+        missing = series.isna().to_numpy()
+        if col.kind == "list":
+            missing = np.array([v is None for v in series], dtype=bool)
+        if missing.any() and not col.nullable:
+            raise SchemaError(f"{name}: missing value at {_first_bad(missing, df)}")
+        present = series[~missing]
+        if col.kind == "int":
+            if not (pd.api.types.is_integer_dtype(present) or present.empty):
+                numeric = pd.to_numeric(present, errors="coerce")
+                bad = numeric.isna().to_numpy() | (numeric.to_numpy() % 1 != 0)
+                if bad.any():
+                    full = np.zeros(len(df), dtype=bool)
+                    full[np.flatnonzero(~missing)[bad]] = True
+                    raise SchemaError(f"{name}: expected an integer at {_first_bad(full, df)}, "
+                                      f"got {present[bad].iloc[0]!r}")
+        elif col.kind == "float":
+            if not (pd.api.types.is_numeric_dtype(present) or present.empty):
+                raise SchemaError(f"{name}: expected numbers, got dtype {series.dtype}")
+        elif col.kind == "bool":
+            if not (pd.api.types.is_bool_dtype(present) or present.empty):
+                bad = ~present.isin([True, False]).to_numpy()
+                if bad.any():
+                    raise SchemaError(f"{name}: expected true/false, got {present[bad].iloc[0]!r}")
+        elif col.kind == "str":
+            bad = ~np.array([isinstance(v, str) for v in present], dtype=bool)
+            if bad.any():
+                raise SchemaError(f"{name}: expected text, got {present[bad].iloc[0]!r}")
+        elif col.kind == "list":
+            bad = ~np.array([isinstance(v, (list, tuple, np.ndarray)) for v in present], dtype=bool)
+            if bad.any():
+                raise SchemaError(f"{name}: expected a list, got {present[bad].iloc[0]!r}")
+        if col.kind in ("int", "float") and (col.lo is not None or col.hi is not None) and not present.empty:
+            values = pd.to_numeric(present).to_numpy(dtype=float)
+            bad = np.zeros(len(values), dtype=bool)
+            if col.lo is not None:
+                bad |= values < col.lo
+            if col.hi is not None:
+                bad |= values > col.hi
+            if bad.any():
+                full = np.zeros(len(df), dtype=bool)
+                full[np.flatnonzero(~missing)[bad]] = True
+                raise SchemaError(f"{name}: value {values[bad][0]:g} outside [{col.lo}, {col.hi}] "
+                                  f"at {_first_bad(full, df)}")
+        if col.choices and not present.empty:
+            bad = ~present.isin(col.choices).to_numpy()
+            if bad.any():
+                full = np.zeros(len(df), dtype=bool)
+                full[np.flatnonzero(~missing)[bad]] = True
+                raise SchemaError(f"{name}: {present[bad].iloc[0]!r} is not one of "
+                                  f"{', '.join(col.choices)} at {_first_bad(full, df)}")
+    return df
