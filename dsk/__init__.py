@@ -1,0 +1,42 @@
+"""dsk: rules versus judgement in children's services.
+
+Synthetic case vignettes go through a procedural rule engine (the
+checklist) and through panels of practitioners; dsk compares their
+agreement, their explanations and their failure points.
+
+The public surface is re-exported here; everything else is private.
+"""
+
+from dsk.catalogue import Catalogue, CatalogueError, load_catalogue
+from dsk.complexity import complexity_of_frame, complexity_scores
+from dsk.design import (
+    d_efficient_vignettes,
+    generate,
+    random_vignettes,
+    stratified_vignettes,
+)
+from dsk.io import TableFileError, read_table, read_vignettes, write_table
+from dsk.narrative import render_narrative
+from dsk.schema import SchemaError, validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Catalogue",
+    "CatalogueError",
+    "SchemaError",
+    "TableFileError",
+    "__version__",
+    "complexity_of_frame",
+    "complexity_scores",
+    "d_efficient_vignettes",
+    "generate",
+    "load_catalogue",
+    "random_vignettes",
+    "read_table",
+    "read_vignettes",
+    "render_narrative",
+    "stratified_vignettes",
+    "validate",
+    "write_table",
+]

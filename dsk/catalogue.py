@@ -174,6 +174,7 @@ class Catalogue:
     exclusions: tuple[Exclusion, ...]
     derived: tuple[DerivedFeature, ...]
     complexity: ComplexitySpec
+    agency_ages: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     _index: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------ look-ups
@@ -424,7 +425,17 @@ def parse_catalogue(data: Any, source: str = "<catalogue>") -> Catalogue:
     domains = {k: str(v) for k, v in domains_raw.items()}
 
     agencies_raw = r.mapping(data, None, "agencies")
-    agencies = {str(k): str(v) for k, v in agencies_raw.items()}
+    agencies: dict[str, str] = {}
+    agency_ages_raw: dict[str, Any] = {}
+    for key, value in agencies_raw.items():
+        if isinstance(value, str):
+            agencies[str(key)] = value
+        elif isinstance(value, dict):
+            agencies[str(key)] = r.get(value, str(key), "label", str)
+            if "ages" in value:
+                agency_ages_raw[str(key)] = value
+        else:
+            raise r.fail(agencies_raw, str(key), None, "expected a label or {label, ages}")
 
     child_raw = r.mapping(data, None, "child")
     child: dict[str, ChildAttribute] = {}
@@ -504,6 +515,18 @@ def parse_catalogue(data: Any, source: str = "<catalogue>") -> Catalogue:
         factors.append(Factor(fid, label, domain, kind, levels, tuple(threshold), fac_agencies,
                               topic, base_rate, phrases, protective))
 
+    age_levels = child["age_band"].levels
+    agency_ages: dict[str, tuple[int, ...]] = {}
+    for key in agencies:
+        if key in agency_ages_raw:
+            node = agency_ages_raw[key]
+            ages = r.get(node, key, "ages", list)
+            bad = [a for a in ages if a not in age_levels]
+            if bad or not ages:
+                raise r.fail(node, key, "ages", f"unknown age bands {bad}; bands are {', '.join(age_levels)}")
+            agency_ages[key] = tuple(age_levels.index(a) for a in ages)
+        else:
+            agency_ages[key] = tuple(range(len(age_levels)))
     _check_unique_phrases(factors, source)
     index = {f.id: i for i, f in enumerate(factors)}
     factor_by_id = {f.id: f for f in factors}
@@ -579,8 +602,24 @@ def parse_catalogue(data: Any, source: str = "<catalogue>") -> Catalogue:
         derived.append(DerivedFeature(did, label, kind, ids, min_threshold, min_level, max_value))
 
     complexity = _parse_complexity(r, r.mapping(data, None, "complexity"), factor_by_id, child, child_codes)
-    return Catalogue(source, need_levels, domains, agencies, child, tuple(factors),
-                     tuple(exclusions), tuple(derived), complexity, index)
+    cat = Catalogue(source, need_levels, domains, agencies, child, tuple(factors),
+                    tuple(exclusions), tuple(derived), complexity, agency_ages, index)
+    _check_reporters(cat, factors_raw)
+    return cat
+
+
+def _check_reporters(cat: Catalogue, factors_raw: list[Any]) -> None:
+    """Every factor that is plausible at an age must have an agency that sees that age."""
+    age = cat.child["age_band"]
+    for code, band in enumerate(age.levels):
+        caps = cat.caps({"age_band": np.array([code]), "disability": np.array([0])})[0]
+        for j, f in enumerate(cat.factors):
+            if caps[j] > 0 and not any(code in cat.agency_ages[a] for a in f.agencies):
+                node = factors_raw[j]
+                line = node.key_line("agencies") if isinstance(node, LineDict) else 0
+                raise CatalogueError(cat.source, f.id, "agencies",
+                                     f"no listed agency sees a child aged {band!r}; add one or exclude the factor "
+                                     "for that age", line)
 
 
 def _check_unique_phrases(factors: Sequence[Factor], source: str) -> None:

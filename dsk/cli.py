@@ -1,0 +1,187 @@
+"""The ``dsk`` command line."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dsk.catalogue import DOMAINS, CatalogueError, load_catalogue
+from dsk.design import DESIGNS, generate
+from dsk.io import TableFileError, read_vignettes, write_table
+from dsk.schema import BANDS, COMPLEXITY_COLUMNS, SchemaError
+
+app = typer.Typer(help="dsk: rules versus judgement in children's services.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+vignettes_app = typer.Typer(help="Generate, show and describe vignette sets.", no_args_is_help=True)
+app.add_typer(vignettes_app, name="vignettes")
+
+console = Console()
+err = Console(stderr=True)
+
+#: Sub-command groups that live beside their own package: (module, attribute, name).
+_GROUPS = (("dsk.rules.cli", "app", "rules"),)
+
+for _module, _attr, _name in _GROUPS:
+    try:
+        app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
+    except ImportError:  # pragma: no cover - only while a group is being built
+        pass
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+@vignettes_app.command("generate")
+def vignettes_generate(
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of vignettes.")] = 60,
+    design: Annotated[str, typer.Option(help=f"Design: {', '.join(DESIGNS)}.")] = "random",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same file.")] = 1,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file: .jsonl, .parquet or .csv.")] = Path(
+        "vignettes.jsonl"),
+    dimensions: Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional
+        help="Comma-separated factors or child attributes varied by the d-efficient design.")] = None,
+    bands: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Stratified counts per band, e.g. low=20,medium=20,high=20.")] = None,
+    set_id: Annotated[Optional[str], typer.Option(help="Set id (default: DESIGN-SEED).")] = None,  # noqa: UP045
+    no_narratives: Annotated[bool, typer.Option("--no-narratives", help="Skip the text.")] = False,
+) -> None:
+    """Generate a vignette set and write it to a file."""
+    try:
+        band_counts = None
+        if bands:
+            band_counts = {}
+            for part in bands.split(","):
+                key, _, value = part.partition("=")
+                if key.strip() not in BANDS or not value.strip().isdigit():
+                    raise _fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
+                band_counts[key.strip()] = int(value)
+        dims = [d.strip() for d in dimensions.split(",")] if dimensions else None
+        frame = generate(design, n, seed, narratives=not no_narratives, set_id=set_id, dimensions=dims,
+                         bands=band_counts)
+        write_table(frame, output)
+    except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
+        raise _fail(str(exc)) from exc
+    extra = ""
+    if "d_efficiency" in frame.attrs:
+        extra = f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial"
+    console.print(f"wrote {len(frame)} vignettes to {output}{extra}")
+    _print_summary(frame)
+
+
+def _load(path: Path) -> pd.DataFrame:
+    try:
+        return read_vignettes(path)
+    except (TableFileError, SchemaError, CatalogueError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@vignettes_app.command("show")
+def vignettes_show(
+    file: Annotated[Path, typer.Argument(help="Vignettes file.")],
+    id: Annotated[str, typer.Option("--id", help="Vignette id.")],  # noqa: A002
+) -> None:
+    """Print one vignette's narrative and its factors."""
+    frame = _load(file)
+    match = frame[frame["vignette_id"] == id]
+    if match.empty:
+        sample = ", ".join(frame["vignette_id"].head(3))
+        raise _fail(f"{file}: no vignette with id {id!r} (ids look like {sample})")
+    row = match.iloc[0]
+    cat = load_catalogue()
+    console.rule(f"{id}  ·  complexity {row['complexity']:.2f} ({row['complexity_band']})")
+    console.print(row["narrative"] or "(no narrative)", highlight=False)
+    if "note" in frame.columns and isinstance(row.get("note"), str) and row["note"]:
+        console.print(f"\n[italic]Teaching note:[/italic] {row['note']}", highlight=False)
+    table = Table(title="Factors present")
+    for col in ("factor", "domain", "level", "usual need level", "reported by"):
+        table.add_column(col)
+    for f in cat.factors:
+        level = int(row[f.id])
+        if level == 0:
+            continue
+        reporters = [f"{r['agency']}" + (" (reassures)" if r["stance"] == "reassure" and not f.protective else "")
+                     for r in row["reports"] if r["factor"] == f.id]
+        table.add_row(f.label, f.domain, f.levels[level], "protective" if f.protective else str(f.threshold[level]),
+                      ", ".join(reporters))
+    console.print(table)
+    dims = Table(title="Complexity")
+    for col in (*COMPLEXITY_COLUMNS, "complexity"):
+        dims.add_column(col.removeprefix("cx_"))
+    dims.add_row(*(f"{row[c]:.2f}" for c in (*COMPLEXITY_COLUMNS, "complexity")))
+    console.print(dims)
+
+
+@vignettes_app.command("describe")
+def vignettes_describe(file: Annotated[Path, typer.Argument(help="Vignettes file.")]) -> None:
+    """Counts by complexity band, CAF domain and complexity dimension."""
+    frame = _load(file)
+    console.print(f"{file}: {len(frame)} vignettes")
+    _print_summary(frame)
+
+
+def _print_summary(frame: pd.DataFrame) -> None:
+    cat = load_catalogue()
+    bands = Table(title="Complexity bands")
+    bands.add_column("band")
+    bands.add_column("vignettes", justify="right")
+    bands.add_column("mean complexity", justify="right")
+    for band in BANDS:
+        part = frame[frame["complexity_band"] == band]
+        bands.add_row(band, str(len(part)), f"{part['complexity'].mean():.2f}" if len(part) else "-")
+    console.print(bands)
+    domains = Table(title="Concerns by CAF domain")
+    domains.add_column("domain")
+    domains.add_column("vignettes with a concern", justify="right")
+    domains.add_column("mean concerns", justify="right")
+    for dom in DOMAINS:
+        col = f"n_concerns_{dom}"
+        if col in frame.columns:
+            domains.add_row(dom, str(int((frame[col] > 0).sum())), f"{frame[col].mean():.2f}")
+    console.print(domains)
+    dims = Table(title="Complexity dimensions")
+    for col in ("dimension", "mean", "sd", "share > 0"):
+        dims.add_column(col, justify="left" if col == "dimension" else "right")
+    for col in (*COMPLEXITY_COLUMNS, "complexity"):
+        v = frame[col].to_numpy(dtype=float)
+        dims.add_row(col, f"{v.mean():.2f}", f"{v.std():.2f}", f"{np.mean(v > 0):.0%}")
+    console.print(dims)
+    present = {f.id: int((frame[f.id] > 0).sum()) for f in cat.factors}
+    top = sorted(present.items(), key=lambda kv: -kv[1])[:8]
+    console.print("most frequent factors: " + ", ".join(f"{k} ({v})" for k, v in top), highlight=False)
+
+
+@app.command("demo")
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    out: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("runs/demo"),
+) -> None:
+    """The main job on a fresh clone: generate a stratified vignette set and summarise it."""
+    frame = generate("stratified", 60, seed)
+    path = write_table(frame, out / "vignettes.jsonl")
+    console.print(f"generated {len(frame)} vignettes (stratified by complexity, seed {seed}) -> {path}")
+    _print_summary(frame)
+    first = frame.iloc[-1]
+    console.rule(f"a high-complexity vignette: {first['vignette_id']}")
+    console.print(first["narrative"], highlight=False)
+
+
+def main() -> None:
+    """Entry point of the ``dsk`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,323 @@
+"""Vignette designs: random, complexity-stratified and D-efficient; decks.
+
+Every design returns a complete vignettes table (``dsk.schema`` "vignettes"):
+factor levels, child attributes, derived features, agency reports,
+complexity and, unless ``narratives=False``, the narrative text. Every
+function takes a ``seed``; the same seed gives the same table, byte for byte
+once written.
+
+Examples
+--------
+>>> from dsk.design import random_vignettes, stratified_vignettes
+>>> v = random_vignettes(5, seed=1)
+>>> len(v), v["vignette_id"].iloc[0]
+(5, 'random-1-00001')
+>>> s = stratified_vignettes({"low": 2, "medium": 2, "high": 2}, seed=1)
+>>> s["complexity_band"].value_counts().to_dict() == {"low": 2, "medium": 2, "high": 2}
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dsk.catalogue import Catalogue, load_catalogue
+from dsk.complexity import complexity_scores
+from dsk.narrative import Reports, render_narrative, reports_to_lists, sample_reports
+from dsk.schema import BANDS, COMPLEXITY_COLUMNS, validate
+
+__all__ = [
+    "DESIGNS",
+    "VignetteArrays",
+    "d_efficient_vignettes",
+    "generate",
+    "random_vignettes",
+    "sample_vignette_arrays",
+    "stratified_vignettes",
+]
+
+DESIGNS = ("random", "stratified", "d-efficient")
+
+
+@dataclass(frozen=True)
+class VignetteArrays:
+    """A vignette set as arrays, before it becomes a table.
+
+    This is the vectorised core that designs, sweeps and benchmarks use;
+    :meth:`to_frame` builds the vignettes table.
+    """
+
+    levels: np.ndarray  # (n, n_factors)
+    child: Mapping[str, np.ndarray]
+    seeds: np.ndarray
+    reports: Reports
+    derived: Mapping[str, np.ndarray]
+    complexity: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.levels.shape[0])
+
+    def take(self, rows: np.ndarray) -> VignetteArrays:
+        """A subset of the vignettes, in the order given."""
+        rows = np.asarray(rows, dtype=np.int64)
+        position = np.full(len(self), -1, dtype=np.int64)
+        position[rows] = np.arange(rows.size)
+        keep = position[self.reports.vignette] >= 0
+        new_vig = position[self.reports.vignette[keep]]
+        sort = np.lexsort((self.reports.order[keep], new_vig))
+        rep = Reports(new_vig[sort], self.reports.factor[keep][sort], self.reports.agency[keep][sort],
+                      self.reports.stance[keep][sort], self.reports.order[keep][sort], rows.size)
+        return VignetteArrays(
+            self.levels[rows], {k: v[rows] for k, v in self.child.items()}, self.seeds[rows], rep,
+            {k: v[rows] for k, v in self.derived.items()}, {k: v[rows] for k, v in self.complexity.items()},
+        )
+
+    def to_frame(self, cat: Catalogue, set_id: str, narratives: bool = True,
+                 id_prefix: str | None = None) -> pd.DataFrame:
+        """The vignettes table, validated against ``dsk.schema``."""
+        n = len(self)
+        prefix = id_prefix if id_prefix is not None else set_id
+        data: dict[str, Any] = {
+            "vignette_id": [f"{prefix}-{i + 1:05d}" for i in range(n)],
+            "set_id": [set_id] * n,
+            "seed": self.seeds.astype(np.int64),
+        }
+        for j, fid in enumerate(cat.factor_ids):
+            data[fid] = self.levels[:, j].astype(np.int64)
+        for attr in cat.child_ids:
+            data[attr] = np.asarray(self.child[attr], dtype=np.int64)
+        for did in cat.derived_ids:
+            data[did] = np.asarray(self.derived[did], dtype=np.int64)
+        for col in (*COMPLEXITY_COLUMNS, "complexity"):
+            data[col] = np.asarray(self.complexity[col], dtype=float)
+        data["complexity_band"] = list(self.complexity["complexity_band"])
+        data["reports"] = reports_to_lists(cat, self.reports)
+        frame = pd.DataFrame(data)
+        frame["narrative"] = (
+            [render_narrative(row, cat) for row in frame.to_dict("records")] if narratives else [""] * n
+        )
+        return validate(frame, "vignettes", cat)
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def _sample_child(cat: Catalogue, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    child: dict[str, np.ndarray] = {}
+    for attr in cat.child_ids:
+        weights = np.asarray(cat.child[attr].weights)
+        child[attr] = np.searchsorted(np.cumsum(weights), rng.random(n) * weights.sum(), side="right")
+        child[attr] = np.minimum(child[attr], len(weights) - 1).astype(np.int64)
+    return child
+
+
+def _sample_levels(cat: Catalogue, child: Mapping[str, np.ndarray], load: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Each factor present with probability ``base_rate * load`` (capped at 0.9);
+    a present factor's level is uniform over its non-zero levels; levels are
+    then capped by the catalogue's exclusions, so no vignette breaks them."""
+    n = len(load)
+    base = np.array([f.base_rate for f in cat.factors])
+    p = np.minimum(base[None, :] * load[:, None], 0.9)
+    present = rng.random((n, base.size)) < p
+    top = cat.max_levels
+    level = (rng.random((n, base.size)) * top[None, :]).astype(np.int64) + 1
+    levels = np.where(present, level, 0)
+    return np.minimum(levels, cat.caps(child))
+
+
+def _finish(cat: Catalogue, levels: np.ndarray, child: Mapping[str, np.ndarray],
+            rng: np.random.Generator, conflict_rate: float) -> VignetteArrays:
+    n = levels.shape[0]
+    seeds = rng.integers(0, 2**31 - 1, size=n, dtype=np.int64)
+    reports = sample_reports(cat, levels, child["age_band"], rng, conflict_rate=conflict_rate)
+    n_agencies = reports.n_agencies()
+    derived = cat.derive(levels, n_agencies=n_agencies)
+    cx = complexity_scores(cat, levels, child, n_agencies, reports.n_conflicts(cat.protective_mask))
+    return VignetteArrays(levels, child, seeds, reports, derived, cx)
+
+
+def sample_vignette_arrays(n: int, seed: int, catalogue: Catalogue | None = None, *,
+                           load: float | np.ndarray = 1.0, conflict_rate: float = 0.25) -> VignetteArrays:
+    """Random vignettes as arrays (no table, no text): the vectorised core.
+
+    ``load`` scales every factor's base rate (a number, or one per vignette).
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    cat = catalogue or load_catalogue()
+    rng = np.random.default_rng(seed)
+    child = _sample_child(cat, n, rng)
+    load_arr = np.broadcast_to(np.asarray(load, dtype=float), (n,)).copy()
+    levels = _sample_levels(cat, child, load_arr, rng)
+    return _finish(cat, levels, child, rng, conflict_rate)
+
+
+def random_vignettes(n: int, seed: int, catalogue: Catalogue | None = None, *,
+                     narratives: bool = True, set_id: str | None = None,
+                     conflict_rate: float = 0.25) -> pd.DataFrame:
+    """``n`` vignettes drawn independently: each factor present at its base rate.
+
+    Implausible combinations (catalogue exclusions) never occur.
+    """
+    cat = catalogue or load_catalogue()
+    arrays = sample_vignette_arrays(n, seed, cat, conflict_rate=conflict_rate)
+    return arrays.to_frame(cat, set_id or f"random-{seed}", narratives=narratives)
+
+
+def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalogue | None = None, *,
+                         narratives: bool = True, set_id: str | None = None,
+                         conflict_rate: float = 0.35, max_batches: int = 200) -> pd.DataFrame:
+    """Exactly ``counts[band]`` vignettes in each complexity band.
+
+    Batches are drawn with a per-vignette load spread from light to heavy
+    (log-uniform from 0.25 to 6 times the base rates) and accepted into a band
+    until it is full, in draw order. Output is ordered low, medium, high.
+    """
+    cat = catalogue or load_catalogue()
+    unknown = set(counts) - set(BANDS)
+    if unknown:
+        raise ValueError(f"unknown complexity bands {sorted(unknown)}; bands are {', '.join(BANDS)}")
+    wanted = {b: int(counts.get(b, 0)) for b in BANDS}
+    if any(v < 0 for v in wanted.values()):
+        raise ValueError(f"band counts must be >= 0, got {wanted}")
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, list[tuple[int, int]]] = {b: [] for b in BANDS}
+    batches: list[VignetteArrays] = []
+    total = sum(wanted.values())
+    batch_size = max(256, 2 * total)
+    for _ in range(max_batches):
+        if all(len(chosen[b]) >= wanted[b] for b in BANDS):
+            break
+        child = _sample_child(cat, batch_size, rng)
+        load = np.exp(rng.uniform(np.log(0.25), np.log(6.0), batch_size))
+        levels = _sample_levels(cat, child, load, rng)
+        batch = _finish(cat, levels, child, rng, conflict_rate)
+        b_index = len(batches)
+        batches.append(batch)
+        bands = batch.complexity["complexity_band"]
+        for band in BANDS:
+            need = wanted[band] - len(chosen[band])
+            if need > 0:
+                rows = np.flatnonzero(bands == band)[:need]
+                chosen[band].extend((b_index, int(r)) for r in rows)
+    else:
+        short = {b: wanted[b] - len(chosen[b]) for b in BANDS if len(chosen[b]) < wanted[b]}
+        raise RuntimeError(f"could not fill complexity bands after {max_batches} batches: short by {short}")
+    picked = [batches[b].take(np.array([r])) for band in BANDS for b, r in chosen[band]]
+    merged = _concat(picked)
+    return merged.to_frame(cat, set_id or f"stratified-{seed}", narratives=narratives)
+
+
+def _concat(parts: Sequence[VignetteArrays]) -> VignetteArrays:
+    if not parts:
+        raise ValueError("no vignettes to combine")
+    offsets = np.cumsum([0] + [len(p) for p in parts])
+    rep = Reports(
+        np.concatenate([p.reports.vignette + offsets[i] for i, p in enumerate(parts)]),
+        np.concatenate([p.reports.factor for p in parts]),
+        np.concatenate([p.reports.agency for p in parts]),
+        np.concatenate([p.reports.stance for p in parts]),
+        np.concatenate([p.reports.order for p in parts]),
+        int(offsets[-1]),
+    )
+    first = parts[0]
+    return VignetteArrays(
+        np.concatenate([p.levels for p in parts]),
+        {k: np.concatenate([p.child[k] for p in parts]) for k in first.child},
+        np.concatenate([p.seeds for p in parts]),
+        rep,
+        {k: np.concatenate([p.derived[k] for p in parts]) for k in first.derived},
+        {k: np.concatenate([p.complexity[k] for p in parts]) for k in first.complexity},
+    )
+
+
+def d_efficient_vignettes(dimensions: Sequence[str], n: int, seed: int,
+                          catalogue: Catalogue | None = None, *,
+                          base: Mapping[str, int | str] | None = None,
+                          narratives: bool = True, set_id: str | None = None,
+                          conflict_rate: float = 0.0, n_starts: int = 10) -> pd.DataFrame:
+    """A D-efficient fraction of the full factorial over ``dimensions``.
+
+    ``dimensions`` are factors or child attributes (classic advice: at most
+    about six); every other factor takes its ``base`` value (default 0, age
+    band ``primary``, no disability). Combinations that break the catalogue's
+    exclusions are removed from the candidate set. The table carries the
+    design's D-efficiency, relative to the full (plausible) factorial, in
+    ``frame.attrs["d_efficiency"]``.
+    """
+    from dsk import _doe
+
+    cat = catalogue or load_catalogue()
+    if not dimensions:
+        raise ValueError("a D-efficient design needs at least one dimension")
+    for dim in dimensions:
+        if dim not in cat.factor_ids and dim not in cat.child_ids:
+            hint = cat.closest_names(dim)
+            raise ValueError(f"dimension {dim!r} is not a factor or child attribute"
+                             + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+    if len(set(dimensions)) != len(dimensions):
+        raise ValueError(f"dimensions repeat: {list(dimensions)}")
+    fixed: dict[str, int] = {"age_band": cat.level_code("age_band", "primary"), "disability": 0}
+    for key, value in (base or {}).items():
+        if key not in cat.names() or key in cat.derived_ids:
+            raise ValueError(f"base: {key!r} is not a factor or child attribute")
+        fixed[key] = cat.level_code(key, value) if isinstance(value, str) else int(value)
+    n_levels = [cat.value_range(d)[1] + 1 for d in dimensions]
+    candidates = _doe.full_factorial(n_levels)
+
+    def expand(runs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        m = runs.shape[0]
+        levels = np.zeros((m, len(cat.factors)), dtype=np.int64)
+        child = {a: np.full(m, fixed.get(a, 0), dtype=np.int64) for a in cat.child_ids}
+        for key, value in fixed.items():
+            if key in cat.factor_ids:
+                levels[:, cat.factor_index(key)] = value
+        for k, dim in enumerate(dimensions):
+            if dim in cat.child:
+                child[dim] = runs[:, k].astype(np.int64)
+            else:
+                levels[:, cat.factor_index(dim)] = runs[:, k]
+        return levels, child
+
+    cand_levels, cand_child = expand(candidates)
+    plausible = ~cat.violations(cand_levels, cand_child).any(axis=1)
+    candidates = candidates[plausible]
+    if len(candidates) == 0:
+        raise ValueError("every combination of these dimensions breaks a catalogue exclusion")
+    result = _doe.d_efficient_design(n_levels, n, seed=seed, candidates=candidates, n_starts=n_starts)
+    levels, child = expand(result.runs)
+    rng = np.random.default_rng([seed, 1])
+    arrays = _finish(cat, levels, child, rng, conflict_rate)
+    frame = arrays.to_frame(cat, set_id or f"d-efficient-{seed}", narratives=narratives)
+    frame.attrs["d_efficiency"] = float(result.d_efficiency)
+    frame.attrs["dimensions"] = list(dimensions)
+    return frame
+
+
+def generate(design: str, n: int, seed: int, catalogue: Catalogue | None = None, *,
+             narratives: bool = True, set_id: str | None = None,
+             dimensions: Sequence[str] | None = None,
+             bands: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """Dispatch to a design by name (``random``, ``stratified``, ``d-efficient``).
+
+    ``stratified`` with no ``bands`` splits ``n`` evenly over the three bands
+    (any remainder to the lower bands).
+    """
+    if design == "random":
+        return random_vignettes(n, seed, catalogue, narratives=narratives, set_id=set_id)
+    if design == "stratified":
+        if bands is None:
+            base, extra = divmod(n, 3)
+            bands = {b: base + (1 if i < extra else 0) for i, b in enumerate(BANDS)}
+        return stratified_vignettes(bands, seed, catalogue, narratives=narratives, set_id=set_id)
+    if design == "d-efficient":
+        if not dimensions:
+            raise ValueError("the d-efficient design needs --dimensions (factors or child attributes)")
+        return d_efficient_vignettes(dimensions, n, seed, catalogue, narratives=narratives, set_id=set_id)
+    raise ValueError(f"unknown design {design!r}; designs are {', '.join(DESIGNS)}")
