@@ -527,7 +527,7 @@ def parse_catalogue(data: Any, source: str = "<catalogue>") -> Catalogue:
             agency_ages[key] = tuple(age_levels.index(a) for a in ages)
         else:
             agency_ages[key] = tuple(range(len(age_levels)))
-    _check_unique_phrases(factors, source)
+    _check_unique_phrases(factors, source, factors_raw)
     index = {f.id: i for i, f in enumerate(factors)}
     factor_by_id = {f.id: f for f in factors}
 
@@ -622,15 +622,19 @@ def _check_reporters(cat: Catalogue, factors_raw: list[Any]) -> None:
                                      "for that age", line)
 
 
-def _check_unique_phrases(factors: Sequence[Factor], source: str) -> None:
-    owner: dict[str, str] = {}
-    for f in factors:
-        for variants in f.phrases.values():
+def _check_unique_phrases(factors: Sequence[Factor], source: str, nodes: Sequence[Any]) -> None:
+    """A phrase identifies one factor at one level, so text can be traced back."""
+    owner: dict[str, tuple[str, int]] = {}
+    for f, node in zip(factors, nodes, strict=True):
+        line = node.key_line("phrases") if isinstance(node, LineDict) else 0
+        for level, variants in f.phrases.items():
             for p in variants:
                 key = p.lower()
-                if key in owner and owner[key] != f.id:
-                    raise CatalogueError(source, f.id, "phrases", f"phrase {p!r} is also used by {owner[key]!r}")
-                owner[key] = f.id
+                if key in owner:
+                    other, other_level = owner[key]
+                    raise CatalogueError(source, f.id, "phrases",
+                                         f"phrase {p!r} is also used by {other!r} level {other_level}", line)
+                owner[key] = (f.id, level)
 
 
 _DIMENSIONS = ("multiplicity", "interconnection", "network", "conflict", "turbulence", "emotional")

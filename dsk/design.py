@@ -39,6 +39,7 @@ __all__ = [
     "random_vignettes",
     "sample_vignette_arrays",
     "stratified_vignettes",
+    "vignettes_from_specs",
 ]
 
 DESIGNS = ("random", "stratified", "d-efficient")
@@ -297,6 +298,87 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, seed: int,
     frame = arrays.to_frame(cat, set_id or f"d-efficient-{seed}", narratives=narratives)
     frame.attrs["d_efficiency"] = float(result.d_efficiency)
     frame.attrs["dimensions"] = list(dimensions)
+    return frame
+
+
+def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: int,
+                         catalogue: Catalogue | None = None, *, narratives: bool = True,
+                         source: str = "<specs>") -> pd.DataFrame:
+    """Hand-built vignettes, e.g. curated teaching cases.
+
+    Each spec has ``id``, ``age_band`` (a level name), optional ``disability``
+    (``none``/``disabled``), ``factors`` (factor id -> level name or number),
+    optional ``reports`` (a list of ``{agency, factor, stance}`` in the order
+    they arrive; when omitted they are sampled) and optional ``note`` (kept in
+    a ``note`` column). Errors name the spec and the field.
+    """
+    cat = catalogue or load_catalogue()
+    n = len(specs)
+    if n == 0:
+        raise ValueError(f"{source}: no vignettes")
+    levels = np.zeros((n, len(cat.factors)), dtype=np.int64)
+    child = {a: np.zeros(n, dtype=np.int64) for a in cat.child_ids}
+    given: list[list[tuple[int, int, int]] | None] = []
+    agency_index = {a: i for i, a in enumerate(cat.agency_ids)}
+    for i, spec in enumerate(specs):
+        where = f"{source}: vignette {spec.get('id', i + 1)!r}"
+        try:
+            child["age_band"][i] = cat.level_code("age_band", str(spec["age_band"]))
+            child["disability"][i] = cat.level_code("disability", str(spec.get("disability", "none")))
+            for fid, value in dict(spec.get("factors", {})).items():
+                j = cat.factor_index(fid)
+                code = cat.level_code(fid, value) if isinstance(value, str) else int(value)
+                if not 0 <= code <= cat.factors[j].max_level:
+                    raise KeyError(f"level {code} outside 0-{cat.factors[j].max_level}")
+                levels[i, j] = code
+        except KeyError as exc:
+            raise ValueError(f"{where}: {exc.args[0]}") from None
+        if "reports" in spec:
+            items = []
+            for k, rep in enumerate(spec["reports"]):
+                try:
+                    j = cat.factor_index(rep["factor"])
+                    a = agency_index[rep["agency"]]
+                    stance = ("concern", "reassure").index(rep.get("stance", "concern"))
+                except (KeyError, ValueError) as exc:
+                    raise ValueError(f"{where}: field 'reports[{k}]': {exc}") from None
+                if levels[i, j] == 0:
+                    raise ValueError(f"{where}: field 'reports[{k}]': factor {rep['factor']!r} is not present")
+                items.append((j, a, stance))
+            reported = {j for j, _, s in items if s == 0 or cat.factors[j].protective}
+            missing = [cat.factor_ids[j] for j in np.flatnonzero(levels[i]) if j not in reported]
+            if missing:
+                raise ValueError(f"{where}: field 'reports': present factors nobody reports: {missing}")
+            given.append(items)
+        else:
+            given.append(None)
+    bad = cat.violations(levels, child)
+    if bad.any():
+        i, j = (int(x) for x in np.argwhere(bad)[0])
+        raise ValueError(f"{source}: vignette {specs[i].get('id', i + 1)!r}: field {cat.factor_ids[j]!r}: "
+                         "not plausible for this child (catalogue exclusion)")
+    rng = np.random.default_rng(seed)
+    arrays = _finish(cat, levels, child, rng, conflict_rate=0.0)
+    if any(g is not None for g in given):
+        sampled = arrays.reports
+        parts: list[tuple[int, int, int, int, int]] = []
+        for i, items in enumerate(given):
+            if items is None:
+                rows = np.flatnonzero(sampled.vignette == i)
+                parts.extend((i, int(sampled.factor[r]), int(sampled.agency[r]), int(sampled.stance[r]),
+                              int(sampled.order[r])) for r in rows)
+            else:
+                parts.extend((i, j, a, s, k + 1) for k, (j, a, s) in enumerate(items))
+        cols = np.array(parts, dtype=np.int64).reshape(-1, 5)
+        reports = Reports(cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], cols[:, 4], n)
+        n_agencies = reports.n_agencies()
+        derived = cat.derive(levels, n_agencies=n_agencies)
+        cx = complexity_scores(cat, levels, child, n_agencies, reports.n_conflicts(cat.protective_mask))
+        arrays = VignetteArrays(levels, child, arrays.seeds, reports, derived, cx)
+    frame = arrays.to_frame(cat, set_id, narratives=narratives)
+    frame["vignette_id"] = [str(spec.get("id", frame["vignette_id"].iloc[i])) for i, spec in enumerate(specs)]
+    if any("note" in spec for spec in specs):
+        frame["note"] = [str(spec.get("note", "")) for spec in specs]
     return frame
 
 
