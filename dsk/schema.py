@@ -89,7 +89,7 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("fired", "bool"),
         Column("level", "int", lo=1, hi=4),
         Column("decisive", "bool"),
-        Column("margin", "int", lo=0),
+        Column("margin", "int", nullable=True, lo=0),  # null: the rule can never fire
     ),
     "judgements": (
         Column("vignette_id", "str"),

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dsk.catalogue import Catalogue
@@ -100,7 +100,7 @@ class Not:
     part: Node
 
 
-Node = Union[Compare, And, Or, Not]
+Node = Compare | And | Or | Not
 
 
 # ---------------------------------------------------------------- tokenizer
