@@ -1,0 +1,376 @@
+"""Tests for dsk._doe: factorials, D-efficiency, the exchange search and decks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsk._doe import (
+    d_efficiency,
+    d_efficient_design,
+    full_factorial,
+    make_decks,
+    model_matrix,
+    n_parameters,
+)
+
+UNIVERSE_MIXED = [2, 2, 3, 3, 4, 2]  # 288 combinations, p = 11
+UNIVERSE_BINARY = [2, 2, 2, 2, 2]  # 32 combinations, p = 6
+
+
+# --------------------------------------------------------------------------------------
+# Full factorial and coding
+# --------------------------------------------------------------------------------------
+
+
+def test_full_factorial_is_all_distinct_combinations_in_lexicographic_order() -> None:
+    ff = full_factorial([2, 3, 4])
+    assert ff.shape == (24, 3)
+    assert np.issubdtype(ff.dtype, np.integer)
+    assert [tuple(r) for r in ff] == list(itertools.product(range(2), range(3), range(4)))
+
+
+@pytest.mark.parametrize("n_levels", [[2], [3, 3], [2, 5, 4, 6], UNIVERSE_MIXED])
+def test_full_factorial_has_identity_information_per_run(n_levels: list[int]) -> None:
+    x = model_matrix(full_factorial(n_levels), n_levels)
+    assert x.shape == (int(np.prod(n_levels)), n_parameters(n_levels))
+    np.testing.assert_allclose(x.T @ x / x.shape[0], np.eye(x.shape[1]), atol=1e-12)
+
+
+def test_two_level_coding_is_minus_one_plus_one() -> None:
+    x = model_matrix([[0], [1]], [2])
+    np.testing.assert_allclose(x, [[1.0, -1.0], [1.0, 1.0]], atol=1e-12)
+
+
+def test_three_level_coding_is_orthonormal_linear_and_quadratic() -> None:
+    """Linear (-1, 0, 1) and quadratic (1, -2, 1) contrasts scaled to mean square 1."""
+    x = model_matrix([[0], [1], [2]], [3])
+    lin = np.array([-1.0, 0.0, 1.0]) * np.sqrt(3 / 2)
+    quad = np.array([1.0, -2.0, 1.0]) * np.sqrt(3 / 6)
+    np.testing.assert_allclose(x[:, 1], lin, atol=1e-12)
+    np.testing.assert_allclose(x[:, 2], quad, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("runs", "message"),
+    [
+        ([[0, 0, 0]], "2 columns"),
+        ([[0, 3]], r"runs\[:, 1\]: expected level codes in 0..2, got 3"),
+        ([[0, -1]], "got -1"),
+        ([[0.5, 1]], "integer level codes"),
+    ],
+)
+def test_model_matrix_rejects_bad_runs(runs: list[list[float]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        model_matrix(runs, [2, 3])
+
+
+def test_levels_must_be_at_least_two() -> None:
+    with pytest.raises(ValueError, match=r"n_levels\[1\]: expected at least 2 levels, got 1"):
+        full_factorial([2, 1])
+
+
+# --------------------------------------------------------------------------------------
+# D-efficiency against known answers
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_levels", [[2, 2], [3, 4], UNIVERSE_MIXED])
+def test_full_factorial_has_efficiency_one(n_levels: list[int]) -> None:
+    assert d_efficiency(full_factorial(n_levels), n_levels) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_replicated_full_factorial_has_efficiency_one() -> None:
+    """Efficiency is per run, so doubling every run changes nothing."""
+    ff = full_factorial([2, 3])
+    assert d_efficiency(np.vstack([ff, ff]), [2, 3]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_half_fraction_two_to_three_minus_one_has_efficiency_one() -> None:
+    """The 2^(3-1) fraction with C = AB (resolution III) is orthogonal for main effects."""
+    half = [[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]]
+    assert d_efficiency(half, [2, 2, 2]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_l9_orthogonal_array_has_efficiency_one() -> None:
+    """Taguchi L9: four 3-level factors in 9 runs, every pair of columns balanced."""
+    l9 = [[0, 0, 0, 0], [0, 1, 1, 1], [0, 2, 2, 2], [1, 0, 1, 2], [1, 1, 2, 0],
+          [1, 2, 0, 1], [2, 0, 2, 1], [2, 1, 0, 2], [2, 2, 1, 0]]
+    assert d_efficiency(l9, [3, 3, 3, 3]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_three_runs_of_a_two_by_two_match_hand_value() -> None:
+    """Runs (0,0), (0,1), (1,0) of a 2x2, coded +-1 with intercept:
+
+    X = [[1,-1,-1], [1,-1,1], [1,1,-1]], so X'X = [[3,-1,-1], [-1,3,-1], [-1,-1,3]],
+    det(X'X) = 3*(9-1) + 1*(-3-1) - 1*(1+3) = 16, det(X'X/3) = 16/27 and the
+    D-efficiency is (16/27)^(1/3) = 0.83995 (p = 3).
+    """
+    eff = d_efficiency([[0, 0], [0, 1], [1, 0]], [2, 2])
+    assert eff == pytest.approx((16 / 27) ** (1 / 3), rel=1e-12)
+    assert eff == pytest.approx(0.839947, abs=1e-6)
+
+
+def test_unbalanced_three_level_design_matches_hand_value() -> None:
+    """One 3-level factor, runs at levels 0, 0, 1, 2 (N = 4, p = 3).
+
+    The factor is saturated, so det(X'X) = det(C)^2 * n0 * n1 * n2 where C is the 3x3
+    coded level matrix. For the full factorial (one run per level) det(X'X/3) = 1, so
+    det(C)^2 = 27, and here det(X'X/4) = 27 * 2*1*1 / 4^3 = 54/64. The D-efficiency is
+    (27/32)^(1/3) = 0.94494.
+    """
+    eff = d_efficiency([[0], [0], [1], [2]], [3])
+    assert eff == pytest.approx((27 / 32) ** (1 / 3), rel=1e-12)
+
+
+def test_singular_design_has_efficiency_zero() -> None:
+    # Level 2 of the second factor never appears: its effect cannot be estimated.
+    assert d_efficiency([[0, 0], [1, 1], [0, 1], [1, 0]], [2, 3]) == 0.0
+
+
+def test_efficiency_against_a_reference_is_a_ratio_of_per_run_determinants() -> None:
+    ff = full_factorial([2, 2])
+    three = [[0, 0], [0, 1], [1, 0]]
+    assert d_efficiency(ff, [2, 2], reference=three) == pytest.approx(
+        1 / d_efficiency(three, [2, 2]), rel=1e-12
+    )
+    assert d_efficiency(three, [2, 2], reference=three) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_singular_reference_is_rejected() -> None:
+    with pytest.raises(ValueError, match="reference: .*cannot estimate all main effects"):
+        d_efficiency(full_factorial([2, 2]), [2, 2], reference=[[0, 0], [1, 1]])
+
+
+# --------------------------------------------------------------------------------------
+# The exchange search
+# --------------------------------------------------------------------------------------
+
+
+def _random_selection_efficiency(n_levels: list[int], n_runs: int, n_draws: int) -> float:
+    ff = full_factorial(n_levels)
+    rng = np.random.default_rng(0)
+    return max(
+        d_efficiency(ff[rng.choice(len(ff), n_runs, replace=False)], n_levels)
+        for _ in range(n_draws)
+    )
+
+
+def test_mixed_universe_reaches_point_nine_and_beats_random() -> None:
+    result = d_efficient_design(UNIVERSE_MIXED, 36, seed=11)
+    assert result.runs.shape == (36, 6)
+    assert result.d_efficiency >= 0.9
+    assert result.d_efficiency == pytest.approx(d_efficiency(result.runs, UNIVERSE_MIXED))
+    assert result.d_efficiency > _random_selection_efficiency(UNIVERSE_MIXED, 36, 50)
+    assert result.iterations >= 1
+
+
+def test_small_design_beats_best_of_many_random_draws() -> None:
+    """12 runs for 11 parameters: random subsets are poor, the search is not."""
+    result = d_efficient_design(UNIVERSE_MIXED, 12, seed=5)
+    assert result.d_efficiency >= 0.75
+    assert result.d_efficiency > _random_selection_efficiency(UNIVERSE_MIXED, 12, 200) + 0.1
+
+
+def test_five_binary_dimensions_in_sixteen_runs_find_an_orthogonal_fraction() -> None:
+    result = d_efficient_design(UNIVERSE_BINARY, 16, seed=0)
+    assert result.d_efficiency == pytest.approx(1.0, abs=1e-9)
+    x = model_matrix(result.runs, UNIVERSE_BINARY)
+    np.testing.assert_allclose(x.T @ x, 16 * np.eye(6), atol=1e-9)
+
+
+def test_runs_are_distinct_by_default_and_may_repeat_when_allowed() -> None:
+    result = d_efficient_design([2, 2], 4, seed=1)
+    assert len({tuple(r) for r in result.runs}) == 4
+    with pytest.raises(ValueError, match="only 4 candidate combinations, got n_runs=6"):
+        d_efficient_design([2, 2], 6, seed=1)
+    repeated = d_efficient_design([2, 2], 6, seed=1, allow_repeats=True)
+    assert repeated.runs.shape == (6, 2)
+    assert repeated.d_efficiency > 0.9
+
+
+def test_candidates_without_implausible_combinations_are_respected() -> None:
+    ff = full_factorial(UNIVERSE_MIXED)
+    # Exclude every run where dimension 0 is 1 and dimension 4 is 3, and where
+    # dimensions 2 and 3 are both 2 (say: no school attendance for an infant).
+    keep = ~(((ff[:, 0] == 1) & (ff[:, 4] == 3)) | ((ff[:, 2] == 2) & (ff[:, 3] == 2)))
+    candidates = ff[keep]
+    result = d_efficient_design(UNIVERSE_MIXED, 36, seed=3, candidates=candidates)
+    allowed = {tuple(r) for r in candidates}
+    assert all(tuple(r) in allowed for r in result.runs)
+    np.testing.assert_array_equal(result.runs, candidates[result.candidate_rows])
+    assert result.d_efficiency == pytest.approx(
+        d_efficiency(result.runs, UNIVERSE_MIXED, reference=candidates)
+    )
+    assert result.d_efficiency_factorial == pytest.approx(
+        d_efficiency(result.runs, UNIVERSE_MIXED)
+    )
+    assert result.d_efficiency_factorial >= 0.85
+
+
+def test_no_candidate_is_repeated_even_where_repeating_would_pay() -> None:
+    """On this restricted set the best 8-run design with repeats uses only 6 distinct runs."""
+    levels = [2, 3, 2]
+    candidates = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 1], [0, 2, 0], [0, 2, 1],
+                           [1, 0, 0], [1, 1, 0], [1, 1, 1], [1, 2, 0], [1, 2, 1]])
+    distinct = d_efficient_design(levels, 8, seed=1, candidates=candidates)
+    assert len(np.unique(distinct.runs, axis=0)) == 8
+    assert len(np.unique(distinct.candidate_rows)) == 8
+    repeated = d_efficient_design(levels, 8, seed=1, candidates=candidates, allow_repeats=True)
+    assert len(np.unique(repeated.runs, axis=0)) < 8
+    assert repeated.d_efficiency >= distinct.d_efficiency
+
+
+def test_candidates_that_miss_a_level_are_rejected() -> None:
+    ff = full_factorial([2, 3])
+    with pytest.raises(ValueError, match="dimension 1 level 2"):
+        d_efficient_design([2, 3], 4, seed=0, candidates=ff[ff[:, 1] != 2])
+
+
+def test_duplicate_candidates_are_rejected() -> None:
+    ff = full_factorial([2, 2])
+    with pytest.raises(ValueError, match=r"duplicate combination \[0, 1\]"):
+        d_efficient_design([2, 2], 3, seed=0, candidates=np.vstack([ff, ff[1:2]]))
+
+
+def test_too_few_runs_for_the_model_are_rejected() -> None:
+    with pytest.raises(ValueError, match="11 parameters, so at least 11 runs are needed, got 8"):
+        d_efficient_design(UNIVERSE_MIXED, 8, seed=0)
+
+
+def test_same_seed_gives_identical_bytes_and_other_seeds_may_differ() -> None:
+    first = d_efficient_design(UNIVERSE_MIXED, 36, seed=42)
+    again = d_efficient_design(UNIVERSE_MIXED, 36, seed=42)
+    assert first.runs.tobytes() == again.runs.tobytes()
+    assert first.d_efficiency == again.d_efficiency
+    others = [d_efficient_design(UNIVERSE_MIXED, 36, seed=s).runs.tobytes() for s in (1, 2, 3)]
+    assert any(o != first.runs.tobytes() for o in others)
+
+
+def test_six_dimensions_with_hundreds_of_candidates_and_sixty_runs_is_fast() -> None:
+    import time
+
+    levels = [3, 3, 3, 4, 4, 2]  # 864 candidates, p = 14
+    start = time.perf_counter()
+    result = d_efficient_design(levels, 60, seed=0)
+    assert time.perf_counter() - start < 2.0
+    assert result.d_efficiency >= 0.95
+
+
+# --------------------------------------------------------------------------------------
+# Decks
+# --------------------------------------------------------------------------------------
+
+IDS_24 = [f"v{i:02d}" for i in range(24)]
+
+
+@pytest.mark.parametrize(
+    ("n_vignettes", "deck_size", "n_respondents"),
+    [(24, 4, 60), (24, 4, 61), (10, 4, 37), (16, 16, 5), (7, 3, 20), (5, 1, 9)],
+)
+def test_decks_are_distinct_within_respondent_and_balanced_overall(
+    n_vignettes: int, deck_size: int, n_respondents: int
+) -> None:
+    ids = [f"v{i:02d}" for i in range(n_vignettes)]
+    decks = make_decks(ids, deck_size, n_respondents, seed=9)
+    assert list(decks.columns) == ["respondent", "deck", "position", "vignette_id"]
+    assert len(decks) == deck_size * n_respondents
+    per_resp = decks.groupby("respondent")
+    assert (per_resp["vignette_id"].nunique() == deck_size).all()
+    assert (per_resp["position"].apply(sorted).map(list) == [list(range(1, deck_size + 1))]
+            * n_respondents).all()
+    assert sorted(decks["respondent"].unique()) == list(range(1, n_respondents + 1))
+    # Every vignette shown, counts within 1, and the same for every prefix of respondents.
+    for last in (n_respondents // 3, n_respondents):
+        shown = decks[decks["respondent"] <= last]["vignette_id"].value_counts()
+        shown = shown.reindex(ids, fill_value=0)
+        assert shown.max() - shown.min() <= 1
+    # Respondents sharing a deck number see the same vignettes.
+    sets = decks.groupby(["deck", "respondent"])["vignette_id"].apply(frozenset)
+    assert (sets.groupby(level="deck").nunique() == 1).all()
+
+
+def test_disjoint_decks_when_deck_size_divides_the_set() -> None:
+    decks = make_decks(IDS_24, 6, 12, seed=1)
+    assert decks["deck"].nunique() == 4
+    assert decks.groupby("vignette_id")["deck"].nunique().eq(1).all()
+    assert decks["vignette_id"].value_counts().eq(3).all()
+
+
+@pytest.mark.parametrize("deck_size", [4, 5])
+def test_positions_are_balanced_within_each_deck(deck_size: int) -> None:
+    """With m respondents per deck each vignette sits at each position m/k times."""
+    ids = IDS_24[: deck_size * 2]
+    n_respondents = 2 * 2 * deck_size * 3  # two decks, each seen 6k times
+    decks = make_decks(ids, deck_size, n_respondents, seed=4)
+    counts = decks.groupby(["vignette_id", "position"]).size().unstack(fill_value=0)
+    assert (counts.to_numpy() == 2 * deck_size * 3 // deck_size).all()
+    # Carryover: each ordered pair of neighbours in a deck occurs equally often.
+    ordered = decks.sort_values(["respondent", "position"])
+    nxt = ordered.groupby("respondent")["vignette_id"].shift(-1)
+    pairs = pd.Series(list(zip(ordered["vignette_id"], nxt, strict=True)))[nxt.notna().to_numpy()]
+    pair_counts = pairs.value_counts()
+    assert len(pair_counts) == 2 * deck_size * (deck_size - 1)  # every ordered pair, per deck
+    assert pair_counts.nunique() == 1
+
+
+def test_positions_are_within_one_for_incomplete_rounds() -> None:
+    decks = make_decks(IDS_24[:8], 4, 2 * 4 + 2 * 3, seed=6)  # 7 respondents per deck
+    counts = decks.groupby(["vignette_id", "position"]).size().unstack(fill_value=0)
+    assert set(np.unique(counts.to_numpy())) <= {1, 2}
+
+
+def test_vignettes_are_shuffled_into_decks() -> None:
+    first_decks = {
+        frozenset(make_decks(IDS_24, 6, 4, seed=s).query("deck == 1")["vignette_id"])
+        for s in range(5)
+    }
+    assert len(first_decks) == 5
+    assert frozenset(IDS_24[:6]) not in first_decks
+
+
+def test_orders_are_randomised_across_respondents() -> None:
+    decks = make_decks(IDS_24[:4], 4, 40, seed=2)
+    orders = decks.groupby("respondent")["vignette_id"].apply(tuple)
+    assert orders.nunique() >= 4
+    assert orders.iloc[0] != tuple(IDS_24[:4]) or orders.iloc[1] != tuple(IDS_24[:4])
+
+
+def test_each_order_is_drawn_from_all_permutations() -> None:
+    """The first respondent's order over 30 seeds: uniform over 4! = 24 orders."""
+    firsts = {
+        tuple(make_decks(IDS_24[:4], 4, 1, seed=s)["vignette_id"]) for s in range(30)
+    }
+    assert len(firsts) >= 10
+
+
+def test_decks_are_deterministic_for_a_seed() -> None:
+    first = make_decks(IDS_24, 5, 30, seed=17)
+    again = make_decks(IDS_24, 5, 30, seed=17)
+    pd.testing.assert_frame_equal(first, again)
+    assert first.to_csv().encode() == again.to_csv().encode()
+    other = make_decks(IDS_24, 5, 30, seed=18)
+    assert not first.equals(other)
+
+
+@pytest.mark.parametrize(
+    ("ids", "deck_size", "n_respondents", "error", "message"),
+    [
+        (IDS_24[:3], 4, 5, ValueError, r"deck_size: expected at most the number of vignettes "
+                                       r"\(3\), got 4"),
+        (IDS_24[:3], 0, 5, ValueError, "deck_size: expected a positive int, got 0"),
+        (IDS_24[:3], 2, -1, ValueError, "n_respondents: expected a positive int, got -1"),
+        (IDS_24[:3], 2.5, 5, TypeError, "deck_size: expected a positive int, got float"),
+        (["a", "b", "a", "c", "b"], 2, 5, ValueError, r"duplicates \['a', 'b'\]"),
+        ([], 1, 5, ValueError, "vignette_ids: expected at least one"),
+        ("abc", 1, 5, TypeError, "single string"),
+    ],
+)
+def test_deck_arguments_are_validated(
+    ids: list[str], deck_size: int, n_respondents: int, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        make_decks(ids, deck_size, n_respondents, seed=0)
