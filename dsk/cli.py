@@ -160,6 +160,34 @@ def _print_summary(frame: pd.DataFrame) -> None:
     console.print("most frequent factors: " + ", ".join(f"{k} ({v})" for k, v in top), highlight=False)
 
 
+@vignettes_app.command("build-sets")
+def vignettes_build_sets(
+    check: Annotated[bool, typer.Option(help="Only check that the built files match their sources.")] = False,
+) -> None:
+    """Rebuild the bundled sets in vignettes/sets/ from their YAML sources."""
+    import tempfile
+
+    from dsk.sets import build_set, sets_dir, write_set
+
+    stale = []
+    for source in sorted(sets_dir().glob("*.yaml")):
+        try:
+            if check:
+                built = build_set(source)
+                target = source.with_name(f"{built['set_id'].iloc[0]}.jsonl")
+                with tempfile.TemporaryDirectory() as tmp:
+                    fresh = write_table(built, Path(tmp) / target.name).read_bytes()
+                if not target.exists() or target.read_bytes() != fresh:
+                    stale.append(target.name)
+                continue
+            path = write_set(source)
+        except (ValueError, CatalogueError, TableFileError) as exc:
+            raise _fail(str(exc)) from exc
+        console.print(f"built {path}")
+    if stale:
+        raise _fail(f"out of date: {', '.join(stale)}; run `dsk vignettes build-sets`")
+
+
 @app.command("demo")
 def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,

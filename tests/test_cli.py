@@ -1,0 +1,90 @@
+"""The `dsk vignettes` commands and the bundled sets."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from dsk.cli import app
+from dsk.io import read_vignettes
+from dsk.sets import bundled_sets, load_set
+
+runner = CliRunner()
+
+
+def test_generate_show_describe(tmp_path):
+    out = tmp_path / "v.jsonl"
+    result = runner.invoke(app, ["vignettes", "generate", "--n", "9", "--design", "stratified",
+                                 "--seed", "3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 9 vignettes" in result.output
+    frame = read_vignettes(out)
+    assert frame["complexity_band"].value_counts().to_dict() == {"low": 3, "medium": 3, "high": 3}
+    vid = frame["vignette_id"].iloc[4]
+    shown = runner.invoke(app, ["vignettes", "show", str(out), "--id", vid])
+    assert shown.exit_code == 0, shown.output
+    assert frame["narrative"].iloc[4].splitlines()[0] in shown.output
+    described = runner.invoke(app, ["vignettes", "describe", str(out)])
+    assert described.exit_code == 0 and "Complexity dimensions" in described.output
+
+
+def test_generate_formats_and_designs(tmp_path):
+    for ext in ("csv", "parquet"):
+        result = runner.invoke(app, ["vignettes", "generate", "-n", "5", "-o", str(tmp_path / f"v.{ext}")])
+        assert result.exit_code == 0, result.output
+        assert len(read_vignettes(tmp_path / f"v.{ext}")) == 5
+    result = runner.invoke(app, ["vignettes", "generate", "-n", "16", "--design", "d-efficient",
+                                 "--dimensions", "domestic_abuse,parental_mental_health,age_band",
+                                 "-o", str(tmp_path / "d.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "D-efficiency" in result.output
+
+
+def test_errors_are_clear_and_exit_1(tmp_path):
+    bad = runner.invoke(app, ["vignettes", "generate", "-n", "5", "--design", "latin", "-o", str(tmp_path / "x.jsonl")])
+    assert bad.exit_code == 1 and "unknown design 'latin'" in bad.output
+    bad = runner.invoke(app, ["vignettes", "generate", "-n", "5", "-o", str(tmp_path / "x.xlsx")])
+    assert bad.exit_code == 1 and "unknown file type" in bad.output
+    path = tmp_path / "v.jsonl"
+    runner.invoke(app, ["vignettes", "generate", "-n", "3", "-o", str(path)])
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[1])
+    record["hygiene"] = 5
+    lines[1] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    shown = runner.invoke(app, ["vignettes", "show", str(path), "--id", "x"])
+    assert shown.exit_code == 1
+    assert "line 2" in shown.output and "hygiene" in shown.output
+    missing = runner.invoke(app, ["vignettes", "show", "vignettes/sets/core-60.jsonl", "--id", "nope"])
+    assert missing.exit_code == 1 and "no vignette with id 'nope'" in missing.output
+
+
+def test_bundled_sets_match_their_sources():
+    assert {"core-60", "training-12"} <= set(bundled_sets())
+    result = runner.invoke(app, ["vignettes", "build-sets", "--check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_core_60_spreads_over_the_bands():
+    core = load_set("core-60")
+    assert len(core) == 60
+    assert core["complexity_band"].value_counts().to_dict() == {"low": 20, "medium": 20, "high": 20}
+
+
+def test_training_12_has_tame_and_wicked_cases_with_notes():
+    training = load_set("training-12")
+    assert len(training) == 12
+    assert training["note"].str.len().min() > 60
+    kinds = training["vignette_id"].str.split("-").str[0].value_counts().to_dict()
+    assert kinds["tame"] >= 3 and kinds["wicked"] >= 6
+    wicked = training[training["vignette_id"].str.startswith("wicked")]
+    tame = training[training["vignette_id"].str.startswith("tame")]
+    assert wicked["complexity"].mean() > tame["complexity"].mean()
+    assert (training["cx_conflict"] > 0).sum() >= 2
+
+
+def test_demo_runs(tmp_path):
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "vignettes.jsonl").exists()
