@@ -33,7 +33,9 @@ def vignette_columns(vignettes: pd.DataFrame, ruleset: Ruleset,
                               f"{type(vignettes).__name__}")
     if "vignette_id" not in vignettes.columns:
         raise RulesInputError("vignettes.vignette_id: column missing")
-    ids = vignettes["vignette_id"].astype(str).to_numpy(dtype=object)
+    ids = vignettes["vignette_id"].to_numpy(dtype=object)
+    if not all(isinstance(v, str) for v in ids):
+        ids = np.array([str(v) for v in ids], dtype=object)
     columns: dict[str, np.ndarray] = {}
     for name in ruleset.names:
         if name not in vignettes.columns:
@@ -125,10 +127,10 @@ class Evaluation:
         decisive = np.zeros((n, k), dtype=bool)
         has = self.decisive >= 0
         decisive[np.flatnonzero(has), self.decisive[has]] = True
-        table = pd.DataFrame({
-            "vignette_id": np.repeat(self.vignette_ids, k),
-            "ruleset_id": rs.id,
-            "rule_id": np.tile(np.array(rs.rule_ids, dtype=object), n),
+        table = pd.DataFrame({  # object columns: the schema check iterates them quickly
+            "vignette_id": pd.Series(np.repeat(self.vignette_ids, k), dtype=object),
+            "ruleset_id": pd.Series(np.full(n * k, rs.id, dtype=object), dtype=object),
+            "rule_id": pd.Series(np.tile(np.array(rs.rule_ids, dtype=object), n), dtype=object),
             "fired": self.fired.reshape(-1),
             "level": np.tile(np.array([r.level for r in rs.rules], dtype=np.int64), n),
             "decisive": decisive.reshape(-1),

@@ -103,14 +103,16 @@ def evaluate_vector(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = F
     n, k = len(ids), len(ruleset.rules)
     fired = fired_matrix(ruleset, columns, n)
     levels = np.array([r.level for r in ruleset.rules], dtype=np.int64)
-    score = np.where(fired, k - preference_rank(ruleset), 0)
-    best = score.argmax(axis=1) if k else np.zeros(n, dtype=np.int64)
+    order = np.argsort(preference_rank(ruleset), kind="stable")
     any_fired = fired.any(axis=1)
+    # the decisive rule: the first fired rule in preference order
+    best = order[fired[:, order].argmax(axis=1)] if k else np.zeros(n, dtype=np.int64)
     decisive = np.where(any_fired, best, -1)
     need = np.where(any_fired, levels[best], ruleset.default_level)
-    top = np.where(fired, levels, 0).max(axis=1)
-    bottom = np.where(fired, levels, 5).min(axis=1)
-    conflict = any_fired & (top != bottom)
+    n_levels = np.zeros(n, dtype=np.int8)
+    for level in np.unique(levels):
+        n_levels += fired[:, levels == level].any(axis=1)
+    conflict = n_levels > 1
     margin_table = None
     if margins:
         margin_table = np.empty((n, k), dtype=np.int64)
