@@ -105,12 +105,12 @@ class Evaluation:
             "ruleset_id": rs.id,
             "ruleset_version": rs.version,
             "need_level": self.need_level.astype(np.int64),
-            "decisive_rule": rule_ids[self.decisive],
+            "decisive_rule": pd.Series(rule_ids[self.decisive], dtype=object),
             "fired": fired_lists,
             "n_fired": self.fired.sum(axis=1).astype(np.int64),
             "conflict": self.conflict.astype(bool),
             "defaulted": self.defaulted.astype(bool),
-            "lead_agency": leads[self.decisive],
+            "lead_agency": pd.Series(leads[self.decisive], dtype=object),
         })
         return validate(table, "decisions")
 

@@ -175,8 +175,16 @@ def load_ruleset(path: str | Path, catalogue: Catalogue | None = None) -> Rulese
     try:
         data = load_yaml(path)
     except YamlError as exc:
-        raise RulesetError(str(path), str(exc).split(": ", 1)[-1]) from exc
+        raise _yaml_error(str(path), exc) from exc
     return parse_ruleset(data, str(path), catalogue)
+
+
+def _yaml_error(source: str, exc: YamlError) -> RulesetError:
+    message = str(exc)
+    match = re.match(re.escape(source) + r"(?:, line (\d+))?: (.*)", message, re.S)
+    if match is None:
+        return RulesetError(source, message)
+    return RulesetError(source, match.group(2), int(match.group(1) or 0))
 
 
 def ruleset_from_text(text: str, source: str = "<ruleset>",
@@ -185,7 +193,7 @@ def ruleset_from_text(text: str, source: str = "<ruleset>",
     try:
         data = loads_yaml(text, source)
     except YamlError as exc:
-        raise RulesetError(source, str(exc).split(": ", 1)[-1]) from exc
+        raise _yaml_error(source, exc) from exc
     return parse_ruleset(data, source, catalogue)
 
 

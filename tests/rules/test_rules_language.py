@@ -1,0 +1,94 @@
+"""The condition language: parsing, catalogue checks, errors with positions."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsk.rules.language import (
+    And,
+    Compare,
+    ConditionError,
+    Not,
+    Or,
+    evaluate_row,
+    names_in,
+    negate,
+    normalize,
+    parse_condition,
+    to_text,
+)
+
+
+def test_precedence_and_binds_tighter_than_or(catalogue):
+    node = parse_condition("disclosure or fgm_risk and risk_person", catalogue)
+    assert isinstance(node, Or)
+    assert node.parts[0] == Compare("disclosure", ">=", 1, 1)
+    assert isinstance(node.parts[1], And)
+
+
+def test_parentheses_and_not(catalogue):
+    node = parse_condition("not (domestic_abuse >= 2 or housing == 0)", catalogue)
+    assert isinstance(node, Not)
+    assert to_text(normalize(node)) == "domestic_abuse < 2 and housing != 0"
+
+
+def test_named_levels_become_codes(catalogue):
+    node = parse_condition("age_band <= infant and domestic_abuse >= current", catalogue)
+    assert node == And((Compare("age_band", "<=", 1, 1), Compare("domestic_abuse", ">=", 2, 24)))
+
+
+def test_keywords_are_case_insensitive(catalogue):
+    node = parse_condition("disclosure AND NOT fgm_risk", catalogue)
+    assert to_text(normalize(node)) == "disclosure >= 1 and fgm_risk < 1"
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "fragment"),
+    [
+        ("domestc_abuse >= 2", 1, "closest catalogue names: domestic_abuse"),
+        ("domestic_abuse >= 9", 19, "out of range for 'domestic_abuse' (0 to 3)"),
+        ("domestic_abuse >= -1", 19, "out of range"),
+        ("age_band <= toddler", 13, "has no level 'toddler'; its levels are unborn (0)"),
+        ("n_concerns >= many", 15, "is a count and takes numbers"),
+        ("domestic_abuse = 2", 16, "use == to compare"),
+        ("disclosure && fgm_risk", 12, "write and, or, not"),
+        ("(disclosure or fgm_risk", 24, "expected ')' to close the '(' at column 1"),
+        ("disclosure fgm_risk", 12, "expected a comparison"),
+        ("disclosure or", 14, "expected a catalogue name, got the end of the condition"),
+        ("disclosure >=", 14, "expected a number or a level"),
+        ("age_band >= 1.5", 13, "takes whole numbers"),
+        ("", 1, "empty condition"),
+        ("disclosure)", 11, "unexpected ')'"),
+        ("2 <= age_band", 1, "expected a catalogue name, got '2'"),
+    ],
+)
+def test_errors_name_the_column(catalogue, text, column, fragment):
+    with pytest.raises(ConditionError) as info:
+        parse_condition(text, catalogue)
+    assert info.value.column == column
+    assert fragment in str(info.value)
+    assert info.value.pointer().splitlines()[1].index("^") - 4 == column - 1
+
+
+def test_negate_flips_every_operator():
+    pairs = {"<": ">=", "<=": ">", "==": "!=", "!=": "==", ">": "<=", ">=": "<"}
+    for op, flipped in pairs.items():
+        assert negate(Compare("housing", op, 1)) == Compare("housing", flipped, 1)
+
+
+def test_negation_normal_form_agrees_with_direct_evaluation(catalogue):
+    text = "not (age_band <= infant and not (housing == 1 or disability))"
+    node = parse_condition(text, catalogue)
+    nnf = normalize(node)
+    for age in range(5):
+        for housing in range(3):
+            for disability in range(2):
+                row = {"age_band": age, "housing": housing, "disability": disability}
+                expected = not (age <= 1 and not (housing == 1 or disability >= 1))
+                assert evaluate_row(node, row) is expected
+                assert evaluate_row(nnf, row) is expected
+
+
+def test_names_in_keeps_first_appearance_order(catalogue):
+    node = parse_condition("housing == 1 or (disclosure and housing == 2)", catalogue)
+    assert names_in(node) == ("housing", "disclosure")
