@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ class ComplexitySpec:
     emotional_age: Mapping[int, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Catalogue:
     """The parsed catalogue. Build it with :func:`load_catalogue`."""
 
@@ -278,59 +278,106 @@ class Catalogue:
     def protective_mask(self) -> np.ndarray:
         return np.array([f.protective for f in self.factors], dtype=bool)
 
+    @cached_property
+    def _caps_table(self) -> np.ndarray:
+        """Caps for every combination of child attributes, shape (n_combos, n_factors)."""
+        sizes = [len(self.child[a].levels) for a in self.child_ids]
+        combos = np.array(np.meshgrid(*[np.arange(k) for k in sizes], indexing="ij")).reshape(len(sizes), -1)
+        table = np.broadcast_to(self.max_levels, (combos.shape[1], len(self.factors))).copy()
+        for excl in self.exclusions:
+            match = np.ones(combos.shape[1], dtype=bool)
+            for attr, codes in excl.when.items():
+                match &= np.isin(combos[self.child_ids.index(attr)], codes)
+            for fid, cap in excl.caps.items():
+                j = self._index[fid]
+                table[match, j] = np.minimum(table[match, j], cap)
+        return table
+
+    def _combo_code(self, child: Mapping[str, np.ndarray]) -> np.ndarray:
+        code: np.ndarray | None = None
+        for attr in self.child_ids:
+            values = np.asarray(child[attr], dtype=np.int64)
+            size = len(self.child[attr].levels)
+            if values.size and (values.min() < 0 or values.max() >= size):
+                raise ValueError(f"child attribute {attr!r} out of range 0-{size - 1}")
+            code = values if code is None else code * size + values
+        assert code is not None
+        return code
+
     def caps(self, child: Mapping[str, np.ndarray]) -> np.ndarray:
         """Largest plausible level per vignette and factor, shape (n, n_factors).
 
         ``child`` maps each child attribute to an int array of codes.
         """
-        n = len(next(iter(child.values())))
-        caps = np.broadcast_to(self.max_levels, (n, len(self.factors))).copy()
-        for excl in self.exclusions:
-            match = np.ones(n, dtype=bool)
-            for attr, codes in excl.when.items():
-                match &= np.isin(np.asarray(child[attr]), codes)
-            for fid, cap in excl.caps.items():
-                j = self._index[fid]
-                caps[match, j] = np.minimum(caps[match, j], cap)
-        return caps
+        return self._caps_table[self._combo_code(child)]
 
     def violations(self, levels: np.ndarray, child: Mapping[str, np.ndarray]) -> np.ndarray:
         """Boolean (n, n_factors): where a level breaks an exclusion or the factor's range."""
         levels = np.asarray(levels)
         return (levels > self.caps(child)) | (levels < 0)
 
+    @cached_property
+    def _derive_plan(self) -> dict[tuple[str, int], tuple[list[DerivedFeature], np.ndarray]]:
+        """Derived features grouped by what they test, with a (n_factors, k) selection matrix.
+
+        Count features select their factors; domain features select their
+        factors once per CAF domain (three columns each).
+        """
+        groups: dict[tuple[str, int], list[tuple[DerivedFeature, np.ndarray]]] = {}
+        for d in self.derived:
+            if d.kind == "agencies":
+                continue
+            key = ("threshold", d.min_threshold) if d.min_threshold is not None else ("level", d.min_level or 1)
+            chosen = np.zeros(len(self.factors), dtype=np.float32)
+            chosen[[self._index[f] for f in d.factors]] = 1
+            if d.kind == "count":
+                cols = chosen[:, None]
+            else:
+                dom = np.array([DOMAINS.index(f.domain) for f in self.factors])
+                cols = np.stack([chosen * (dom == k) for k in range(len(DOMAINS))], axis=1)
+            groups.setdefault(key, []).append((d, cols.astype(np.float32)))
+        return {key: ([d for d, _ in items], np.concatenate([c for _, c in items], axis=1))
+                for key, items in groups.items()}
+
+    def need_matrix(self, levels: np.ndarray) -> np.ndarray:
+        """Usual need level (1-4) of each factor's current level; 1 for protective factors."""
+        levels = np.asarray(levels, dtype=np.int64)
+        need = self.threshold_table[np.arange(len(self.factors)), levels]
+        need[:, self.protective_mask] = 1
+        return need
+
     def derive(self, levels: np.ndarray, n_agencies: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Compute every derived feature from a (n, n_factors) level matrix.
 
         ``n_agencies`` (the number of distinct agencies in each vignette's
-        reports) is needed for features of kind ``agencies``.
+        reports) is needed for features of kind ``agencies``. Features that
+        test the same threshold are counted together in one matrix product.
         """
-        levels = np.asarray(levels, dtype=np.int64)
-        table = self.threshold_table
-        cols = np.arange(len(self.factors))
-        need = table[cols, levels]  # (n, F) usual need level of each factor's current level
-        need[:, self.protective_mask] = 1
+        levels = np.asarray(levels)
+        need: np.ndarray | None = None
         out: dict[str, np.ndarray] = {}
+        for (test, value), (features, select) in self._derive_plan.items():
+            if test == "threshold":
+                if need is None:
+                    need = self.need_matrix(levels)
+                hit = (need >= value).astype(np.float32)
+            else:
+                hit = (levels >= value).astype(np.float32)
+            counts = np.rint(hit @ select).astype(np.int64)
+            col = 0
+            for d in features:
+                if d.kind == "count":
+                    out[d.id] = counts[:, col]
+                    col += 1
+                else:
+                    out[d.id] = (counts[:, col : col + len(DOMAINS)] > 0).sum(axis=1).astype(np.int64)
+                    col += len(DOMAINS)
         for d in self.derived:
             if d.kind == "agencies":
                 if n_agencies is None:
                     raise ValueError(f"derived feature {d.id!r} needs the agency reports")
                 out[d.id] = np.asarray(n_agencies, dtype=np.int64)
-                continue
-            idx = np.array([self._index[f] for f in d.factors], dtype=np.int64)
-            if d.min_threshold is not None:
-                hit = need[:, idx] >= d.min_threshold
-            else:
-                hit = levels[:, idx] >= (d.min_level or 1)
-            if d.kind == "count":
-                out[d.id] = hit.sum(axis=1).astype(np.int64)
-            else:  # domains
-                domains = np.array([DOMAINS.index(self.factors[i].domain) for i in idx])
-                per = np.zeros((levels.shape[0], len(DOMAINS)), dtype=bool)
-                for k in range(len(DOMAINS)):
-                    per[:, k] = hit[:, domains == k].any(axis=1)
-                out[d.id] = per.sum(axis=1).astype(np.int64)
-        return out
+        return {d.id: out[d.id] for d in self.derived}
 
 
 # ---------------------------------------------------------------- parsing

@@ -73,7 +73,8 @@ def vignettes_generate(
         raise _fail(str(exc)) from exc
     extra = ""
     if "d_efficiency" in frame.attrs:
-        extra = f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial"
+        extra = (f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial, "
+                 f"{frame.attrs['d_efficiency_plausible']:.3f} against its plausible combinations")
     console.print(f"wrote {len(frame)} vignettes to {output}{extra}")
     _print_summary(frame)
 

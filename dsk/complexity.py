@@ -97,6 +97,7 @@ def complexity_scores(
     child: Mapping[str, np.ndarray],
     n_agencies: np.ndarray,
     n_conflicts: np.ndarray,
+    derived: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """All complexity columns for a (n, n_factors) level matrix.
 
@@ -107,10 +108,12 @@ def complexity_scores(
     child : child attribute codes, e.g. ``{"age_band": ..., "disability": ...}``.
     n_agencies : distinct agencies reporting, per vignette.
     n_conflicts : concerns with contradicting reports, per vignette.
+    derived : the catalogue's derived features, if already computed.
     """
     levels = np.asarray(levels, dtype=np.int64)
     spec = cat.complexity
-    derived = cat.derive(levels, n_agencies=n_agencies)
+    if derived is None:
+        derived = cat.derive(levels, n_agencies=n_agencies)
     concerns = derived["n_concerns"] if "n_concerns" in derived else _count_concerns(cat, levels)
     domains = derived["n_domains"] if "n_domains" in derived else np.zeros(len(levels))
     w = spec.domain_weight

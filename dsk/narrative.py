@@ -77,18 +77,19 @@ class Reports:
     def n_agencies(self) -> np.ndarray:
         """Distinct agencies reporting, per vignette."""
         n_agency = int(self.agency.max()) + 1 if len(self.agency) else 1
-        pairs = np.unique(self.vignette * n_agency + self.agency)
-        return np.bincount(pairs // n_agency, minlength=self.n_vignettes).astype(np.int64)
+        seen = np.zeros((self.n_vignettes, n_agency), dtype=bool)
+        seen[self.vignette, self.agency] = True
+        return seen.sum(axis=1, dtype=np.int64)
 
     def n_conflicts(self, protective: np.ndarray) -> np.ndarray:
         """Non-protective factors with both a concern and a reassurance, per vignette."""
-        n_factor = len(protective)
-        key = self.vignette * n_factor + self.factor
-        keep = ~protective[self.factor]
-        concern = np.unique(key[keep & (self.stance == STANCE_CONCERN)])
-        reassure = np.unique(key[keep & (self.stance == STANCE_REASSURE)])
-        both = np.intersect1d(concern, reassure, assume_unique=True)
-        return np.bincount(both // n_factor, minlength=self.n_vignettes).astype(np.int64)
+        shape = (self.n_vignettes, len(protective))
+        concern = np.zeros(shape, dtype=bool)
+        reassure = np.zeros(shape, dtype=bool)
+        is_concern = self.stance == STANCE_CONCERN
+        concern[self.vignette[is_concern], self.factor[is_concern]] = True
+        reassure[self.vignette[~is_concern], self.factor[~is_concern]] = True
+        return (concern & reassure & ~protective).sum(axis=1, dtype=np.int64)
 
 
 def sample_reports(
@@ -104,7 +105,7 @@ def sample_reports(
     Every present factor gets one report from an agency the catalogue lists
     for it; each further listed agency reports it too with probability
     ``second_report_rate * (0.5 + severity)`` (more severe concerns reach more
-    agencies), up to three reporters. With probability ``conflict_rate`` a
+    agencies), up to three reporters in all. With probability ``conflict_rate`` a
     vignette gets one conflicting report: an agency listed for one of its
     present concerns that did not raise it reports no concern about it.
     Only agencies that see a child of the vignette's age (catalogue
@@ -112,64 +113,70 @@ def sample_reports(
     ``reassure`` stance. Report order
     is a random permutation within each vignette.
     """
-    levels = np.asarray(levels, dtype=np.int64)
+    levels = np.asarray(levels)
     n, n_factors = levels.shape
     age = np.asarray(age_band, dtype=np.int64)
-    agency_ids = {a: i for i, a in enumerate(cat.agency_ids)}
+    table = _agency_table(cat)
     protective = cat.protective_mask
     # choose the conflict factor: a random present, non-protective factor per vignette
-    eligible = (levels > 0) & ~protective & np.array([len(f.agencies) > 1 for f in cat.factors])
-    keys = np.where(eligible, rng.random((n, n_factors)), -1.0)
+    eligible = (levels > 0) & ~protective & (table.n_listed > 1)
+    keys = np.where(eligible, rng.random((n, n_factors), dtype=np.float32), np.float32(-1))
     conflict_factor = np.where(
         (rng.random(n) < conflict_rate) & eligible.any(axis=1), keys.argmax(axis=1), -1
     )
-    parts_v: list[np.ndarray] = []
-    parts_f: list[np.ndarray] = []
-    parts_a: list[np.ndarray] = []
-    parts_s: list[np.ndarray] = []
-    for j, factor in enumerate(cat.factors):
-        rows = np.flatnonzero(levels[:, j] > 0)
-        if rows.size == 0:
-            continue
-        codes = np.array([agency_ids[a] for a in factor.agencies], dtype=np.int64)
-        k = len(codes)
-        # agencies that do not see a child of this age sort last and are never drawn
-        sees = np.array([[a in cat.agency_ages[name] for name in factor.agencies]
-                         for a in range(len(cat.child["age_band"].levels))])[age[rows]]
-        perm = np.argsort(rng.random((rows.size, k)) + ~sees, axis=1)
-        n_eligible = sees.sum(axis=1)
-        severity = levels[rows, j] / factor.max_level
-        extra_p = np.clip(second_report_rate * (0.5 + severity), 0, 1)
-        extra = (rng.random((rows.size, max(k - 1, 1))) < extra_p[:, None])[:, : k - 1]
-        n_reporters = np.minimum(1 + np.minimum(extra.sum(axis=1), 2), n_eligible)
-        stance = STANCE_REASSURE if factor.protective else STANCE_CONCERN
-        for r in range(min(k, 3)):
-            take = n_reporters > r
-            parts_v.append(rows[take])
-            parts_f.append(np.full(int(take.sum()), j, dtype=np.int64))
-            parts_a.append(codes[perm[take, r]])
-            parts_s.append(np.full(int(take.sum()), stance, dtype=np.int64))
-        # the conflicting report: the next agency in the permutation after the reporters
-        conf = (conflict_factor[rows] == j) & (n_reporters < n_eligible)
-        if conf.any():
-            sel = np.flatnonzero(conf)
-            parts_v.append(rows[sel])
-            parts_f.append(np.full(sel.size, j, dtype=np.int64))
-            parts_a.append(codes[perm[sel, n_reporters[sel]]])
-            parts_s.append(np.full(sel.size, STANCE_REASSURE, dtype=np.int64))
-    if parts_v:
-        vig = np.concatenate(parts_v)
-        fac = np.concatenate(parts_f)
-        agc = np.concatenate(parts_a)
-        stn = np.concatenate(parts_s)
-    else:
-        vig = fac = agc = stn = np.zeros(0, dtype=np.int64)
+    # one row per present factor; columns are the factor's listed agencies (padded)
+    vig, fac = np.nonzero(levels > 0)
+    m, width = vig.size, table.codes.shape[1]
+    sees = table.sees[age[vig], fac]  # (m, width): listed and sees a child of this age
+    # agencies that cannot report sort last and are never drawn
+    perm = np.argsort(rng.random((m, width), dtype=np.float32) + ~sees, axis=1)
+    agencies = np.take_along_axis(table.codes[fac], perm, axis=1)
+    n_eligible = sees.sum(axis=1)
+    severity = levels[vig, fac] / cat.max_levels[fac]
+    extra_p = np.clip(second_report_rate * (0.5 + severity), 0, 1)
+    extra = (rng.random((m, 2)) < extra_p[:, None]).sum(axis=1)
+    n_reporters = np.minimum(1 + extra, n_eligible)
+    stance = np.where(protective[fac], STANCE_REASSURE, STANCE_CONCERN)
+    slot = np.arange(width)[None, :]
+    take = slot < n_reporters[:, None]
+    # the conflicting report: the next agency in the permutation after the reporters
+    conflict = (conflict_factor[vig] == fac) & (n_reporters < n_eligible)
+    reassure = conflict[:, None] & (slot == n_reporters[:, None])
+    rows, cols = np.nonzero(take | reassure)
+    out_v = vig[rows]
+    out_f = fac[rows]
+    out_a = agencies[rows, cols]
+    out_s = np.where(reassure[rows, cols], STANCE_REASSURE, stance[rows])
     # random order within each vignette; arrays sorted by (vignette, order)
-    sort = np.lexsort((rng.random(vig.size), vig))
-    vig, fac, agc, stn = vig[sort], fac[sort], agc[sort], stn[sort]
-    starts = np.searchsorted(vig, np.arange(n))
-    order = np.arange(vig.size) - starts[vig] + 1
-    return Reports(vig, fac, agc, stn, order.astype(np.int64), n)
+    # (out_v is already ascending, so one float sort on vignette + U[0, 1) shuffles within each)
+    sort = np.argsort(out_v + rng.random(out_v.size))
+    out_v, out_f, out_a, out_s = out_v[sort], out_f[sort], out_a[sort], out_s[sort]
+    starts = np.searchsorted(out_v, np.arange(n))
+    order = np.arange(out_v.size) - starts[out_v] + 1
+    return Reports(out_v.astype(np.int64), out_f.astype(np.int64), out_a.astype(np.int64),
+                   out_s.astype(np.int64), order.astype(np.int64), n)
+
+
+@dataclass(frozen=True)
+class _AgencyTable:
+    codes: np.ndarray  # (n_factors, width) agency codes of each factor's listed agencies, padded with 0
+    sees: np.ndarray  # (n_ages, n_factors, width) listed and sees a child of that age
+    n_listed: np.ndarray  # (n_factors,)
+
+
+@lru_cache(maxsize=8)
+def _agency_table(cat: Catalogue) -> _AgencyTable:
+    index = {a: i for i, a in enumerate(cat.agency_ids)}
+    width = max(len(f.agencies) for f in cat.factors)
+    n_ages = len(cat.child["age_band"].levels)
+    codes = np.zeros((len(cat.factors), width), dtype=np.int64)
+    sees = np.zeros((n_ages, len(cat.factors), width), dtype=bool)
+    for j, f in enumerate(cat.factors):
+        for k, name in enumerate(f.agencies):
+            codes[j, k] = index[name]
+            for age in cat.agency_ages[name]:
+                sees[age, j, k] = True
+    return _AgencyTable(codes, sees, np.array([len(f.agencies) for f in cat.factors]))
 
 
 def reports_to_lists(cat: Catalogue, reports: Reports) -> list[list[dict[str, Any]]]:

@@ -74,7 +74,10 @@ def test_d_efficient_design_is_efficient_and_plausible(catalogue):
     v = d_efficient_vignettes(dims, 40, seed=7, catalogue=catalogue, narratives=False)
     validate(v, "vignettes", catalogue)
     assert len(v) == 40
-    assert v.attrs["d_efficiency"] >= 0.9
+    # school attendance is excluded below school age, so the full factorial is out of
+    # reach; against the plausible combinations the search is near-optimal
+    assert v.attrs["d_efficiency_plausible"] >= 0.95
+    assert 0.5 < v.attrs["d_efficiency"] < v.attrs["d_efficiency_plausible"]
     # dimensions vary; everything else stays at its base value
     for dim in dims:
         assert v[dim].nunique() > 1, dim
@@ -85,6 +88,14 @@ def test_d_efficient_design_is_efficient_and_plausible(catalogue):
     assert not catalogue.violations(levels, child).any()
     again = d_efficient_vignettes(dims, 40, seed=7, catalogue=catalogue, narratives=False)
     assert again.equals(v)
+
+
+def test_d_efficient_reaches_090_on_an_unrestricted_universe(catalogue):
+    dims = ["domestic_abuse", "parental_substance_misuse", "parental_mental_health",
+            "disability", "extended_family_support", "housing"]  # 4*4*4*2*2*3 = 768 combinations
+    v = d_efficient_vignettes(dims, 40, seed=7, catalogue=catalogue, narratives=False)
+    assert v.attrs["d_efficiency"] >= 0.9
+    assert v.attrs["d_efficiency"] == pytest.approx(v.attrs["d_efficiency_plausible"])
 
 
 def test_d_efficient_rejects_unknown_dimensions(catalogue):
