@@ -1,0 +1,141 @@
+"""``dsk rules``: check, apply and explain rulesets from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from dsk.catalogue import CatalogueError
+from dsk.io import TableFileError, read_vignettes, write_table
+from dsk.rules import ENGINES, RulesetError, RulesInputError, evaluate, load_ruleset
+from dsk.rules.durable import DurableRulesError
+from dsk.rules.lint import check_ruleset
+from dsk.schema import SchemaError
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Check, apply and explain rulesets (checklists).", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+
+_FAILURES = (RulesetError, RulesInputError, DurableRulesError, TableFileError, SchemaError,
+             CatalogueError, FileNotFoundError)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _engine(value: str) -> str:
+    if value not in ENGINES:
+        raise typer.BadParameter(f"expected one of {', '.join(ENGINES)}, got {value!r}")
+    return value
+
+
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
+    sample: Annotated[int, typer.Option(help="Random vignettes to try the rules on.")] = 20000,
+    seed: Annotated[int, typer.Option(help="Seed of the random sample.")] = 0,
+) -> None:
+    """Report errors (exit status 1), warnings and notes for a ruleset."""
+    try:
+        report = check_ruleset(file, sample_size=sample, seed=seed)
+    except _FAILURES as exc:
+        raise _fail(str(exc)) from exc
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"{file}: {len(report.errors)} errors, {len(report.warnings)} warnings")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def apply(
+    rules: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
+    vignettes: Annotated[Path, typer.Argument(help="Vignettes table (.jsonl, .parquet, .csv).")],
+    output: Annotated[Path, typer.Option("--output", "-o",
+                                         help="Decisions table to write (.csv, .parquet, .jsonl).")],
+    engine: Annotated[str, typer.Option(callback=_engine,
+                                        help="durable (reference) or vector (fast).")] = "durable",
+    trace: Annotated[Path | None, typer.Option(help="Also write the trace table here.")] = None,
+) -> None:
+    """Apply a ruleset to vignettes and write the decisions (and trace) tables."""
+    try:
+        ruleset = load_ruleset(rules)
+        table = read_vignettes(vignettes)
+        result = evaluate(ruleset, table, engine=engine, margins=trace is not None)
+        write_table(result.decisions(), output)
+        if trace is not None:
+            write_table(result.trace(), trace)
+    except _FAILURES as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{ruleset.id} ({engine}): {len(result):,} vignettes -> {output}"
+               + (f", trace -> {trace}" if trace is not None else ""))
+
+
+@app.command()
+def explain(
+    rules: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
+    vignettes: Annotated[Path, typer.Argument(help="Vignettes table (.jsonl, .parquet, .csv).")],
+    vignette_id: Annotated[str, typer.Option("--id", help="The vignette to explain.")],
+    engine: Annotated[str, typer.Option(callback=_engine)] = "durable",
+    near: Annotated[int, typer.Option(help="How many near misses to show.")] = 5,
+) -> None:
+    """Fired rules with their reasons, the decisive rule, and the near misses."""
+    try:
+        ruleset = load_ruleset(rules)
+        table = read_vignettes(vignettes)
+        rows = table.index[table["vignette_id"].astype(str) == vignette_id]
+        if len(rows) == 0:
+            raise _fail(f"{vignettes}: no vignette with vignette_id {vignette_id!r}")
+        one = table.loc[rows[:1]]
+        result = evaluate(ruleset, one, engine=engine, margins=True)
+    except _FAILURES as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(explanation(result))
+    if near:
+        typer.echo(near_misses(result, near))
+
+
+def explanation(result) -> str:  # type: ignore[no-untyped-def]
+    """Decision, decisive rule and fired rules of the first vignette in ``result``."""
+    rs = result.ruleset
+    lines = [f"vignette {result.vignette_ids[0]}: need level {int(result.need_level[0])} "
+             f"under {rs.id} ({rs.hit_policy}, version {rs.version})"]
+    decisive = int(result.decisive[0])
+    if decisive < 0:
+        lines.append(f"  no rule fired: default level {rs.default_level}")
+    else:
+        rule = rs.rules[decisive]
+        lead = f", lead agency {rule.lead_agency}" if rule.lead_agency else ""
+        lines.append(f"  decisive rule: {rule.id} (level {rule.level}{lead})")
+    if result.conflict[0]:
+        lines.append("  conflict: the fired rules disagree on the level")
+    fired = np.flatnonzero(result.fired[0])
+    lines.append(f"fired ({len(fired)}):")
+    for j in fired:
+        rule = rs.rules[j]
+        lines.append(f"  - {rule.id} [level {rule.level}] when {rule.when}")
+        if rule.because:
+            lines.append(f"      because: {rule.because}")
+    return "\n".join(lines)
+
+
+def near_misses(result, limit: int) -> str:  # type: ignore[no-untyped-def]
+    """Rules that did not fire, fewest changes first (higher levels first among equals)."""
+    rs = result.ruleset
+    margins = result.margins[0]
+    order = sorted((int(margins[j]), -rs.rules[j].level, j) for j in range(len(rs.rules))
+                   if not result.fired[0, j] and margins[j] > 0)
+    lines = [f"near misses (fewest one-step changes to fire, top {limit}):"]
+    for margin, _, j in order[:limit]:
+        rule = rs.rules[j]
+        lines.append(f"  - {rule.id} [level {rule.level}] needs {margin} change"
+                     f"{'s' if margin != 1 else ''}: when {rule.when}")
+    if len(lines) == 1:
+        lines.append("  (none)")
+    return "\n".join(lines)
