@@ -239,26 +239,29 @@ def evaluate_durable(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = 
     n, k = len(ids), len(ruleset.rules)
     compiled = _register(ruleset)
     pairs = _run(compiled, facts(columns, n), ids)
-    fired = np.zeros((n, k + 1), dtype=bool)
+    hits: list[list[int]] = [[] for _ in range(n)]
     seen = np.zeros(n, dtype=np.int64)
     for row, index in pairs:
-        fired[row, index] = True
         if index == k:
             seen[row] += 1
+        else:
+            hits[row].append(index)
     if (seen != 1).any():
         row = int(np.flatnonzero(seen != 1)[0])
         raise DurableRulesError(f"durable_rules: vignette {ids[row]!r} was seen {seen[row]} "
                                 "times by the catch-all rule, expected once")
-    fired = fired[:, :k]
+    fired = np.zeros((n, k), dtype=bool)
     need = np.empty(n, dtype=np.int64)
     decisive = np.empty(n, dtype=np.int64)
     conflict = np.zeros(n, dtype=bool)
-    for row in range(n):
-        hits = np.flatnonzero(fired[row]).tolist()
-        level, best = ruleset.decide(hits)
+    levels = [rule.level for rule in ruleset.rules]
+    for row, found in enumerate(hits):
+        unique = sorted(set(found))  # an or fires once per satisfied branch
+        fired[row, unique] = True
+        level, best = ruleset.decide(unique)
         need[row] = level
         decisive[row] = -1 if best is None else best
-        conflict[row] = len({ruleset.rules[i].level for i in hits}) > 1
+        conflict[row] = len({levels[i] for i in unique}) > 1
     margin_table = None
     if margins:
         margin_table = _margins(ruleset, columns, fired, cat)

@@ -22,7 +22,7 @@ def vignettes_file(tmp_path_factory, rules_sample):
 
 
 def test_check_bundled_exits_zero():
-    result = RUNNER.invoke(app, ["check", TOXIC, "--sample", "2000"])
+    result = RUNNER.invoke(app, ["check", TOXIC])
     assert result.exit_code == 0, result.output
     assert "0 errors, 0 warnings" in result.output
 
