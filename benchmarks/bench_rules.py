@@ -37,6 +37,7 @@ from dsk.rules.durable import (
 
 N_VIGNETTES = 20_000
 SEED = 2024
+_REGISTERED: set[str] = set()  # a name can be registered on the host only once
 
 
 def _ceiling_runner(ruleset, vignettes: pd.DataFrame):  # type: ignore[no-untyped-def]
@@ -51,7 +52,8 @@ def _ceiling_runner(ruleset, vignettes: pd.DataFrame):  # type: ignore[no-untype
 
     host = get_host()
     with engine_lock():
-        if name not in host._ruleset_directory:  # registered once per process
+        if name not in _REGISTERED:
+            _REGISTERED.add(name)
             host.register_rulesets({name: {rid: {**rule, "run": recorder(rid)}
                                            for rid, rule in definition.items()}})
     columns = list(ruleset.names)

@@ -57,8 +57,8 @@ def check(
 def apply(
     rules: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
     vignettes: Annotated[Path, typer.Argument(help="Vignettes table (.jsonl, .parquet, .csv).")],
-    output: Annotated[Path, typer.Option("--output", "-o",
-                                         help="Decisions table to write (.csv, .parquet, .jsonl).")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Decisions table to write (.csv, .parquet, .jsonl).")],
     engine: Annotated[str, typer.Option(callback=_engine,
                                         help="durable (reference) or vector (fast).")] = "durable",
     trace: Annotated[Path | None, typer.Option(help="Also write the trace table here.")] = None,

@@ -142,7 +142,7 @@ def compile_ruleset(ruleset: Ruleset) -> dict[str, dict[str, Any]]:
     Every rule is guarded by the type field; ``dsk$seen`` is the catch-all.
     """
     guard = {GUARD_FIELD: GUARD_VALUE}
-    definition = {
+    definition: dict[str, dict[str, Any]] = {
         rule.id: {"all": [{"m": {"$and": [guard, _expression(rule.condition)]}}]}
         for rule in ruleset.rules
     }
@@ -199,10 +199,12 @@ def facts(vignettes_columns: dict[str, np.ndarray], n: int) -> list[dict[str, An
 def _records(columns: dict[str, np.ndarray], n: int) -> list[dict[str, int]]:
     if not columns:
         return [{} for _ in range(n)]
-    return pd.DataFrame(columns).to_dict("records")  # native Python ints
+    records = pd.DataFrame(columns).to_dict("records")  # native Python ints
+    return records  # type: ignore[return-value]
 
 
-def _run(compiled: _Compiled, batch: list[dict[str, Any]], ids: np.ndarray) -> list[tuple[int, int]]:
+def _run(compiled: _Compiled, batch: list[dict[str, Any]],
+         ids: np.ndarray) -> list[tuple[int, int]]:
     host = get_host()
     name = compiled.name
     with _LOCK:
@@ -265,8 +267,9 @@ def evaluate_durable(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = 
     margin_table = None
     if margins:
         margin_table = _margins(ruleset, columns, fired, cat)
-    return Evaluation(ruleset, "durable", ids, fired, need, decisive, conflict,
-                      ~fired.any(axis=1), margin_table)
+    defaulted = np.logical_not(fired.any(axis=1))
+    return Evaluation(ruleset, "durable", ids, fired, need, decisive, conflict, defaulted,
+                      margin_table)
 
 
 def _margins(ruleset: Ruleset, columns: dict[str, np.ndarray], fired: np.ndarray,

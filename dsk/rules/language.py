@@ -294,7 +294,8 @@ def normalize(node: Node) -> Node:
     parts: list[Node] = []
     for part in node.parts:
         part = normalize(part)
-        parts.extend(part.parts if isinstance(part, kind) else (part,))  # type: ignore[attr-defined]
+        same = isinstance(part, kind)
+        parts.extend(part.parts if same else (part,))  # type: ignore[union-attr]
     return kind(tuple(parts))
 
 

@@ -119,4 +119,5 @@ def evaluate_vector(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = F
         for j, rule in enumerate(ruleset.rules):
             margin_table[:, j] = margin_matrix(branches(rule.condition, cat), columns, cat, n)
     return Evaluation(ruleset, "vector", ids, fired, need.astype(np.int64),
-                      decisive.astype(np.int64), conflict, ~any_fired, margin_table)
+                      decisive.astype(np.int64), conflict, np.logical_not(any_fired),
+                      margin_table)
