@@ -1,0 +1,328 @@
+"""Vectorised agreement statistics for many bootstrap replicates at once (private).
+
+Why our own code: the well-kept libraries (``krippendorff``, ``statsmodels``,
+scikit-learn) compute one coefficient from one table. A two-way cluster
+bootstrap needs the same coefficient for a thousand resamples of vignettes
+*and* raters; calling a library a thousand times per metric, comparison and
+stratum is far too slow, and statsmodels' Fleiss' kappa does not allow missing
+ratings. Here a resample is a pair of multiplicity vectors (how often each
+vignette and each rater was drawn), and every coefficient is computed from a
+few sufficient statistics that are matrix products of those vectors with the
+one-hot ratings. With all multiplicities 1 the formulas are exactly the
+published ones; the tests check them against the libraries and against
+published worked examples.
+
+When a rater is drawn twice, the two copies are not treated as two raters who
+agree with each other: pairs of copies of one rater are left out of every
+pairwise count (otherwise resampling raters would inflate agreement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WEIGHTS = ("identity", "within_one", "linear", "quadratic")
+
+
+def onehot(codes: np.ndarray, k: int) -> np.ndarray:
+    """``codes`` (units x raters, -1 missing) as a 0/1 array (units x raters x k)."""
+    out = np.zeros(codes.shape + (k,), dtype=np.float64)
+    rows, cols = np.nonzero(codes >= 0)
+    out[rows, cols, codes[rows, cols]] = 1.0
+    return out
+
+
+def weight_matrix(kind: str, values: np.ndarray) -> np.ndarray:
+    """Agreement weights between categories with numeric ``values`` (1 on the diagonal)."""
+    v = np.asarray(values, dtype=float)
+    diff = np.abs(v[:, None] - v[None, :])
+    span = float(v.max() - v.min()) if len(v) > 1 else 1.0
+    span = span or 1.0
+    if kind == "identity":
+        return np.eye(len(v))
+    if kind == "within_one":
+        return (diff <= 1).astype(float)
+    if kind == "linear":
+        return 1.0 - diff / span
+    if kind == "quadratic":
+        return 1.0 - (diff / span) ** 2
+    raise ValueError(f"weights: expected one of {', '.join(WEIGHTS)}, got {kind!r}")
+
+
+def multiplicities(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each of ``n_boot`` resamples (n_boot x n)."""
+    draws = rng.integers(0, n, size=(n_boot, n))
+    offsets = (np.arange(n_boot) * n)[:, None]
+    return np.bincount((draws + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def _counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per replicate, unit and category: weighted count of ratings and of squared weights."""
+    n, m, k = onehot_.shape
+    if rater_w is None:
+        c = onehot_.sum(axis=1)[None]
+        return c, c
+    flat = onehot_.transpose(0, 2, 1).reshape(n * k, m)
+    b = rater_w.shape[0]
+    counts = (flat @ rater_w.T).reshape(n, k, b).transpose(2, 0, 1)
+    squares = (flat @ (rater_w * rater_w).T).reshape(n, k, b).transpose(2, 0, 1)
+    return counts, squares
+
+
+@dataclass(frozen=True)
+class PanelSums:
+    """Sufficient statistics of many raters on many units, one row per replicate.
+
+    ``pairs[b, k, l]``: sum over units of (ordered pairs of ratings k, l from
+    different raters) / (pairs in the unit); ``self_pairs[b, k]`` the diagonal
+    correction; ``kpairs``/``kself`` the same weighted by the unit's number of
+    ratings (Krippendorff's coincidences); ``n_pairable`` the (weighted) number
+    of units with two or more raters; ``prevalence[b, k]`` the mean share of
+    ratings in category k per rated unit; ``n_units`` units with any rating.
+    """
+
+    pairs: np.ndarray
+    self_pairs: np.ndarray
+    kpairs: np.ndarray
+    kself: np.ndarray
+    n_pairable: np.ndarray
+    prevalence: np.ndarray
+
+
+def panel_sums(onehot_: np.ndarray, unit_w: np.ndarray | None = None,
+               rater_w: np.ndarray | None = None, chunk: int = 100) -> PanelSums:
+    """Sums for the multi-rater coefficients; ``unit_w`` (B x n) and ``rater_w`` (B x m)."""
+    n = onehot_.shape[0]
+    b_total = 1
+    for w in (unit_w, rater_w):
+        if w is not None:
+            b_total = w.shape[0]
+    parts: list[PanelSums] = []
+    for start in range(0, b_total, chunk):
+        stop = min(start + chunk, b_total)
+        uw = np.ones((stop - start, n)) if unit_w is None else unit_w[start:stop]
+        rw = None if rater_w is None else rater_w[start:stop]
+        parts.append(_panel_chunk(onehot_, uw, rw))
+    return PanelSums(*(np.concatenate([getattr(p, f) for p in parts]) for f in PanelSums.__dataclass_fields__))
+
+
+def _panel_chunk(onehot_: np.ndarray, uw: np.ndarray, rw: np.ndarray | None) -> PanelSums:
+    counts, squares = _counts(onehot_, rw)
+    counts = np.broadcast_to(counts, (uw.shape[0],) + counts.shape[1:])
+    squares = np.broadcast_to(squares, counts.shape)
+    m = counts.sum(axis=2)
+    n_pairs = m * m - squares.sum(axis=2)
+    pairable = n_pairs > 0.5
+    inv = np.where(pairable, uw / np.where(pairable, n_pairs, 1.0), 0.0)
+    kinv = inv * m
+    weighted = counts * inv[..., None]
+    pairs = weighted.transpose(0, 2, 1) @ counts
+    kpairs = (counts * kinv[..., None]).transpose(0, 2, 1) @ counts
+    self_pairs = np.einsum("bn,bnk->bk", inv, squares)
+    kself = np.einsum("bn,bnk->bk", kinv, squares)
+    rated = m > 0
+    share = np.where(rated, uw / np.where(rated, m, 1.0), 0.0)
+    units = (uw * rated).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prevalence = np.einsum("bn,bnk->bk", share, counts) / units[:, None]
+    return PanelSums(pairs, self_pairs, kpairs, kself, (uw * pairable).sum(axis=1), prevalence)
+
+
+def percent_agreement(s: PanelSums, w: np.ndarray) -> np.ndarray:
+    """Mean over units of the (weighted) share of agreeing pairs of raters."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.einsum("kl,bkl->b", w, s.pairs) - s.self_pairs.sum(axis=1)) / s.n_pairable
+
+
+def _chance_corrected(pa: np.ndarray, pe: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (pa - pe) / (1.0 - pe)
+    return np.where(np.isclose(pe, 1.0), np.nan, out)
+
+
+def fleiss(s: PanelSums, w: np.ndarray) -> np.ndarray:
+    """Fleiss' kappa, generalised to missing ratings as in Gwet (2014), irrCAC ``fleiss.kappa.raw``."""
+    pe = np.einsum("kl,bk,bl->b", w, s.prevalence, s.prevalence)
+    return _chance_corrected(percent_agreement(s, w), pe)
+
+
+def gwet(s: PanelSums, w: np.ndarray) -> np.ndarray:
+    """Gwet's AC1 (identity weights) or AC2 (other weights), Gwet (2014) ch. 4-5."""
+    q = w.shape[0]
+    pe = w.sum() / (q * (q - 1)) * (s.prevalence * (1.0 - s.prevalence)).sum(axis=1)
+    return _chance_corrected(percent_agreement(s, w), pe)
+
+
+def brennan_prediger(s: PanelSums, w: np.ndarray) -> np.ndarray:
+    """Brennan and Prediger (1981): chance agreement from uniform use of the q categories."""
+    q = w.shape[0]
+    pe = np.full(s.n_pairable.shape, w.sum() / q**2)
+    return _chance_corrected(percent_agreement(s, w), pe)
+
+
+def krippendorff(s: PanelSums, level: str, values: np.ndarray) -> np.ndarray:
+    """Krippendorff's alpha from the coincidence matrix (Krippendorff 2011)."""
+    k = len(values)
+    coinc = s.kpairs - s.kself[:, :, None] * np.eye(k)[None]
+    marg = coinc.sum(axis=2)
+    total = marg.sum(axis=1)
+    v = np.asarray(values, dtype=float)
+    if level == "nominal":
+        delta = np.broadcast_to(1.0 - np.eye(k), coinc.shape)
+    elif level == "interval":
+        delta = np.broadcast_to((v[:, None] - v[None, :]) ** 2, coinc.shape)
+    elif level == "ordinal":
+        cum = np.cumsum(marg, axis=1)
+        delta = (cum[:, None, :] - cum[:, :, None] + (marg[:, :, None] - marg[:, None, :]) / 2) ** 2
+    else:
+        raise ValueError(f"level: expected nominal, ordinal or interval, got {level!r}")
+    observed = (coinc * delta).sum(axis=(1, 2))
+    expected = np.einsum("bk,bl,bkl->b", marg, marg, delta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha = 1.0 - (total - 1.0) * observed / expected
+    return np.where(expected > 0, alpha, np.nan)
+
+
+def group_joint(onehot_a: np.ndarray, onehot_b: np.ndarray, unit_w: np.ndarray | None = None,
+                rater_w_a: np.ndarray | None = None, rater_w_b: np.ndarray | None = None,
+                chunk: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Joint distribution of a rating from group A and one from group B on the same unit.
+
+    ``joint[b, k, l]`` is the mean over units rated by both groups of the share
+    of (A, B) rater pairs rating (k, l); returns it and the number of such
+    units per replicate. With one rater per group it is the usual
+    two-rater contingency table in proportions (Cohen); with groups it is the
+    table behind Vanbelle and Albert's (2009) agreement between two groups.
+    """
+    n = onehot_a.shape[0]
+    b_total = max((w.shape[0] for w in (unit_w, rater_w_a, rater_w_b) if w is not None), default=1)
+    joints, units = [], []
+    for start in range(0, b_total, chunk):
+        stop = min(start + chunk, b_total)
+        uw = np.ones((stop - start, n)) if unit_w is None else unit_w[start:stop]
+        ca, _ = _counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
+        cb, _ = _counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
+        ma, mb = ca.sum(axis=2), cb.sum(axis=2)
+        both = (ma > 0) & (mb > 0)
+        inv = np.where(both, uw / np.where(both, ma * mb, 1.0), 0.0)
+        ca = np.broadcast_to(ca, (stop - start,) + ca.shape[1:])
+        cb = np.broadcast_to(cb, ca.shape)
+        joint = (ca * inv[..., None]).transpose(0, 2, 1) @ cb
+        count = (uw * both).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            joints.append(joint / count[:, None, None])
+        units.append(count)
+    return np.concatenate(joints), np.concatenate(units)
+
+
+def pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
+    """Joint distribution of paired ratings (both present) under per-pair ``weights`` (B x pairs)."""
+    cell = codes_a * k + codes_b
+    table = np.zeros((len(cell), k * k))
+    table[np.arange(len(cell)), cell] = 1.0
+    joint = (weights @ table).reshape(-1, k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return joint / weights.sum(axis=1)[:, None, None]
+
+
+def joint_agreement(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted share of agreeing pairs from a joint distribution."""
+    return np.einsum("kl,bkl->b", w, joint)
+
+
+def joint_kappa(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Cohen's (weighted) kappa from a joint distribution; Vanbelle-Albert kappa for groups."""
+    po = joint_agreement(joint, w)
+    pe = np.einsum("kl,bk,bl->b", w, joint.sum(axis=2), joint.sum(axis=1))
+    return _chance_corrected(po, pe)
+
+
+def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and majority category per replicate and unit from category counts (B x n x k).
+
+    The median is the lowest category at which the cumulative share of ratings
+    reaches one half (always a category on the scale). The majority is the most
+    frequent category; ties go to the one nearest the median, then the lower.
+    Units without ratings get -1.
+    """
+    k = counts.shape[-1]
+    m = counts.sum(axis=-1)
+    cum = np.cumsum(counts, axis=-1)
+    median = np.argmax(cum >= m[..., None] / 2.0 - 1e-9, axis=-1)
+    top = counts.max(axis=-1, keepdims=True)
+    cats = np.arange(k)
+    key = np.abs(cats - median[..., None]) * 2 + (cats > median[..., None])
+    mode = np.argmin(np.where(counts >= top - 1e-9, key, 10 * k), axis=-1)
+    empty = m <= 0
+    return np.where(empty, -1, median), np.where(empty, -1, mode)
+
+
+def consensus_joint(rule_codes: np.ndarray, target: np.ndarray, k: int, unit_w: np.ndarray) -> np.ndarray:
+    """Joint distribution of a fixed rater's codes (n) against per-replicate codes (B x n)."""
+    valid = (target >= 0) & (rule_codes[None, :] >= 0)
+    cell = np.where(valid, rule_codes[None, :] * k + np.maximum(target, 0), 0)
+    b = target.shape[0]
+    idx = (cell + (np.arange(b) * k * k)[:, None]).ravel()
+    joint = np.bincount(idx, weights=(unit_w * valid).ravel(), minlength=b * k * k).reshape(b, k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return joint / (unit_w * valid).sum(axis=1)[:, None, None]
+
+
+def pairwise_rater_sums(onehot_: np.ndarray, w: np.ndarray, rule_onehot: np.ndarray | None,
+                        unit_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per replicate: agreeing and shared units for every pair of raters, and for the rule.
+
+    Returns ``agree`` and ``shared`` (B x m x m), ``rule_agree`` and
+    ``rule_shared`` (B x m). Each is a product of the unit multiplicities with a
+    per-unit table, so one matrix product covers all replicates.
+    """
+    n, m, k = onehot_.shape
+    rated = onehot_.sum(axis=2)
+    smooth = onehot_ @ w.T
+    per_unit = np.einsum("ijc,ikc->ijk", onehot_, smooth).reshape(n, m * m)
+    both = (rated[:, :, None] * rated[:, None, :]).reshape(n, m * m)
+    agree = (unit_w @ per_unit).reshape(-1, m, m)
+    shared = (unit_w @ both).reshape(-1, m, m)
+    if rule_onehot is None:
+        return agree, shared, np.zeros((len(unit_w), m)), np.zeros((len(unit_w), m))
+    rule_rated = rule_onehot.sum(axis=1)
+    rule_agree = unit_w @ np.einsum("ic,ijc->ij", rule_onehot, smooth)
+    rule_shared = unit_w @ (rule_rated[:, None] * rated)
+    return agree, shared, rule_agree, rule_shared
+
+
+def rule_percentile(agree: np.ndarray, shared: np.ndarray, rule_agree: np.ndarray,
+                    rule_shared: np.ndarray, rater_w: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rule's mean agreement with the raters, raters' mean agreement with each other, and the
+    rule's percentile (0-100, ties counted half) among the raters' means, per replicate."""
+    m = agree.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pair = agree / shared
+        rule = rule_agree / rule_shared
+    off = ~np.eye(m, dtype=bool)[None]
+    ok = np.isfinite(pair) & off
+    wk = rater_w[:, None, :] * ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rater_mean = (np.where(ok, pair, 0.0) * wk).sum(axis=2) / wk.sum(axis=2)
+        rok = np.isfinite(rule)
+        rule_mean = (np.where(rok, rule, 0.0) * rater_w).sum(axis=1) / (rater_w * rok).sum(axis=1)
+        has = np.isfinite(rater_mean)
+        wr = rater_w * has
+        below = ((rater_mean < rule_mean[:, None] - 1e-12) * wr).sum(axis=1)
+        tied = ((np.abs(rater_mean - rule_mean[:, None]) <= 1e-12) * wr).sum(axis=1)
+        percentile = 100.0 * (below + 0.5 * tied) / wr.sum(axis=1)
+        raters = (np.where(has, rater_mean, 0.0) * wr).sum(axis=1) / wr.sum(axis=1)
+    return rule_mean, raters, percentile
+
+
+def interval(replicates: np.ndarray, ci: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates (undefined replicates left out)."""
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - ci) / 2.0 * 100.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return float(low), float(high)
