@@ -27,7 +27,7 @@ console = Console()
 err = Console(stderr=True)
 
 #: Sub-command groups that live beside their own package: (module, attribute, name).
-_GROUPS = (("dsk.rules.cli", "app", "rules"),)
+_GROUPS = (("dsk.rules.cli", "app", "rules"), ("dsk.panels.cli", "app", "panel"))
 
 for _module, _attr, _name in _GROUPS:
     try:

@@ -118,17 +118,35 @@ def _sample_child(cat: Catalogue, n: int, rng: np.random.Generator) -> dict[str,
     return child
 
 
+#: How strongly acute factors (those with a level that usually means statutory
+#: need) follow the case load: complexity is breadth of need more than acuity.
+ACUTE_LOAD_EXPONENT = 0.4
+#: Per-vignette acuity: present factors' levels are drawn as floor(u ** g * top) + 1 with
+#: log g ~ N(ACUITY_MEAN, ACUITY_SD), so most cases lean to milder levels.
+ACUITY_MEAN, ACUITY_SD = 0.3, 0.5
+
+
 def _sample_levels(cat: Catalogue, child: Mapping[str, np.ndarray], load: np.ndarray,
                    rng: np.random.Generator) -> np.ndarray:
-    """Each factor present with probability ``base_rate * load`` (capped at 0.9);
-    a present factor's level is uniform over its non-zero levels; levels are
-    then capped by the catalogue's exclusions, so no vignette breaks them."""
+    """Draw factor levels.
+
+    Factor ``f`` is present with probability ``base_rate_f * load ** k_f``
+    (capped at 0.9), where ``k_f`` is 1, or ``ACUTE_LOAD_EXPONENT`` for acute
+    factors (any level with usual need 4), so heavier cases gain breadth
+    faster than acuity. A present factor's level is ``floor(u ** g * top) + 1``
+    for uniform ``u`` and the vignette's acuity ``g`` (see ``ACUITY_MEAN``).
+    Levels are then capped by the catalogue's exclusions, so no vignette
+    breaks them. With ``load = 1`` every factor appears at its base rate.
+    """
     n = len(load)
     base = np.array([f.base_rate for f in cat.factors], dtype=np.float32)
-    p = np.minimum(base[None, :] * load.astype(np.float32)[:, None], np.float32(0.9))
+    acute = np.array([max(f.threshold) >= 4 and not f.protective for f in cat.factors])
+    exponent = np.where(acute, ACUTE_LOAD_EXPONENT, 1.0).astype(np.float32)
+    p = np.minimum(base[None, :] * load.astype(np.float32)[:, None] ** exponent[None, :], np.float32(0.9))
     u = rng.random((n, base.size), dtype=np.float32)
+    acuity = np.exp(rng.normal(ACUITY_MEAN, ACUITY_SD, n)).astype(np.float32)
     # one draw does both: u < p means present, and then u / p is uniform on [0, 1)
-    level = (u / p * cat.max_levels.astype(np.float32)).astype(np.int64) + 1
+    level = ((u / p) ** acuity[:, None] * cat.max_levels.astype(np.float32)).astype(np.int64) + 1
     levels = np.where(u < p, np.minimum(level, cat.max_levels), 0)
     return np.minimum(levels, cat.caps(child)).astype(np.int8)
 

@@ -1,0 +1,86 @@
+"""``dsk panel``: simulate panels and check their calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dsk.catalogue import CatalogueError
+from dsk.io import TableFileError, read_vignettes, write_table
+from dsk.panels.calibrate import calibration_figures
+from dsk.panels.profiles import PanelError, load_panel, load_professions
+from dsk.panels.simulate import simulate_panel
+from dsk.schema import SchemaError
+
+app = typer.Typer(help="Simulated practitioner panels.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _vignettes(spec: str):  # type: ignore[no-untyped-def]
+    from dsk.sets import load_set
+
+    try:
+        return load_set(spec) if not Path(spec).exists() else read_vignettes(spec)
+    except (TableFileError, SchemaError, CatalogueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command("simulate")
+def simulate(
+    panel: Annotated[str, typer.Argument(help="Panel file, or a bundled panel id such as mixed-12.")],
+    vignettes: Annotated[str, typer.Argument(help="Vignettes file, or a bundled set id such as core-60.")],
+    seed: Annotated[int, typer.Option(help="Random seed (combined with the panel's own).")] = 1,
+    rounds: Annotated[int, typer.Option(help="1, or 2 for a deliberation round.")] = 1,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Judgements file (.csv, .parquet, .jsonl).")] = Path(
+        "judgements.csv"),
+    professions: Annotated[Path | None, typer.Option(help="Profession profiles (default: bundled).")] = None,
+    no_rationale: Annotated[bool, typer.Option("--no-rationale", help="Skip rationale text.")] = False,
+) -> None:
+    """Simulate a panel's judgements on a vignette set and write the judgements table."""
+    try:
+        profs = load_professions(professions)
+        spec = load_panel(panel, profs)
+        frame = _vignettes(vignettes)
+        judgements = simulate_panel(frame, spec, seed=seed, rounds=rounds, professions=profs,
+                                    rationale=not no_rationale)
+        write_table(judgements, output)
+    except (PanelError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"wrote {len(judgements)} judgements ({judgements['rater_id'].nunique()} raters x "
+                  f"{judgements['vignette_id'].nunique()} vignettes x {rounds} round(s)) to {output}")
+
+
+@app.command("calibrate")
+def calibrate(
+    panel: Annotated[str, typer.Argument(help="Panel file or bundled id.")] = "mixed-12",
+    n: Annotated[int, typer.Option("--n", help="Stratified vignettes (a third per band).")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+) -> None:
+    """Print the panel's agreement figures beside the published ones."""
+    from dsk.design import generate
+
+    try:
+        profs = load_professions()
+        spec = load_panel(panel, profs)
+    except PanelError as exc:
+        raise _fail(str(exc)) from exc
+    vignettes = generate("stratified", n, seed, narratives=False)
+    judgements = simulate_panel(vignettes, spec, seed=seed, professions=profs, rationale=False)
+    figures = calibration_figures(judgements, vignettes)
+    table = Table(title=f"Calibration of {spec.id} on {n} stratified vignettes (seed {seed})")
+    for col in ("figure", "simulated", "published", "source", "target", "met"):
+        table.add_column(col)
+    for row in figures.itertuples(index=False):
+        met = "" if row.met is None else ("yes" if row.met else "NO")
+        table.add_row(row.figure, f"{row.simulated:.3f}", row.published, row.source, row.target, met)
+    console.print(table)

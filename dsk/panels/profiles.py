@@ -1,0 +1,250 @@
+"""Profession profiles and panel files for simulated practitioners.
+
+Every mechanism of the practitioner model (:mod:`dsk.panels.simulate`) is a
+named parameter here, with a description saying what it does and where it
+comes from. Profiles live in ``experiments/panels/professions.yaml``; panel
+files list members by profession and experience, with a seed.
+
+Configuration is read once, at the edge, into frozen pydantic models; an
+error names the file and the key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dsk._yaml import YamlError, load_yaml
+from dsk.catalogue import DOMAINS, Catalogue, load_catalogue
+
+__all__ = [
+    "PanelError",
+    "PanelMember",
+    "PanelSpec",
+    "ProfessionProfile",
+    "load_panel",
+    "load_professions",
+    "panels_dir",
+]
+
+
+class PanelError(ValueError):
+    """A malformed profession or panel file; names the file and the key path."""
+
+
+class ProfessionProfile(BaseModel):
+    """How one profession reads a case. Defaults describe a generic practitioner."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    label: str
+    agency: str = Field(description="The agency the profession works for; it leads at level 3 when its domain "
+                                    "dominates, and it is trusted most by its own members.")
+    lens: dict[str, float] = Field(
+        default_factory=lambda: {d: 1.0 for d in DOMAINS},
+        description="Weight on each CAF domain. Professional group shapes which information is used "
+                    "(Britner & Mossler 2002): teachers attend to development and school, health visitors "
+                    "to parenting, police to risk in the family environment.")
+    trust: dict[str, float] = Field(
+        default_factory=dict,
+        description="Trust in each reporting agency (default 1). When agencies conflict, the concern is "
+                    "discounted by the reassuring agency's share of trust.")
+    threshold_shift: float = Field(
+        0.0, description="Shift of the cut points between need levels, on the need scale. Negative means "
+                         "more intrusive responses: police lean towards more intrusive responses than social "
+                         "workers (Mandel 1995); statutory workers rate risk lower than NGO and early-help "
+                         "staff (Keddell & Hyslop).")
+    rater_sd: float = Field(
+        0.25, description="Spread of individual raters' thresholds around their profession's. Attitudes "
+                          "explain 11% of risk-rating and 18% of intervention variance "
+                          "(Davidson-Arad & Benbenishty 2010).")
+    lens_sd: float = Field(
+        0.2, description="Spread (log scale) of individual raters' domain and factor weights: workers "
+                         "agree on a decision while giving different reasons.")
+    noise: float = Field(
+        0.3, description="Judgement noise on the need scale for the simplest case; agreement is highest on "
+                         "clear cases (Lindberg et al. 2008) and lowest on ambiguous ones.")
+    noise_growth: float = Field(
+        1.5, description="How noise grows with complexity: sd = noise * (1 + noise_growth * complexity).")
+    accumulation: float = Field(
+        0.45, description="Weight of further concerns beyond the most serious (holistic reading): "
+                          "need rises with log(1 + sum of the other concerns).")
+    interaction_sensitivity: float = Field(
+        0.5, description="Extra need per unit of active interactions (toxic trio, parental difficulty "
+                         "with a baby); the wicked-problem literature's interconnection (Devaney & Spratt "
+                         "2009).")
+    risk_aversion: float = Field(
+        0.5, description="Extra need per unit of emotional charge: defensive, risk-averse practice under "
+                         "anxiety (Munro 1999).")
+    refer_on: float = Field(
+        0.3, description="Pull to refer on when many agencies are involved: complexity ascribed to a case "
+                         "disperses responsibility (Dingwall et al. 1983).")
+    protective_weight: float = Field(
+        0.25, description="Need removed per protective factor (only when there is a concern). Threshold "
+                          "documents rarely score protective factors; practitioners do.")
+    optimism: float = Field(
+        0.0, description="The 'rule of optimism' (Dingwall et al. 1983): reassuring reports weigh more "
+                         "than their trust alone would give.")
+    anchoring: float = Field(
+        0.25, description="Extra weight on the factor reported first; also slows revision in round 2. "
+                          "Munro (1999): weight on vivid and first information, slowness to revise.")
+    influence: float = Field(
+        0.8, description="Round 2: chance of moving one level towards the panel median, scaled by "
+                         "(1 - 0.6 * confidence) and (1 - anchoring). Delphi-style rounds converge "
+                         "(Bolton et al. 2021 used a consensus round).")
+    confidence: float = Field(
+        0.7, description="Typical confidence (0-1). Confidence is weakly related to accuracy "
+                         "(Regehr et al. 2010), so it depends on experience and complexity, not on "
+                         "agreement.")
+    seconds: float = Field(90.0, description="Median seconds to read and score a simple vignette.")
+    voice: list[str] = Field(default_factory=list,
+                             description="Openers for rationales in this profession's voice.")
+
+    @field_validator("lens")
+    @classmethod
+    def _lens_domains(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DOMAINS)
+        if unknown:
+            raise ValueError(f"unknown domains {sorted(unknown)}; domains are {', '.join(DOMAINS)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("domain weights must be >= 0")
+        return {d: float(value.get(d, 1.0)) for d in DOMAINS}
+
+    @field_validator("confidence")
+    @classmethod
+    def _unit(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError("confidence must be in (0, 1)")
+        return value
+
+    @field_validator("noise", "rater_sd", "lens_sd", "seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be >= 0")
+        return value
+
+
+class PanelMember(BaseModel):
+    """One line of a panel file: ``count`` raters of a profession and experience."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    profession: str
+    experience: float = Field(5.0, ge=0, le=50, description="Years in practice.")
+    count: int = Field(1, ge=1, le=10_000)
+
+
+class PanelSpec(BaseModel):
+    """A panel file: id, title, seed and members."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    title: str = ""
+    seed: int = 0
+    members: list[PanelMember]
+
+    @model_validator(mode="after")
+    def _some_members(self) -> PanelSpec:
+        if not self.members:
+            raise ValueError("a panel needs at least one member")
+        return self
+
+    def raters(self) -> list[tuple[str, str, float]]:
+        """(rater_id, profession, experience) for every rater, in file order."""
+        out: list[tuple[str, str, float]] = []
+        counter: dict[str, int] = {}
+        for m in self.members:
+            for _ in range(m.count):
+                counter[m.profession] = counter.get(m.profession, 0) + 1
+                out.append((f"{self.id}:{m.profession}-{counter[m.profession]}", m.profession, m.experience))
+        return out
+
+
+def panels_dir() -> Path:
+    """``experiments/panels`` beside the package."""
+    return Path(__file__).resolve().parents[2] / "experiments" / "panels"
+
+
+def _where(path: Path, data: Any, loc: tuple[Any, ...]) -> str:
+    """'file, line N, key a.b.c' for a pydantic error location."""
+    node = data
+    line = 0
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            if hasattr(node, "key_line"):
+                line = node.key_line(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    keys = ".".join(str(p) for p in loc)
+    return f"{path}" + (f", line {line}" if line else "") + (f", key {keys}" if keys else "")
+
+
+def load_professions(path: str | Path | None = None,
+                     catalogue: Catalogue | None = None) -> dict[str, ProfessionProfile]:
+    """Read ``professions.yaml`` (default: the bundled one) into profiles by id."""
+    p = Path(path) if path is not None else panels_dir() / "professions.yaml"
+    cat = catalogue or load_catalogue()
+    try:
+        data = load_yaml(p)
+    except YamlError as exc:
+        raise PanelError(str(exc)) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("professions"), list):
+        raise PanelError(f"{p}: expected a mapping with a list under 'professions'")
+    defaults = data.get("defaults", {}) or {}
+    profiles: dict[str, ProfessionProfile] = {}
+    for i, item in enumerate(data["professions"]):
+        if not isinstance(item, dict):
+            raise PanelError(f"{p}, key professions.{i}: expected a mapping")
+        merged = {**defaults, **item}
+        try:
+            profile = ProfessionProfile.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ("professions", i, *first["loc"])
+            raise PanelError(f"{_where(p, data, loc)}: {first['msg']}") from exc
+        unknown = [a for a in (profile.agency, *profile.trust) if a not in cat.agencies]
+        if unknown:
+            raise PanelError(f"{_where(p, data, ('professions', i, 'trust'))}: unknown agencies {unknown}")
+        if profile.id in profiles:
+            raise PanelError(f"{_where(p, data, ('professions', i, 'id'))}: duplicate profession {profile.id!r}")
+        profiles[profile.id] = profile
+    return profiles
+
+
+def load_panel(path: str | Path, professions: Mapping[str, ProfessionProfile] | None = None) -> PanelSpec:
+    """Read a panel file; a bundled panel can be named by id (``mixed-12``)."""
+    p = Path(path)
+    if not p.suffix:
+        p = panels_dir() / f"{path}.yaml"
+    if not p.exists():
+        bundled = sorted(x.stem for x in panels_dir().glob("*.yaml") if x.stem != "professions")
+        raise PanelError(f"{p}: no such panel file (bundled panels: {', '.join(bundled)})")
+    profs = professions if professions is not None else load_professions()
+    try:
+        data = load_yaml(p)
+    except YamlError as exc:
+        raise PanelError(str(exc)) from exc
+    try:
+        spec = PanelSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PanelError(f"{_where(p, data, tuple(first['loc']))}: {first['msg']}") from exc
+    for i, member in enumerate(spec.members):
+        if member.profession not in profs:
+            import difflib
+
+            hint = difflib.get_close_matches(member.profession, list(profs), n=2)
+            raise PanelError(f"{_where(p, data, ('members', i, 'profession'))}: unknown profession "
+                             f"{member.profession!r}" + (f"; did you mean {', '.join(hint)}?" if hint else "")
+                             + f" (professions: {', '.join(profs)})")
+    return spec

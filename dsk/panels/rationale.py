@@ -1,0 +1,93 @@
+"""Short rationales in a practitioner's voice, built from their salient factors.
+
+A rationale names what drove the judgement (the rater's salient factors, in
+order of weight), notes a strength where one was salient, and ends with what
+the chosen level means in practice. Openers come from the profession's
+``voice`` list; the rest is varied from a small set of frames. The text is
+illustrative, for reading and for tests of text-based analyses; it is not a
+model of how practitioners write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from dsk.catalogue import Catalogue
+
+__all__ = ["LEVEL_PHRASES", "write_rationales"]
+
+LEVEL_PHRASES = {
+    1: ("universal services can meet this child's needs",
+        "I would leave this with universal services",
+        "I see no need beyond universal services"),
+    2: ("an early-help assessment and one extra service should be enough",
+        "this is targeted early help",
+        "I would offer early help through a single service"),
+    3: ("this needs a team around the child with a lead professional",
+        "several agencies need to work together on a plan",
+        "no single service can meet this; a team around the child is needed"),
+    4: ("children's social care needs to lead now",
+        "this meets the threshold for a statutory assessment",
+        "I would refer to children's social care today"),
+}
+
+_CONCERN = (
+    "my main concern is {a}",
+    "what worries me most is {a}",
+    "{a} stands out",
+)
+_CONCERN_TWO = (
+    "my main concern is {a}, and {b} adds to it",
+    "the combination of {a} and {b} worries me",
+    "{a} together with {b} is what I keep coming back to",
+)
+_STRENGTH = ("{p} is a real strength", "I take some comfort from {p}", "{p} counts in the family's favour")
+
+
+def _short(label: str) -> str:
+    text = label.replace(" (protective)", "")
+    return text[:1].lower() + text[1:]
+
+
+def write_rationales(result, features, professions: Mapping[str, object], cat: Catalogue,
+                     rng: np.random.Generator, previous=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Rationale text for every judgement of a round, shape (n_vignettes, n_raters)."""
+    n, n_raters = result.need_level.shape
+    labels = [_short(f.label) for f in cat.factors]
+    protective = cat.protective_mask
+    picks = rng.integers(0, 1 << 30, size=(n, n_raters, 4))
+    voices = [list(professions[r.profession].voice) or [""] for r in result.raters]  # type: ignore[attr-defined]
+    out = np.empty((n, n_raters), dtype=object)
+    for i in range(n):
+        for j in range(n_raters):
+            pick = picks[i, j]
+            salient = [int(f) for f in result.salient[i, j] if f >= 0]
+            concerns = [labels[f] for f in salient if not protective[f]]
+            strengths = [labels[f] for f in salient if protective[f]]
+            level = int(result.need_level[i, j])
+            parts = []
+            if len(concerns) >= 2:
+                parts.append(_CONCERN_TWO[pick[0] % 3].format(a=concerns[0], b=concerns[1]))
+            elif concerns:
+                parts.append(_CONCERN[pick[0] % 3].format(a=concerns[0]))
+            else:
+                parts.append("nothing here goes beyond ordinary family life")
+            if strengths:
+                parts.append(_STRENGTH[pick[1] % 3].format(p=strengths[0]))
+            opener = voices[j][pick[2] % len(voices[j])]
+            first = f"{opener} {parts[0]}" if opener else parts[0]
+            sentences = [first[:1].upper() + first[1:] + "."]
+            sentences += [p[:1].upper() + p[1:] + "." for p in parts[1:]]
+            ending = LEVEL_PHRASES[level][pick[3] % 3]
+            if previous is not None:
+                before = int(previous.need_level[i, j])
+                if before != level:
+                    sentences.insert(0, f"Having seen colleagues' views, I have moved from level {before} "
+                                        f"to level {level}.")
+                else:
+                    sentences.insert(0, f"I have considered colleagues' views and stay at level {level}.")
+            sentences.append(ending[:1].upper() + ending[1:] + ".")
+            out[i, j] = " ".join(sentences)
+    return out
