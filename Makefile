@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
           done)
 EXTRAS ?= dev
 
-.PHONY: demo test bench lint serve clean
+.PHONY: demo test bench lint serve clean system-deps
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "dsk needs Python 3.10, 3.11 or 3.12 (durable_rules does not import on 3.13)"; exit 1; }
@@ -22,7 +22,17 @@ $(VENV)/.installed-$(EXTRAS): $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed-dev
 	$(BIN)/dsk demo
 
-test: $(VENV)/.installed-dev
+# System packages the test suite needs: Debian's Chromium for the browser tests
+# (PostgreSQL's initdb and pg_ctl must be on PATH or under /usr/lib/postgresql).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL for the database tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev
