@@ -12,6 +12,7 @@ from dsk.rules import bundled_rulesets, evaluate, load_ruleset
 from dsk.rules.sklearn import EXPECTED_FAILED_CHECKS, RulesetClassifier
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 def test_estimator_checks_pass_with_documented_skips():
     results = check_estimator(RulesetClassifier(missing="absent"),
                               expected_failed_checks=EXPECTED_FAILED_CHECKS, on_fail=None)
