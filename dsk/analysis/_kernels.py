@@ -55,10 +55,14 @@ def multiplicities(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
     """How often each of ``n`` items is drawn in each of ``n_boot`` resamples (n_boot x n)."""
     draws = rng.integers(0, n, size=(n_boot, n))
     offsets = (np.arange(n_boot) * n)[:, None]
-    return np.bincount((draws + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    return (
+        np.bincount((draws + offsets).ravel(), minlength=n_boot * n)
+        .reshape(n_boot, n)
+        .astype(float)
+    )
 
 
-def _counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def panel_counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per replicate, unit and category: weighted count of ratings and of squared weights."""
     n, m, k = onehot_.shape
     if rater_w is None:
@@ -91,8 +95,12 @@ class PanelSums:
     prevalence: np.ndarray
 
 
-def panel_sums(onehot_: np.ndarray, unit_w: np.ndarray | None = None,
-               rater_w: np.ndarray | None = None, chunk: int = 100) -> PanelSums:
+def panel_sums(
+    onehot_: np.ndarray,
+    unit_w: np.ndarray | None = None,
+    rater_w: np.ndarray | None = None,
+    chunk: int = 100,
+) -> PanelSums:
     """Sums for the multi-rater coefficients; ``unit_w`` (B x n) and ``rater_w`` (B x m)."""
     n = onehot_.shape[0]
     b_total = 1
@@ -105,11 +113,13 @@ def panel_sums(onehot_: np.ndarray, unit_w: np.ndarray | None = None,
         uw = np.ones((stop - start, n)) if unit_w is None else unit_w[start:stop]
         rw = None if rater_w is None else rater_w[start:stop]
         parts.append(_panel_chunk(onehot_, uw, rw))
-    return PanelSums(*(np.concatenate([getattr(p, f) for p in parts]) for f in PanelSums.__dataclass_fields__))
+    return PanelSums(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in PanelSums.__dataclass_fields__)
+    )
 
 
 def _panel_chunk(onehot_: np.ndarray, uw: np.ndarray, rw: np.ndarray | None) -> PanelSums:
-    counts, squares = _counts(onehot_, rw)
+    counts, squares = panel_counts(onehot_, rw)
     counts = np.broadcast_to(counts, (uw.shape[0],) + counts.shape[1:])
     squares = np.broadcast_to(squares, counts.shape)
     m = counts.sum(axis=2)
@@ -133,17 +143,18 @@ def _panel_chunk(onehot_: np.ndarray, uw: np.ndarray, rw: np.ndarray | None) -> 
 def percent_agreement(s: PanelSums, w: np.ndarray) -> np.ndarray:
     """Mean over units of the (weighted) share of agreeing pairs of raters."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.einsum("kl,bkl->b", w, s.pairs) - s.self_pairs.sum(axis=1)) / s.n_pairable
+        share = (np.einsum("kl,bkl->b", w, s.pairs) - s.self_pairs.sum(axis=1)) / s.n_pairable
+    return np.minimum(share, 1.0)  # a share; clip float rounding just above 1
 
 
 def _chance_corrected(pa: np.ndarray, pe: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (pa - pe) / (1.0 - pe)
-    return np.where(np.isclose(pe, 1.0), np.nan, out)
+    return np.where(np.isclose(pe, 1.0), np.nan, np.minimum(out, 1.0))
 
 
 def fleiss(s: PanelSums, w: np.ndarray) -> np.ndarray:
-    """Fleiss' kappa, generalised to missing ratings as in Gwet (2014), irrCAC ``fleiss.kappa.raw``."""
+    """Fleiss' kappa; with missing ratings as in Gwet (2014), irrCAC ``fleiss.kappa.raw``."""
     pe = np.einsum("kl,bk,bl->b", w, s.prevalence, s.prevalence)
     return _chance_corrected(percent_agreement(s, w), pe)
 
@@ -185,9 +196,14 @@ def krippendorff(s: PanelSums, level: str, values: np.ndarray) -> np.ndarray:
     return np.where(expected > 0, alpha, np.nan)
 
 
-def group_joint(onehot_a: np.ndarray, onehot_b: np.ndarray, unit_w: np.ndarray | None = None,
-                rater_w_a: np.ndarray | None = None, rater_w_b: np.ndarray | None = None,
-                chunk: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def group_joint(
+    onehot_a: np.ndarray,
+    onehot_b: np.ndarray,
+    unit_w: np.ndarray | None = None,
+    rater_w_a: np.ndarray | None = None,
+    rater_w_b: np.ndarray | None = None,
+    chunk: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
     """Joint distribution of a rating from group A and one from group B on the same unit.
 
     ``joint[b, k, l]`` is the mean over units rated by both groups of the share
@@ -202,8 +218,8 @@ def group_joint(onehot_a: np.ndarray, onehot_b: np.ndarray, unit_w: np.ndarray |
     for start in range(0, b_total, chunk):
         stop = min(start + chunk, b_total)
         uw = np.ones((stop - start, n)) if unit_w is None else unit_w[start:stop]
-        ca, _ = _counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
-        cb, _ = _counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
+        ca, _ = panel_counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
+        cb, _ = panel_counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
         ma, mb = ca.sum(axis=2), cb.sum(axis=2)
         both = (ma > 0) & (mb > 0)
         inv = np.where(both, uw / np.where(both, ma * mb, 1.0), 0.0)
@@ -218,7 +234,7 @@ def group_joint(onehot_a: np.ndarray, onehot_b: np.ndarray, unit_w: np.ndarray |
 
 
 def pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
-    """Joint distribution of paired ratings (both present) under per-pair ``weights`` (B x pairs)."""
+    """Joint distribution of paired ratings (both present) under ``weights`` (B x pairs)."""
     cell = codes_a * k + codes_b
     table = np.zeros((len(cell), k * k))
     table[np.arange(len(cell)), cell] = 1.0
@@ -229,7 +245,7 @@ def pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, weights: np.nda
 
 def joint_agreement(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted share of agreeing pairs from a joint distribution."""
-    return np.einsum("kl,bkl->b", w, joint)
+    return np.minimum(np.einsum("kl,bkl->b", w, joint), 1.0)
 
 
 def joint_kappa(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -259,7 +275,9 @@ def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(empty, -1, median), np.where(empty, -1, mode)
 
 
-def consensus_joint(rule_codes: np.ndarray, target: np.ndarray, k: int, unit_w: np.ndarray) -> np.ndarray:
+def consensus_joint(
+    rule_codes: np.ndarray, target: np.ndarray, k: int, unit_w: np.ndarray
+) -> np.ndarray:
     """Joint distribution of a fixed rater's codes (n) against per-replicate codes (B x n)."""
     valid = (target >= 0) & (rule_codes[None, :] >= 0)
     cell = np.where(valid, rule_codes[None, :] * k + np.maximum(target, 0), 0)
@@ -270,8 +288,9 @@ def consensus_joint(rule_codes: np.ndarray, target: np.ndarray, k: int, unit_w: 
         return joint / (unit_w * valid).sum(axis=1)[:, None, None]
 
 
-def pairwise_rater_sums(onehot_: np.ndarray, w: np.ndarray, rule_onehot: np.ndarray | None,
-                        unit_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def pairwise_rater_sums(
+    onehot_: np.ndarray, w: np.ndarray, rule_onehot: np.ndarray | None, unit_w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per replicate: agreeing and shared units for every pair of raters, and for the rule.
 
     Returns ``agree`` and ``shared`` (B x m x m), ``rule_agree`` and
@@ -293,9 +312,13 @@ def pairwise_rater_sums(onehot_: np.ndarray, w: np.ndarray, rule_onehot: np.ndar
     return agree, shared, rule_agree, rule_shared
 
 
-def rule_percentile(agree: np.ndarray, shared: np.ndarray, rule_agree: np.ndarray,
-                    rule_shared: np.ndarray, rater_w: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rule_percentile(
+    agree: np.ndarray,
+    shared: np.ndarray,
+    rule_agree: np.ndarray,
+    rule_shared: np.ndarray,
+    rater_w: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rule's mean agreement with the raters, raters' mean agreement with each other, and the
     rule's percentile (0-100, ties counted half) among the raters' means, per replicate."""
     m = agree.shape[1]

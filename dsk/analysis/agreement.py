@@ -44,6 +44,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,16 @@ __all__ = [
 ]
 
 ANALYSIS = "agreement"
-STATS_COLUMNS = ("analysis", "metric", "comparison", "stratum", "estimate", "ci_low", "ci_high", "n")
+STATS_COLUMNS = (
+    "analysis",
+    "metric",
+    "comparison",
+    "stratum",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "n",
+)
 
 #: Metrics among many raters (within a panel, or any long-format file).
 MULTI_RATER_METRICS = (
@@ -85,11 +95,21 @@ MULTI_RATER_METRICS = (
     "krippendorff_alpha_interval",
 )
 #: Metrics between two raters (or a rater and a panel consensus).
-PAIR_METRICS = ("percent_exact", "percent_within_one", "cohen_kappa", "cohen_kappa_linear",
-                "cohen_kappa_quadratic")
+PAIR_METRICS = (
+    "percent_exact",
+    "percent_within_one",
+    "cohen_kappa",
+    "cohen_kappa_linear",
+    "cohen_kappa_quadratic",
+)
 #: Metrics between two groups of raters (Vanbelle and Albert 2009).
-GROUP_METRICS = ("percent_exact", "percent_within_one", "group_kappa", "group_kappa_linear",
-                 "group_kappa_quadratic")
+GROUP_METRICS = (
+    "percent_exact",
+    "percent_within_one",
+    "group_kappa",
+    "group_kappa_linear",
+    "group_kappa_quadratic",
+)
 _RULE_RATER_METRICS = ("percent_exact", "percent_within_one")
 
 
@@ -114,8 +134,10 @@ def _integer_ratings(series: pd.Series, column: str, source: str | None) -> np.n
     bad = numeric.isna().to_numpy() | (numeric.to_numpy(dtype=float, na_value=np.nan) % 1 != 0)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        raise AgreementInputError(f"{where}column {column!r}: expected integer ratings, got "
-                                  f"{series.iloc[pos]!r} at row {series.index[pos]}")
+        raise AgreementInputError(
+            f"{where}column {column!r}: expected integer ratings, got "
+            f"{series.iloc[pos]!r} at row {series.index[pos]}"
+        )
     return numeric.to_numpy(dtype=float).astype(np.int64)
 
 
@@ -125,12 +147,20 @@ def _check_columns(data: pd.DataFrame, names: Iterable[str], source: str | None)
         raise AgreementInputError(f"{where}expected a pandas DataFrame, got {type(data).__name__}")
     for name in names:
         if name not in data.columns:
-            raise AgreementInputError(f"{where}column {name!r} missing; the columns are "
-                                      f"{', '.join(map(str, data.columns))}")
+            raise AgreementInputError(
+                f"{where}column {name!r} missing; the columns are "
+                f"{', '.join(map(str, data.columns))}"
+            )
 
 
-def _ratings(data: pd.DataFrame, unit: str, rater: str, rating: str,
-             categories: Sequence[int] | None = None, source: str | None = None) -> _Ratings:
+def _ratings(
+    data: pd.DataFrame,
+    unit: str,
+    rater: str,
+    rating: str,
+    categories: Sequence[int] | np.ndarray | None = None,
+    source: str | None = None,
+) -> _Ratings:
     """Long data to a units x raters matrix of category indices (-1 where missing)."""
     _check_columns(data, (unit, rater, rating), source)
     where = f"{source}: " if source else ""
@@ -144,8 +174,10 @@ def _ratings(data: pd.DataFrame, unit: str, rater: str, rating: str,
         cats = np.asarray(sorted(set(int(c) for c in categories)), dtype=np.int64)
         outside = ~np.isin(values, cats)
         if outside.any():
-            raise AgreementInputError(f"{where}column {rating!r}: rating {values[outside][0]} is not "
-                                      f"one of the categories {', '.join(map(str, cats))}")
+            raise AgreementInputError(
+                f"{where}column {rating!r}: rating {values[outside][0]} is not "
+                f"one of the categories {', '.join(map(str, cats))}"
+            )
     unit_codes, units = pd.factorize(rows[unit].astype(str), sort=True)
     rater_codes, raters = pd.factorize(rows[rater].astype(str), sort=True)
     codes = np.full((len(units), len(raters)), -1, dtype=np.int64)
@@ -154,11 +186,14 @@ def _ratings(data: pd.DataFrame, unit: str, rater: str, rating: str,
     if dupes.any():
         i = int(np.flatnonzero(dupes)[0])
         raise AgreementInputError(
-            f"{where}rater {raters[rater_codes[i]]!r} rated unit {units[unit_codes[i]]!r} more than "
-            f"once (columns {unit!r}, {rater!r}); keep one rating per unit and rater, e.g. one round")
+            f"{where}rater {raters[rater_codes[i]]!r} rated unit {units[unit_codes[i]]!r} more "
+            f"than once (columns {unit!r}, {rater!r}); keep one rating per unit and rater, "
+            "e.g. one round"
+        )
     codes[unit_codes, rater_codes] = np.searchsorted(cats, values)
-    return _Ratings(codes, cats.astype(float), np.asarray(units, dtype=object),
-                    np.asarray(raters, dtype=object))
+    return _Ratings(
+        codes, cats.astype(float), np.asarray(units, dtype=object), np.asarray(raters, dtype=object)
+    )
 
 
 def _weights(kind: str | None, values: np.ndarray) -> np.ndarray:
@@ -168,8 +203,14 @@ def _weights(kind: str | None, values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- single coefficients
 
 
-def percent_agreement(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-                      rating: str = "need_level", *, tolerance: int = 0) -> float:
+def percent_agreement(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    tolerance: int = 0,
+) -> float:
     """Mean share of pairs of raters whose ratings differ by at most ``tolerance``.
 
     Averaged first over the pairs within a unit, then over the units rated by
@@ -190,10 +231,16 @@ def percent_agreement(data: pd.DataFrame, unit: str = "vignette_id", rater: str 
     return float(K.percent_agreement(K.panel_sums(K.onehot(r.codes, len(r.values))), w)[0])
 
 
-def cohen_kappa(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-                rating: str = "need_level", *, weights: str | None = None,
-                raters: tuple[str, str] | None = None,
-                categories: Sequence[int] | None = None) -> float:
+def cohen_kappa(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    weights: str | None = None,
+    raters: tuple[str, str] | None = None,
+    categories: Sequence[int] | None = None,
+) -> float:
     """Cohen's kappa between two raters, unweighted or with ``linear``/``quadratic`` weights.
 
     Uses the units both raters rated. ``raters`` picks two raters when the
@@ -212,8 +259,10 @@ def cohen_kappa(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rat
     r = _ratings(data, unit, rater, rating, categories)
     if raters is None:
         if len(r.raters) != 2:
-            raise AgreementInputError(f"column {rater!r}: Cohen's kappa needs two raters, got "
-                                      f"{len(r.raters)}; pass raters=(a, b)")
+            raise AgreementInputError(
+                f"column {rater!r}: Cohen's kappa needs two raters, got "
+                f"{len(r.raters)}; pass raters=(a, b)"
+            )
         idx = [0, 1]
     else:
         idx = []
@@ -225,12 +274,22 @@ def cohen_kappa(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rat
     a, b = r.codes[:, idx[0]], r.codes[:, idx[1]]
     both = (a >= 0) & (b >= 0)
     if weights not in (None, "linear", "quadratic"):
-        raise AgreementInputError(f"weights: expected None, 'linear' or 'quadratic', got {weights!r}")
-    return float(cohen_kappa_score(a[both], b[both], labels=np.arange(len(r.values)), weights=weights))
+        raise AgreementInputError(
+            f"weights: expected None, 'linear' or 'quadratic', got {weights!r}"
+        )
+    return float(
+        cohen_kappa_score(a[both], b[both], labels=np.arange(len(r.values)), weights=weights)
+    )
 
 
-def fleiss_kappa(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-                 rating: str = "need_level", *, categories: Sequence[int] | None = None) -> float:
+def fleiss_kappa(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    categories: Sequence[int] | None = None,
+) -> float:
     """Fleiss' kappa among many raters; missing ratings allowed.
 
     With every rater on every unit this is statsmodels'
@@ -258,9 +317,15 @@ def fleiss_kappa(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "ra
     return float(K.fleiss(K.panel_sums(K.onehot(r.codes, k)), np.eye(k))[0])
 
 
-def krippendorff_alpha(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-                       rating: str = "need_level", *, level: str = "ordinal",
-                       categories: Sequence[int] | None = None) -> float:
+def krippendorff_alpha(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    level: str = "ordinal",
+    categories: Sequence[int] | None = None,
+) -> float:
     """Krippendorff's alpha (``nominal``, ``ordinal`` or ``interval``); missing ratings allowed.
 
     Computed by the ``krippendorff`` package (Castro 2017) on the rating values.
@@ -279,12 +344,24 @@ def krippendorff_alpha(data: pd.DataFrame, unit: str = "vignette_id", rater: str
         raise AgreementInputError(f"level: expected nominal, ordinal or interval, got {level!r}")
     r = _ratings(data, unit, rater, rating, categories)
     values = np.where(r.codes >= 0, r.values[np.maximum(r.codes, 0)], np.nan)
-    return float(kd.alpha(reliability_data=values.T, value_domain=r.values, level_of_measurement=level))
+    return float(
+        kd.alpha(
+            reliability_data=values.T,
+            value_domain=r.values,
+            level_of_measurement=cast(Literal["nominal", "ordinal", "interval"], level),
+        )
+    )
 
 
-def gwet_ac(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-            rating: str = "need_level", *, weights: str | None = None,
-            categories: Sequence[int] | None = None) -> float:
+def gwet_ac(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    weights: str | None = None,
+    categories: Sequence[int] | None = None,
+) -> float:
     """Gwet's AC1 (``weights=None``) or AC2 (``linear``/``quadratic`` weights).
 
     Follows Gwet (2014, ch. 4-5) and irrCAC's ``gwet.ac1.raw``; missing ratings
@@ -299,12 +376,20 @@ def gwet_ac(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_i
     0.673
     """
     r = _ratings(data, unit, rater, rating, categories)
-    return float(K.gwet(K.panel_sums(K.onehot(r.codes, len(r.values))), _weights(weights, r.values))[0])
+    return float(
+        K.gwet(K.panel_sums(K.onehot(r.codes, len(r.values))), _weights(weights, r.values))[0]
+    )
 
 
-def brennan_prediger(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-                     rating: str = "need_level", *, weights: str | None = None,
-                     categories: Sequence[int] | None = None) -> float:
+def brennan_prediger(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    weights: str | None = None,
+    categories: Sequence[int] | None = None,
+) -> float:
     """Brennan and Prediger's (1981) coefficient: chance agreement 1/q for q categories.
 
     Missing ratings allowed; our own code (irrCAC ``bp.coeff.raw`` formulas).
@@ -319,7 +404,9 @@ def brennan_prediger(data: pd.DataFrame, unit: str = "vignette_id", rater: str =
     """
     r = _ratings(data, unit, rater, rating, categories)
     k = len(r.values)
-    return float(K.brennan_prediger(K.panel_sums(K.onehot(r.codes, k)), _weights(weights, r.values))[0])
+    return float(
+        K.brennan_prediger(K.panel_sums(K.onehot(r.codes, k)), _weights(weights, r.values))[0]
+    )
 
 
 # --------------------------------------------------------------------------- bootstrap plumbing
@@ -331,16 +418,28 @@ def _rng(seed: int, comparison: str, stratum: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(key))
 
 
-def _rows(metrics: Mapping[str, np.ndarray], comparison: str, stratum: str, n: int, ci: float,
-          n_boot: int) -> list[dict[str, object]]:
+def _rows(
+    metrics: Mapping[str, np.ndarray], comparison: str, stratum: str, n: int, ci: float, n_boot: int
+) -> list[dict[str, object]]:
     """``metrics`` maps name to an array whose first entry is the estimate, the rest replicates."""
     out = []
     for name, values in metrics.items():
         estimate = float(values[0])
-        low, high = K.interval(values[1:], ci) if n_boot > 0 and np.isfinite(estimate) else (np.nan,
-                                                                                             np.nan)
-        out.append({"analysis": ANALYSIS, "metric": name, "comparison": comparison, "stratum": stratum,
-                    "estimate": estimate, "ci_low": low, "ci_high": high, "n": int(n)})
+        low, high = (
+            K.interval(values[1:], ci) if n_boot > 0 and np.isfinite(estimate) else (np.nan, np.nan)
+        )
+        out.append(
+            {
+                "analysis": ANALYSIS,
+                "metric": name,
+                "comparison": comparison,
+                "stratum": stratum,
+                "estimate": estimate,
+                "ci_low": low,
+                "ci_high": high,
+                "n": int(n),
+            }
+        )
     return out
 
 
@@ -350,17 +449,21 @@ def _with_estimate(w: np.ndarray | None, size: int) -> np.ndarray:
     return ones if w is None else np.concatenate([ones, w])
 
 
-def _draw(rng: np.random.Generator, n_boot: int, n_units: int, n_raters: int | Sequence[int]
-          ) -> tuple[np.ndarray, list[np.ndarray]]:
+def _draw(
+    rng: np.random.Generator, n_boot: int, n_units: int, n_raters: int | Sequence[int]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Unit multiplicities (1 + n_boot rows) and rater multiplicities per rater group."""
     units = _with_estimate(K.multiplicities(rng, n_units, n_boot) if n_boot else None, n_units)
     groups = [n_raters] if isinstance(n_raters, int) else list(n_raters)
-    raters = [_with_estimate(K.multiplicities(rng, g, n_boot) if n_boot else None, g) for g in groups]
+    raters = [
+        _with_estimate(K.multiplicities(rng, g, n_boot) if n_boot else None, g) for g in groups
+    ]
     return units, raters
 
 
-def _multi_metrics(sums: K.PanelSums, values: np.ndarray,
-                   metrics: Sequence[str] = MULTI_RATER_METRICS) -> dict[str, np.ndarray]:
+def _multi_metrics(
+    sums: K.PanelSums, values: np.ndarray, metrics: Sequence[str] = MULTI_RATER_METRICS
+) -> dict[str, np.ndarray]:
     w = {kind: K.weight_matrix(kind, values) for kind in K.WEIGHTS}
     compute = {
         "percent_exact": lambda: K.percent_agreement(sums, w["identity"]),
@@ -376,12 +479,15 @@ def _multi_metrics(sums: K.PanelSums, values: np.ndarray,
     }
     unknown = [m for m in metrics if m not in compute]
     if unknown:
-        raise AgreementInputError(f"metrics: unknown {', '.join(unknown)}; choose from "
-                                  f"{', '.join(MULTI_RATER_METRICS)}")
+        raise AgreementInputError(
+            f"metrics: unknown {', '.join(unknown)}; choose from {', '.join(MULTI_RATER_METRICS)}"
+        )
     return {m: compute[m]() for m in metrics}
 
 
-def _joint_metrics(joint: np.ndarray, values: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+def _joint_metrics(
+    joint: np.ndarray, values: np.ndarray, names: Sequence[str]
+) -> dict[str, np.ndarray]:
     exact, within, kappa, linear, quadratic = names
     return {
         exact: K.joint_agreement(joint, K.weight_matrix("identity", values)),
@@ -392,8 +498,17 @@ def _joint_metrics(joint: np.ndarray, values: np.ndarray, names: Sequence[str]) 
     }
 
 
-def _within(codes: np.ndarray, values: np.ndarray, comparison: str, stratum: str, *, n_boot: int,
-            seed: int, ci: float, metrics: Sequence[str] = MULTI_RATER_METRICS) -> list[dict]:
+def _within(
+    codes: np.ndarray,
+    values: np.ndarray,
+    comparison: str,
+    stratum: str,
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+    metrics: Sequence[str] = MULTI_RATER_METRICS,
+) -> list[dict]:
     # Units with a single rating pair with nobody but count in the prevalence (Gwet 2014).
     per_unit = (codes >= 0).sum(axis=1)
     n = int((per_unit >= 2).sum())
@@ -401,67 +516,152 @@ def _within(codes: np.ndarray, values: np.ndarray, comparison: str, stratum: str
     codes = codes[:, (codes >= 0).any(axis=0)]
     if n == 0:
         return _rows({name: np.array([np.nan]) for name in metrics}, comparison, stratum, 0, ci, 0)
-    units, (raters,) = _draw(_rng(seed, comparison, stratum), n_boot, codes.shape[0], codes.shape[1])
+    units, (raters,) = _draw(
+        _rng(seed, comparison, stratum), n_boot, codes.shape[0], codes.shape[1]
+    )
     sums = K.panel_sums(K.onehot(codes, len(values)), units, raters)
     return _rows(_multi_metrics(sums, values, metrics), comparison, stratum, n, ci, n_boot)
 
 
-def _between_groups(codes_a: np.ndarray, codes_b: np.ndarray, values: np.ndarray, comparison: str,
-                    stratum: str, names: Sequence[str], *, n_boot: int, seed: int, ci: float
-                    ) -> list[dict]:
+def _between_groups(
+    codes_a: np.ndarray,
+    codes_b: np.ndarray,
+    values: np.ndarray,
+    comparison: str,
+    stratum: str,
+    names: Sequence[str],
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+) -> list[dict]:
     keep = (codes_a >= 0).any(axis=1) & (codes_b >= 0).any(axis=1)
     n = int(keep.sum())
     if n == 0:
         return _rows({name: np.array([np.nan]) for name in names}, comparison, stratum, 0, ci, 0)
     a, b = codes_a[keep], codes_b[keep]
     k = len(values)
-    resample_raters = a.shape[1] > 1 or b.shape[1] > 1
-    units, (wa, wb) = _draw(_rng(seed, comparison, stratum), n_boot, n, (a.shape[1], b.shape[1]))
-    joint, _ = K.group_joint(K.onehot(a, k), K.onehot(b, k), units,
-                             wa if resample_raters else None, wb if resample_raters else None)
+    rng = _rng(seed, comparison, stratum)
+    if a.shape[1] == 1 and b.shape[1] == 1:  # two single raters: only vignettes are resampled
+        units, _ = _draw(rng, n_boot, n, ())
+        joint = K.pair_joint(a[:, 0], b[:, 0], k, units)
+    else:
+        units, (wa, wb) = _draw(rng, n_boot, n, (a.shape[1], b.shape[1]))
+        joint, _ = K.group_joint(K.onehot(a, k), K.onehot(b, k), units, wa, wb)
     return _rows(_joint_metrics(joint, values, names), comparison, stratum, n, ci, n_boot)
 
 
-def _against_consensus(rule: np.ndarray, panel: np.ndarray, values: np.ndarray, comparisons: tuple[str, str],
-                       stratum: str, *, n_boot: int, seed: int, ci: float) -> list[dict]:
+def _rule_vs_each(
+    rule: np.ndarray,
+    panel: np.ndarray,
+    values: np.ndarray,
+    tag: str,
+    raters: Sequence[str],
+    stratum: str,
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+) -> list[dict]:
+    """The rules against each rater (Cohen); one draw of vignettes serves every rater."""
+    units, _ = _draw(_rng(seed, f"{tag}~each-rater", stratum), n_boot, len(rule), ())
+    out: list[dict] = []
+    for j, rater_id in enumerate(raters):
+        both = (rule >= 0) & (panel[:, j] >= 0)
+        n = int(both.sum())
+        comparison = f"{tag}~{rater_id}"
+        if n == 0:
+            out += _rows(
+                {name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0
+            )
+            continue
+        joint = K.pair_joint(rule[both], panel[both, j], len(values), units[:, both])
+        out += _rows(
+            _joint_metrics(joint, values, PAIR_METRICS), comparison, stratum, n, ci, n_boot
+        )
+    return out
+
+
+def _against_consensus(
+    rule: np.ndarray,
+    panel: np.ndarray,
+    values: np.ndarray,
+    comparisons: tuple[str, str],
+    stratum: str,
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+) -> list[dict]:
     keep = (rule >= 0) & (panel >= 0).any(axis=1)
     n = int(keep.sum())
     k = len(values)
     out: list[dict] = []
     if n == 0:
         for comparison in comparisons:
-            out += _rows({name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0)
+            out += _rows(
+                {name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0
+            )
         return out
     rule, panel = rule[keep], panel[keep]
     units, (raters,) = _draw(_rng(seed, comparisons[0], stratum), n_boot, n, panel.shape[1])
-    counts = np.einsum("ijk,bj->bik", K.onehot(panel, k), raters)
+    counts, _ = K.panel_counts(K.onehot(panel, k), raters)
     median, mode = K.consensus(counts)
     for comparison, target in zip(comparisons, (mode, median), strict=True):
         joint = K.consensus_joint(rule, target, k, units)
-        out += _rows(_joint_metrics(joint, values, PAIR_METRICS), comparison, stratum, n, ci, n_boot)
+        out += _rows(
+            _joint_metrics(joint, values, PAIR_METRICS), comparison, stratum, n, ci, n_boot
+        )
     return out
 
 
-def _rounds(first: np.ndarray, second: np.ndarray, values: np.ndarray, comparison: str, stratum: str,
-            *, n_boot: int, seed: int, ci: float) -> list[dict]:
+def _rounds(
+    first: np.ndarray,
+    second: np.ndarray,
+    values: np.ndarray,
+    comparison: str,
+    stratum: str,
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+) -> list[dict]:
     both = (first >= 0) & (second >= 0)
     units_with = both.any(axis=1)
     n = int(units_with.sum())
     if n == 0:
-        return _rows({name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0)
+        return _rows(
+            {name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0
+        )
     unit_idx, rater_idx = np.nonzero(both)
-    units, (raters,) = _draw(_rng(seed, comparison, stratum), n_boot, first.shape[0], first.shape[1])
+    units, (raters,) = _draw(
+        _rng(seed, comparison, stratum), n_boot, first.shape[0], first.shape[1]
+    )
     weights = units[:, unit_idx] * raters[:, rater_idx]
-    joint = K.pair_joint(first[unit_idx, rater_idx], second[unit_idx, rater_idx], len(values), weights)
+    joint = K.pair_joint(
+        first[unit_idx, rater_idx], second[unit_idx, rater_idx], len(values), weights
+    )
     return _rows(_joint_metrics(joint, values, PAIR_METRICS), comparison, stratum, n, ci, n_boot)
 
 
-def _rule_as_rater(rule: np.ndarray, panel: np.ndarray, values: np.ndarray, comparison: str,
-                   stratum: str, *, n_boot: int, seed: int, ci: float) -> list[dict]:
+def _rule_as_rater(
+    rule: np.ndarray,
+    panel: np.ndarray,
+    values: np.ndarray,
+    comparison: str,
+    stratum: str,
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+) -> list[dict]:
     keep = (rule >= 0) & ((panel >= 0).sum(axis=1) >= 1)
     n = int(keep.sum())
-    names = [f"{kind}_{m}" for m in _RULE_RATER_METRICS for kind in ("rules_mean", "raters_mean",
-                                                                     "rules_percentile")]
+    names = [
+        f"{kind}_{m}"
+        for m in _RULE_RATER_METRICS
+        for kind in ("rules_mean", "raters_mean", "rules_percentile")
+    ]
     if n == 0 or panel.shape[1] < 2:
         return _rows({name: np.array([np.nan]) for name in names}, comparison, stratum, n, ci, 0)
     rule, panel = rule[keep], panel[keep]
@@ -471,7 +671,9 @@ def _rule_as_rater(rule: np.ndarray, panel: np.ndarray, values: np.ndarray, comp
     onehot_rule = K.onehot(rule[:, None], k)[:, 0, :]
     metrics: dict[str, np.ndarray] = {}
     for metric, kind in zip(_RULE_RATER_METRICS, ("identity", "within_one"), strict=True):
-        sums = K.pairwise_rater_sums(onehot_panel, K.weight_matrix(kind, values), onehot_rule, units)
+        sums = K.pairwise_rater_sums(
+            onehot_panel, K.weight_matrix(kind, values), onehot_rule, units
+        )
         rule_mean, rater_mean, percentile = K.rule_percentile(*sums, raters)
         metrics[f"rules_mean_{metric}"] = rule_mean
         metrics[f"raters_mean_{metric}"] = rater_mean
@@ -504,8 +706,13 @@ def complexity_strata(vignettes: pd.DataFrame, unit: str = "vignette_id") -> pd.
     if "complexity_band" in vignettes.columns:
         band = vignettes["complexity_band"]
         order = {b: i for i, b in enumerate(BANDS)}
-        frame = pd.DataFrame({unit: ids, "stratum": "complexity_band=" + band.astype(str).to_numpy(),
-                              "_o": [order.get(b, len(order)) for b in band]})
+        frame = pd.DataFrame(
+            {
+                unit: ids,
+                "stratum": "complexity_band=" + band.astype(str).to_numpy(),
+                "_o": [order.get(b, len(order)) for b in band],
+            }
+        )
         parts.append(frame.sort_values("_o", kind="stable").drop(columns="_o"))
     for col in COMPLEXITY_COLUMNS:
         if col not in vignettes.columns:
@@ -514,8 +721,13 @@ def complexity_strata(vignettes: pd.DataFrame, unit: str = "vignette_id") -> pd.
         rank = values.rank(method="average").to_numpy()
         count = int(values.notna().sum())
         tertile = np.clip(np.ceil(3 * rank / max(count, 1) - 1e-9), 1, 3)
-        frame = pd.DataFrame({unit: ids, "stratum": [f"{col}=tertile{int(t)}" if np.isfinite(t) else ""
-                                                     for t in tertile], "_t": np.nan_to_num(tertile)})
+        frame = pd.DataFrame(
+            {
+                unit: ids,
+                "stratum": [f"{col}=tertile{int(t)}" if np.isfinite(t) else "" for t in tertile],
+                "_t": np.nan_to_num(tertile),
+            }
+        )
         frame = frame[frame.stratum != ""].sort_values("_t", kind="stable").drop(columns="_t")
         parts.append(frame)
     if not parts:
@@ -562,11 +774,21 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return validate(frame, "stats")
 
 
-def agreement(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater_id",
-              rating: str = "need_level", *, by: str | None = None, n_boot: int = 1000, seed: int = 0,
-              ci: float = 0.95, categories: Sequence[int] | None = None,
-              metrics: Sequence[str] = MULTI_RATER_METRICS, comparison: str = "within-raters",
-              source: str | None = None) -> pd.DataFrame:
+def agreement(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    by: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    categories: Sequence[int] | None = None,
+    metrics: Sequence[str] = MULTI_RATER_METRICS,
+    comparison: str = "within-raters",
+    source: str | None = None,
+) -> pd.DataFrame:
     """Agreement among all raters in any long-format table, as a ``stats`` table.
 
     Parameters
@@ -610,24 +832,34 @@ def agreement(data: pd.DataFrame, unit: str = "vignette_id", rater: str = "rater
     whole = _ratings(data, unit, rater, rating, categories, source)
     values = whole.values
     cats = values.astype(np.int64)
-    rows = _within(whole.codes, values, comparison, "all", n_boot=n_boot, seed=seed, ci=ci,
-                   metrics=metrics)
+    rows = _within(
+        whole.codes, values, comparison, "all", n_boot=n_boot, seed=seed, ci=ci, metrics=metrics
+    )
     if by:
         for value in sorted(data[by].dropna().unique(), key=str):
             part = _ratings(data[data[by] == value], unit, rater, rating, cats, source)
-            rows += _within(part.codes, values, comparison, f"{by}={value}", n_boot=n_boot, seed=seed,
-                            ci=ci, metrics=metrics)
+            rows += _within(
+                part.codes,
+                values,
+                comparison,
+                f"{by}={value}",
+                n_boot=n_boot,
+                seed=seed,
+                ci=ci,
+                metrics=metrics,
+            )
     return _frame(rows)
 
 
-def _matrix(frame: pd.DataFrame, units: np.ndarray, raters: Sequence[str], rating: str,
-            cats: np.ndarray) -> np.ndarray:
+def _matrix(
+    frame: pd.DataFrame, units: np.ndarray, raters: Sequence[str], rating: str, cats: np.ndarray
+) -> np.ndarray:
     """units x raters codes of ``frame`` (vignette_id, rater_id, rating) on a fixed unit order."""
     codes = np.full((len(units), len(raters)), -1, dtype=np.int64)
     if frame.empty:
         return codes
-    u = pd.Index(units).get_indexer(frame["vignette_id"].astype(str))
-    r = pd.Index(list(raters)).get_indexer(frame["rater_id"].astype(str))
+    u = pd.Index(units).get_indexer(pd.Index(frame["vignette_id"].astype(str)))
+    r = pd.Index(list(raters)).get_indexer(pd.Index(frame["rater_id"].astype(str)))
     ok = (u >= 0) & (r >= 0)
     codes[u[ok], r[ok]] = np.searchsorted(cats, frame[rating].to_numpy(dtype=np.int64)[ok])
     return codes
@@ -640,8 +872,10 @@ def _prepare(judgements: pd.DataFrame, rating: str, categories: Sequence[int]) -
     frame[rating] = _integer_ratings(frame[rating], rating, "judgements")
     outside = ~frame[rating].isin(list(categories))
     if outside.any():
-        raise AgreementInputError(f"judgements: column {rating!r}: rating {frame[rating][outside].iloc[0]} "
-                                  f"is not one of {', '.join(map(str, categories))}")
+        raise AgreementInputError(
+            f"judgements: column {rating!r}: rating {frame[rating][outside].iloc[0]} "
+            f"is not one of {', '.join(map(str, categories))}"
+        )
     for col in ("profession", "panel_id"):
         if col not in frame.columns:
             frame[col] = None
@@ -650,14 +884,24 @@ def _prepare(judgements: pd.DataFrame, rating: str, categories: Sequence[int]) -
     dupes = frame.duplicated(["vignette_id", "rater_id", "round"])
     if dupes.any():
         row = frame[dupes].iloc[0]
-        raise AgreementInputError(f"judgements: rater {row['rater_id']!r} judged vignette "
-                                  f"{row['vignette_id']!r} twice in round {row['round']}")
+        raise AgreementInputError(
+            f"judgements: rater {row['rater_id']!r} judged vignette "
+            f"{row['vignette_id']!r} twice in round {row['round']}"
+        )
     return frame
 
 
-def agreement_stats(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: int = 1000,
-                    seed: int = 0, ci: float = 0.95, rating: str = "need_level",
-                    categories: Sequence[int] = (1, 2, 3, 4), per_rater: bool = True) -> pd.DataFrame:
+def agreement_stats(
+    judgements: pd.DataFrame,
+    strata: Strata = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    rating: str = "need_level",
+    categories: Sequence[int] = (1, 2, 3, 4),
+    per_rater: bool = True,
+) -> pd.DataFrame:
     """Every agreement comparison of an experiment, overall and per stratum.
 
     Comparisons (the ``comparison`` column; ``P/`` is prefixed with the panel
@@ -706,7 +950,7 @@ def agreement_stats(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: 
     Examples
     --------
     >>> import pandas as pd
-    >>> rows = [("v1", "r", "rules", None, 3), ("v2", "r", "rules", None, 1), ("v3", "r", "rules", None, 4)]
+    >>> rows = [(v, "r", "rules", None, lvl) for v, lvl in (("v1", 3), ("v2", 1), ("v3", 4))]
     >>> rows += [(v, f"s{i}", "simulated", "social_worker" if i < 2 else "police", lvl)
     ...          for v, levels in (("v1", [3, 3, 4, 3]), ("v2", [1, 2, 1, 1]), ("v3", [4, 4, 4, 3]))
     ...          for i, lvl in enumerate(levels)]
@@ -715,7 +959,8 @@ def agreement_stats(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: 
     >>> out = agreement_stats(j, n_boot=50, seed=1)
     >>> sorted(out.comparison.unique())[:4]
     ['police~social_worker', 'rules:r~panel-median', 'rules:r~panel-mode', 'rules:r~raters']
-    >>> float(out.query("comparison == 'rules:r~panel-mode' and metric == 'percent_exact'").estimate.iloc[0])
+    >>> mode = out.query("comparison == 'rules:r~panel-mode' and metric == 'percent_exact'")
+    >>> float(mode.estimate.iloc[0])
     1.0
     """
     frame = _prepare(judgements, rating, categories)
@@ -723,7 +968,7 @@ def agreement_stats(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: 
     values = cats.astype(float)
     units = np.asarray(sorted(frame["vignette_id"].unique()), dtype=object)
     masks = _strata_masks(strata, units, "vignette_id")
-    opts = {"n_boot": n_boot, "seed": seed, "ci": ci}
+    opts: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "ci": ci}
     is_rules = frame["rater_kind"] == "rules"
     rules = frame[is_rules & (frame["round"] == 1)]
     people = frame[~is_rules]
@@ -739,38 +984,62 @@ def agreement_stats(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: 
         raters = sorted(panel["rater_id"].unique())
         r1 = _matrix(first, units, raters, rating, cats)
         r2 = _matrix(second, units, raters, rating, cats)
-        professions = (first.drop_duplicates("rater_id").set_index("rater_id")["profession"]
-                       .dropna().astype(str))
+        professions = (
+            first.drop_duplicates("rater_id")
+            .set_index("rater_id")["profession"]
+            .dropna()
+            .astype(str)
+        )
         prof_names = sorted(professions.unique())
-        rule_codes = {r: _matrix(rules[rules["rater_id"] == r], units, [r], rating, cats)[:, 0]
-                      for r in rule_ids}
+        rule_codes = {
+            r: _matrix(rules[rules["rater_id"] == r], units, [r], rating, cats)[:, 0]
+            for r in rule_ids
+        }
         for label, mask in masks:
             rows += _within(r1[mask], values, f"{prefix}within-panel", label, **opts)
             if not second.empty:
                 rows += _within(r2[mask], values, f"{prefix}within-panel:round2", label, **opts)
                 rows += _rounds(r1[mask], r2[mask], values, f"{prefix}round1~round2", label, **opts)
             for i, a in enumerate(prof_names):
-                for b in prof_names[i + 1:]:
+                for b in prof_names[i + 1 :]:
                     ia = [raters.index(r) for r in professions.index[professions == a]]
                     ib = [raters.index(r) for r in professions.index[professions == b]]
-                    rows += _between_groups(r1[mask][:, ia], r1[mask][:, ib], values, f"{prefix}{a}~{b}",
-                                            label, GROUP_METRICS, **opts)
+                    rows += _between_groups(
+                        r1[mask][:, ia],
+                        r1[mask][:, ib],
+                        values,
+                        f"{prefix}{a}~{b}",
+                        label,
+                        GROUP_METRICS,
+                        **opts,
+                    )
             for rule_id in rule_ids:
                 rc = rule_codes[rule_id][mask]
                 tag = f"{prefix}rules:{rule_id}"
-                rows += _against_consensus(rc, r1[mask], values, (f"{tag}~panel-mode", f"{tag}~panel-median"),
-                                           label, **opts)
+                rows += _against_consensus(
+                    rc,
+                    r1[mask],
+                    values,
+                    (f"{tag}~panel-mode", f"{tag}~panel-median"),
+                    label,
+                    **opts,
+                )
                 rows += _rule_as_rater(rc, r1[mask], values, f"{tag}~raters", label, **opts)
                 if per_rater:
-                    for j, rater_id in enumerate(raters):
-                        rows += _between_groups(rc[:, None], r1[mask][:, [j]], values, f"{tag}~{rater_id}",
-                                                label, PAIR_METRICS, **opts)
+                    rows += _rule_vs_each(rc, r1[mask], values, tag, raters, label, **opts)
     return _frame(rows)
 
 
-def rules_as_rater(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: int = 1000,
-                   seed: int = 0, ci: float = 0.95, rating: str = "need_level",
-                   categories: Sequence[int] = (1, 2, 3, 4)) -> pd.DataFrame:
+def rules_as_rater(
+    judgements: pd.DataFrame,
+    strata: Strata = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    rating: str = "need_level",
+    categories: Sequence[int] = (1, 2, 3, 4),
+) -> pd.DataFrame:
     """Does the checklist judge like a practitioner? The rules as one more rater.
 
     For each ruleset (rater of kind ``rules``): its mean agreement with the
@@ -787,9 +1056,11 @@ def rules_as_rater(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: i
     --------
     >>> import pandas as pd
     >>> levels = {"v1": [1, 1, 2], "v2": [3, 3, 3], "v3": [4, 3, 4], "v4": [2, 2, 1]}
-    >>> rows = [(v, f"s{i}", "simulated", lvl) for v, ls in levels.items() for i, lvl in enumerate(ls)]
+    >>> rows = [(v, f"s{i}", "simulated", lvl)
+    ...         for v, ls in levels.items() for i, lvl in enumerate(ls)]
     >>> rows += [(v, "checklist", "rules", ls[0]) for v, ls in levels.items()]
-    >>> j = pd.DataFrame(rows, columns=["vignette_id", "rater_id", "rater_kind", "need_level"]).assign(round=1)
+    >>> columns = ["vignette_id", "rater_id", "rater_kind", "need_level"]
+    >>> j = pd.DataFrame(rows, columns=columns).assign(round=1)
     >>> out = rules_as_rater(j, n_boot=0).set_index("metric").estimate
     >>> float(out["rules_mean_percent_exact"]), float(out["raters_mean_percent_exact"])
     (0.75, 0.5)
@@ -807,6 +1078,14 @@ def rules_as_rater(judgements: pd.DataFrame, strata: Strata = None, *, n_boot: i
         rule = frame[is_rules & (frame["rater_id"] == rule_id) & (frame["round"] == 1)]
         rc = _matrix(rule, units, [rule_id], rating, cats)[:, 0]
         for label, mask in masks:
-            rows += _rule_as_rater(rc[mask], panel[mask], cats.astype(float), f"rules:{rule_id}~raters",
-                                   label, n_boot=n_boot, seed=seed, ci=ci)
+            rows += _rule_as_rater(
+                rc[mask],
+                panel[mask],
+                cats.astype(float),
+                f"rules:{rule_id}~raters",
+                label,
+                n_boot=n_boot,
+                seed=seed,
+                ci=ci,
+            )
     return _frame(rows)
