@@ -1,0 +1,640 @@
+"""Tests for dsk.analysis.agreement: published worked examples, library cross-checks, properties."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import krippendorff as kd
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
+from typer.testing import CliRunner
+
+from dsk.analysis import (
+    AgreementInputError,
+    agreement,
+    agreement_stats,
+    brennan_prediger,
+    cohen_kappa,
+    complexity_strata,
+    fleiss_kappa,
+    gwet_ac,
+    krippendorff_alpha,
+    percent_agreement,
+    rules_as_rater,
+)
+from dsk.analysis import _kernels as K
+from dsk.analysis.agreement import MULTI_RATER_METRICS
+from dsk.analysis.cli import agree
+from dsk.schema import validate
+
+DATA = Path(__file__).parent / "data"
+
+
+def _est(
+    table: pd.DataFrame, metric: str, comparison: str | None = None, stratum: str = "all"
+) -> float:
+    rows = table[(table.metric == metric) & (table.stratum == stratum)]
+    if comparison is not None:
+        rows = rows[rows.comparison == comparison]
+    assert len(rows) == 1, (metric, comparison, stratum, len(rows))
+    return float(rows.estimate.iloc[0])
+
+
+def _from_table(table: list[list[int]], labels: list[int]) -> pd.DataFrame:
+    """Two raters' long data from a contingency table (rows: rater a, columns: rater b)."""
+    rows, unit = [], 0
+    for i, row in enumerate(table):
+        for j, count in enumerate(row):
+            for _ in range(count):
+                rows += [(unit, "a", labels[i]), (unit, "b", labels[j])]
+                unit += 1
+    return pd.DataFrame(rows, columns=["vignette_id", "rater_id", "need_level"])
+
+
+def _wide_to_long(matrix: np.ndarray) -> pd.DataFrame:
+    n, m = matrix.shape
+    return pd.DataFrame(
+        {
+            "vignette_id": np.repeat(np.arange(n), m),
+            "rater_id": np.tile(np.arange(m), n),
+            "need_level": matrix.ravel(),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- published examples
+
+
+def test_fleiss_1971_worked_example() -> None:
+    """Fleiss (1971), 'Measuring nominal scale agreement among many raters', Psychol. Bull. 76(5):
+    10 subjects x 14 raters x 5 categories, kappa = 0.210 (the worked example of Wikipedia's
+    'Fleiss' kappa' article; DOMAIN.md section 6). Also percent agreement P-bar = 0.378."""
+    data = pd.read_csv(DATA / "fleiss_1971.csv")
+    assert round(fleiss_kappa(data, "subject", "rater", "category"), 3) == 0.210
+    table = agreement(data, "subject", "rater", "category", n_boot=0)
+    assert round(_est(table, "fleiss_kappa"), 3) == 0.210
+    assert round(_est(table, "percent_exact"), 3) == 0.378
+
+
+def test_cohen_kappa_50_item_example() -> None:
+    """Cohen's kappa, the standard 50-item 2x2 example (Wikipedia 'Cohen's kappa'): yes/yes 20,
+    yes/no 5, no/yes 10, no/no 15; p_o = 0.70, p_e = 0.50, kappa = 0.40 (DOMAIN.md section 6)."""
+    data = _from_table([[20, 5], [10, 15]], [1, 2])
+    assert round(cohen_kappa(data), 3) == 0.400
+    judgements = data.assign(
+        rater_kind=np.where(data.rater_id == "a", "rules", "simulated"), round=1
+    )
+    table = agreement_stats(judgements, n_boot=0, categories=(1, 2))
+    assert round(_est(table, "cohen_kappa", "rules:a~b"), 3) == 0.400
+    assert round(_est(table, "percent_exact", "rules:a~b"), 3) == 0.700
+
+
+def test_irrcac_contingency_table_example() -> None:
+    """irrCAC README (Gwet, R package irrCAC 1.0), dataset cont3x3abstractors (100 items, two
+    abstractors, 3 categories): Cohen's kappa 0.7964094, Gwet's AC1 0.8493305, Brennan-Prediger
+    0.835, Krippendorff's alpha 0.7972585, percent agreement 0.89."""
+    data = _from_table([[13, 0, 0], [0, 20, 7], [0, 4, 56]], [1, 2, 3])
+    assert round(cohen_kappa(data), 3) == 0.796
+    assert round(gwet_ac(data), 3) == 0.849
+    assert round(brennan_prediger(data), 3) == 0.835
+    assert round(krippendorff_alpha(data, level="nominal"), 3) == 0.797
+    assert round(percent_agreement(data), 3) == 0.890
+    table = agreement(data, n_boot=0)
+    assert round(_est(table, "gwet_ac1"), 3) == 0.849
+    assert round(_est(table, "krippendorff_alpha_nominal"), 3) == 0.797
+
+
+def test_irrcac_raw_ratings_with_missing_values() -> None:
+    """irrCAC README (Gwet, R package irrCAC 1.0), dataset cac.raw4raters (12 subjects x 4 raters,
+    categories 1-5, missing ratings): percent agreement 0.8181818, Gwet's AC1 0.77544, Fleiss'
+    kappa 0.76117, Brennan-Prediger 0.77273, Krippendorff's alpha 0.74342. Fleiss here is
+    Gwet's generalisation to missing ratings, which statsmodels does not cover."""
+    data = pd.read_csv(DATA / "krippendorff_2011_c.csv")
+    args = ("unit", "observer", "value")
+    assert round(percent_agreement(data, *args), 3) == 0.818
+    assert round(gwet_ac(data, *args), 3) == 0.775
+    assert round(fleiss_kappa(data, *args), 3) == 0.761
+    assert round(brennan_prediger(data, *args), 3) == 0.773
+    table = agreement(data, *args, n_boot=0)
+    for metric, value in [
+        ("percent_exact", 0.818),
+        ("gwet_ac1", 0.775),
+        ("fleiss_kappa", 0.761),
+        ("brennan_prediger", 0.773),
+        ("krippendorff_alpha_nominal", 0.743),
+    ]:
+        assert round(_est(table, metric), 3) == value, metric
+
+
+def test_krippendorff_2011_example_c() -> None:
+    """Krippendorff (2011), 'Computing Krippendorff's Alpha-Reliability', example C: 4 observers x
+    12 units with missing values; alpha nominal .743, ordinal .815, interval .849 (the same data
+    as irrCAC's cac.raw4raters)."""
+    data = pd.read_csv(DATA / "krippendorff_2011_c.csv")
+    args = ("unit", "observer", "value")
+    table = agreement(data, *args, n_boot=0)
+    for level, value in [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)]:
+        assert round(krippendorff_alpha(data, *args, level=level), 3) == value
+        assert round(_est(table, f"krippendorff_alpha_{level}"), 3) == value
+
+
+def test_krippendorff_three_coders_fifteen_units() -> None:
+    """Wikipedia 'Krippendorff's alpha' worked example (3 coders x 15 units, missing values;
+    DOMAIN.md section 6, also the krippendorff package's sample): nominal 0.691, interval 0.811.
+    No published ordinal value was found; ordinal is checked against the krippendorff package."""
+    data = pd.read_csv(DATA / "krippendorff_wikipedia.csv")
+    args = ("unit", "coder", "value")
+    table = agreement(data, *args, n_boot=0)
+    assert round(krippendorff_alpha(data, *args, level="nominal"), 3) == 0.691
+    assert round(krippendorff_alpha(data, *args, level="interval"), 3) == 0.811
+    assert round(_est(table, "krippendorff_alpha_nominal"), 3) == 0.691
+    assert round(_est(table, "krippendorff_alpha_interval"), 3) == 0.811
+    wide = data.pivot(index="coder", columns="unit", values="value").to_numpy(dtype=float)
+    expected = kd.alpha(reliability_data=wide, level_of_measurement="ordinal")
+    assert _est(table, "krippendorff_alpha_ordinal") == pytest.approx(expected, abs=1e-12)
+
+
+def test_hand_computed_weighted_coefficients() -> None:
+    """Hand-computed (no published value found for AC2 and weighted BP on raw data): units
+    [1,1], [1,2], [3,3], categories 1-3, linear weights w = 1 - |k-l|/2. Weighted percent
+    agreement pa = (1 + 0.5 + 1)/3 = 5/6. Prevalence pi = (0.5, 1/6, 1/3); sum of weights
+    T = 3 + 4 * 0.5 = 5. AC2: sum pi(1-pi) = 1/4 + 5/36 + 2/9 = 11/18, pe = T/(q(q-1)) * 11/18
+    = 55/108, so AC2 = (90/108 - 55/108)/(53/108) = 35/53. Brennan-Prediger: pe = T/q^2 = 5/9,
+    BP = (5/6 - 5/9)/(4/9) = 5/8."""
+    data = pd.DataFrame(
+        {
+            "vignette_id": [1, 1, 2, 2, 3, 3],
+            "rater_id": list("ababab"),
+            "need_level": [1, 1, 1, 2, 3, 3],
+        }
+    )
+    assert gwet_ac(data, weights="linear") == pytest.approx(35 / 53)
+    assert brennan_prediger(data, weights="linear") == pytest.approx(5 / 8)
+    table = agreement(data, n_boot=0)
+    assert _est(table, "gwet_ac2_linear") == pytest.approx(35 / 53)
+
+
+# --------------------------------------------------------------------------- library cross-checks
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(3, 25), st.integers(2, 7), st.floats(0.0, 0.4))
+def test_kernels_equal_libraries(seed: int, n: int, m: int, missing: float) -> None:
+    """Our vectorised coefficients equal the krippendorff package, statsmodels (complete data)
+    and scikit-learn (two raters) on random ratings with missing values."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.integers(1, 5, (n, m)).astype(float)
+    matrix[rng.random((n, m)) < missing] = np.nan
+    matrix[:, 0] = rng.integers(1, 5, n)  # at least two ratings on every unit
+    matrix[:, 1] = np.where(rng.random(n) < 0.7, matrix[:, 0], rng.integers(1, 5, n))
+    data = _wide_to_long(matrix)
+    table = agreement(data, n_boot=0, categories=[1, 2, 3, 4])
+    for level in ("nominal", "ordinal", "interval"):
+        expected = kd.alpha(
+            reliability_data=matrix.T, value_domain=[1, 2, 3, 4], level_of_measurement=level
+        )
+        got = _est(table, f"krippendorff_alpha_{level}")
+        assert got == pytest.approx(expected, abs=1e-9) or (np.isnan(got) and np.isnan(expected))
+    complete = matrix[:, :2].astype(int)
+    counts = np.stack([(complete == c).sum(axis=1) for c in range(1, 5)], axis=1)
+    pair = agreement(_wide_to_long(complete), n_boot=0, categories=[1, 2, 3, 4])
+    expected = sm_fleiss(counts)
+    assert _est(pair, "fleiss_kappa") == pytest.approx(expected, abs=1e-9) or np.isnan(expected)
+    judgements = _wide_to_long(complete).assign(
+        rater_kind=lambda d: np.where(d.rater_id == 0, "rules", "simulated"), round=1
+    )
+    stats = agreement_stats(judgements, n_boot=0)
+    for weights, metric in [
+        (None, "cohen_kappa"),
+        ("linear", "cohen_kappa_linear"),
+        ("quadratic", "cohen_kappa_quadratic"),
+    ]:
+        expected = cohen_kappa_score(
+            complete[:, 0], complete[:, 1], labels=[1, 2, 3, 4], weights=weights
+        )
+        got = _est(stats, metric, "rules:0~1")
+        assert got == pytest.approx(expected, abs=1e-9) or (np.isnan(got) and np.isnan(expected))
+
+
+def test_unit_multiplicities_equal_explicit_resample() -> None:
+    """A bootstrap replicate given as unit multiplicities equals the coefficient on the explicitly
+    resampled data (units repeated), as computed by the krippendorff package."""
+    rng = np.random.default_rng(3)
+    matrix = rng.integers(1, 5, (30, 5)).astype(float)
+    matrix[rng.random((30, 5)) < 0.2] = np.nan
+    codes = np.where(np.isnan(matrix), -1, matrix - 1).astype(int)
+    draw = rng.integers(0, 30, 30)
+    weights = np.bincount(draw, minlength=30).astype(float)[None]
+    sums = K.panel_sums(K.onehot(codes, 4), weights)
+    values = np.arange(1.0, 5.0)
+    for level in ("nominal", "ordinal", "interval"):
+        expected = kd.alpha(
+            reliability_data=matrix[draw].T, value_domain=values, level_of_measurement=level
+        )
+        assert K.krippendorff(sums, level, values)[0] == pytest.approx(expected, abs=1e-9)
+
+
+def test_rater_copies_do_not_agree_with_themselves() -> None:
+    """Two raters who never agree: a resample that draws one rater twice must not show agreement
+    (copies of a rater are not a pair); drawing both once gives 0 as on the sample."""
+    codes = np.array([[0, 1], [1, 2], [2, 3], [3, 0]])
+    sums = K.panel_sums(K.onehot(codes, 4), None, np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 2.0]]))
+    pa = K.percent_agreement(sums, np.eye(4))
+    assert np.isnan(pa[0]) and pa[1] == 0.0 and np.isnan(pa[2])
+    sums = K.panel_sums(K.onehot(codes, 4), None, np.array([[3.0, 1.0]]))
+    assert K.percent_agreement(sums, np.eye(4))[0] == 0.0
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def _perfect(n: int = 12, m: int = 5) -> pd.DataFrame:
+    levels = np.tile([1, 2, 3, 4], n // 4 + 1)[:n]
+    return _wide_to_long(np.repeat(levels[:, None], m, axis=1))
+
+
+def test_perfect_agreement_gives_one() -> None:
+    """Raters who always agree (on units that differ) score 1 on every coefficient."""
+    table = agreement(_perfect(), n_boot=100, seed=1)
+    assert set(table.metric) == set(MULTI_RATER_METRICS)
+    assert np.allclose(table.estimate, 1.0)
+    assert np.allclose(table[["ci_low", "ci_high"]].to_numpy(), 1.0)
+    assert cohen_kappa(_perfect(m=2), weights="quadratic") == pytest.approx(1.0)
+
+
+def test_chance_level_agreement_is_near_zero() -> None:
+    """Independent uniform ratings give chance-corrected coefficients near 0 (not near 1)."""
+    rng = np.random.default_rng(0)
+    table = agreement(_wide_to_long(rng.integers(1, 5, (400, 6))), n_boot=0)
+    for metric in ("fleiss_kappa", "gwet_ac1", "brennan_prediger", "krippendorff_alpha_ordinal"):
+        assert abs(_est(table, metric)) < 0.05, metric
+
+
+def _experiment(seed: int = 0, n: int = 40) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A small judgements table: a ruleset, six raters of two professions, two rounds."""
+    rng = np.random.default_rng(seed)
+    latent = rng.uniform(0.6, 4.4, n)
+    ids = [f"v{i:02d}" for i in range(n)]
+    rows = []
+    for j in range(6):
+        profession = "social_worker" if j < 3 else "police"
+        first = np.clip(np.rint(latent + rng.normal(0, 0.6, n)), 1, 4).astype(int)
+        second = np.clip(np.rint(0.5 * first + 0.5 * latent), 1, 4).astype(int)
+        for rnd, levels in ((1, first), (2, second)):
+            rows += [
+                (v, f"p{j}", "simulated", profession, "panel", rnd, int(lvl))
+                for v, lvl in zip(ids, levels, strict=True)
+            ]
+    rules = np.clip(np.rint(latent), 1, 4).astype(int)
+    rows += [
+        (v, "threshold", "rules", None, None, 1, int(lvl))
+        for v, lvl in zip(ids, rules, strict=True)
+    ]
+    judgements = pd.DataFrame(
+        rows,
+        columns=[
+            "vignette_id",
+            "rater_id",
+            "rater_kind",
+            "profession",
+            "panel_id",
+            "round",
+            "need_level",
+        ],
+    )
+    vignettes = pd.DataFrame(
+        {
+            "vignette_id": ids,
+            "complexity_band": np.array(["low", "medium", "high"])[np.arange(n) % 3],
+            "cx_conflict": rng.random(n),
+            "cx_network": rng.random(n),
+        }
+    )
+    return judgements, vignettes
+
+
+def test_agreement_stats_table_and_comparisons() -> None:
+    """Every comparison of issue 5 appears in every stratum; the table passes the schema."""
+    judgements, vignettes = _experiment()
+    table = agreement_stats(judgements, vignettes, n_boot=50, seed=2)
+    validate(table, "stats")
+    comparisons = set(table.comparison)
+    expected = {
+        "within-panel",
+        "within-panel:round2",
+        "round1~round2",
+        "police~social_worker",
+        "rules:threshold~panel-mode",
+        "rules:threshold~panel-median",
+        "rules:threshold~raters",
+        *(f"rules:threshold~p{j}" for j in range(6)),
+    }
+    assert comparisons == expected
+    strata = set(table.stratum)
+    assert strata == {
+        "all",
+        "complexity_band=low",
+        "complexity_band=medium",
+        "complexity_band=high",
+        *(f"{c}=tertile{t}" for c in ("cx_conflict", "cx_network") for t in (1, 2, 3)),
+    }
+    band = table[(table.stratum == "complexity_band=low") & (table.comparison == "within-panel")]
+    assert (band.n == 14).all()  # 40 vignettes, every third one is low: 14
+    finite = table.dropna(subset=["ci_low", "ci_high"])
+    assert (
+        (finite.ci_low <= finite.estimate + 1e-9) & (finite.estimate <= finite.ci_high + 1e-9)
+    ).all()
+
+
+def test_bootstrap_is_deterministic_and_depends_on_seed() -> None:
+    """Same seed, same table (to the last bit); another seed, other intervals."""
+    judgements, vignettes = _experiment(seed=1)
+    first = agreement_stats(judgements, vignettes, n_boot=60, seed=7, per_rater=False)
+    again = agreement_stats(judgements, vignettes, n_boot=60, seed=7, per_rater=False)
+    other = agreement_stats(judgements, vignettes, n_boot=60, seed=8, per_rater=False)
+    pd.testing.assert_frame_equal(first, again)
+    assert first.to_csv(index=False) == again.to_csv(index=False)
+    pd.testing.assert_series_equal(first.estimate, other.estimate)
+    assert not np.allclose(first.ci_low.to_numpy(), other.ci_low.to_numpy(), equal_nan=True)
+
+
+def test_interval_contains_estimate_and_narrows_with_more_units() -> None:
+    """The percentile interval brackets the estimate; four times the units roughly halves it."""
+    rng = np.random.default_rng(5)
+    widths = []
+    for n in (50, 200):
+        latent = rng.integers(1, 5, n)
+        matrix = np.clip(
+            latent[:, None] + rng.integers(-1, 2, (n, 8)) * (rng.random((n, 8)) < 0.4), 1, 4
+        )
+        table = agreement(_wide_to_long(matrix), n_boot=300, seed=3)
+        assert ((table.ci_low <= table.estimate) & (table.estimate <= table.ci_high)).all()
+        row = table[table.metric == "krippendorff_alpha_ordinal"].iloc[0]
+        widths.append(row.ci_high - row.ci_low)
+    assert widths[1] < 0.75 * widths[0]
+
+
+def test_missing_ratings_handled() -> None:
+    """Missing ratings (7 of 48 here) keep every metric and interval defined; the unit with a
+    single rating counts for prevalence but not as a pair (n = 11 of 12 units); a missing
+    rating in a row is skipped, not read as a category."""
+    data = pd.read_csv(DATA / "krippendorff_2011_c.csv")
+    assert data.value.isna().sum() == 7
+    table = agreement(data, "unit", "observer", "value", n_boot=100, seed=0)
+    assert table.estimate.notna().all() and (table.n == 11).all()
+    assert table.ci_low.notna().all() and table.ci_high.notna().all()
+    nan_rows = pd.DataFrame(
+        {
+            "vignette_id": [1, 1, 2, 2],
+            "rater_id": list("abab"),
+            "need_level": [1.0, np.nan, 2.0, 2.0],
+        }
+    )
+    assert percent_agreement(nan_rows) == 1.0
+
+
+def test_rules_as_rater_hand_case() -> None:
+    """Hand-computed: raters s0-s2 on four vignettes, the rules copying s0. Pairwise exact
+    agreement s0-s1 .75, s0-s2 .5, s1-s2 .25; rules vs raters (1, .75, .5), mean .75; raters'
+    means (.625, .5, .375), mean .5; all three below .75, so the rules' percentile is 100."""
+    levels = {"v1": [1, 1, 2], "v2": [3, 3, 3], "v3": [4, 3, 4], "v4": [2, 2, 1]}
+    rows = [(v, f"s{i}", "simulated", lvl) for v, ls in levels.items() for i, lvl in enumerate(ls)]
+    rows += [(v, "checklist", "rules", ls[0]) for v, ls in levels.items()]
+    judgements = pd.DataFrame(
+        rows, columns=["vignette_id", "rater_id", "rater_kind", "need_level"]
+    ).assign(round=1)
+    table = rules_as_rater(judgements, n_boot=100, seed=4)
+    est = table.set_index("metric").estimate
+    assert est["rules_mean_percent_exact"] == pytest.approx(0.75)
+    assert est["raters_mean_percent_exact"] == pytest.approx(0.5)
+    assert est["rules_percentile_percent_exact"] == pytest.approx(100.0)
+    row = table.set_index("metric").loc["rules_percentile_percent_exact"]
+    assert 0.0 <= row.ci_low <= row.estimate <= row.ci_high <= 100.0
+
+
+def test_rules_like_a_typical_rater_sit_mid_distribution() -> None:
+    """Rules that judge exactly like one more exchangeable rater land near the 50th percentile;
+    rules that always say level 1 land at the bottom."""
+    rng = np.random.default_rng(9)
+    n, m = 300, 12
+    latent = rng.integers(1, 5, n)
+    noisy = np.clip(
+        latent[:, None] + rng.integers(-1, 2, (n, m + 1)) * (rng.random((n, m + 1)) < 0.5), 1, 4
+    )
+    long = _wide_to_long(noisy).assign(rater_kind="simulated", round=1)
+    long.loc[long.rater_id == m, "rater_kind"] = "rules"
+    percentile = _est(rules_as_rater(long, n_boot=0), "rules_percentile_percent_exact")
+    assert 15.0 <= percentile <= 85.0
+    long.loc[long.rater_id == m, "need_level"] = 1
+    assert _est(rules_as_rater(long, n_boot=0), "rules_percentile_percent_exact") == 0.0
+
+
+def test_consensus_median_mode_and_ties() -> None:
+    """Hand cases: counts (2, 2, 0, 0) -> median level 1 (cumulative share reaches 1/2 at 1),
+    mode tie 1/2 goes to the one nearest the median: 1. Counts (0, 1, 0, 2) -> median 4, mode 4.
+    Counts (1, 0, 0, 1): median 1, mode tie 1/4 -> 1 (nearest the median)."""
+    counts = np.array([[[2, 2, 0, 0], [0, 1, 0, 2], [1, 0, 0, 1]]], dtype=float)
+    median, mode = K.consensus(counts)
+    assert median.tolist() == [[0, 3, 0]] and mode.tolist() == [[0, 3, 0]]
+
+
+def test_rules_against_panel_consensus() -> None:
+    """Rules equal to the panel's majority on every vignette agree 100% with the mode."""
+    judgements, _ = _experiment(seed=3)
+    first = judgements[(judgements.rater_kind != "rules") & (judgements["round"] == 1)]
+    counts = first.pivot_table(
+        index="vignette_id", columns="need_level", values="rater_id", aggfunc="count", fill_value=0
+    ).reindex(columns=[1, 2, 3, 4], fill_value=0)
+    _, mode = K.consensus(counts.to_numpy(dtype=float)[None])
+    majority = dict(zip(counts.index, mode[0] + 1, strict=True))
+    rules = judgements.rater_kind == "rules"
+    judgements.loc[rules, "need_level"] = judgements.loc[rules, "vignette_id"].map(majority)
+    table = agreement_stats(judgements, n_boot=0, per_rater=False)
+    assert _est(table, "percent_exact", "rules:threshold~panel-mode") == 1.0
+    assert _est(table, "cohen_kappa", "rules:threshold~panel-mode") == pytest.approx(1.0)
+
+
+def test_group_kappa_with_one_rater_per_group_is_cohen() -> None:
+    """Vanbelle and Albert's between-group kappa reduces to Cohen's kappa for groups of one."""
+    data = _from_table([[13, 0, 0], [0, 20, 7], [0, 4, 56]], [1, 2, 3])
+    judgements = data.assign(
+        rater_kind="simulated",
+        round=1,
+        profession=np.where(data.rater_id == "a", "police", "social_worker"),
+    )
+    table = agreement_stats(judgements, n_boot=0, categories=(1, 2, 3))
+    assert _est(table, "group_kappa", "police~social_worker") == pytest.approx(cohen_kappa(data))
+
+
+def test_round_one_against_round_two() -> None:
+    """Raters who do not change their minds agree 100% across rounds; a shift by one level gives
+    0% exact and 100% within one."""
+    judgements, _ = _experiment(seed=4)
+    people = judgements[judgements.rater_kind != "rules"].copy()
+    people.loc[people["round"] == 2, "need_level"] = people.loc[
+        people["round"] == 1, "need_level"
+    ].to_numpy()
+    assert _est(agreement_stats(people, n_boot=0), "percent_exact", "round1~round2") == 1.0
+    second = people["round"] == 2
+    people.loc[second, "need_level"] = np.where(
+        people.loc[second, "need_level"] < 4, people.loc[second, "need_level"] + 1, 3
+    )
+    table = agreement_stats(people, n_boot=0)
+    assert _est(table, "percent_exact", "round1~round2") == 0.0
+    assert _est(table, "percent_within_one", "round1~round2") == 1.0
+
+
+def test_several_panels_are_prefixed() -> None:
+    judgements, _ = _experiment(seed=2)
+    judgements.loc[judgements.rater_id.isin(["p0", "p1", "p3"]), "panel_id"] = "panel-b"
+    table = agreement_stats(judgements, n_boot=0, per_rater=False)
+    assert {"panel/within-panel", "panel-b/within-panel", "panel-b/rules:threshold~raters"} <= set(
+        table.comparison
+    )
+
+
+def test_complexity_strata_tertiles_and_mapping() -> None:
+    """Tertiles by average rank: 6 distinct values give 2 per tertile; ties share a tertile.
+    A mapping of vignette to label(s) is used as given."""
+    vignettes = pd.DataFrame(
+        {
+            "vignette_id": list("abcdef"),
+            "cx_conflict": [0.1, 0.5, 0.3, 0.9, 0.7, 0.2],
+            "cx_network": [0.5] * 6,
+        }
+    )
+    strata = complexity_strata(vignettes)
+    conflict = strata[strata.stratum.str.startswith("cx_conflict")].set_index("vignette_id").stratum
+    assert conflict.to_dict() == {
+        "a": "cx_conflict=tertile1",
+        "f": "cx_conflict=tertile1",
+        "c": "cx_conflict=tertile2",
+        "b": "cx_conflict=tertile2",
+        "e": "cx_conflict=tertile3",
+        "d": "cx_conflict=tertile3",
+    }
+    assert set(strata[strata.stratum.str.startswith("cx_network")].stratum) == {
+        "cx_network=tertile2"
+    }
+    judgements, _ = _experiment(seed=5, n=6)
+    mapping = {"v00": "mine=x", "v01": ["mine=x", "mine=y"]}
+    table = agreement_stats(judgements, mapping, n_boot=0, per_rater=False)
+    assert set(table.stratum) == {"all", "mine=x", "mine=y"}
+    assert (table[(table.stratum == "mine=x") & (table.comparison == "within-panel")].n == 2).all()
+
+
+def test_by_column_subsets_rows() -> None:
+    judgements, _ = _experiment(seed=6)
+    first = judgements[(judgements["round"] == 1) & (judgements.rater_kind != "rules")]
+    table = agreement(first, by="profession", n_boot=0)
+    police = first[first.profession == "police"]
+    assert _est(table, "fleiss_kappa", stratum="profession=police") == pytest.approx(
+        fleiss_kappa(police)
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_errors_name_column_and_value() -> None:
+    data = pd.DataFrame({"vignette_id": [1, 1], "rater_id": ["a", "b"], "need_level": [1, 2.5]})
+    with pytest.raises(AgreementInputError, match="'need_level'.*integer.*2.5"):
+        agreement(data)
+    with pytest.raises(AgreementInputError, match="column 'score' missing"):
+        agreement(data, rating="score")
+    twice = pd.DataFrame({"vignette_id": [1, 1], "rater_id": ["a", "a"], "need_level": [1, 2]})
+    with pytest.raises(AgreementInputError, match="rater 'a' rated unit '1' more than once"):
+        fleiss_kappa(twice)
+    with pytest.raises(AgreementInputError, match="rating 7 is not one of the categories"):
+        agreement(
+            pd.DataFrame({"vignette_id": [1, 1], "rater_id": ["a", "b"], "need_level": [1, 7]}),
+            categories=[1, 2, 3, 4],
+        )
+    with pytest.raises(AgreementInputError, match="two raters"):
+        cohen_kappa(_perfect(m=3))
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.fixture()
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(agree)
+    return app
+
+
+def _run(app: typer.Typer, *args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_cli_reads_any_long_file(cli: typer.Typer, tmp_path: Path, suffix: str) -> None:
+    """Ratings on a 1-5 scale under other column names, in each file format."""
+    data = pd.read_csv(DATA / "krippendorff_2011_c.csv").dropna()
+    data["value"] = data["value"].astype(int)
+    path = tmp_path / f"ratings.{suffix}"
+    if suffix == "csv":
+        data.to_csv(path, index=False)
+    elif suffix == "jsonl":
+        data.to_json(path, orient="records", lines=True)
+    else:
+        data.to_parquet(path)
+    result = _run(
+        cli, path, "--unit", "unit", "--rater", "observer", "--rating", "value", "--bootstrap", "50"
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    validate(table.astype({"n": "int64"}), "stats")
+    assert round(_est(table, "krippendorff_alpha_nominal"), 3) == 0.743
+    assert table.ci_low.notna().all()
+
+
+def test_cli_json_by_and_seed(cli: typer.Typer, tmp_path: Path) -> None:
+    judgements, _ = _experiment(seed=7)
+    path = tmp_path / "j.csv"
+    judgements[judgements["round"] == 1].to_csv(path, index=False)
+    first = _run(
+        cli, path, "--by", "profession", "--bootstrap", "40", "--seed", "3", "--format", "json"
+    )
+    again = _run(
+        cli, path, "--by", "profession", "--bootstrap", "40", "--seed", "3", "--format", "json"
+    )
+    assert first.exit_code == 0, first.output
+    assert first.stdout == again.stdout
+    records = json.loads(first.stdout)
+    assert {r["stratum"] for r in records} == {
+        "all",
+        "profession=police",
+        "profession=social_worker",
+    }
+
+
+def test_cli_errors_name_file_and_column(cli: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(
+        {
+            "vignette_id": ["a", "a", "b"],
+            "rater_id": ["x", "y", "x"],
+            "need_level": ["1", "high", "2"],
+        }
+    ).to_csv(path, index=False)
+    result = _run(cli, path)
+    assert result.exit_code == 1
+    assert (
+        f"{path}, line 3: column 'need_level': expected an integer rating, got 'high'"
+        in result.output
+    )
+    result = _run(cli, path, "--rating", "level")
+    assert result.exit_code == 1 and f"{path}: column 'level' missing" in result.output
+    result = _run(cli, tmp_path / "none.csv")
+    assert result.exit_code == 1 and "no such file" in result.output
+    result = _run(cli, path, "--format", "xml")
+    assert result.exit_code == 1 and "--format" in result.output
