@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 from pathlib import Path
 
@@ -638,3 +640,14 @@ def test_cli_errors_name_file_and_column(cli: typer.Typer, tmp_path: Path) -> No
     assert result.exit_code == 1 and "no such file" in result.output
     result = _run(cli, path, "--format", "xml")
     assert result.exit_code == 1 and "--format" in result.output
+
+
+# --------------------------------------------------------------------------- docstring examples
+
+
+@pytest.mark.parametrize("name", ["dsk.analysis.agreement"])
+def test_docstring_examples(name: str) -> None:
+    """The examples in the docstrings run and give what they show."""
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
