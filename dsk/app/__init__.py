@@ -1,0 +1,31 @@
+"""The practitioners' scoring web app.
+
+Researchers create studies from a vignette set and hand out one-time links;
+practitioners consent, score their deck one vignette at a time and, in studies
+with two rounds, revise after seeing anonymised colleagues' answers. Answers
+are exported as the judgements table of :mod:`dsk.schema`.
+
+Examples
+--------
+>>> import tempfile
+>>> from dsk.app import create_app, create_researcher
+>>> db = tempfile.mkdtemp() + "/app.sqlite3"
+>>> create_researcher(db, "ada", "a long passphrase")
+>>> app = create_app(db)
+>>> sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))[:2]
+['/login', '/logout']
+"""
+
+from ._db import normalise_url
+from ._ops import create_researcher, export_judgements, open_database
+from ._study import AppError
+from ._web import create_app
+
+__all__ = [
+    "AppError",
+    "create_app",
+    "create_researcher",
+    "export_judgements",
+    "normalise_url",
+    "open_database",
+]

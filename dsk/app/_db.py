@@ -1,0 +1,65 @@
+"""Engines, sessions and migrations.
+
+``sqlite:///file`` (the default of ``dsk serve``) runs in WAL mode with a busy
+timeout, so many practitioners can submit at once and a killed server loses no
+committed answer; ``postgresql://`` URLs use psycopg 3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalise_url(db_url: str | Path) -> str:
+    """Accept a path, ``sqlite:///...`` or ``postgresql://...``; pick the psycopg 3 driver."""
+    text = str(db_url)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).resolve()}"
+    url = make_url(text)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    elif url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ValueError(f"--db: expected a sqlite:/// or postgresql:// URL, got {url.drivername}://")
+    return url.render_as_string(hide_password=False)
+
+
+def make_engine(db_url: str | Path, pool_size: int = 20) -> Engine:
+    url = normalise_url(db_url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": False}
+    if url.startswith("sqlite"):
+        if make_url(url).database in (None, "", ":memory:"):
+            raise ValueError("--db: an in-memory SQLite database cannot be shared; give a file")
+        kwargs.update(pool_size=pool_size, max_overflow=40, pool_timeout=60,
+                      connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=20, pool_timeout=60)
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable if the process dies
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database schema up to ``revision`` with the bundled migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

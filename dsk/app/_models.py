@@ -1,0 +1,125 @@
+"""Database tables of the scoring app (SQLAlchemy 2 declarative models).
+
+The schema is created and upgraded by the Alembic migrations in
+``dsk/app/migrations``; a test checks that the migrations and these models agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Setting(Base):
+    """Key-value settings, e.g. the signing secret (kept so restarts keep sessions)."""
+
+    __tablename__ = "app_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Researcher(Base):
+    __tablename__ = "researchers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ResearcherSession(Base):
+    __tablename__ = "researcher_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    researcher_id: Mapped[int] = mapped_column(ForeignKey("researchers.id", ondelete="CASCADE"))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Study(Base):
+    __tablename__ = "studies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    set_id: Mapped[str] = mapped_column(String(100))
+    deck_size: Mapped[int] = mapped_column(Integer)
+    n_participants: Mapped[int] = mapped_column(Integer)
+    rounds: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    #: round1 -> (round2 when rounds == 2) -> closed
+    phase: Mapped[str] = mapped_column(String(20), default="round1")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StudyVignette(Base):
+    """A copy of each vignette's narrative, so a study never depends on files changing."""
+
+    __tablename__ = "study_vignettes"
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    vignette_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    narrative: Mapped[str] = mapped_column(Text)
+    complexity_band: Mapped[str] = mapped_column(String(20), default="")
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_participant_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    deck: Mapped[int] = mapped_column(Integer)
+    #: sha256 of the one-time link token; null until a link is issued
+    link_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    #: sha256 of the participant's browser session token, set when the link is used
+    session_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    profession: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    experience_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vignette_id: Mapped[str] = mapped_column(String(100))
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (
+        UniqueConstraint("participant_id", "vignette_id", "round", name="uq_response_once"),
+        Index("ix_responses_study_round", "study_id", "round"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    vignette_id: Mapped[str] = mapped_column(String(100))
+    round: Mapped[int] = mapped_column(Integer)
+    need_level: Mapped[int] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float)
+    risk: Mapped[float] = mapped_column(Float)
+    salient_factors: Mapped[str] = mapped_column(Text)  # JSON list of factor ids
+    salient_other: Mapped[str] = mapped_column(Text, default="")
+    rationale: Mapped[str] = mapped_column(Text)
+    lead_agency: Mapped[str] = mapped_column(String(100))
+    seconds: Mapped[float] = mapped_column(Float)
+    form_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

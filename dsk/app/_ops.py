@@ -1,0 +1,38 @@
+"""Database-level operations for the command line and notebooks (open, migrate, act, close)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import _study as st
+from ._db import make_engine, upgrade
+
+
+@contextmanager
+def open_database(db_url: str | Path, migrate: bool = True) -> Iterator[Session]:
+    """A session on the app database, its schema brought up to date first."""
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        if migrate:
+            upgrade(engine)
+        with sessionmaker(engine, expire_on_commit=False)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def create_researcher(db_url: str | Path, username: str, password: str) -> None:
+    """Add a researcher who can log in, or reset an existing researcher's password."""
+    with open_database(db_url) as db:
+        st.create_researcher(db, username, password)
+
+
+def export_judgements(db_url: str | Path, study_id: int) -> pd.DataFrame:
+    """A study's answers as a validated judgements table (``dsk.schema``)."""
+    with open_database(db_url) as db:
+        return st.judgements(db, st.get_study(db, study_id))

@@ -1,0 +1,411 @@
+"""Study logic: creation, decks, links, answers, round-2 feedback, judgements export.
+
+Functions take an open SQLAlchemy session; the web layer and the CLI share them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dsk._doe import make_decks
+from dsk.catalogue import Catalogue
+from dsk.schema import columns, validate
+from dsk.sets import bundled_sets, load_set
+
+from ._models import (
+    Assignment,
+    Participant,
+    Researcher,
+    Response,
+    Study,
+    StudyVignette,
+    utcnow,
+)
+from ._security import hash_password, new_token, token_hash
+
+JUDGEMENT_COLUMNS = tuple(c.name for c in columns("judgements"))
+#: Extra columns the app adds after the schema's (allowed by ``validate``).
+EXTRA_COLUMNS = ("study_id", "experience_years", "salient_other", "submitted_at")
+MAX_TEXT = 5000
+
+
+class AppError(Exception):
+    """A refused request. ``field`` names the form field at fault, when there is one."""
+
+    def __init__(self, message: str, status: int = 400, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.message = str(self)
+        self.status = status
+        self.field = field
+
+
+# ---------------------------------------------------------------- researchers
+
+
+def create_researcher(db: Session, username: str, password: str) -> Researcher:
+    """Add a researcher, or set the password of an existing one."""
+    username = username.strip()
+    if not username:
+        raise AppError("expected a user name", field="username")
+    if len(password) < 8:
+        raise AppError("expected at least 8 characters", field="password")
+    found = db.scalar(select(Researcher).where(Researcher.username == username))
+    if found is None:
+        found = Researcher(username=username, password_hash=hash_password(password))
+        db.add(found)
+    else:
+        found.password_hash = hash_password(password)
+    db.commit()
+    return found
+
+
+# ---------------------------------------------------------------- studies
+
+
+def _int_field(value: Any, name: str, lo: int, hi: int) -> int:
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise AppError("missing; expected a whole number", status=422, field=name)
+    try:
+        number = int(text)
+    except ValueError:
+        raise AppError(f"expected a whole number from {lo} to {hi}, got {text[:40]!r}",
+                       status=422, field=name) from None
+    if not lo <= number <= hi:
+        raise AppError(f"expected a whole number from {lo} to {hi}, got {number}", status=422,
+                       field=name)
+    return number
+
+
+def create_study(db: Session, *, title: str, set_id: str, deck_size: int | str,
+                 n_participants: int | str, rounds: int | str, seed: int | str = 1,
+                 catalogue: Catalogue | None = None) -> Study:
+    """Create a study: copy the vignettes, deal decks (balanced, counterbalanced orders)."""
+    title = (title or "").strip()
+    if not title:
+        raise AppError("missing; give the study a title", status=422, field="title")
+    if len(title) > 200:
+        raise AppError("expected at most 200 characters", status=422, field="title")
+    if set_id not in bundled_sets():
+        raise AppError(f"expected one of {', '.join(bundled_sets())}, got {set_id!r}",
+                       status=422, field="set_id")
+    vignettes = load_set(set_id, catalogue)
+    deck = _int_field(deck_size, "deck_size", 1, len(vignettes))
+    n = _int_field(n_participants, "n_participants", 1, 1000)
+    n_rounds = _int_field(rounds, "rounds", 1, 2)
+    seed_value = _int_field(seed, "seed", 0, 2**31 - 1)
+    decks = make_decks(list(vignettes["vignette_id"]), deck, n, seed=seed_value)
+    study = Study(title=title, set_id=set_id, deck_size=deck, n_participants=n, rounds=n_rounds,
+                  seed=seed_value, phase="round1")
+    db.add(study)
+    db.flush()
+    for i, row in enumerate(vignettes.itertuples(index=False)):
+        db.add(StudyVignette(study_id=study.id, vignette_id=row.vignette_id, ordinal=i,
+                             narrative=row.narrative or "", complexity_band=row.complexity_band))
+    participants: dict[int, Participant] = {}
+    for respondent, group in decks.groupby("respondent", sort=True):
+        p = Participant(study_id=study.id, number=int(respondent),
+                        deck=int(group["deck"].iloc[0]))
+        db.add(p)
+        participants[int(respondent)] = p
+    db.flush()
+    for row in decks.itertuples(index=False):
+        db.add(Assignment(participant_id=participants[int(row.respondent)].id,
+                          position=int(row.position), vignette_id=row.vignette_id))
+    db.commit()
+    return study
+
+
+def get_study(db: Session, study_id: int) -> Study:
+    study = db.get(Study, study_id)
+    if study is None:
+        raise AppError(f"no study {study_id}", status=404, field="study_id")
+    return study
+
+
+def issue_links(db: Session, study: Study) -> list[tuple[Participant, str]]:
+    """New one-time link tokens for every participant who has not used theirs.
+
+    Earlier unused tokens stop working. Only hashes are stored, so the tokens are
+    returned once, here.
+    """
+    out = []
+    for p in db.scalars(select(Participant).where(Participant.study_id == study.id,
+                                                 Participant.claimed_at.is_(None))
+                        .order_by(Participant.number)):
+        token = new_token()
+        p.link_hash = token_hash(token)
+        out.append((p, token))
+    db.commit()
+    return out
+
+
+def close_round(db: Session, study: Study) -> str:
+    """round1 -> round2 (two-round studies) or closed; round2 -> closed."""
+    if study.phase == "round1":
+        study.phase = "round2" if study.rounds == 2 else "closed"
+    elif study.phase == "round2":
+        study.phase = "closed"
+    else:
+        raise AppError("the study is already closed", status=409, field="phase")
+    db.commit()
+    return study.phase
+
+
+def rater_id(study_id: int, number: int) -> str:
+    return f"s{study_id}-p{number:02d}"
+
+
+@dataclass
+class ParticipantProgress:
+    number: int
+    rater_id: str
+    deck: int
+    linked: bool
+    claimed: bool
+    profession: str | None
+    answered: dict[int, int] = field(default_factory=dict)
+
+
+def progress(db: Session, study: Study) -> list[ParticipantProgress]:
+    counts: dict[tuple[int, int], int] = {
+        (pid, rnd): n for pid, rnd, n in db.execute(
+            select(Response.participant_id, Response.round, func.count())
+            .where(Response.study_id == study.id)
+            .group_by(Response.participant_id, Response.round))}
+    rows = []
+    for p in db.scalars(select(Participant).where(Participant.study_id == study.id)
+                        .order_by(Participant.number)):
+        rows.append(ParticipantProgress(
+            number=p.number, rater_id=rater_id(study.id, p.number), deck=p.deck,
+            linked=p.link_hash is not None, claimed=p.claimed_at is not None,
+            profession=p.profession,
+            answered={r: counts.get((p.id, r), 0) for r in range(1, study.rounds + 1)}))
+    return rows
+
+
+# ---------------------------------------------------------------- participants
+
+
+def participant_by_link(db: Session, token: str) -> Participant:
+    p = db.scalar(select(Participant).where(Participant.link_hash == token_hash(token)))
+    if p is None:
+        raise AppError("this participant link is not valid: it may have been mistyped or "
+                       "replaced by a newer link; ask the researcher for a new one",
+                       status=404, field="link")
+    return p
+
+
+def participant_by_session(db: Session, session_token: str | None) -> Participant | None:
+    if not session_token:
+        return None
+    return db.scalar(select(Participant)
+                     .where(Participant.session_hash == token_hash(session_token)))
+
+
+def claim_link(db: Session, token: str, profession: str, experience_years: int) -> str:
+    """Use a one-time link: record consent, bind a new browser session; return its token."""
+    session_token = new_token()
+    result = db.execute(
+        update(Participant)
+        .where(Participant.link_hash == token_hash(token), Participant.claimed_at.is_(None))
+        .values(claimed_at=utcnow(), session_hash=token_hash(session_token),
+                profession=profession, experience_years=experience_years))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.rollback()
+        raise AppError("this participant link has already been used; it works once. Open the "
+                       "study in the browser where you started, or ask the researcher for a "
+                       "new link", status=410, field="link")
+    db.commit()
+    return session_token
+
+
+def deck_of(db: Session, participant: Participant) -> list[str]:
+    return list(db.scalars(select(Assignment.vignette_id)
+                           .where(Assignment.participant_id == participant.id)
+                           .order_by(Assignment.position)))
+
+
+def answered(db: Session, participant: Participant, round_: int) -> dict[str, Response]:
+    return {r.vignette_id: r for r in db.scalars(
+        select(Response).where(Response.participant_id == participant.id,
+                               Response.round == round_))}
+
+
+def current_round(study: Study) -> int | None:
+    return {"round1": 1, "round2": 2}.get(study.phase)
+
+
+# ---------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    need_level: int
+    confidence: float
+    risk: float
+    salient_factors: tuple[str, ...]
+    salient_other: str
+    rationale: str
+    lead_agency: str
+
+
+def parse_answer(form: Any, catalogue: Catalogue) -> tuple[Answer | None, dict[str, str]]:
+    """Validate a scoring form. Returns the answer, or None and messages by field."""
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    def whole(name: str, lo: int, hi: int, what: str) -> int:
+        raw = text(name)
+        if not raw:
+            errors[name] = f"{name}: missing; choose {what}"
+            return lo
+        try:
+            value = int(raw)
+        except ValueError:
+            errors[name] = f"{name}: expected {what}, got {raw[:40]!r}"
+            return lo
+        if not lo <= value <= hi:
+            errors[name] = f"{name}: expected {what}, got {value}"
+        return value
+
+    level = whole("need_level", 1, 4, "a need level from 1 to 4")
+    confidence = whole("confidence", 0, 100, "a confidence from 0 to 100 per cent")
+    risk = whole("risk", 0, 10, "a risk from 0 to 10")
+    factors = [f for f in form.getlist("salient_factors") if isinstance(f, str)]
+    unknown = [f for f in factors if f not in catalogue.factor_ids]
+    if unknown:
+        errors["salient_factors"] = (f"salient_factors: unknown factor {unknown[0][:60]!r}; "
+                                     "expected factors from the list")
+    if len(set(factors)) != len(factors):
+        errors["salient_factors"] = "salient_factors: a factor was ticked twice"
+    other = text("salient_other")
+    if len(other) > 500:
+        errors["salient_other"] = f"salient_other: expected at most 500 characters, got {len(other)}"
+    rationale = text("rationale")
+    if not rationale:
+        errors["rationale"] = "rationale: missing; say briefly why you chose this level"
+    elif len(rationale) > MAX_TEXT:
+        errors["rationale"] = (f"rationale: expected at most {MAX_TEXT} characters, "
+                               f"got {len(rationale)}")
+    agency = text("lead_agency")
+    if not agency:
+        errors["lead_agency"] = "lead_agency: missing; choose the agency that should lead"
+    elif agency not in catalogue.agencies:
+        errors["lead_agency"] = f"lead_agency: unknown agency {agency[:60]!r}"
+    if errors:
+        return None, errors
+    ordered = tuple(f for f in catalogue.factor_ids if f in set(factors))
+    return Answer(level, confidence / 100.0, float(risk), ordered, other, rationale, agency), {}
+
+
+def save_answer(db: Session, participant: Participant, vignette_id: str, round_: int,
+                answer: Answer, seconds: float, nonce: str) -> Response:
+    """Store one answer; refuse a second answer or a replayed form with a clear message."""
+    response = Response(
+        study_id=participant.study_id, participant_id=participant.id, vignette_id=vignette_id,
+        round=round_, need_level=answer.need_level, confidence=answer.confidence,
+        risk=answer.risk, salient_factors=json.dumps(list(answer.salient_factors)),
+        salient_other=answer.salient_other, rationale=answer.rationale,
+        lead_agency=answer.lead_agency, seconds=max(0.0, float(seconds)), form_nonce=nonce)
+    db.add(response)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise AppError(f"this form was already submitted: vignette {vignette_id!r} already has "
+                       f"your round-{round_} answer, which is kept",
+                       status=409, field="form_token") from None
+    return response
+
+
+# ---------------------------------------------------------------- round 2
+
+
+@dataclass
+class Feedback:
+    """What a practitioner sees in round 2 about one vignette."""
+
+    counts: dict[int, int]
+    total: int
+    own_level: int | None
+    top_factors: list[tuple[str, int]]
+    rationales: list[str]
+
+
+def feedback(db: Session, participant: Participant, vignette_id: str,
+             n_factors: int = 5, n_rationales: int = 3) -> Feedback:
+    rows = db.execute(
+        select(Response.participant_id, Response.need_level, Response.salient_factors,
+               Response.rationale)
+        .where(Response.study_id == participant.study_id, Response.vignette_id == vignette_id,
+               Response.round == 1)
+        .order_by(Response.id)).all()
+    counts = {level: 0 for level in (1, 2, 3, 4)}
+    cited: Counter[str] = Counter()
+    own = None
+    rationales: list[str] = []
+    for pid, level, factors, rationale in rows:
+        counts[level] += 1
+        if pid == participant.id:
+            own = level
+            continue
+        cited.update(json.loads(factors))
+        if rationale and len(rationales) < n_rationales:
+            rationales.append(rationale)
+    top = sorted(cited.items(), key=lambda kv: (-kv[1], kv[0]))[:n_factors]
+    return Feedback(counts, len(rows), own, top, rationales)
+
+
+# ---------------------------------------------------------------- export
+
+
+def judgements(db: Session, study: Study) -> pd.DataFrame:
+    """The study's answers as a judgements table (``dsk.schema``), plus extra columns."""
+    order = {v: i for v, i in db.execute(
+        select(StudyVignette.vignette_id, StudyVignette.ordinal)
+        .where(StudyVignette.study_id == study.id))}
+    rows = db.execute(
+        select(Response, Participant.number, Participant.profession,
+               Participant.experience_years)
+        .join(Participant, Participant.id == Response.participant_id)
+        .where(Response.study_id == study.id)).all()
+    records = []
+    for r, number, profession, experience in rows:
+        records.append({
+            "vignette_id": r.vignette_id, "rater_id": rater_id(study.id, number),
+            "rater_kind": "human", "profession": profession, "panel_id": f"study-{study.id}",
+            "round": int(r.round), "need_level": int(r.need_level),
+            "confidence": float(r.confidence), "risk": float(r.risk),
+            "salient_factors": json.loads(r.salient_factors), "rationale": r.rationale,
+            "lead_agency": r.lead_agency, "seconds": float(r.seconds),
+            "study_id": int(study.id), "experience_years": experience,
+            "salient_other": r.salient_other,
+            "submitted_at": r.submitted_at.replace(microsecond=0).isoformat(),
+            "_order": (r.round, number, order.get(r.vignette_id, 0)),
+        })
+    records.sort(key=lambda rec: rec.pop("_order"))
+    frame = pd.DataFrame.from_records(records, columns=[*JUDGEMENT_COLUMNS, *EXTRA_COLUMNS])
+    for name in ("round", "need_level", "study_id"):
+        frame[name] = frame[name].astype("int64")
+    for name in ("confidence", "risk", "seconds"):
+        frame[name] = frame[name].astype(float)
+    frame["experience_years"] = frame["experience_years"].astype("Int64")
+    frame["salient_factors"] = pd.Series(list(frame["salient_factors"]), dtype=object)
+    return validate(frame, "judgements", source=f"study {study.id}")
+
+
+def now() -> dt.datetime:
+    return utcnow()

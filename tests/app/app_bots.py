@@ -1,0 +1,104 @@
+"""Bots that play the scoring app's pages end to end over HTTP (oTree-style).
+
+They work with any httpx client: the in-process ``TestClient`` or an
+``httpx.Client`` on a live server at 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import httpx
+
+RESEARCHER, RESEARCHER_PASSWORD = "ada", "correct horse battery"
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_FORM = re.compile(r'name="form_token" value="([^"]+)"')
+_LINK = re.compile(r'class="plink" href="([^"]+)"')
+
+
+def csrf_of(page: str) -> str:
+    found = _CSRF.search(page)
+    assert found, "page has no CSRF token"
+    return html.unescape(found.group(1))
+
+
+def form_token_of(page: str) -> str:
+    found = _FORM.search(page)
+    assert found, "page has no scoring form"
+    return html.unescape(found.group(1))
+
+
+class Researcher:
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def login(self, username: str = RESEARCHER, password: str = RESEARCHER_PASSWORD) -> httpx.Response:
+        page = self.client.get("/login").text
+        return self.client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": csrf_of(page)})
+
+    def create_study(self, *, title: str = "Pilot", set_id: str = "training-12", deck_size: int = 3,
+                     n_participants: int = 2, rounds: int = 2, seed: int = 1) -> int:
+        page = self.client.get("/").text
+        r = self.client.post("/studies", data={
+            "title": title, "set_id": set_id, "deck_size": str(deck_size),
+            "n_participants": str(n_participants), "rounds": str(rounds), "seed": str(seed),
+            "csrf_token": csrf_of(page)})
+        assert r.status_code == 200, r.text
+        match = re.search(r"/studies/(\d+)$", str(r.url))
+        assert match, r.url
+        return int(match.group(1))
+
+    def links(self, study_id: int) -> list[str]:
+        page = self.client.get(f"/studies/{study_id}").text
+        r = self.client.post(f"/studies/{study_id}/links", data={"csrf_token": csrf_of(page)})
+        assert r.status_code == 200, r.text
+        return [html.unescape(u) for u in _LINK.findall(r.text)]
+
+    def close_round(self, study_id: int) -> httpx.Response:
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/close", data={"csrf_token": csrf_of(page)})
+
+
+def default_answer(position: int) -> dict[str, Any]:
+    return {"need_level": str(1 + position % 4), "confidence": "70", "risk": str(position % 11),
+            "salient_factors": ["domestic_abuse", "parental_mental_health"],
+            "salient_other": "", "rationale": f"Because of case {position}.",
+            "lead_agency": "social_care"}
+
+
+class Practitioner:
+    def __init__(self, client: httpx.Client, link: str) -> None:
+        self.client = client
+        self.link = link if link.startswith("/") else "/" + link.split("/", 3)[3]
+
+    def consent(self, profession: str = "social_worker", years: int = 5) -> httpx.Response:
+        page = self.client.get(self.link).text
+        return self.client.post(self.link, data={"profession": profession,
+                                                 "experience_years": str(years),
+                                                 "consent": "yes", "csrf_token": csrf_of(page)})
+
+    def page(self) -> httpx.Response:
+        return self.client.get("/s")
+
+    def submit(self, page: str, answer: dict[str, Any]) -> httpx.Response:
+        data = dict(answer)
+        data["csrf_token"] = csrf_of(page)
+        data["form_token"] = form_token_of(page)
+        return self.client.post("/s/answer", data=data)
+
+    def play_round(self, answer_for=default_answer, limit: int = 100) -> list[str]:  # type: ignore[no-untyped-def]
+        """Answer every vignette left in the current round; return the pages' titles."""
+        seen = []
+        page = self.page().text
+        for position in range(limit):
+            if 'name="form_token"' not in page:
+                break
+            seen.append(re.search(r"<h1>(.*?)</h1>", page).group(1))  # type: ignore[union-attr]
+            r = self.submit(page, answer_for(position))
+            assert r.status_code == 200, r.text
+            page = r.text
+        return seen
