@@ -17,15 +17,22 @@ Examples
 """
 
 from ._db import normalise_url
-from ._ops import create_researcher, export_judgements, open_database
+from ._ops import create_researcher, export_judgements, open_database, survey_design_of
 from ._study import AppError
+from ._survey import SurveyError, import_survey, qualtrics_txt, read_survey, write_survey
 from ._web import create_app
 
 __all__ = [
     "AppError",
+    "SurveyError",
     "create_app",
     "create_researcher",
     "export_judgements",
+    "import_survey",
     "normalise_url",
     "open_database",
+    "qualtrics_txt",
+    "read_survey",
+    "survey_design_of",
+    "write_survey",
 ]

@@ -36,3 +36,31 @@ def export_judgements(db_url: str | Path, study_id: int) -> pd.DataFrame:
     """A study's answers as a validated judgements table (``dsk.schema``)."""
     with open_database(db_url) as db:
         return st.judgements(db, st.get_study(db, study_id))
+
+
+def survey_design_of(db_url: str | Path, study_id: int) -> pd.DataFrame:
+    """The survey design of a study's decks (see :mod:`dsk.app._survey`)."""
+    with open_database(db_url) as db:
+        return study_survey(db, study_id)
+
+
+def study_survey(db: Session, study_id: int) -> pd.DataFrame:
+    from sqlalchemy import select
+
+    from ._models import Assignment, Participant, StudyVignette
+    from ._survey import survey_design
+
+    study = st.get_study(db, study_id)
+    rows = db.execute(
+        select(Participant.deck, Participant.number, Assignment.position, Assignment.vignette_id)
+        .join(Assignment, Assignment.participant_id == Participant.id)
+        .where(Participant.study_id == study.id)
+        .order_by(Participant.number, Assignment.position)).all()
+    decks = pd.DataFrame(rows, columns=["deck", "number", "position", "vignette_id"])
+    first = decks.groupby("deck")["number"].transform("min")
+    decks = decks[decks["number"] == first]
+    vignettes = pd.DataFrame(db.execute(
+        select(StudyVignette.vignette_id, StudyVignette.ordinal, StudyVignette.narrative)
+        .where(StudyVignette.study_id == study.id)).all(),
+        columns=["vignette_id", "ordinal", "narrative"])
+    return survey_design(study.id, decks, vignettes)

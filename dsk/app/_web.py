@@ -36,7 +36,9 @@ from dsk.sets import bundled_sets, load_set
 from . import _study as st
 from ._db import make_engine, upgrade
 from ._models import Participant, Researcher, ResearcherSession, Setting, Study, utcnow
+from ._ops import study_survey
 from ._security import LoginLimiter, Signer, hash_password, new_token, token_hash, verify_password
+from ._survey import qualtrics_txt
 
 HERE = Path(__file__).resolve().parent
 CSRF_COOKIE, PARTICIPANT_COOKIE, RESEARCHER_COOKIE = "dsk_csrf", "dsk_p", "dsk_r"
@@ -375,6 +377,26 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
         media = "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.apache.parquet"
         return Response(data, media_type=media, headers={
             "Content-Disposition": f'attachment; filename="study-{study_id}-judgements.{fmt}"'})
+
+    @app.get("/studies/{study_id}/survey.csv")
+    def survey_csv(request: Request, study_id: int) -> Response:
+        with core.db() as db:
+            core.researcher(db, request)
+            design = study_survey(db, study_id)
+        return Response(design.to_csv(index=False, lineterminator="\n"),
+                        media_type="text/csv; charset=utf-8", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="study-{study_id}-survey.csv"'})
+
+    @app.get("/studies/{study_id}/qualtrics.txt")
+    def survey_qualtrics(request: Request, study_id: int) -> Response:
+        with core.db() as db:
+            core.researcher(db, request)
+            design = study_survey(db, study_id)
+        return Response(qualtrics_txt(design, core.catalogue),
+                        media_type="text/plain; charset=utf-8", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="study-{study_id}-qualtrics.txt"'})
 
     # ------------------------------------------------------------- practitioners
     @app.get("/p/{token}", response_class=HTMLResponse)

@@ -1,0 +1,252 @@
+"""Survey platforms: a study's decks as a survey, and responses back into judgements.
+
+The **survey design** (``dsk study survey -o survey.csv``) has one row per question:
+``study_id``, ``deck``, ``position``, ``vignette_id``, ``question_id``, ``field``
+(``narrative``, ``need_level``, ``confidence``, ``risk``, ``salient_factors``,
+``salient_other``, ``rationale``, ``lead_agency``), ``type``, ``text`` and ``choices``
+(``code=value|...``, codes 1..n in order, as survey platforms number choices).
+Question ids are ``d<deck>_<vignette ordinal>_<short field>``, unique across decks.
+Each deck is one block; a respondent answers one block.
+
+The same design renders as a **Qualtrics Advanced Format TXT** file (``.txt``), which
+Qualtrics imports through *Tools > Import/Export > Import Survey*: one block per
+deck, a descriptive-text question with the narrative, then the answer questions,
+with ``[[ID:...]]`` set to the question ids above so the export's columns match.
+
+**Responses** (a CSV export, one row per respondent) need a respondent column
+(``respondent_id``, ``ResponseId`` or ``ResponseID``), optionally ``profession``
+and ``experience_years``, and columns named by question id. Choice answers may be
+the value (``social_care``), its label, or its numeric code. Qualtrics' two extra
+header rows (question text, ``{"ImportId": ...}``) are recognised and skipped.
+Optional ``<question prefix>_seconds`` columns give time on task.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dsk.catalogue import Catalogue, load_catalogue
+from dsk.schema import validate
+
+from ._study import JUDGEMENT_COLUMNS
+
+DESIGN_COLUMNS = ("study_id", "deck", "position", "vignette_id", "question_id", "field", "type",
+                  "text", "choices")
+SHORT = {"narrative": "text", "need_level": "level", "confidence": "conf", "risk": "risk",
+         "salient_factors": "factors", "salient_other": "other", "rationale": "why",
+         "lead_agency": "agency"}
+FIELDS = {v: k for k, v in SHORT.items()}
+
+
+class SurveyError(ValueError):
+    """A survey or response file that cannot be used; names the file, line and column."""
+
+
+def survey_design(study_id: int, decks: pd.DataFrame, vignettes: pd.DataFrame,
+                  catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """Build the survey design from decks (``deck``, ``position``, ``vignette_id``, first
+    respondent of each deck) and the study's vignettes (``vignette_id``, ``ordinal``,
+    ``narrative``)."""
+    cat = catalogue or load_catalogue()
+    narrative = dict(zip(vignettes["vignette_id"], vignettes["narrative"], strict=True))
+    ordinal = dict(zip(vignettes["vignette_id"], vignettes["ordinal"], strict=True))
+    level_choices = "|".join(f"{k}={k}" for k in cat.need_levels)
+    level_text = "Level of need: " + "; ".join(f"{k} {label}" for k, (_, label)
+                                               in cat.need_levels.items())
+    factor_choices = "|".join(f"{i}={f.id}" for i, f in enumerate(cat.factors, start=1))
+    agency_choices = "|".join(f"{i}={a}" for i, a in enumerate(cat.agencies, start=1))
+    rows: list[dict[str, Any]] = []
+    for row in decks.sort_values(["deck", "position"]).itertuples(index=False):
+        prefix = f"d{int(row.deck)}_{int(ordinal[row.vignette_id]) + 1:02d}"
+        questions = [
+            ("narrative", "text", narrative[row.vignette_id], ""),
+            ("need_level", "single", level_text, level_choices),
+            ("confidence", "number 0-100", "How confident are you in this level? (0-100 %)", ""),
+            ("risk", "number 0-10", "Risk of significant harm (0 none - 10 highest)", ""),
+            ("salient_factors", "multiple", "Which factors mattered most? (tick any)",
+             factor_choices),
+            ("salient_other", "text entry", "Other factors (optional)", ""),
+            ("rationale", "text entry", "Why this level? (a sentence or two)", ""),
+            ("lead_agency", "single", "Which agency should lead?", agency_choices),
+        ]
+        for field_name, kind, text, choices in questions:
+            rows.append({"study_id": study_id, "deck": int(row.deck), "position": int(row.position),
+                         "vignette_id": row.vignette_id,
+                         "question_id": f"{prefix}_{SHORT[field_name]}", "field": field_name,
+                         "type": kind, "text": text, "choices": choices})
+    return pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
+
+
+def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue | None = None) -> str:
+    """The design as a Qualtrics Advanced Format TXT survey."""
+    cat = catalogue or load_catalogue()
+    labels = {f.id: f.label for f in cat.factors}
+    labels.update({a: label[:1].upper() + label[1:] for a, label in cat.agencies.items()})
+    labels.update({str(k): f"{k} {label}" for k, (_, label) in cat.need_levels.items()})
+    lines = ["[[AdvancedFormat]]", ""]
+    for deck, block in design.groupby("deck", sort=True):
+        lines += [f"[[Block:Deck {deck}]]", ""]
+        for q in block.itertuples(index=False):
+            kind = {"text": "DB", "single": "MC:SingleAnswer", "multiple": "MC:MultipleAnswer",
+                    "text entry": "TE:Essay" if q.field == "rationale" else "TE:SingleLine"
+                    }.get(q.type, "TE:SingleLine")
+            if q.field == "narrative" and int(q.position) > 1:
+                lines += ["[[PageBreak]]", ""]
+            lines += [f"[[Question:{kind}]]", f"[[ID:{q.question_id}]]",
+                      str(q.text).replace("\n", "<br>")]
+            if q.choices:
+                lines.append("[[Choices]]")
+                for pair in str(q.choices).split("|"):
+                    lines.append(labels.get(pair.split("=", 1)[1], pair.split("=", 1)[1]))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_survey(design: pd.DataFrame, path: str | Path) -> Path:
+    """``.csv``: the generic survey design; ``.txt``: Qualtrics Advanced Format."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        design.to_csv(path, index=False, lineterminator="\n")
+    elif path.suffix.lower() == ".txt":
+        path.write_text(qualtrics_txt(design), encoding="utf-8")
+    else:
+        raise SurveyError(f"{path}: unknown survey file type {path.suffix!r}; use .csv or .txt")
+    return path
+
+
+def read_survey(path: str | Path) -> pd.DataFrame:
+    """Read a survey design CSV written by :func:`write_survey`."""
+    try:
+        design = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SurveyError(f"{path}: not a readable survey CSV: {exc}") from exc
+    missing = [c for c in DESIGN_COLUMNS if c not in design.columns]
+    if missing:
+        raise SurveyError(f"{path}: column {missing[0]!r} missing; expected "
+                          f"{', '.join(DESIGN_COLUMNS)}")
+    for name in ("deck", "position"):
+        numbers = pd.to_numeric(design[name], errors="coerce")
+        if numbers.isna().any():
+            line = int(numbers.isna().to_numpy().argmax()) + 2
+            raise SurveyError(f"{path}, line {line}, column {name!r}: expected a whole number")
+        design[name] = numbers.astype("int64")
+    return design
+
+
+def _choice(value: str, choices: str, labels: dict[str, str]) -> str | None:
+    pairs = dict(pair.split("=", 1) for pair in choices.split("|") if "=" in pair)
+    if value in pairs.values():
+        return value
+    if value in pairs:
+        return pairs[value]
+    by_label = {labels.get(v, v).casefold(): v for v in pairs.values()}
+    return by_label.get(value.casefold())
+
+
+def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
+                  panel_id: str | None = None, round: int = 1,  # noqa: A002 - the table's name
+                  catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """Survey responses (one row per respondent) as a judgements table.
+
+    Only questions a respondent answered a need level for become judgements.
+    """
+    cat = catalogue or load_catalogue()
+    source = str(responses) if not isinstance(responses, pd.DataFrame) else "responses"
+    if isinstance(responses, pd.DataFrame):
+        frame = responses.astype(str)
+    else:
+        try:
+            frame = pd.read_csv(responses, dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise SurveyError(f"{source}: not a readable CSV: {exc}") from exc
+    first_line = 2
+    # Qualtrics: row 2 is the question text, row 3 the ImportId JSON.
+    if len(frame) >= 2 and any(str(v).startswith('{"ImportId"') for v in frame.iloc[1]):
+        frame, first_line = frame.iloc[2:], 4
+    elif len(frame) >= 1 and any(str(v).startswith('{"ImportId"') for v in frame.iloc[0]):
+        frame, first_line = frame.iloc[1:], 3
+    who = next((c for c in ("respondent_id", "ResponseId", "ResponseID") if c in frame.columns),
+               None)
+    if who is None:
+        raise SurveyError(f"{source}: column 'respondent_id' (or 'ResponseId') missing")
+    labels = {f.id: f.label for f in cat.factors}
+    labels.update({a: label[:1].upper() + label[1:] for a, label in cat.agencies.items()})
+    labels.update({str(k): f"{k} {label}" for k, (_, label) in cat.need_levels.items()})
+    questions = design.set_index("question_id")
+    prefixes = list(dict.fromkeys(q.rsplit("_", 1)[0] for q in questions.index))  # survey order
+    study = str(design["study_id"].iloc[0]) if len(design) else "survey"
+    records = []
+    for offset, (_, row) in enumerate(frame.iterrows()):
+        line = first_line + offset
+
+        def cell(column: str, row: pd.Series = row) -> str:
+            value = row.get(column, "")
+            return "" if value is None or str(value) in ("nan", "<NA>") else str(value).strip()
+
+        def fail(column: str, problem: str, line: int = line) -> SurveyError:
+            return SurveyError(f"{source}, line {line}, column {column!r}: {problem}")
+
+        for prefix in prefixes:
+            level_q = f"{prefix}_level"
+            raw_level = cell(level_q)
+            if not raw_level:
+                continue
+            level = _choice(raw_level, str(questions.loc[level_q, "choices"]), labels)
+            if level is None:
+                raise fail(level_q, f"expected a need level from 1 to 4, got {raw_level!r}")
+            values: dict[str, Any] = {}
+            for short, lo, hi, scale in (("conf", 0, 100, 100.0), ("risk", 0, 10, 1.0),
+                                         ("seconds", 0, 10**7, 1.0)):
+                raw = cell(f"{prefix}_{short}")
+                if not raw:
+                    values[short] = None
+                    continue
+                try:
+                    number = float(raw.rstrip("%"))
+                except ValueError:
+                    raise fail(f"{prefix}_{short}", f"expected a number, got {raw!r}") from None
+                if not lo <= number <= hi:
+                    raise fail(f"{prefix}_{short}", f"expected {lo} to {hi}, got {raw!r}")
+                values[short] = number / scale
+            factors = []
+            raw_factors = cell(f"{prefix}_factors")
+            for part in raw_factors.replace(";", ",").split(","):
+                if part.strip():
+                    found = _choice(part.strip(), str(questions.loc[f"{prefix}_factors", "choices"]),
+                                    labels)
+                    if found is None:
+                        raise fail(f"{prefix}_factors", f"unknown factor {part.strip()!r}")
+                    factors.append(found)
+            agency = None
+            raw_agency = cell(f"{prefix}_agency")
+            if raw_agency:
+                agency = _choice(raw_agency, str(questions.loc[f"{prefix}_agency", "choices"]),
+                                 labels)
+                if agency is None:
+                    raise fail(f"{prefix}_agency", f"unknown agency {raw_agency!r}")
+            experience = cell("experience_years")
+            records.append({
+                "vignette_id": str(questions.loc[level_q, "vignette_id"]),
+                "rater_id": f"survey-{cell(who)}", "rater_kind": "human",
+                "profession": cell("profession") or None,
+                "panel_id": panel_id or f"study-{study}", "round": int(round),
+                "need_level": int(level), "confidence": values["conf"], "risk": values["risk"],
+                "salient_factors": factors, "rationale": cell(f"{prefix}_why") or None,
+                "lead_agency": agency, "seconds": values["seconds"],
+                "experience_years": int(float(experience)) if experience else None,
+                "salient_other": cell(f"{prefix}_other"),
+            })
+    out = pd.DataFrame.from_records(
+        records, columns=[*JUDGEMENT_COLUMNS, "experience_years", "salient_other"])
+    for name in ("round", "need_level"):
+        out[name] = out[name].astype("int64")
+    for name in ("confidence", "risk", "seconds"):
+        out[name] = pd.to_numeric(out[name]).astype(float)
+    out["experience_years"] = out["experience_years"].astype("Int64")
+    out["salient_factors"] = pd.Series([list(v) for v in out["salient_factors"]], dtype=object)
+    return validate(out, "judgements", source=source)
+

@@ -1,0 +1,120 @@
+"""Command line of the scoring app: ``dsk serve``, ``dsk admin ...``, ``dsk study ...``.
+
+Mounted by ``dsk/cli.py``: the :func:`serve` command, :data:`admin_app` as ``admin``
+and :data:`study_app` as ``study``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+DEFAULT_DB = "sqlite:///dsk-app.sqlite3"
+DB_HELP = "Database: sqlite:///FILE (default ./dsk-app.sqlite3), a file path, or postgresql://..."
+
+console = Console()
+err = Console(stderr=True)
+
+admin_app = typer.Typer(help="Researcher accounts of the scoring app.", no_args_is_help=True)
+study_app = typer.Typer(help="Export studies and import survey responses.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def serve(
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the practitioners' scoring web app (migrates the database first)."""
+    import uvicorn
+
+    from dsk.app import create_app
+
+    try:
+        app = create_app(db)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"dsk scoring app on http://{host}:{port}/ (database {db}); Ctrl-C stops it")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@admin_app.command("create")
+def admin_create(
+    username: Annotated[str, typer.Argument(help="Researcher's user name.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="Password (asked for when not given).")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Create a researcher account (or reset its password)."""
+    from dsk.app import AppError, create_researcher
+
+    try:
+        create_researcher(db, username, password)
+    except (AppError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"researcher {username!r} can now log in")
+
+
+@study_app.command("export")
+def study_export(
+    study_id: Annotated[int, typer.Argument(help="Study number (shown in its page address).")],
+    output: Annotated[Path, typer.Option("-o", "--output",
+                                         help="Judgements file: .parquet, .csv or .jsonl.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Write a study's judgements (the judgements table of dsk.schema)."""
+    from dsk.app import AppError, export_judgements
+    from dsk.io import TableFileError, write_table
+
+    try:
+        frame = export_judgements(db, study_id)
+        write_table(frame, output)
+    except (AppError, ValueError, TableFileError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"wrote {len(frame)} judgements to {output}")
+
+
+@study_app.command("survey")
+def study_survey(
+    study_id: Annotated[int, typer.Argument(help="Study number.")],
+    output: Annotated[Path, typer.Option("-o", "--output",
+                                         help="Survey file: .csv (generic) or .txt (Qualtrics).")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Write a study's decks as a generic survey CSV or a Qualtrics Advanced Format file."""
+    from dsk.app import AppError, survey_design_of, write_survey
+
+    try:
+        design = survey_design_of(db, study_id)
+        write_survey(design, output)
+    except (AppError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"wrote the survey of study {study_id} to {output}")
+
+
+@study_app.command("import")
+def study_import(
+    responses: Annotated[Path, typer.Argument(help="Survey platform's response export (CSV).")],
+    design: Annotated[Path, typer.Option("--design", help="The survey CSV the survey was built "
+                                                          "from (`dsk study survey`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Judgements file to write.")],
+    panel_id: Annotated[Optional[str], typer.Option(help="Panel id (default: the study's).")] = None,  # noqa: UP045
+    round_: Annotated[int, typer.Option("--round", help="Round these answers belong to.")] = 1,
+) -> None:
+    """Turn survey responses into judgements (rater_kind human)."""
+    from dsk.app import SurveyError, import_survey, read_survey
+    from dsk.io import write_table
+
+    try:
+        frame = import_survey(responses, read_survey(design), panel_id=panel_id, round=round_)
+        write_table(frame, output)
+    except (SurveyError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"wrote {len(frame)} judgements from {responses} to {output}")
