@@ -58,6 +58,13 @@ class Researcher:
         assert r.status_code == 200, r.text
         return [html.unescape(u) for u in _LINK.findall(r.text)]
 
+    def links_with_raters(self, study_id: int) -> dict[str, str]:
+        """Link -> rater id, from the links page."""
+        page = self.client.get(f"/studies/{study_id}").text
+        r = self.client.post(f"/studies/{study_id}/links", data={"csrf_token": csrf_of(page)})
+        pairs = re.findall(r'<tr><td>([^<]+)</td><td><a class="plink" href="([^"]+)"', r.text)
+        return {html.unescape(url): rid for rid, url in pairs}
+
     def close_round(self, study_id: int) -> httpx.Response:
         page = self.client.get(f"/studies/{study_id}").text
         return self.client.post(f"/studies/{study_id}/close", data={"csrf_token": csrf_of(page)})
