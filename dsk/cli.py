@@ -29,6 +29,13 @@ err = Console(stderr=True)
 #: Sub-command groups that live beside their own package: (module, attribute, name).
 _GROUPS = (("dsk.rules.cli", "app", "rules"), ("dsk.panels.cli", "app", "panel"))
 
+try:
+    from dsk.analysis.cli import agree as _agree
+
+    app.command("agree", help="Agreement statistics for any long-format ratings file.")(_agree)
+except ImportError:  # pragma: no cover
+    pass
+
 for _module, _attr, _name in _GROUPS:
     try:
         app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)

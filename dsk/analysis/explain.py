@@ -1,0 +1,258 @@
+"""Explanations: do the checklist and the panel decide for the same reasons?
+
+Two views:
+
+* :func:`factor_overlap` compares, per judgement, the factors behind the
+  rules that fired with the factors the practitioner cited (Jaccard index),
+  averaged per vignette and summarised by complexity band.
+* :func:`shap_comparison` attributes the checklist's level and the panel's
+  expected level to the same vignette features with SHAP, side by side.
+
+Which explainer, and why: both sides are explained as functions of the same
+base features (catalogue factors, child attributes, number of agencies;
+derived counts are recomputed inside the function) with the antithetic
+permutation estimator of SHAP's ``PermutationExplainer`` (vectorised here as
+:func:`permutation_shap`, checked against ``shap.explainers.Exact``) over one
+shared background sample. The ruleset is
+neither a tree nor a linear model, so a model-agnostic explainer is needed
+for it; using the same explainer, background and feature space for the
+panel's surrogate (gradient boosting, see
+:class:`dsk.analysis._features.PanelSurrogate`) makes the two sets of
+attributions directly comparable, where a TreeExplainer on the surrogate
+would attribute to its own engineered inputs instead. The permutation
+explainer with antithetic orderings is exact for additive structure and
+keeps local accuracy (attributions sum to the prediction minus the
+background mean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dsk.analysis._features import PanelSurrogate, base_features, panel_summary, with_derived
+from dsk.catalogue import Catalogue, load_catalogue
+from dsk.schema import BANDS, validate
+
+__all__ = ["ShapComparison", "factor_overlap", "permutation_shap", "rule_factors", "shap_comparison"]
+
+
+def rule_factors(ruleset, vignettes: pd.DataFrame, fired: pd.Series,  # type: ignore[no-untyped-def]
+                 catalogue: Catalogue) -> list[set[str]]:
+    """Per vignette, the present factors that the fired rules read.
+
+    A derived feature stands for the present factors it counts (``n_concerns``
+    for every concern present, ``toxic_trio`` for the trio factors present).
+    """
+    cat = catalogue
+    factor_set = set(cat.factor_ids)
+    derived = {d.id: d.factors for d in cat.derived}
+    by_rule = {r.id: r.names for r in ruleset.rules}
+    out = []
+    levels = vignettes.set_index("vignette_id")
+    for vid, rules in zip(vignettes["vignette_id"], fired, strict=True):
+        row = levels.loc[vid]
+        names: set[str] = set()
+        for rid in rules:
+            for name in by_rule[rid]:
+                if name in factor_set:
+                    names.add(name)
+                elif name in derived:
+                    names.update(derived[name])
+        out.append({n for n in names if row[n] > 0})
+    return out
+
+
+def factor_overlap(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame,
+                   ruleset, *, round_: int = 1,  # type: ignore[no-untyped-def]
+                   catalogue: Catalogue | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Jaccard overlap of the checklist's factors and practitioners' salient factors.
+
+    Returns ``(per_vignette, stats)``: per vignette the mean Jaccard index over
+    raters (two empty sets count as full agreement), and ``stats`` rows for
+    all vignettes and each complexity band.
+    """
+    cat = catalogue or load_catalogue()
+    dec = decisions.set_index("vignette_id").loc[vignettes["vignette_id"]]
+    ruled = dict(zip(vignettes["vignette_id"], rule_factors(ruleset, vignettes, dec["fired"], cat), strict=True))
+    people = judgements[(judgements["rater_kind"] != "rules") & (judgements["round"] == round_)]
+    scores = []
+    for vid, cited in zip(people["vignette_id"], people["salient_factors"], strict=True):
+        a, b = ruled.get(vid), set(cited)
+        if a is None:
+            continue
+        union = a | b
+        scores.append((vid, 1.0 if not union else len(a & b) / len(union)))
+    per = pd.DataFrame(scores, columns=["vignette_id", "jaccard"]).groupby("vignette_id", sort=False)["jaccard"]
+    per_vignette = per.mean().rename("jaccard").reset_index()
+    band = vignettes.set_index("vignette_id")["complexity_band"]
+    per_vignette["complexity_band"] = per_vignette["vignette_id"].map(band)
+    rows = []
+    comparison = f"{ruleset.id}~panel"
+    for stratum, part in [("all", per_vignette)] + [
+            (f"complexity_band={b}", per_vignette[per_vignette["complexity_band"] == b]) for b in BANDS]:
+        if part.empty:
+            continue
+        rows.append({"analysis": "explanations", "metric": "jaccard_factors", "comparison": comparison,
+                     "stratum": stratum, "estimate": float(part["jaccard"].mean()),
+                     "ci_low": np.nan, "ci_high": np.nan, "n": len(part)})
+    return per_vignette, validate(pd.DataFrame(rows), "stats")
+
+
+@dataclass(frozen=True)
+class ShapComparison:
+    """SHAP attributions for a ruleset and a panel surrogate on the same vignettes.
+
+    Attributions add up to the prediction minus the base value (the mean
+    prediction over the background). ``importance`` has one row per feature (mean absolute SHAP value on each
+    side and the two ranks); ``per_vignette`` the cosine similarity of the two
+    attribution vectors; ``stats`` the stats-table rows (Spearman rank
+    correlation overall and per band, mean cosine per band, surrogate
+    fidelity).
+    """
+
+    rule_values: np.ndarray
+    panel_values: np.ndarray
+    rule_base: float
+    panel_base: float
+    features: list[str]
+    vignette_ids: np.ndarray
+    importance: pd.DataFrame
+    per_vignette: pd.DataFrame
+    stats: pd.DataFrame
+    fidelity: dict[str, float]
+
+
+def _row_keys(rows: np.ndarray, radix: np.ndarray) -> np.ndarray:
+    """One exact complex key per row of small non-negative integers (mixed-radix, in two halves
+    of at most 52 bits each, so both parts are exact in float64)."""
+    bits = np.log2(radix)
+    cut = int(np.searchsorted(np.cumsum(bits), 52, side="right"))
+    halves = []
+    for part in (slice(0, cut), slice(cut, None)):
+        r = radix[part]
+        weights = np.concatenate([np.cumprod(r[::-1])[::-1][1:], [1]]).astype(np.int64) if r.size else r
+        halves.append(rows[:, part].astype(np.int64) @ weights if r.size else np.zeros(len(rows), np.int64))
+    return halves[0].astype(float) + 1j * halves[1].astype(float)
+
+
+def _unique_call(fn, rows: np.ndarray, radix: np.ndarray | None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``fn(rows)``, evaluating each distinct row once (masked rows repeat a lot)."""
+    if radix is None:
+        return np.asarray(fn(rows), dtype=float)
+    _, first, inverse = np.unique(_row_keys(rows, radix), return_index=True, return_inverse=True)
+    return np.asarray(fn(rows[first]), dtype=float)[inverse.ravel()]
+
+
+def permutation_shap(fn, X: np.ndarray, background: np.ndarray, seed: int = 0,  # type: ignore[no-untyped-def]
+                     chunk: int = 32) -> np.ndarray:
+    """Shapley values by antithetic permutation sampling, vectorised over vignettes.
+
+    The same estimator as SHAP's ``PermutationExplainer`` with one antithetic
+    pair of orderings per vignette (``max_evals = 2 * n_features + 1``) and an
+    independent masker over ``background``: for a random ordering of the
+    features, and for its reverse, features are switched from background to
+    the vignette one at a time, and each feature is credited with the change
+    in the mean prediction over the background. Both orderings are averaged.
+    Attributions sum exactly to ``fn(x)`` minus the background mean (local
+    accuracy), and are exact for additive functions and for two features.
+
+    Written here rather than calling ``shap.explainers.Permutation`` because
+    that explainer evaluates one vignette at a time in Python; batching every
+    vignette of a chunk into one call of ``fn`` makes SHAP on thousands of
+    vignettes take seconds instead of minutes; for small non-negative integer
+    features each distinct masked row is evaluated once. ``tests/analysis``
+    checks it against ``shap.explainers.Exact``.
+    """
+    X = np.asarray(X)
+    background = np.asarray(background)
+    n, n_features = X.shape
+    b = len(background)
+    radix = None
+    both = np.concatenate([X, background])
+    if np.issubdtype(both.dtype, np.integer) and both.min() >= 0 and \
+            np.log2(both.max(axis=0) + 1.0).sum() <= 104:
+        radix = both.max(axis=0).astype(np.int64) + 1
+    rng = np.random.default_rng(seed)
+    orders = np.argsort(rng.random((n, n_features)), axis=1)
+    values = np.zeros((n, n_features))
+    steps = np.arange(n_features + 1)
+    for start in range(0, n, chunk):
+        part = slice(start, min(n, start + chunk))
+        m = part.stop - part.start
+        for direction in (orders[part], orders[part][:, ::-1]):
+            # on[i, k, f]: feature f comes from the vignette at step k of ordering i
+            rank = np.empty_like(direction)
+            rank[np.arange(m)[:, None], direction] = np.arange(n_features)[None, :]
+            on = rank[:, None, :] < steps[None, :, None]  # (m, F+1, F)
+            rows = np.where(on[:, :, None, :], X[part][:, None, None, :], background[None, None, :, :])
+            out = _unique_call(fn, rows.reshape(-1, n_features), radix).reshape(m, n_features + 1, b)
+            mean = out.mean(axis=2)  # (m, F+1)
+            gain = np.diff(mean, axis=1)  # credited to direction[:, k]
+            np.add.at(values, (np.arange(part.start, part.stop)[:, None], direction), gain / 2)
+    return values
+
+
+def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset, *,  # type: ignore[no-untyped-def]
+                    round_: int = 1, background: int = 30, seed: int = 0,
+                    catalogue: Catalogue | None = None) -> ShapComparison:
+    """SHAP for the ruleset and for a surrogate of the panel, side by side."""
+    from scipy.stats import spearmanr
+
+    from dsk.rules import evaluate
+
+    cat = catalogue or load_catalogue()
+    summary = panel_summary(judgements, round_)
+    ids = np.array([v for v in vignettes["vignette_id"] if v in summary.index], dtype=object)
+    v = vignettes.set_index("vignette_id").loc[ids]
+    names = base_features(cat)
+    X = v[names].to_numpy(dtype=np.int64)
+    surrogate = PanelSurrogate(cat, random_state=seed).fit(pd.DataFrame(X, columns=names),
+                                                           summary.loc[ids, "panel_mean"].to_numpy())
+    fidelity = surrogate.fidelity(pd.DataFrame(X, columns=names), summary.loc[ids, "panel_mean"].to_numpy(),
+                                  summary.loc[ids, "panel_median"].to_numpy())
+    rng = np.random.default_rng(seed)
+    bg = X[rng.choice(len(X), size=min(background, len(X)), replace=False)]
+
+    def rule_fn(data: np.ndarray) -> np.ndarray:
+        table = with_derived(pd.DataFrame(np.rint(data).astype(np.int64), columns=names), cat)
+        return evaluate(ruleset, table, engine="vector", catalogue=cat).need_level.astype(float)
+
+    def panel_fn(data: np.ndarray) -> np.ndarray:
+        return surrogate.predict(np.rint(data).astype(np.int64))
+
+    rule_values = permutation_shap(rule_fn, X, bg, seed)
+    panel_values = permutation_shap(panel_fn, X, bg, seed)
+    rule_imp = np.abs(rule_values).mean(axis=0)
+    panel_imp = np.abs(panel_values).mean(axis=0)
+    importance = pd.DataFrame({"feature": names, "rule_importance": rule_imp, "panel_importance": panel_imp})
+    importance["rule_rank"] = importance["rule_importance"].rank(ascending=False, method="min").astype(int)
+    importance["panel_rank"] = importance["panel_importance"].rank(ascending=False, method="min").astype(int)
+    importance = importance.sort_values("panel_importance", ascending=False).reset_index(drop=True)
+    norms = np.linalg.norm(rule_values, axis=1) * np.linalg.norm(panel_values, axis=1)
+    cosine = np.where(norms > 0, (rule_values * panel_values).sum(axis=1) / np.where(norms > 0, norms, 1), np.nan)
+    bands = v["complexity_band"].to_numpy(dtype=object)
+    per_vignette = pd.DataFrame({"vignette_id": ids, "complexity_band": bands, "cosine": cosine})
+    comparison = f"{ruleset.id}~panel"
+    rows = []
+    for stratum, mask in [("all", np.ones(len(ids), dtype=bool))] + [
+            (f"complexity_band={b}", bands == b) for b in BANDS]:
+        if mask.sum() < 3:
+            continue
+        r_imp = np.abs(rule_values[mask]).mean(axis=0)
+        p_imp = np.abs(panel_values[mask]).mean(axis=0)
+        rho = spearmanr(r_imp, p_imp).statistic if r_imp.std() > 0 and p_imp.std() > 0 else np.nan
+        rows.append({"analysis": "explanations", "metric": "spearman_importance", "comparison": comparison,
+                     "stratum": stratum, "estimate": float(rho), "ci_low": np.nan, "ci_high": np.nan,
+                     "n": int(mask.sum())})
+        rows.append({"analysis": "explanations", "metric": "cosine_attributions", "comparison": comparison,
+                     "stratum": stratum, "estimate": float(np.nanmean(cosine[mask])), "ci_low": np.nan,
+                     "ci_high": np.nan, "n": int(mask.sum())})
+    for key, value in fidelity.items():
+        rows.append({"analysis": "explanations", "metric": f"surrogate_{key}", "comparison": "surrogate~panel",
+                     "stratum": "all", "estimate": value, "ci_low": np.nan, "ci_high": np.nan, "n": len(ids)})
+    return ShapComparison(rule_values, panel_values, float(rule_fn(bg).mean()), float(panel_fn(bg).mean()),
+                          names, ids, importance, per_vignette,
+                          validate(pd.DataFrame(rows), "stats"), fidelity)

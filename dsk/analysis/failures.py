@@ -1,0 +1,223 @@
+"""Failure points: where, and why, a checklist parts from the panel.
+
+:func:`failure_points` builds the ``failures`` table (one row per vignette x
+ruleset): the rule's level, the panel's median and consensus, their
+divergence, a quadrant, the rule's brittleness and reason codes.
+:func:`divergence_model` asks which complexity dimensions drive divergence,
+and :func:`teaching_cases` ranks the instructive cases for trainers.
+
+Definitions
+-----------
+panel_consensus
+    Tastle & Wierman's (2007) ordinal consensus of the panel's levels: 1 when
+    everyone agrees, 0 for an even split between the extremes.
+divergence
+    ``rule_level - panel_median``: positive where the checklist is more
+    intrusive than the panel.
+quadrant
+    With a *clear* panel meaning ``panel_consensus >= clear`` (default 0.7)
+    and the checklist *off* meaning ``|divergence| >= 1``:
+    ``agreed_and_clear`` (clear, not off), ``checklist_off_consensus``
+    (clear, off), ``panel_split`` (not clear; the checklist within a level of
+    the median and neither defaulted nor conflicted), ``both_uncertain`` (not
+    clear, and the checklist off, defaulted or conflicted).
+brittleness
+    The share of one-step factor changes (each factor one level up or down,
+    within its range and the catalogue's exclusions, derived features
+    recomputed) that change the rule's decision. Beside it,
+    ``surrogate_shift`` is the mean absolute change in a panel surrogate's
+    expected level over the same changes: a brittle rule where judgement
+    barely moves is a *cliff*.
+reasons
+    ``defaulted`` (no rule fired), ``conflict`` (fired rules disagree),
+    ``cliff`` (some one-step change moves the rule by ``k >= 1`` levels while
+    the surrogate moves by less than ``cliff_tolerance * k``),
+    ``interaction_missed`` (interacting needs are present and the panel is
+    higher than the rule), ``conflicting_reports`` (agencies contradict each
+    other and the panel is split or the rule is off).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dsk.analysis._features import PanelSurrogate, base_features, panel_summary, with_derived
+from dsk.catalogue import Catalogue, load_catalogue
+from dsk.schema import COMPLEXITY_COLUMNS, validate
+
+__all__ = [
+    "QUADRANTS",
+    "REASONS",
+    "divergence_model",
+    "failure_points",
+    "one_step_changes",
+    "teaching_cases",
+]
+
+QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
+REASONS = ("defaulted", "conflict", "cliff", "interaction_missed", "conflicting_reports")
+
+
+def one_step_changes(X: pd.DataFrame, cat: Catalogue) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every plausible one-step change of one factor, for every row of ``X``.
+
+    Returns the changed rows and, for each, the index of the row it came from.
+    """
+    levels = X[list(cat.factor_ids)].to_numpy(dtype=np.int64)
+    child = {a: X[a].to_numpy(dtype=np.int64) for a in cat.child_ids}
+    caps = cat.caps(child)
+    n, n_factors = levels.shape
+    parts, origin = [], []
+    base = X.to_numpy()
+    col = {name: i for i, name in enumerate(X.columns)}
+    for j, fid in enumerate(cat.factor_ids):
+        for step in (-1, 1):
+            new = levels[:, j] + step
+            ok = (new >= 0) & (new <= caps[:, j])
+            rows = np.flatnonzero(ok)
+            if rows.size == 0:
+                continue
+            changed = base[rows].copy()
+            changed[:, col[fid]] = new[rows]
+            parts.append(changed)
+            origin.append(rows)
+    if not parts:
+        return X.iloc[:0], np.zeros(0, dtype=np.int64)
+    out = pd.DataFrame(np.concatenate(parts), columns=X.columns).astype(X.dtypes.to_dict())
+    return out, np.concatenate(origin)
+
+
+def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame, *,
+                   ruleset=None, round_: int = 1, clear: float = 0.7,  # type: ignore[no-untyped-def]
+                   cliff_tolerance: float = 0.3, surrogate: PanelSurrogate | None = None,
+                   catalogue: Catalogue | None = None, random_state: int = 0) -> pd.DataFrame:
+    """The ``failures`` table for one ruleset's decisions against a panel.
+
+    Parameters
+    ----------
+    vignettes : the vignettes table.
+    decisions : the ruleset's decisions (one ruleset).
+    judgements : the panel's judgements (practitioner rows are used; rules rows ignored).
+    ruleset : the parsed ruleset, needed for brittleness (None: brittleness left empty).
+    surrogate : a fitted panel surrogate; fitted here from the panel when None.
+    """
+    from dsk.rules import evaluate
+
+    cat = catalogue or load_catalogue()
+    if decisions["ruleset_id"].nunique() != 1:
+        raise ValueError("failure_points takes the decisions of one ruleset; filter by ruleset_id first")
+    summary = panel_summary(judgements, round_)
+    v = vignettes.set_index("vignette_id")
+    d = decisions.set_index("vignette_id")
+    ids = [i for i in vignettes["vignette_id"] if i in summary.index and i in d.index]
+    if not ids:
+        raise ValueError("no vignette has both a rule decision and panel judgements")
+    s = summary.loc[ids]
+    rule_level = d.loc[ids, "need_level"].to_numpy(dtype=np.int64)
+    median = s["panel_median"].to_numpy(dtype=float)
+    consensus = s["panel_consensus"].to_numpy(dtype=float)
+    divergence = rule_level - median
+    off = np.abs(divergence) >= 1
+    is_clear = consensus >= clear
+    defaulted = d.loc[ids, "defaulted"].to_numpy(dtype=bool)
+    conflict = d.loc[ids, "conflict"].to_numpy(dtype=bool)
+    quadrant = np.select(
+        [is_clear & ~off, is_clear & off, ~is_clear & ~off & ~defaulted & ~conflict],
+        ["agreed_and_clear", "checklist_off_consensus", "panel_split"], "both_uncertain")
+
+    X = v.loc[ids, base_features(cat)].reset_index(drop=True).astype(np.int64)
+    brittleness = np.full(len(ids), np.nan)
+    shift = np.full(len(ids), np.nan)
+    cliff = np.zeros(len(ids), dtype=bool)
+    if ruleset is not None:
+        if surrogate is None:
+            surrogate = PanelSurrogate(cat, random_state=random_state).fit(X, s["panel_mean"].to_numpy())
+        changed, origin = one_step_changes(X, cat)
+        table = with_derived(changed, cat)
+        after = evaluate(ruleset, table, engine="vector", catalogue=cat).need_level
+        before = rule_level[origin]
+        flips = after != before
+        total = np.bincount(origin, minlength=len(ids))
+        brittleness = np.bincount(origin, weights=flips, minlength=len(ids)) / np.maximum(total, 1)
+        moved = np.abs(surrogate.predict(changed) - surrogate.predict(X)[origin])
+        shift = np.bincount(origin, weights=moved, minlength=len(ids)) / np.maximum(total, 1)
+        jump = (np.abs(after - before) >= 1) & (moved < cliff_tolerance * np.abs(after - before))
+        cliff = np.bincount(origin, weights=jump, minlength=len(ids)) > 0
+    interaction = v.loc[ids, "cx_interconnection"].to_numpy(dtype=float) > 0
+    conflicting = v.loc[ids, "cx_conflict"].to_numpy(dtype=float) > 0
+    flags = {
+        "defaulted": defaulted,
+        "conflict": conflict,
+        "cliff": cliff,
+        "interaction_missed": interaction & (median > rule_level),
+        "conflicting_reports": conflicting & (~is_clear | off),
+    }
+    reasons = [[code for code in REASONS if flags[code][i]] for i in range(len(ids))]
+    table = pd.DataFrame({
+        "vignette_id": ids,
+        "ruleset_id": decisions["ruleset_id"].iloc[0],
+        "rule_level": rule_level,
+        "panel_median": median,
+        "panel_mean": s["panel_mean"].to_numpy(dtype=float),
+        "panel_consensus": np.round(consensus, 6),
+        "divergence": divergence,
+        "quadrant": quadrant,
+        "brittleness": np.round(brittleness, 6),
+        "surrogate_shift": np.round(shift, 6),
+        "reasons": reasons,
+        "complexity_band": v.loc[ids, "complexity_band"].to_numpy(dtype=object),
+    })
+    return validate(table, "failures")
+
+
+def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
+                     dimensions: tuple[str, ...] = COMPLEXITY_COLUMNS) -> pd.DataFrame:
+    """Logistic regression of divergence (``|divergence| >= 1``) on the complexity dimensions.
+
+    Dimensions are standardised, so each odds ratio is per standard deviation.
+    Returns the ``stats`` table rows (metric ``odds_ratio`` with a 95% Wald
+    interval, plus ``p_value``), one per dimension and ruleset, and a column
+    ``drives_breakdown`` (odds ratio above 1 with p < 0.05).
+    """
+    import statsmodels.api as sm
+
+    rows = []
+    cx = vignettes.set_index("vignette_id")[list(dimensions)]
+    for ruleset_id, part in failures.groupby("ruleset_id", sort=True):
+        y = (part["divergence"].abs() >= 1).astype(float).to_numpy()
+        X = cx.loc[part["vignette_id"]].to_numpy(dtype=float)
+        sd = X.std(axis=0)
+        keep = sd > 0
+        Z = (X[:, keep] - X[:, keep].mean(axis=0)) / sd[keep]
+        names = [d for d, k in zip(dimensions, keep, strict=True) if k]
+        if y.min() == y.max():
+            continue  # no variation to model
+        model = sm.Logit(y, sm.add_constant(Z)).fit(disp=0, method="bfgs", maxiter=200)
+        params, conf, pvals = model.params, model.conf_int(0.05), model.pvalues
+        for k, name in enumerate(names, start=1):
+            odds, lo, hi = np.exp(params[k]), np.exp(conf[k][0]), np.exp(conf[k][1])
+            base = {"analysis": "divergence_model", "comparison": f"{ruleset_id}~panel",
+                    "stratum": f"dimension={name}", "n": len(y)}
+            rows.append({**base, "metric": "odds_ratio", "estimate": odds, "ci_low": lo, "ci_high": hi,
+                         "p_value": pvals[k], "drives_breakdown": bool(odds > 1 and pvals[k] < 0.05)})
+    return pd.DataFrame(rows, columns=["analysis", "metric", "comparison", "stratum", "estimate", "ci_low",
+                                       "ci_high", "n", "p_value", "drives_breakdown"])
+
+
+def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """Rank vignettes for a training room: clear, instructive divergences first.
+
+    Score = ``|divergence| * panel_consensus`` (a confident panel, a checklist
+    far from it), plus 0.25 for each reason code other than ``defaulted``, so
+    that cases with a nameable mechanism (a cliff, a missed interaction,
+    conflicting reports) rise. Ties go to the more complex vignette.
+    """
+    cx = vignettes.set_index("vignette_id")["complexity"]
+    scored = failures.copy()
+    named = scored["reasons"].map(lambda r: sum(code != "defaulted" for code in r))
+    scored["teaching_score"] = scored["divergence"].abs() * scored["panel_consensus"] + 0.25 * named
+    scored["complexity"] = scored["vignette_id"].map(cx)
+    scored = scored[scored["divergence"].abs() >= 1]
+    return scored.sort_values(["teaching_score", "complexity", "vignette_id"],
+                              ascending=[False, False, True]).head(top).reset_index(drop=True)

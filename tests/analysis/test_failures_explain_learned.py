@@ -1,0 +1,181 @@
+"""Explanations, failure points and learned checklists (dsk.analysis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+
+from dsk.analysis import (
+    checklist_fidelity,
+    divergence_model,
+    factor_overlap,
+    failure_points,
+    learn_checklist,
+    permutation_shap,
+    shap_comparison,
+    teaching_cases,
+)
+from dsk.analysis._features import ordinal_consensus, panel_summary
+from dsk.design import generate, vignettes_from_specs
+from dsk.panels import load_panel, simulate_panel
+from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+
+
+@pytest.fixture(scope="module")
+def threshold():
+    return load_ruleset(bundled_rulesets()["threshold-of-need"])
+
+
+@pytest.fixture(scope="module")
+def study():
+    return generate("stratified", 150, seed=2, narratives=False)
+
+
+@pytest.fixture(scope="module")
+def panel_judgements(study):
+    return simulate_panel(study, load_panel("mixed-12"), seed=2, rationale=False)
+
+
+def _judgements(levels_by_vignette, cited=None):
+    rows = []
+    for vid, levels in levels_by_vignette.items():
+        for k, level in enumerate(levels):
+            rows.append({"vignette_id": vid, "rater_id": f"r{k}", "rater_kind": "human", "profession": "gp",
+                         "panel_id": "p", "round": 1, "need_level": level, "confidence": 0.5, "risk": 5.0,
+                         "salient_factors": (cited or {}).get((vid, k), []), "rationale": "",
+                         "lead_agency": None, "seconds": 10.0})
+    return pd.DataFrame(rows)
+
+
+def test_ordinal_consensus_hand_computed():
+    """Tastle & Wierman (2007): Cns = 1 + sum p log2(1 - |X - mu| / d), d = 3 for levels 1-4.
+
+    All at one level: 1. Half at 1, half at 4: mu = 2.5, each term .5*log2(1 - 1.5/3) = -.5, so 0.
+    Half at 1, half at 2: mu = 1.5, each term .5*log2(1 - .5/3) = -.13152, so 0.73697.
+    """
+    cns = ordinal_consensus(np.array([[7, 0, 0, 0], [5, 0, 0, 5], [1, 1, 0, 0]]))
+    assert cns == pytest.approx([1.0, 0.0, 0.73697], abs=1e-5)
+
+
+def test_failure_points_on_hand_built_cases(catalogue, threshold):
+    specs = [
+        {"id": "clear-off", "age_band": "primary", "factors": {"disclosure": 1}},
+        {"id": "agreed", "age_band": "primary", "factors": {"school_attendance": 2}},
+        {"id": "defaulted", "age_band": "primary", "factors": {}},
+        {"id": "split", "age_band": "primary", "factors": {"hygiene": 1}},
+    ]
+    v = vignettes_from_specs(specs, "hand", seed=1, catalogue=catalogue, narratives=False)
+    d = evaluate(threshold, v, catalogue=catalogue).decisions()
+    j = _judgements({"clear-off": [2] * 8, "agreed": [3] * 8, "defaulted": [1, 1, 4, 4, 1, 4, 4, 1],
+                     "split": [1, 4, 2, 4, 1, 4, 2, 1]})
+    f = failure_points(v, d, j, ruleset=threshold, catalogue=catalogue).set_index("vignette_id")
+    assert f.loc["clear-off", "rule_level"] == 4 and f.loc["clear-off", "panel_median"] == 2
+    assert f.loc["clear-off", "divergence"] == 2 and f.loc["clear-off", "panel_consensus"] == 1
+    assert f.loc["clear-off", "quadrant"] == "checklist_off_consensus"
+    assert f.loc["agreed", "quadrant"] == "agreed_and_clear"
+    assert f.loc["defaulted", "quadrant"] == "both_uncertain"
+    assert "defaulted" in f.loc["defaulted", "reasons"]
+    assert f.loc["split", "quadrant"] == "panel_split"
+    # at level 4 only removing the disclosure changes the decision (1 change of ~40);
+    # at level 3 both changes of school attendance and every acute factor added flip it
+    assert 0 < f.loc["clear-off", "brittleness"] < 0.05
+    assert f.loc["agreed", "brittleness"] > 3 * f.loc["clear-off", "brittleness"]
+    assert f["brittleness"].between(0, 1).all()
+
+
+def test_divergence_model_finds_the_driving_dimension():
+    rng = np.random.default_rng(0)
+    n = 400
+    cx = pd.DataFrame({"vignette_id": [f"v{i}" for i in range(n)],
+                       "cx_conflict": rng.random(n), "cx_turbulence": rng.random(n)})
+    p = 1 / (1 + np.exp(-(-3 + 6 * cx["cx_conflict"])))
+    diverge = rng.random(n) < p
+    failures = pd.DataFrame({"vignette_id": cx["vignette_id"], "ruleset_id": "r",
+                             "divergence": np.where(diverge, 2.0, 0.0)})
+    model = divergence_model(failures, cx, dimensions=("cx_conflict", "cx_turbulence")).set_index("stratum")
+    conflict = model.loc["dimension=cx_conflict"]
+    assert conflict["estimate"] > 2 and conflict["ci_low"] > 1 and conflict["drives_breakdown"]
+    turbulence = model.loc["dimension=cx_turbulence"]
+    assert turbulence["ci_low"] < 1 < turbulence["ci_high"] and not turbulence["drives_breakdown"]
+
+
+def test_teaching_cases_rank_clear_divergences_first():
+    failures = pd.DataFrame({
+        "vignette_id": ["a", "b", "c", "d"], "ruleset_id": "r", "rule_level": [4, 4, 2, 1],
+        "panel_median": [2.0, 3.0, 4.0, 1.0], "panel_consensus": [0.9, 0.95, 0.4, 1.0],
+        "divergence": [2.0, 1.0, -2.0, 0.0], "reasons": [[], ["cliff"], ["defaulted"], []]})
+    vignettes = pd.DataFrame({"vignette_id": list("abcd"), "complexity": [0.1, 0.5, 0.6, 0.2]})
+    ranked = teaching_cases(failures, vignettes)
+    assert list(ranked["vignette_id"]) == ["a", "b", "c"]
+
+
+def test_permutation_shap_matches_exact_shapley_values():
+    """For two features an antithetic pair covers every ordering, so the estimate is exact;
+    compare with SHAP's ExactExplainer on a non-additive function."""
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 4, (6, 2))
+    bg = rng.integers(0, 4, (5, 2))
+
+    def f(d):
+        return d[:, 0] * d[:, 1] + 2.0 * d[:, 0] - (d[:, 1] > 2)
+
+    ours = permutation_shap(f, X, bg, seed=3)
+    exact = shap.explainers.Exact(f, shap.maskers.Independent(bg, max_samples=len(bg)))(X).values
+    assert np.allclose(ours, exact)
+    # local accuracy with many features and interactions
+    X = rng.integers(0, 3, (8, 6))
+    bg = rng.integers(0, 3, (7, 6))
+
+    def g(d):
+        return d[:, 0] * d[:, 1] + d[:, 2] * d[:, 3] * d[:, 4] - d[:, 5]
+
+    vals = permutation_shap(g, X, bg, seed=0)
+    assert np.allclose(vals.sum(axis=1), g(X) - g(bg).mean())
+    assert np.allclose(permutation_shap(g, X, bg, seed=0), vals)
+
+
+def test_shap_comparison_side_by_side(study, panel_judgements, threshold, catalogue):
+    result = shap_comparison(study, panel_judgements, threshold, background=20, seed=1, catalogue=catalogue)
+    assert result.rule_values.shape == (len(study), len(result.features))
+    rule_level = evaluate(threshold, study, catalogue=catalogue).need_level
+    assert np.allclose(result.rule_values.sum(axis=1) + result.rule_base, rule_level)
+    stats = result.stats.set_index(["metric", "stratum"])["estimate"]
+    assert -1 <= stats[("spearman_importance", "all")] <= 1
+    assert stats[("surrogate_r2", "all")] > 0.6
+    top = result.importance.head(10)["feature"].tolist()
+    assert "disclosure" in result.importance["feature"].tolist() and len(top) == 10
+
+
+def test_factor_overlap_jaccard(catalogue, threshold):
+    v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1, "hygiene": 1}}],
+                             "hand", seed=1, catalogue=catalogue, narratives=False)
+    d = evaluate(threshold, v, catalogue=catalogue).decisions()
+    j = _judgements({"a": [4, 4]}, cited={("a", 0): ["disclosure"], ("a", 1): ["offending"]})
+    per, stats = factor_overlap(v, d, j, threshold, catalogue=catalogue)
+    # the rules read disclosure and hygiene: rater 0 shares 1 of 2, rater 1 none of 3
+    assert per.loc[0, "jaccard"] == pytest.approx((1 / 2 + 0 / 3) / 2)
+    assert stats.set_index("stratum").loc["all", "estimate"] == pytest.approx(0.25)
+
+
+def test_learned_checklist_runs_through_the_engine(study, panel_judgements, catalogue):
+    learned = learn_checklist(study, panel_judgements, max_depth=3, catalogue=catalogue)
+    ruleset = learned.ruleset(catalogue)
+    assert ruleset.hit_policy == "first" and learned.n_rules <= 8
+    decisions = evaluate(ruleset, study, catalogue=catalogue).decisions()
+    assert (decisions["n_fired"] == 1).all()  # leaves are disjoint
+    median = np.rint(panel_summary(panel_judgements).loc[study["vignette_id"], "panel_median"].to_numpy())
+    assert (decisions["need_level"].to_numpy() == median).mean() == pytest.approx(learned.train_accuracy)
+    deeper = learn_checklist(study, panel_judgements, max_depth=5, catalogue=catalogue)
+    assert deeper.train_accuracy >= learned.train_accuracy
+
+
+def test_checklist_fidelity_per_band(study, panel_judgements, threshold, catalogue):
+    learned = learn_checklist(study, panel_judgements, max_depth=3, catalogue=catalogue).ruleset(catalogue)
+    stats = checklist_fidelity(study, panel_judgements, [threshold, learned], catalogue=catalogue)
+    table = stats.pivot_table(index="comparison", columns=["metric", "stratum"], values="estimate")
+    assert table.shape[0] == 2
+    exact = table["exact_with_panel_median"]
+    assert exact.loc["learned-depth-3~panel", "all"] >= exact.loc["threshold-of-need~panel", "all"] - 0.05
+    assert ((stats["estimate"] >= 0) & (stats["estimate"] <= 1)).all()
