@@ -34,7 +34,7 @@ from ._security import hash_password, new_token, token_hash
 
 JUDGEMENT_COLUMNS = tuple(c.name for c in columns("judgements"))
 #: Extra columns the app adds after the schema's (allowed by ``validate``).
-EXTRA_COLUMNS = ("study_id", "experience_years", "salient_other", "submitted_at")
+EXTRA_COLUMNS = ("study_id", "experience_years", "position", "salient_other", "submitted_at")
 MAX_TEXT = 5000
 
 
@@ -373,17 +373,22 @@ def feedback(db: Session, participant: Participant, vignette_id: str,
 
 
 def judgements(db: Session, study: Study) -> pd.DataFrame:
-    """The study's answers as a judgements table (``dsk.schema``), plus extra columns."""
-    order = {v: i for v, i in db.execute(
-        select(StudyVignette.vignette_id, StudyVignette.ordinal)
-        .where(StudyVignette.study_id == study.id))}
+    """The study's answers as a judgements table (``dsk.schema``), plus extra columns.
+
+    Rows are sorted by round, rater and the position at which the rater saw the
+    vignette; the extra columns are ``study_id``, ``experience_years``, ``position``
+    (1-based place in the rater's deck), ``salient_other`` (free-text factors) and
+    ``submitted_at`` (UTC, ISO 8601).
+    """
     rows = db.execute(
         select(Response, Participant.number, Participant.profession,
-               Participant.experience_years)
+               Participant.experience_years, Assignment.position)
         .join(Participant, Participant.id == Response.participant_id)
+        .join(Assignment, (Assignment.participant_id == Response.participant_id)
+              & (Assignment.vignette_id == Response.vignette_id))
         .where(Response.study_id == study.id)).all()
     records = []
-    for r, number, profession, experience in rows:
+    for r, number, profession, experience, position in rows:
         records.append({
             "vignette_id": r.vignette_id, "rater_id": rater_id(study.id, number),
             "rater_kind": "human", "profession": profession, "panel_id": f"study-{study.id}",
@@ -392,13 +397,13 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
             "salient_factors": json.loads(r.salient_factors), "rationale": r.rationale,
             "lead_agency": r.lead_agency, "seconds": float(r.seconds),
             "study_id": int(study.id), "experience_years": experience,
-            "salient_other": r.salient_other,
+            "position": int(position), "salient_other": r.salient_other,
             "submitted_at": r.submitted_at.replace(microsecond=0).isoformat(),
-            "_order": (r.round, number, order.get(r.vignette_id, 0)),
+            "_order": (r.round, number, position),
         })
     records.sort(key=lambda rec: rec.pop("_order"))
     frame = pd.DataFrame.from_records(records, columns=[*JUDGEMENT_COLUMNS, *EXTRA_COLUMNS])
-    for name in ("round", "need_level", "study_id"):
+    for name in ("round", "need_level", "study_id", "position"):
         frame[name] = frame[name].astype("int64")
     for name in ("confidence", "risk", "seconds"):
         frame[name] = frame[name].astype(float)
