@@ -1,0 +1,421 @@
+"""Experiment configurations and the runner: one command from config to findings.
+
+An experiment config (``experiments/*.yaml``) names the vignettes, the
+rulesets, the panels (simulated, or human judgements from a file or the
+scoring app's database), the rounds, the analyses, the bootstrap replicates,
+the seed and the output folder. :func:`load_config` reads it once into
+frozen pydantic models (an error names the file, the key path and what was
+expected); :func:`run_experiment` runs every stage and writes the run folder:
+
+``vignettes``, ``decisions``, ``trace``, ``judgements``, ``stats``, ``failures``
+    the tables of DESIGN.md, each as ``.parquet`` and ``.csv``;
+``importance``, ``teaching``
+    SHAP importance per feature and ruleset; ranked teaching cases;
+``learned/<id>.yaml``
+    checklists learned from the panel;
+``report.html``, ``manifest.json``
+    the report, and the config with its hash, seeds, package versions,
+    input hashes and timings.
+
+Running the same config twice gives byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dsk._yaml import YamlError, load_yaml
+
+__all__ = [
+    "ANALYSES",
+    "ConfigError",
+    "ExperimentConfig",
+    "RunResult",
+    "config_hash",
+    "experiments_dir",
+    "load_config",
+    "run_experiment",
+]
+
+ANALYSES = ("agreement", "explanations", "failures", "learned")
+TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance", "teaching")
+
+
+class ConfigError(ValueError):
+    """A malformed experiment config; names the file, the key path and what was expected."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VignetteSource(_Frozen):
+    """Exactly one of: a bundled ``set``, a ``file``, or a ``design`` to generate."""
+
+    set: str | None = None
+    file: str | None = None
+    design: Literal["random", "stratified", "d-efficient"] | None = None
+    n: int | None = Field(None, ge=1, le=1_000_000)
+    bands: dict[Literal["low", "medium", "high"], int] | None = None
+    dimensions: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VignetteSource:
+        given = [k for k in ("set", "file", "design") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of set, file or design (got {given or 'none'})")
+        if self.design is not None and self.n is None and self.bands is None:
+            raise ValueError("a design needs n (or bands for the stratified design)")
+        return self
+
+
+class PanelSource(_Frozen):
+    """Exactly one of: a simulated ``panel`` file or id, human ``judgements`` from a file, or a
+    scoring-app ``database`` URL with its ``study``."""
+
+    panel: str | None = None
+    judgements: str | None = None
+    database: str | None = None
+    study: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PanelSource:
+        given = [k for k in ("panel", "judgements", "database") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of panel, judgements or database (got {given or 'none'})")
+        if self.database is not None and self.study is None:
+            raise ValueError("a database panel needs the study id")
+        return self
+
+
+class ExperimentConfig(_Frozen):
+    """A whole experiment."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str = ""
+    description: str = ""
+    seed: int = 0
+    vignettes: VignetteSource
+    rulesets: Annotated[list[str], Field(min_length=1)]
+    panels: Annotated[list[PanelSource], Field(min_length=1)]
+    rounds: Literal[1, 2] = 1
+    analyses: list[Literal["agreement", "explanations", "failures", "learned"]] = list(ANALYSES)
+    bootstrap: int = Field(200, ge=0, le=100_000)
+    shap_background: int = Field(30, ge=5, le=500)
+    learned_depths: list[int] = [2, 3, 4]
+    teaching_cases: int = Field(8, ge=0, le=100)
+    output: str | None = None
+
+
+def experiments_dir() -> Path:
+    """``experiments/`` beside the package."""
+    return Path(__file__).resolve().parent.parent / "experiments"
+
+
+def _key_line(data: Any, loc: tuple[Any, ...]) -> int:
+    node, line = data, 0
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            line = node.key_line(part) if hasattr(node, "key_line") else line
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config; a bundled one can be named by id."""
+    p = Path(path)
+    if not p.suffix:
+        p = experiments_dir() / f"{path}.yaml"
+    try:
+        data = load_yaml(p)
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from exc
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and x.startswith("function-after")))
+        keys = ".".join(str(x) for x in loc) or "(top level)"
+        line = _key_line(data, loc)
+        got = first.get("input")
+        got_text = "" if isinstance(got, dict) else f"; got {got!r}"
+        raise ConfigError(f"{p}{f', line {line}' if line else ''}, key {keys}: {first['msg']}{got_text}") from exc
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """SHA-256 of the config's canonical JSON."""
+    text = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class RunResult:
+    """Where a run wrote its files, and its tables in memory."""
+
+    def __init__(self, out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> None:
+        self.out_dir = out_dir
+        self.tables = tables
+        self.manifest = manifest
+
+    @property
+    def report(self) -> Path:
+        return self.out_dir / "report.html"
+
+
+Progress = Callable[[str, str], None]
+
+
+def _resolve_ruleset(name: str, base: Path):  # type: ignore[no-untyped-def]
+    from dsk.rules import bundled_rulesets, load_ruleset
+
+    bundled = bundled_rulesets()
+    if name in bundled:
+        return load_ruleset(bundled[name]), bundled[name]
+    path = Path(name) if Path(name).is_absolute() else base / name
+    if not path.exists():
+        raise ConfigError(f"rulesets: no bundled ruleset or file {name!r} (bundled: {', '.join(bundled)})")
+    return load_ruleset(path), path
+
+
+def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[str, str]) -> pd.DataFrame:
+    from dsk.design import generate
+    from dsk.io import read_vignettes
+    from dsk.sets import load_set, sets_dir
+
+    if source.set is not None:
+        path = sets_dir() / f"{source.set}.jsonl"
+        inputs[str(path.relative_to(sets_dir().parent.parent))] = _file_hash(path) if path.exists() else ""
+        return load_set(source.set)
+    if source.file is not None:
+        path = Path(source.file) if Path(source.file).is_absolute() else base / source.file
+        inputs[source.file] = _file_hash(path)
+        return read_vignettes(path)
+    n = source.n if source.n is not None else sum((source.bands or {}).values())
+    assert source.design is not None
+    return generate(source.design, n, seed, bands=source.bands, dimensions=source.dimensions,
+                    set_id=f"{source.design}-{seed}")
+
+
+def _load_panel(source: PanelSource, vignettes: pd.DataFrame, rounds: int, seed: int, base: Path,
+                inputs: dict[str, str]) -> pd.DataFrame:
+    from dsk.io import read_table
+    from dsk.panels import load_panel, load_professions, simulate_panel
+
+    if source.panel is not None:
+        profs = load_professions()
+        spec = load_panel(source.panel if not source.panel.endswith(".yaml") else base / source.panel, profs)
+        return simulate_panel(vignettes, spec, seed=seed, rounds=rounds, professions=profs)
+    if source.judgements is not None:
+        path = Path(source.judgements) if Path(source.judgements).is_absolute() else base / source.judgements
+        inputs[source.judgements] = _file_hash(path)
+        table = read_table(path, "judgements")
+    else:
+        from dsk.app import export_judgements  # type: ignore[attr-defined]
+
+        table = export_judgements(source.database, source.study)
+    known = set(vignettes["vignette_id"])
+    unknown = sorted(set(table["vignette_id"]) - known)
+    if unknown:
+        raise ConfigError(f"panel {source.judgements or source.study}: judgements for vignettes not in the "
+                          f"set: {', '.join(unknown[:5])}")
+    return table
+
+
+def _rules_judgements(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Decisions as judgements rows (rater_kind ``rules``), so every analysis sees them as raters."""
+    return pd.DataFrame({
+        "vignette_id": decisions["vignette_id"],
+        "rater_id": "rules:" + decisions["ruleset_id"],
+        "rater_kind": "rules",
+        "profession": None,
+        "panel_id": None,
+        "round": 1,
+        "need_level": decisions["need_level"].astype(np.int64),
+        "confidence": 1.0,
+        "risk": np.nan,
+        "salient_factors": [[] for _ in range(len(decisions))],
+        "rationale": decisions["decisive_rule"].map(lambda r: f"decisive rule: {r}" if r else "no rule fired"),
+        "lead_agency": decisions["lead_agency"],
+        "seconds": np.nan,
+    })
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("dsk", "numpy", "pandas", "pyarrow", "scikit-learn", "shap", "krippendorff", "statsmodels",
+                 "durable-rules", "pydantic", "jinja2", "matplotlib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | None = None, *,
+                   progress: Progress | None = None, report: bool = True,
+                   config_path: Path | None = None) -> RunResult:
+    """Run every stage of an experiment and write its folder.
+
+    Parameters
+    ----------
+    config : a config object, or the path (or bundled id) of a config file.
+    out_dir : the run folder (default: the config's ``output``, else ``runs/<id>``).
+    progress : called as ``progress(stage, message)`` when a stage starts and ends.
+    report : also render ``report.html``.
+    """
+    from dsk.analysis import (
+        agreement_stats,
+        checklist_fidelity,
+        complexity_strata,
+        divergence_model,
+        factor_overlap,
+        failure_points,
+        learn_checklist,
+        rules_as_rater,
+        shap_comparison,
+        teaching_cases,
+    )
+    from dsk.io import write_table
+    from dsk.rules import evaluate
+    from dsk.schema import validate
+
+    if not isinstance(config, ExperimentConfig):
+        config_path = Path(config) if Path(config).suffix else experiments_dir() / f"{config}.yaml"
+        config = load_config(config_path)
+    base = config_path.parent if config_path is not None else Path.cwd()
+    out = Path(out_dir or config.output or Path("runs") / config.id)
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda stage, message: None)
+    timings: dict[str, float] = {}
+    inputs: dict[str, str] = {}
+    seed = config.seed
+
+    def stage(name: str):  # type: ignore[no-untyped-def]
+        class _Stage:
+            def __enter__(self) -> None:
+                self.t0 = time.perf_counter()
+                say(name, "start")
+
+            def __exit__(self, *exc: object) -> None:
+                timings[name] = round(time.perf_counter() - self.t0, 3)
+                say(name, f"done in {timings[name]:.1f} s")
+
+        return _Stage()
+
+    with stage("vignettes"):
+        vignettes = _load_vignettes(config.vignettes, seed, base, inputs)
+    with stage("rules"):
+        rulesets = []
+        decisions_parts, trace_parts = [], []
+        for name in config.rulesets:
+            ruleset, path = _resolve_ruleset(name, base)
+            inputs[f"rules:{ruleset.id}"] = _file_hash(Path(path))
+            result = evaluate(ruleset, vignettes, engine="vector", margins=True)
+            decisions_parts.append(result.decisions())
+            trace_parts.append(result.trace())
+            rulesets.append(ruleset)
+        decisions = pd.concat(decisions_parts, ignore_index=True)
+        trace = pd.concat(trace_parts, ignore_index=True)
+    with stage("panels"):
+        panel_parts = [_load_panel(p, vignettes, config.rounds, seed, base, inputs) for p in config.panels]
+        people = pd.concat(panel_parts, ignore_index=True)
+        judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements")
+    stats_parts: list[pd.DataFrame] = []
+    failures = pd.DataFrame()
+    importance = pd.DataFrame()
+    teaching = pd.DataFrame()
+    learned_texts: dict[str, str] = {}
+    strata = complexity_strata(vignettes)
+    if "agreement" in config.analyses:
+        with stage("agreement"):
+            stats_parts.append(agreement_stats(judgements, strata, n_boot=config.bootstrap, seed=seed,
+                                               per_rater=False))
+            stats_parts.append(rules_as_rater(judgements, strata, n_boot=config.bootstrap, seed=seed))
+    if "explanations" in config.analyses:
+        with stage("explanations"):
+            parts = []
+            for ruleset in rulesets:
+                own = decisions[decisions["ruleset_id"] == ruleset.id]
+                _, overlap = factor_overlap(vignettes, own, people, ruleset)
+                comparison = shap_comparison(vignettes, people, ruleset, background=config.shap_background,
+                                             seed=seed)
+                stats_parts += [overlap, comparison.stats]
+                parts.append(comparison.importance.assign(ruleset_id=ruleset.id))
+            importance = pd.concat(parts, ignore_index=True)
+    if "failures" in config.analyses:
+        with stage("failures"):
+            parts, teach = [], []
+            for ruleset in rulesets:
+                own = decisions[decisions["ruleset_id"] == ruleset.id]
+                table = failure_points(vignettes, own, people, ruleset=ruleset, random_state=seed)
+                parts.append(table)
+                teach.append(teaching_cases(table, vignettes, top=config.teaching_cases))
+            failures = validate(pd.concat(parts, ignore_index=True), "failures")
+            model = divergence_model(failures, vignettes)
+            stats_parts.append(model)
+            teaching = pd.concat(teach, ignore_index=True).sort_values(
+                ["teaching_score", "vignette_id", "ruleset_id"], ascending=[False, True, True]
+            ).head(config.teaching_cases).reset_index(drop=True)
+    if "learned" in config.analyses:
+        with stage("learned"):
+            learned_sets = []
+            for depth in config.learned_depths:
+                learned = learn_checklist(vignettes, people, max_depth=depth, random_state=seed)
+                learned_texts[learned.ruleset_id] = learned.yaml_text
+                learned_sets.append(learned.ruleset())
+            stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets]))
+    stats = pd.concat([s for s in stats_parts if not s.empty], ignore_index=True) if stats_parts else \
+        pd.DataFrame(columns=["analysis", "metric", "comparison", "stratum", "estimate", "ci_low", "ci_high", "n"])
+    stats = validate(stats, "stats")
+    tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
+              "stats": stats, "failures": failures, "importance": importance, "teaching": teaching}
+    with stage("write"):
+        for name, table in tables.items():
+            write_table(table, out / f"{name}.parquet")
+            write_table(table, out / f"{name}.csv")
+        learned_dir = out / "learned"
+        learned_dir.mkdir(exist_ok=True)
+        for rid, text in learned_texts.items():
+            (learned_dir / f"{rid}.yaml").write_text(text, encoding="utf-8")
+        (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+    manifest = {
+        "experiment": config.id,
+        "title": config.title,
+        "config": config.model_dump(mode="json"),
+        "config_hash": config_hash(config),
+        "seeds": {"experiment": seed, "panels": [p.panel for p in config.panels if p.panel]},
+        "versions": _versions(),
+        "inputs": dict(sorted(inputs.items())),
+        "tables": {name: {"rows": len(t), "sha256": _file_hash(out / f"{name}.parquet")}
+                   for name, t in tables.items()},
+        "timings_seconds": timings,
+    }
+    if report:
+        from dsk.report import render_report
+
+        with stage("report"):
+            manifest["timings_seconds"] = timings
+            (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            render_report(out)
+    manifest["timings_seconds"] = timings
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return RunResult(out, tables, manifest)
