@@ -244,7 +244,7 @@ def _rules_judgements(decisions: pd.DataFrame) -> pd.DataFrame:
     """Decisions as judgements rows (rater_kind ``rules``), so every analysis sees them as raters."""
     return pd.DataFrame({
         "vignette_id": decisions["vignette_id"],
-        "rater_id": "rules:" + decisions["ruleset_id"],
+        "rater_id": decisions["ruleset_id"],
         "rater_kind": "rules",
         "profession": None,
         "panel_id": None,
