@@ -196,19 +196,57 @@ def vignettes_build_sets(
         raise _fail(f"out of date: {', '.join(stale)}; run `dsk vignettes build-sets`")
 
 
+@app.command("run")
+def run(
+    config: Annotated[str, typer.Argument(help="Experiment config file, or a bundled id such as quickstart.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Run folder (default: the "  # noqa: UP045
+                                                   "config's output, else runs/<id>).")] = None,
+) -> None:
+    """Run an experiment: vignettes, rules, panels, analyses, tables, report and manifest."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from dsk.experiment import ConfigError, experiments_dir, load_config, run_experiment
+
+    path = Path(config) if Path(config).suffix else experiments_dir() / f"{config}.yaml"
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, message: str) -> None:
+            if message == "start":
+                tasks[stage] = bar.add_task(f"{stage} ...", total=1)
+            else:
+                bar.update(tasks[stage], description=f"{stage}: {message}", completed=1)
+
+        try:
+            result = run_experiment(cfg, output, progress=progress, config_path=path)
+        except (ConfigError, ValueError, TableFileError, CatalogueError) as exc:
+            raise _fail(str(exc)) from exc
+    console.print(f"tables, manifest and report written to {result.out_dir}")
+    console.print(f"open the report: {result.report.resolve()}")
+
+
+@app.command("report")
+def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `dsk run`.")]) -> None:
+    """Re-render report.html from a run folder."""
+    from dsk.report import render_report
+
+    if not (run_dir / "manifest.json").exists():
+        raise _fail(f"{run_dir}: not a run folder (no manifest.json)")
+    path = render_report(run_dir)
+    console.print(f"report written to {path.resolve()}")
+
+
 @app.command("demo")
 def demo(
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
-    out: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("runs/demo"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Run folder.")] = Path("runs/quickstart"),
 ) -> None:
-    """The main job on a fresh clone: generate a stratified vignette set and summarise it."""
-    frame = generate("stratified", 60, seed)
-    path = write_table(frame, out / "vignettes.jsonl")
-    console.print(f"generated {len(frame)} vignettes (stratified by complexity, seed {seed}) -> {path}")
-    _print_summary(frame)
-    first = frame.iloc[-1]
-    console.rule(f"a high-complexity vignette: {first['vignette_id']}")
-    console.print(first["narrative"], highlight=False)
+    """The main job on a fresh clone: run the quickstart experiment and say where the report is."""
+    run("quickstart", output)
 
 
 def main() -> None:

@@ -82,9 +82,3 @@ def test_training_12_has_tame_and_wicked_cases_with_notes():
     tame = training[training["vignette_id"].str.startswith("tame")]
     assert wicked["complexity"].mean() > tame["complexity"].mean()
     assert (training["cx_conflict"] > 0).sum() >= 2
-
-
-def test_demo_runs(tmp_path):
-    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "demo" / "vignettes.jsonl").exists()

@@ -1,0 +1,119 @@
+"""Experiment configs and the runner (dsk.experiment)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from dsk.experiment import TABLES, ConfigError, config_hash, load_config, run_experiment
+from dsk.io import read_table, write_table
+from dsk.panels import load_panel, simulate_panel
+from dsk.sets import load_set
+
+
+def _config(tmp_path, text: str):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """id: t
+seed: 3
+vignettes: {set: training-12}
+rulesets: [threshold-of-need]
+panels:
+  - {panel: mixed-12}
+rounds: 2
+analyses: [agreement, failures, learned]
+bootstrap: 20
+learned_depths: [2]
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("bootstrap: 20", "bootstrap: lots"), r"line 9, key bootstrap: Input should be a valid integer"),
+        (("rounds: 2", "rounds: 3"), r"line 7, key rounds: Input should be 1 or 2; got 3"),
+        (("vignettes: {set: training-12}", "vignettes: {set: training-12, file: x.jsonl}"),
+         r"line 3, key vignettes: .*exactly one of set, file or design"),
+        (("analyses: [agreement, failures, learned]", "analyses: [agreement, vibes]"),
+         r"key analyses\.1: Input should be 'agreement', 'explanations', 'failures' or 'learned'"),
+        (("seed: 3", "seed: 3\ncolour: blue"), r"key colour: Extra inputs are not permitted"),
+        (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
+    ],
+)
+def test_config_errors_name_file_line_and_key(tmp_path, change, expected):
+    path = _config(tmp_path, BASE.replace(*change))
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_config(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_bundled_configs_validate():
+    for name in ("quickstart", "complexity-gradient", "training"):
+        config = load_config(name)
+        assert config.id == name and len(config_hash(config)) == 64
+
+
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory):
+    config = load_config(_config(tmp_path_factory.mktemp("cfg"), BASE))
+    a = run_experiment(config, tmp_path_factory.mktemp("a"), report=False)
+    b = run_experiment(config, tmp_path_factory.mktemp("b"), report=False)
+    return a, b
+
+
+def test_same_config_gives_byte_identical_tables(twice):
+    a, b = twice
+    for name in TABLES:
+        for ext in ("parquet", "csv"):
+            assert (a.out_dir / f"{name}.{ext}").read_bytes() == (b.out_dir / f"{name}.{ext}").read_bytes(), name
+    for learned in (a.out_dir / "learned").glob("*.yaml"):
+        assert learned.read_bytes() == (b.out_dir / "learned" / learned.name).read_bytes()
+
+
+def test_run_folder_contents_and_manifest(twice):
+    run, _ = twice
+    tables = {name: pd.read_parquet(run.out_dir / f"{name}.parquet") for name in TABLES}
+    assert len(tables["vignettes"]) == 12
+    assert set(tables["judgements"]["rater_kind"]) == {"rules", "simulated"}
+    assert set(tables["judgements"]["round"]) == {1, 2}
+    assert len(tables["decisions"]) == 12 and len(tables["failures"]) == 12
+    assert {"agreement", "divergence_model", "learned_checklists"} <= set(tables["stats"]["analysis"])
+    read_table(run.out_dir / "judgements.csv", "judgements")
+    manifest = json.loads((run.out_dir / "manifest.json").read_text())
+    assert manifest["config_hash"] == config_hash(load_config_from(manifest))
+    assert manifest["versions"]["durable-rules"] == "2.0.28"
+    assert any(k.endswith("training-12.jsonl") for k in manifest["inputs"])
+    assert set(manifest["timings_seconds"]) >= {"vignettes", "rules", "panels", "agreement", "failures"}
+    assert manifest["tables"]["judgements"]["rows"] == len(tables["judgements"])
+
+
+def load_config_from(manifest):
+    from dsk.experiment import ExperimentConfig
+
+    return ExperimentConfig.model_validate(manifest["config"])
+
+
+def test_human_judgements_from_a_file(tmp_path):
+    vignettes = load_set("training-12")
+    human = simulate_panel(vignettes, load_panel("social-workers-8"), seed=2, rationale=False)
+    human["rater_kind"] = "human"
+    write_table(human, tmp_path / "responses.csv")
+    text = BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}").replace("rounds: 2", "rounds: 1")
+    path = _config(tmp_path, text)
+    run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    kinds = run.tables["judgements"]["rater_kind"].value_counts().to_dict()
+    assert kinds == {"human": len(human), "rules": 12}
+    assert run.manifest["inputs"]["responses.csv"]
+
+
+def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
+    human = simulate_panel(load_set("core-60"), load_panel("social-workers-8"), seed=2, rationale=False)
+    write_table(human, tmp_path / "responses.csv")
+    path = _config(tmp_path, BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}"))
+    with pytest.raises(ConfigError, match="judgements for vignettes not in the set: core-60-00001"):
+        run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
