@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,15 @@ class AppError(Exception):
 
 
 # ---------------------------------------------------------------- researchers
+
+
+def writing(db: Session) -> Any:
+    """The in-process write lock of a SQLite database (a no-op lock on PostgreSQL).
+
+    SQLite allows one writer; waiting writers otherwise poll with sleeps of up to
+    100 ms (its busy handler), which shows up as tail latency under load.
+    """
+    return db.info.get("write_lock") or nullcontext()
 
 
 def create_researcher(db: Session, username: str, password: str) -> Researcher:
@@ -215,17 +225,21 @@ def participant_by_session(db: Session, session_token: str | None) -> Participan
 def claim_link(db: Session, token: str, profession: str, experience_years: int) -> str:
     """Use a one-time link: record consent, bind a new browser session; return its token."""
     session_token = new_token()
-    result = db.execute(
-        update(Participant)
-        .where(Participant.link_hash == token_hash(token), Participant.claimed_at.is_(None))
-        .values(claimed_at=utcnow(), session_hash=token_hash(session_token),
-                profession=profession, experience_years=experience_years))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.rollback()
+    with writing(db):
+        result = db.execute(
+            update(Participant)
+            .where(Participant.link_hash == token_hash(token), Participant.claimed_at.is_(None))
+            .values(claimed_at=utcnow(), session_hash=token_hash(session_token),
+                    profession=profession, experience_years=experience_years))
+        claimed = result.rowcount == 1  # type: ignore[attr-defined]
+        if claimed:
+            db.commit()
+        else:
+            db.rollback()
+    if not claimed:
         raise AppError("this participant link has already been used; it works once. Open the "
                        "study in the browser where you started, or ask the researcher for a "
                        "new link", status=410, field="link")
-    db.commit()
     return session_token
 
 
@@ -239,6 +253,20 @@ def answered(db: Session, participant: Participant, round_: int) -> dict[str, Re
     return {r.vignette_id: r for r in db.scalars(
         select(Response).where(Response.participant_id == participant.id,
                                Response.round == round_))}
+
+
+def answered_ids(db: Session, participant: Participant, round_: int) -> set[str]:
+    return set(db.scalars(select(Response.vignette_id).where(
+        Response.participant_id == participant.id, Response.round == round_)))
+
+
+def participant_and_study(db: Session, session_token: str | None
+                          ) -> tuple[Participant, Study] | None:
+    if not session_token:
+        return None
+    row = db.execute(select(Participant, Study).join(Study, Study.id == Participant.study_id)
+                     .where(Participant.session_hash == token_hash(session_token))).first()
+    return (row[0], row[1]) if row else None
 
 
 def current_round(study: Study) -> int | None:
@@ -322,7 +350,8 @@ def save_answer(db: Session, participant: Participant, vignette_id: str, round_:
         lead_agency=answer.lead_agency, seconds=max(0.0, float(seconds)), form_nonce=nonce)
     db.add(response)
     try:
-        db.commit()
+        with writing(db):
+            db.commit()
     except IntegrityError:
         db.rollback()
         raise AppError(f"this form was already submitted: vignette {vignette_id!r} already has "

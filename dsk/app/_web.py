@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import cookie_parser
 
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.io import write_table
@@ -88,7 +93,8 @@ class _App:
         self.engine = make_engine(db_url)
         if migrate:
             upgrade(self.engine)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        info = {"write_lock": threading.Lock()} if self.engine.dialect.name == "sqlite" else {}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.signer = Signer(_secret(self.sessions))
         self.limiter = LoginLimiter(login_attempts, login_window)
         self.catalogue = catalogue
@@ -101,6 +107,19 @@ class _App:
         self.factor_groups = [(d, label, [f for f in catalogue.factors if f.domain == d])
                               for d, label in catalogue.domains.items()]
         self.professions = _professions(catalogue)
+        choices = self.env.get_template("_choices.html").module
+
+        @lru_cache(maxsize=4096)
+        def factor_fieldsets(checked: tuple[str, ...]) -> Markup:
+            return Markup(choices.factors(self.factor_groups, checked))  # type: ignore[attr-defined]
+
+        @lru_cache(maxsize=64)
+        def agency_options(selected: str) -> Markup:
+            return Markup(choices.agencies(self.agencies, selected))  # type: ignore[attr-defined]
+
+        self.env.globals.update(
+            factor_fieldsets=lambda checked: factor_fieldsets(tuple(sorted(checked or ()))),
+            agency_options=lambda selected: agency_options(selected or ""))
         self.sets = [{"id": s, "n": len(load_set(s, catalogue))} for s in bundled_sets()]
 
     @contextmanager
@@ -151,10 +170,11 @@ class _App:
     # --------------------------------------------------------- pages
     def vignette_page(self, request: Request, db: Session, p: Participant, study: Study,
                       round_: int, vignette_id: str, *, form_token: str | None = None,
-                      values: dict[str, Any] | None = None,
-                      errors: dict[str, str] | None = None) -> HTMLResponse:
-        deck = st.deck_of(db, p)
-        done = st.answered(db, p, round_)
+                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                      deck: list[str] | None = None,
+                      done: set[str] | None = None) -> HTMLResponse:
+        deck = deck if deck is not None else st.deck_of(db, p)
+        done = done if done is not None else st.answered_ids(db, p, round_)
         feedback = None
         if values is None:
             values = {"need_level": "", "confidence": "", "risk": "", "salient_factors": [],
@@ -177,6 +197,42 @@ class _App:
             agencies=self.agencies, factor_groups=self.factor_groups,
             factor_labels=self.factor_labels, values=values, errors=errors or {},
             form_token=form_token)
+
+
+class _Guard:
+    """Pure ASGI middleware: gives every browser a CSRF cookie and sets security headers.
+
+    (Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per request.)
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = b"".join(v for k, v in scope["headers"] if k == b"cookie").decode("latin-1")
+        cookie = cookie_parser(raw).get(CSRF_COOKIE) if raw else None
+        fresh = None
+        if not cookie or len(cookie) < 32:
+            fresh = cookie = new_token()
+        scope.setdefault("state", {})["csrf_cookie"] = cookie
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS.items():
+                    headers[name] = value
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+                if fresh:
+                    headers.append("set-cookie", f"{CSRF_COOKIE}={fresh}; HttpOnly; "
+                                   f"Max-Age={PARTICIPANT_DAYS * 86400}; Path=/; SameSite=lax")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _Redirect(Exception):
@@ -204,22 +260,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.core = core
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    @app.middleware("http")
-    async def csrf_cookie_and_headers(request: Request, call_next: Any) -> Response:
-        cookie = request.cookies.get(CSRF_COOKIE)
-        fresh = None
-        if not cookie or len(cookie) < 32:
-            fresh = cookie = new_token()
-        request.state.csrf_cookie = cookie
-        response = await call_next(request)
-        if fresh:
-            response.set_cookie(CSRF_COOKIE, fresh, max_age=PARTICIPANT_DAYS * 86400,
-                                httponly=True, samesite="lax", path="/")
-        response.headers.update(_SECURITY_HEADERS)
-        if request.url.path != "/static/app.css":
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(_Guard)
 
     @app.exception_handler(st.AppError)
     async def app_error(request: Request, exc: st.AppError) -> HTMLResponse:
@@ -449,14 +490,18 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     @app.get("/s", response_class=HTMLResponse)
     def participant_home(request: Request) -> HTMLResponse:
         with core.db() as db:
-            p = core.participant(db, request)
-            study = st.get_study(db, p.study_id)
+            found = st.participant_and_study(db, request.cookies.get(PARTICIPANT_COOKIE))
+            if found is None:
+                raise st.AppError("this browser has no study session; open the link the "
+                                  "researcher sent you", status=401, field="session")
+            p, study = found
             round_ = st.current_round(study)
             if round_ is None:
                 return core.render(request, "waiting.html", heading="The study is closed",
                                    message="Thank you for taking part.")
-            done = st.answered(db, p, round_)
-            left = [v for v in st.deck_of(db, p) if v not in done]
+            done = st.answered_ids(db, p, round_)
+            deck = st.deck_of(db, p)
+            left = [v for v in deck if v not in done]
             if not left:
                 if round_ == 1 and study.rounds == 2:
                     return core.render(
@@ -466,7 +511,8 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
                                 "answered and review your answers.")
                 return core.render(request, "waiting.html", heading="All done",
                                    message="Thank you: all your answers are saved.")
-            return core.vignette_page(request, db, p, study, round_, left[0])
+            return core.vignette_page(request, db, p, study, round_, left[0], deck=deck,
+                                      done=done)
 
     @app.post("/s/answer")
     async def answer(request: Request) -> Response:
