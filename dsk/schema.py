@@ -195,7 +195,10 @@ def validate(df: pd.DataFrame, table: str, catalogue: Catalogue | None = None,
                 if bad.any():
                     raise SchemaError(f"{name}: expected true/false, got {present[bad].iloc[0]!r}")
         elif col.kind == "str":
-            bad = ~np.array([isinstance(v, str) for v in present], dtype=bool)
+            # a pandas string column holds only text (missing values were handled above)
+            typed = pd.api.types.is_string_dtype(present.dtype) and present.dtype != object
+            bad = np.zeros(len(present), dtype=bool) if typed else \
+                ~np.array([isinstance(v, str) for v in present], dtype=bool)
             if bad.any():
                 raise SchemaError(f"{name}: expected text, got {present[bad].iloc[0]!r}")
         elif col.kind == "list":
