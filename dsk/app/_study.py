@@ -118,19 +118,20 @@ def create_study(db: Session, *, title: str, set_id: str, deck_size: int | str,
                   seed=seed_value, phase="round1")
     db.add(study)
     db.flush()
-    for i, row in enumerate(vignettes.itertuples(index=False)):
-        db.add(StudyVignette(study_id=study.id, vignette_id=row.vignette_id, ordinal=i,
-                             narrative=row.narrative or "", complexity_band=row.complexity_band))
+    for i, v in enumerate(vignettes.to_dict("records")):
+        db.add(StudyVignette(study_id=study.id, vignette_id=str(v["vignette_id"]), ordinal=i,
+                             narrative=v["narrative"] or "", complexity_band=v["complexity_band"]))
     participants: dict[int, Participant] = {}
-    for respondent, group in decks.groupby("respondent", sort=True):
-        p = Participant(study_id=study.id, number=int(respondent),
-                        deck=int(group["deck"].iloc[0]))
+    first = decks.drop_duplicates("respondent").sort_values("respondent")
+    for respondent, deck_number in zip(first["respondent"].tolist(), first["deck"].tolist(),
+                                       strict=True):
+        p = Participant(study_id=study.id, number=int(respondent), deck=int(deck_number))
         db.add(p)
         participants[int(respondent)] = p
     db.flush()
-    for row in decks.itertuples(index=False):
-        db.add(Assignment(participant_id=participants[int(row.respondent)].id,
-                          position=int(row.position), vignette_id=row.vignette_id))
+    for a in decks.to_dict("records"):
+        db.add(Assignment(participant_id=participants[int(a["respondent"])].id,
+                          position=int(a["position"]), vignette_id=str(a["vignette_id"])))
     db.commit()
     return study
 

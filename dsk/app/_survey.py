@@ -59,10 +59,11 @@ def survey_design(study_id: int, decks: pd.DataFrame, vignettes: pd.DataFrame,
     factor_choices = "|".join(f"{i}={f.id}" for i, f in enumerate(cat.factors, start=1))
     agency_choices = "|".join(f"{i}={a}" for i, a in enumerate(cat.agencies, start=1))
     rows: list[dict[str, Any]] = []
-    for row in decks.sort_values(["deck", "position"]).itertuples(index=False):
-        prefix = f"d{int(row.deck)}_{int(ordinal[row.vignette_id]) + 1:02d}"
+    for row in decks.sort_values(["deck", "position"]).to_dict("records"):
+        vid = str(row["vignette_id"])
+        prefix = f"d{int(row['deck'])}_{int(ordinal[vid]) + 1:02d}"
         questions = [
-            ("narrative", "text", narrative[row.vignette_id], ""),
+            ("narrative", "text", narrative[vid], ""),
             ("need_level", "single", level_text, level_choices),
             ("confidence", "number 0-100", "How confident are you in this level? (0-100 %)", ""),
             ("risk", "number 0-10", "Risk of significant harm (0 none - 10 highest)", ""),
@@ -73,8 +74,8 @@ def survey_design(study_id: int, decks: pd.DataFrame, vignettes: pd.DataFrame,
             ("lead_agency", "single", "Which agency should lead?", agency_choices),
         ]
         for field_name, kind, text, choices in questions:
-            rows.append({"study_id": study_id, "deck": int(row.deck), "position": int(row.position),
-                         "vignette_id": row.vignette_id,
+            rows.append({"study_id": study_id, "deck": int(row["deck"]),
+                         "position": int(row["position"]), "vignette_id": vid,
                          "question_id": f"{prefix}_{SHORT[field_name]}", "field": field_name,
                          "type": kind, "text": text, "choices": choices})
     return pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
@@ -89,17 +90,17 @@ def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue | None = None) -> s
     lines = ["[[AdvancedFormat]]", ""]
     for deck, block in design.groupby("deck", sort=True):
         lines += [f"[[Block:Deck {deck}]]", ""]
-        for q in block.itertuples(index=False):
+        for q in block.to_dict("records"):
             kind = {"text": "DB", "single": "MC:SingleAnswer", "multiple": "MC:MultipleAnswer",
-                    "text entry": "TE:Essay" if q.field == "rationale" else "TE:SingleLine"
-                    }.get(q.type, "TE:SingleLine")
-            if q.field == "narrative" and int(q.position) > 1:
+                    "text entry": "TE:Essay" if q["field"] == "rationale" else "TE:SingleLine"
+                    }.get(str(q["type"]), "TE:SingleLine")
+            if q["field"] == "narrative" and int(q["position"]) > 1:
                 lines += ["[[PageBreak]]", ""]
-            lines += [f"[[Question:{kind}]]", f"[[ID:{q.question_id}]]",
-                      str(q.text).replace("\n", "<br>")]
-            if q.choices:
+            lines += [f"[[Question:{kind}]]", f"[[ID:{q['question_id']}]]",
+                      str(q["text"]).replace("\n", "<br>")]
+            if q["choices"]:
                 lines.append("[[Choices]]")
-                for pair in str(q.choices).split("|"):
+                for pair in str(q["choices"]).split("|"):
                     lines.append(labels.get(pair.split("=", 1)[1], pair.split("=", 1)[1]))
             lines.append("")
     return "\n".join(lines)

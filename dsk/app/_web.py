@@ -541,7 +541,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
                     raise st.AppError("this vignette is not in your deck",
                                       status=403, field="form_token")
                 if answer_ is None:
-                    values = {k: str(form.get(k) or "") for k in
+                    values: dict[str, Any] = {k: str(form.get(k) or "") for k in
                               ("need_level", "confidence", "risk", "salient_other",
                                "rationale", "lead_agency")}
                     values["salient_factors"] = form.getlist("salient_factors")

@@ -28,7 +28,7 @@ connection = config.attributes.get("connection")
 if connection is None:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url")
-    engine = create_engine(url)
+    engine = create_engine(str(url))
     with engine.begin() as conn:
         _run(conn)
 else:
