@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -214,7 +214,7 @@ def run(
         raise _fail(str(exc)) from exc
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, Any] = {}
 
         def progress(stage: str, message: str) -> None:
             if message == "start":

@@ -101,7 +101,8 @@ class VignetteArrays:
         data["reports"] = reports_to_lists(cat, self.reports)
         frame = pd.DataFrame(data)
         frame["narrative"] = (
-            [render_narrative(row, cat) for row in frame.to_dict("records")] if narratives else [""] * n
+            [render_narrative({str(k): v for k, v in row.items()}, cat) for row in frame.to_dict("records")]
+            if narratives else [""] * n
         )
         return validate(frame, "vignettes", cat)
 
@@ -154,7 +155,7 @@ def _sample_levels(cat: Catalogue, child: Mapping[str, np.ndarray], load: np.nda
 def _finish(cat: Catalogue, levels: np.ndarray, child: Mapping[str, np.ndarray],
             rng: np.random.Generator, conflict_rate: float) -> VignetteArrays:
     n = levels.shape[0]
-    seeds = rng.integers(0, 2**31 - 1, size=n, dtype=np.int64)
+    seeds = np.asarray(rng.integers(0, 2**31 - 1, size=n, dtype=np.int64))
     reports = sample_reports(cat, levels, child["age_band"], rng, conflict_rate=conflict_rate)
     n_agencies = reports.n_agencies()
     derived = cat.derive(levels, n_agencies=n_agencies)
@@ -390,13 +391,13 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: 
     if any(g is not None for g in given):
         sampled = arrays.reports
         parts: list[tuple[int, int, int, int, int]] = []
-        for i, items in enumerate(given):
-            if items is None:
+        for i, maybe in enumerate(given):
+            if maybe is None:
                 rows = np.flatnonzero(sampled.vignette == i)
                 parts.extend((i, int(sampled.factor[r]), int(sampled.agency[r]), int(sampled.stance[r]),
                               int(sampled.order[r])) for r in rows)
             else:
-                parts.extend((i, j, a, s, k + 1) for k, (j, a, s) in enumerate(items))
+                parts.extend((i, j, a, s, k + 1) for k, (j, a, s) in enumerate(maybe))
         cols = np.array(parts, dtype=np.int64).reshape(-1, 5)
         reports = Reports(cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], cols[:, 4], n)
         n_agencies = reports.n_agencies()

@@ -87,7 +87,7 @@ class PanelSource(_Frozen):
     panel: str | None = None
     judgements: str | None = None
     database: str | None = None
-    study: str | None = None
+    study: int | None = Field(None, ge=1, description="Study id in the scoring app's database.")
 
     @model_validator(mode="after")
     def _one_source(self) -> PanelSource:
@@ -110,7 +110,8 @@ class ExperimentConfig(_Frozen):
     rulesets: Annotated[list[str], Field(min_length=1)]
     panels: Annotated[list[PanelSource], Field(min_length=1)]
     rounds: Literal[1, 2] = 1
-    analyses: list[Literal["agreement", "explanations", "failures", "learned"]] = list(ANALYSES)
+    analyses: list[Literal["agreement", "explanations", "failures", "learned"]] = [
+        "agreement", "explanations", "failures", "learned"]
     bootstrap: int = Field(200, ge=0, le=100_000)
     shap_background: int = Field(30, ge=5, le=500)
     learned_depths: list[int] = [2, 3, 4]
@@ -211,7 +212,8 @@ def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[
         return read_vignettes(path)
     n = source.n if source.n is not None else sum((source.bands or {}).values())
     assert source.design is not None
-    return generate(source.design, n, seed, bands=source.bands, dimensions=source.dimensions,
+    bands = {str(k): v for k, v in source.bands.items()} if source.bands else None
+    return generate(source.design, n, seed, bands=bands, dimensions=source.dimensions,
                     set_id=f"{source.design}-{seed}")
 
 
@@ -229,8 +231,9 @@ def _load_panel(source: PanelSource, vignettes: pd.DataFrame, rounds: int, seed:
         inputs[source.judgements] = _file_hash(path)
         table = read_table(path, "judgements")
     else:
-        from dsk.app import export_judgements  # type: ignore[attr-defined]
+        from dsk.app import export_judgements
 
+        assert source.database is not None and source.study is not None
         table = export_judgements(source.database, source.study)
     known = set(vignettes["vignette_id"])
     unknown = sorted(set(table["vignette_id"]) - known)

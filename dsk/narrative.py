@@ -245,7 +245,7 @@ def render_narrative(
         name = "the baby"
     disability = cat.child["disability"].levels[int(vignette["disability"])]
     env = _environment(str(template_dir()))
-    frames = env.get_template("frames.j2").module  # type: ignore[attr-defined]
+    frames: Any = env.get_template("frames.j2").module
     items: list[dict[str, str]] = []
     used: dict[str, set[int]] = {}
     reports: Sequence[Mapping[str, Any]] = sorted(vignette["reports"], key=lambda r: int(r["order"]))

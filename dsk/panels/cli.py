@@ -82,5 +82,6 @@ def calibrate(
         table.add_column(col)
     for row in figures.itertuples(index=False):
         met = "" if row.met is None else ("yes" if row.met else "NO")
-        table.add_row(row.figure, f"{row.simulated:.3f}", row.published, row.source, row.target, met)
+        table.add_row(str(row.figure), f"{row.simulated:.3f}", str(row.published), str(row.source),
+                      str(row.target), met)
     console.print(table)

@@ -104,7 +104,7 @@ class CaseFeatures:
 
     def rows(self, part: slice) -> CaseFeatures:
         """The features of a contiguous range of vignettes."""
-        return CaseFeatures(**{
+        return CaseFeatures(**{  # type: ignore[arg-type]
             name: ({k: v[part] for k, v in value.items()} if isinstance(value, dict) else value[part])
             for name, value in self.__dict__.items()
         })
