@@ -15,12 +15,13 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -250,14 +251,25 @@ def _values_of(r: st.Response) -> dict[str, Any]:
 
 
 def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: float = 300.0,
-               catalogue: Catalogue | None = None, migrate: bool = True) -> FastAPI:
+               catalogue: Catalogue | None = None, migrate: bool = True,
+               threads: int = 8) -> FastAPI:
     """Build the scoring app on a database (``sqlite:///file``, a path, or ``postgresql://``).
 
     The schema is brought up to date with the bundled Alembic migrations unless
-    ``migrate`` is false.
+    ``migrate`` is false. ``threads`` caps the worker threads that run requests.
     """
     core = _App(str(db_url), login_attempts, login_window, catalogue or load_catalogue(), migrate)
-    app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Fewer worker threads than anyio's default 40: requests are short and
+        # CPU-bound, and many threads fighting over the GIL stretch the tail.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+        core.engine.dispose()
+
+    app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     app.state.core = core
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(_Guard)
