@@ -38,6 +38,9 @@ test: $(VENV)/.installed-dev system-deps
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
 
+serve: $(VENV)/.installed-dev
+	$(BIN)/dsk serve
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check dsk tests benchmarks
 	$(BIN)/mypy

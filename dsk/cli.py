@@ -27,12 +27,24 @@ console = Console()
 err = Console(stderr=True)
 
 #: Sub-command groups that live beside their own package: (module, attribute, name).
-_GROUPS = (("dsk.rules.cli", "app", "rules"), ("dsk.panels.cli", "app", "panel"))
+_GROUPS = (
+    ("dsk.rules.cli", "app", "rules"),
+    ("dsk.panels.cli", "app", "panel"),
+    ("dsk.app.cli", "admin_app", "admin"),
+    ("dsk.app.cli", "study_app", "study"),
+)
 
 try:
     from dsk.analysis.cli import agree as _agree
 
     app.command("agree", help="Agreement statistics for any long-format ratings file.")(_agree)
+except ImportError:  # pragma: no cover
+    pass
+
+try:  # the scoring app needs the `app` extra
+    from dsk.app.cli import serve as _serve
+
+    app.command("serve", help="Run the practitioners' scoring app.")(_serve)
 except ImportError:  # pragma: no cover
     pass
 

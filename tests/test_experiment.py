@@ -117,3 +117,28 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
     path = _config(tmp_path, BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}"))
     with pytest.raises(ConfigError, match="judgements for vignettes not in the set: core-60-00001"):
         run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+
+
+def test_human_judgements_from_the_scoring_app(tmp_path):
+    """A study scored in the app's database feeds an experiment directly."""
+    from dsk.app import open_database
+    from dsk.app._study import Answer, claim_link, close_round, create_study, deck_of, issue_links, save_answer
+
+    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    with open_database(url) as db:
+        study = create_study(db, title="pilot", set_id="training-12", deck_size=12, n_participants=2, rounds=1)
+        for k, (participant, token) in enumerate(issue_links(db, study)):
+            claim_link(db, token, "teacher" if k else "social_worker", 5 + k)
+            db.refresh(participant)
+            for i, vid in enumerate(deck_of(db, participant)):
+                answer = Answer(need_level=1 + (i + k) % 4, confidence=0.6, risk=4.0,
+                                salient_factors=(), salient_other="", rationale="because", lead_agency="school")
+                save_answer(db, participant, vid, 1, answer, seconds=30.0, nonce=f"{k}-{i}")
+        close_round(db, study)
+        study_id = study.id
+    text = BASE.replace("  - {panel: mixed-12}", f"  - {{database: '{url}', study: {study_id}}}")
+    path = _config(tmp_path, text.replace("rounds: 2", "rounds: 1"))
+    run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    humans = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "human"]
+    assert len(humans) == 24 and humans["rater_id"].nunique() == 2
+    assert set(run.tables["failures"]["vignette_id"]) == set(load_set("training-12")["vignette_id"])
