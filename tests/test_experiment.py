@@ -122,7 +122,15 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
 def test_human_judgements_from_the_scoring_app(tmp_path):
     """A study scored in the app's database feeds an experiment directly."""
     from dsk.app import open_database
-    from dsk.app._study import Answer, claim_link, close_round, create_study, deck_of, issue_links, save_answer
+    from dsk.app._study import (
+        Answer,
+        claim_link,
+        close_round,
+        create_study,
+        deck_of,
+        issue_links,
+        save_answer,
+    )
 
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     with open_database(url) as db:
