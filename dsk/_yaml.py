@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["LineDict", "YamlError", "load_yaml", "loads_yaml"]
+__all__ = ["LineDict", "YamlError", "line_of", "load_yaml", "loads_yaml"]
 
 
 class YamlError(ValueError):
@@ -80,3 +80,21 @@ def load_yaml(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise YamlError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     return loads_yaml(text, source=str(path))
+
+
+def line_of(data: Any, path: tuple[Any, ...]) -> int:
+    """The line of the deepest key on ``path`` (keys and list indices) that exists in ``data``.
+
+    Used to place a validation error (e.g. a pydantic error location) in the file; 0 when unknown.
+    """
+    node, line = data, 0
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            line = node.key_line(part) if isinstance(node, LineDict) else line
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dsk._yaml import YamlError, load_yaml
+from dsk._yaml import YamlError, line_of, load_yaml
 
 __all__ = [
     "ANALYSES",
@@ -124,20 +124,6 @@ def experiments_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "experiments"
 
 
-def _key_line(data: Any, loc: tuple[Any, ...]) -> int:
-    node, line = data, 0
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            line = node.key_line(part) if hasattr(node, "key_line") else line
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = getattr(node, "line", line)
-        else:
-            break
-    return line
-
-
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment config; a bundled one can be named by id."""
     p = Path(path)
@@ -153,7 +139,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         first = exc.errors()[0]
         loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and x.startswith("function-after")))
         keys = ".".join(str(x) for x in loc) or "(top level)"
-        line = _key_line(data, loc)
+        line = line_of(data, loc)
         got = first.get("input")
         got_text = "" if isinstance(got, dict) else f"; got {got!r}"
         raise ConfigError(f"{p}{f', line {line}' if line else ''}, key {keys}: {first['msg']}{got_text}") from exc

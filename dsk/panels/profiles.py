@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dsk._yaml import YamlError, load_yaml
+from dsk._yaml import YamlError, line_of, load_yaml
 from dsk.catalogue import DOMAINS, Catalogue, load_catalogue
 
 __all__ = [
@@ -173,18 +173,7 @@ def panels_dir() -> Path:
 
 def _where(path: Path, data: Any, loc: tuple[Any, ...]) -> str:
     """'file, line N, key a.b.c' for a pydantic error location."""
-    node = data
-    line = 0
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            if hasattr(node, "key_line"):
-                line = node.key_line(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = getattr(node, "line", line)
-        else:
-            break
+    line = line_of(data, loc)
     keys = ".".join(str(p) for p in loc)
     return f"{path}" + (f", line {line}" if line else "") + (f", key {keys}" if keys else "")
 
