@@ -279,7 +279,6 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         factor_overlap,
         failure_points,
         learn_checklist,
-        rules_as_rater,
         shap_comparison,
         teaching_cases,
     )
@@ -338,7 +337,6 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         with stage("agreement"):
             stats_parts.append(agreement_stats(judgements, strata, n_boot=config.bootstrap, seed=seed,
                                                per_rater=False))
-            stats_parts.append(rules_as_rater(judgements, strata, n_boot=config.bootstrap, seed=seed))
     if "explanations" in config.analyses:
         with stage("explanations"):
             parts = []
