@@ -345,7 +345,10 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
                 _, overlap = factor_overlap(vignettes, own, people, ruleset)
                 comparison = shap_comparison(vignettes, people, ruleset, background=config.shap_background,
                                              seed=seed)
-                stats_parts += [overlap, comparison.stats]
+                shap_rows = comparison.stats
+                if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
+                    shap_rows = shap_rows[shap_rows["comparison"] != "surrogate~panel"]
+                stats_parts += [overlap, shap_rows]
                 parts.append(comparison.importance.assign(ruleset_id=ruleset.id))
             importance = pd.concat(parts, ignore_index=True)
     if "failures" in config.analyses:

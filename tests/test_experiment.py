@@ -150,3 +150,8 @@ def test_human_judgements_from_the_scoring_app(tmp_path):
     humans = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "human"]
     assert len(humans) == 24 and humans["rater_id"].nunique() == 2
     assert set(run.tables["failures"]["vignette_id"]) == set(load_set("training-12")["vignette_id"])
+
+
+def test_stats_rows_are_unique(twice):
+    stats = twice[0].tables["stats"]
+    assert not stats.duplicated(["analysis", "metric", "comparison", "stratum"]).any()
