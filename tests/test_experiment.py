@@ -26,7 +26,7 @@ rulesets: [threshold-of-need]
 panels:
   - {panel: mixed-12}
 rounds: 2
-analyses: [agreement, failures, learned]
+analyses: [agreement, explanations, failures, learned]
 bootstrap: 20
 learned_depths: [2]
 """
@@ -39,7 +39,7 @@ learned_depths: [2]
         (("rounds: 2", "rounds: 3"), r"line 7, key rounds: Input should be 1 or 2; got 3"),
         (("vignettes: {set: training-12}", "vignettes: {set: training-12, file: x.jsonl}"),
          r"line 3, key vignettes: .*exactly one of set, file or design"),
-        (("analyses: [agreement, failures, learned]", "analyses: [agreement, vibes]"),
+        (("analyses: [agreement, explanations, failures, learned]", "analyses: [agreement, vibes]"),
          r"key analyses\.1: Input should be 'agreement', 'explanations', 'failures' or 'learned'"),
         (("seed: 3", "seed: 3\ncolour: blue"), r"key colour: Extra inputs are not permitted"),
         (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
