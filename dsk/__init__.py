@@ -12,6 +12,7 @@ from dsk.complexity import complexity_of_frame, complexity_scores
 from dsk.design import (
     d_efficient_vignettes,
     generate,
+    make_decks,
     random_vignettes,
     stratified_vignettes,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "d_efficient_vignettes",
     "generate",
     "load_catalogue",
+    "make_decks",
     "random_vignettes",
     "read_table",
     "read_vignettes",

@@ -180,6 +180,29 @@ def _print_summary(frame: pd.DataFrame) -> None:
     console.print("most frequent factors: " + ", ".join(f"{k} ({v})" for k, v in top), highlight=False)
 
 
+@vignettes_app.command("decks")
+def vignettes_decks(
+    file: Annotated[Path, typer.Argument(help="Vignettes file.")],
+    deck_size: Annotated[int, typer.Option(help="Vignettes per respondent.")] = 10,
+    respondents: Annotated[int, typer.Option(help="Number of respondents.")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Deck plan (.csv, .jsonl, .parquet).")] = Path(
+        "decks.csv"),
+) -> None:
+    """Deal a vignette set into balanced decks with a randomised order per respondent."""
+    from dsk.design import make_decks
+
+    frame = _load(file)
+    try:
+        decks = make_decks(list(frame["vignette_id"]), deck_size, respondents, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    write_table(decks, output)
+    shown = decks["vignette_id"].value_counts()
+    console.print(f"wrote {len(decks)} rows ({respondents} respondents x {deck_size}) to {output}; each vignette "
+                  f"is shown {shown.min()}-{shown.max()} times")
+
+
 @vignettes_app.command("build-sets")
 def vignettes_build_sets(
     check: Annotated[bool, typer.Option(help="Only check that the built files match their sources.")] = False,

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsk._doe import make_decks
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.complexity import complexity_scores
 from dsk.narrative import Reports, render_narrative, reports_to_lists, sample_reports
@@ -33,6 +34,7 @@ from dsk.schema import BANDS, COMPLEXITY_COLUMNS, validate
 
 __all__ = [
     "DESIGNS",
+    "make_decks",
     "VignetteArrays",
     "d_efficient_vignettes",
     "generate",

@@ -82,3 +82,19 @@ def test_training_12_has_tame_and_wicked_cases_with_notes():
     tame = training[training["vignette_id"].str.startswith("tame")]
     assert wicked["complexity"].mean() > tame["complexity"].mean()
     assert (training["cx_conflict"] > 0).sum() >= 2
+
+
+def test_decks_command(tmp_path):
+    out = tmp_path / "decks.csv"
+    result = runner.invoke(app, ["vignettes", "decks", "vignettes/sets/core-60.jsonl", "--deck-size", "8",
+                                 "--respondents", "30", "--seed", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    decks = pd.read_csv(out)
+    assert len(decks) == 240 and decks.groupby("respondent")["vignette_id"].nunique().eq(8).all()
+    counts = decks["vignette_id"].value_counts()
+    assert counts.max() - counts.min() <= 1
+    bad = runner.invoke(app, ["vignettes", "decks", "vignettes/sets/training-12.jsonl", "--deck-size", "20",
+                              "-o", str(out)])
+    assert bad.exit_code == 1 and "deck_size" in bad.output
