@@ -1,0 +1,513 @@
+"""Everything the report template shows, prepared from a run's tables.
+
+Numbers that appear in the text are never copied here: the template asks
+:class:`~dsk.report._numbers.NumberSource` for them, so each one carries the key of the
+table row it comes from. This module decides *what* to show (which rulesets, bands,
+drivers, cases) and draws the plots.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from dsk.report import _plots as plots
+from dsk.report._load import RunData
+from dsk.report._numbers import NumberSource
+
+BANDS = ("low", "medium", "high")
+DIMENSIONS = {
+    "cx_multiplicity": ("multiplicity", "many needs, from many sources, in several domains"),
+    "cx_interconnection": ("interconnection", "needs that amplify each other (toxic trio, "
+                           "a parent's difficulty with a very young child)"),
+    "cx_network": ("network size", "the number of agencies involved"),
+    "cx_conflict": ("conflicting information", "agencies reporting different pictures"),
+    "cx_turbulence": ("turbulence", "recent change and unpredictability"),
+    "cx_emotional": ("emotional charge", "features that raise anxiety (infants, injuries, "
+                     "disclosures)"),
+}
+QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
+QUADRANT_TEXT = {
+    "agreed_and_clear": ("agreed, panel clear",
+                         "the panel is clear (consensus at least 0.7) and the checklist is within "
+                         "half a level of its median"),
+    "checklist_off_consensus": ("checklist off a clear panel",
+                                "the panel is clear but the checklist is a level or more away: "
+                                "the checklist's failure"),
+    "panel_split": ("panel split",
+                    "the panel is not clear, and the checklist is near its median without "
+                    "defaulting or conflict: judgement itself is divided"),
+    "both_uncertain": ("both uncertain",
+                       "the panel is not clear and the checklist is off, defaulted or "
+                       "conflicted"),
+}
+REASONS = {
+    "defaulted": "no rule fired, so the default level applied",
+    "conflict": "the rules that fired point to different levels",
+    "cliff": "a one-step change in one factor moves the checklist by a level or more while "
+             "the panel's judgement barely moves",
+    "interaction_missed": "needs that amplify each other are present and the panel is higher "
+                          "than the checklist",
+    "conflicting_reports": "agencies contradict each other and the panel is split or the "
+                           "checklist is off",
+}
+CLEAR = 0.7
+
+
+@dataclass
+class Case:
+    """One vignette in the teaching gallery."""
+
+    vignette_id: str
+    narrative: str
+    note: str | None
+    band: str
+    complexity: float
+    rows: list[dict[str, Any]]
+    plot: plots.Svg | None
+    rationales: list[dict[str, Any]]
+    n_raters: int
+
+
+@dataclass
+class Context:
+    """The template's inputs."""
+
+    title: str
+    data: RunData
+    numbers: NumberSource
+    facts: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A list cell read from Parquet (array, list or missing) as a list."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return list(value)
+
+
+def _labels() -> dict[str, str]:
+    from dsk.catalogue import load_catalogue
+
+    cat = load_catalogue()
+    out = {f.id: f.label for f in cat.factors}
+    out.update({d.id: d.label for d in cat.derived})
+    out.update({"age_band": "Age band", "disability": "Disability",
+                "n_agencies": "Number of agencies involved"})
+    out.update({k: v[0].capitalize() for k, v in DIMENSIONS.items()})
+    return out
+
+
+def _level_names() -> dict[int, str]:
+    from dsk.catalogue import load_catalogue
+
+    names = load_catalogue().need_levels
+    return {int(k): v[1].split(":")[0] for k, v in names.items()}
+
+
+def pretty_condition(text: str) -> str:
+    """A rule condition with mathematical comparison signs.
+
+    >>> pretty_condition("n_concerns >= 2 and housing == 1")
+    'n_concerns ≥ 2 and housing = 1'
+    """
+    return text.replace(">=", "≥").replace("<=", "≤").replace("!=", "≠").replace("==", "=")
+
+
+def _panel_prefixes(stats: pd.DataFrame) -> list[str]:
+    if stats.empty:
+        return []
+    comps = stats.loc[stats["analysis"] == "agreement", "comparison"].unique()
+    return sorted({c[: -len("within-panel")] for c in comps if str(c).endswith("within-panel")})
+
+
+def _stats_frame(stats: pd.DataFrame, metric: str, comparison: str,
+                 analysis: str = "agreement") -> pd.DataFrame:
+    if stats.empty:
+        return stats
+    return stats[(stats["analysis"] == analysis) & (stats["metric"] == metric)
+                 & (stats["comparison"] == comparison)]
+
+
+def _by_band(stats: pd.DataFrame, metric: str, comparison: str, series: str,
+             analysis: str = "agreement") -> pd.DataFrame:
+    part = _stats_frame(stats, metric, comparison, analysis)
+    part = part[part["stratum"].str.startswith("complexity_band=")] if not part.empty else part
+    if part.empty:
+        return pd.DataFrame(columns=["series", "band", "estimate", "ci_low", "ci_high"])
+    return pd.DataFrame({"series": series, "band": part["stratum"].str.split("=").str[1],
+                         "estimate": part["estimate"], "ci_low": part["ci_low"],
+                         "ci_high": part["ci_high"]})
+
+
+def _rater_means(judgements: pd.DataFrame) -> pd.DataFrame:
+    """Mean exact agreement of each practitioner with the others, and of each checklist with
+    the practitioners (round 1), as in :func:`dsk.analysis.rules_as_rater`."""
+    if judgements.empty:
+        return pd.DataFrame()
+    first = judgements[judgements["round"] == 1]
+    wide = first.pivot_table(index="vignette_id", columns="rater_id", values="need_level",
+                             aggfunc="first")
+    kinds = first.drop_duplicates("rater_id").set_index("rater_id")
+    people = [r for r in wide.columns if kinds.loc[r, "rater_kind"] != "rules"]
+    rules = [r for r in wide.columns if kinds.loc[r, "rater_kind"] == "rules"]
+    if len(people) < 2:
+        return pd.DataFrame()
+    levels = wide[people].to_numpy(dtype=float)
+
+    def pct(a: np.ndarray, b: np.ndarray) -> float:
+        both = ~np.isnan(a) & ~np.isnan(b)
+        return float((a[both] == b[both]).mean()) if both.any() else np.nan
+
+    rows = []
+    for i, rater in enumerate(people):
+        others = [pct(levels[:, i], levels[:, j]) for j in range(len(people)) if j != i]
+        profession = kinds.loc[rater, "profession"]
+        short = str(rater).split(":")[-1]
+        rows.append({"label": short, "kind": profession if isinstance(profession, str) else "",
+                     "mean": float(np.nanmean(others))})
+    for rule in rules:
+        rule_levels = wide[rule].to_numpy(dtype=float)
+        rows.append({"label": str(rule), "kind": "rules",
+                     "mean": float(np.nanmean([pct(rule_levels, levels[:, j])
+                                               for j in range(len(people))]))})
+    return pd.DataFrame(rows)
+
+
+def _learned_rules(text: str, level_names: Mapping[int, str]) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {"title": "", "rules": [], "default": None}
+    rules = [{"id": r.get("id", ""), "when": pretty_condition(str(r.get("when", ""))),
+              "level": r.get("level"), "level_name": level_names.get(int(r.get("level") or 0), ""),
+              "because": r.get("because", "")} for r in doc.get("rules", []) or []]
+    default = doc.get("default_level")
+    return {"title": doc.get("title", ""), "rules": rules, "default": default,
+            "default_name": level_names.get(int(default or 0), ""), "hit_policy": doc.get("hit_policy", "")}
+
+
+def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str, str],
+             profession_labels: Mapping[str, str]) -> list[Case]:
+    teaching = data.table("teaching")
+    if teaching.empty or "vignette_id" not in teaching:
+        return []
+    vignettes = data.table("vignettes").set_index("vignette_id")
+    decisions = data.table("decisions")
+    trace = data.table("trace")
+    judgements = data.table("judgements")
+    people = judgements[judgements["rater_kind"] != "rules"] if not judgements.empty else judgements
+    cases = []
+    for number, vid in enumerate(dict.fromkeys(teaching["vignette_id"]), start=1):
+        if vid not in vignettes.index:
+            continue
+        vignette = vignettes.loc[vid]
+        rows = []
+        rule_levels = {}
+        for _, row in teaching[teaching["vignette_id"] == vid].iterrows():
+            rid = row["ruleset_id"]
+            decision = decisions[(decisions["vignette_id"] == vid)
+                                 & (decisions["ruleset_id"] == rid)]
+            decision_row = decision.iloc[0] if not decision.empty else None
+            ruleset = data.rulesets.get(rid)
+            by_id = {r.id: r for r in ruleset.rules} if ruleset is not None else {}
+            own_trace = trace[(trace["vignette_id"] == vid) & (trace["ruleset_id"] == rid)] \
+                if not trace.empty else trace
+            levels = dict(zip(own_trace.get("rule_id", []), own_trace.get("level", []),
+                              strict=True))
+            fired = _as_list(decision_row["fired"]) if decision_row is not None else []
+            decisive = decision_row["decisive_rule"] if decision_row is not None else None
+            fired_rules = []
+            for rule_id in fired:
+                rule = by_id.get(rule_id)
+                level = int(rule.level) if rule is not None else int(levels.get(rule_id, 0))
+                fired_rules.append({
+                    "id": rule_id, "level": level, "level_name": level_names.get(level, ""),
+                    "when": pretty_condition(rule.when) if rule is not None else "",
+                    "because": (rule.because or "") if rule is not None else "",
+                    "decisive": rule_id == decisive})
+            fired_rules.sort(key=lambda r: (not r["decisive"], -r["level"], r["id"]))
+            near = []
+            if not own_trace.empty and "margin" in own_trace:
+                close = own_trace[(~own_trace["fired"].astype(bool))
+                                  & (own_trace["margin"].fillna(99) == 1)]
+                close = close.sort_values(["level", "rule_id"], ascending=[False, True]).head(3)
+                for _, t in close.iterrows():
+                    rule = by_id.get(t["rule_id"])
+                    near.append({"id": t["rule_id"], "level": int(t["level"]),
+                                 "when": pretty_condition(rule.when) if rule is not None else "",
+                                 "because": (rule.because or "") if rule is not None else ""})
+            rule_levels[rid] = int(row["rule_level"])
+            rows.append({
+                "ruleset_id": rid,
+                "title": ruleset.title if ruleset is not None else rid,
+                "version_ok": ruleset is None or decision_row is None
+                or ruleset.version == decision_row["ruleset_version"],
+                "found": ruleset is not None,
+                "rule_level": int(row["rule_level"]),
+                "rule_level_name": level_names.get(int(row["rule_level"]), ""),
+                "defaulted": bool(decision_row["defaulted"]) if decision_row is not None else False,
+                "default_level": ruleset.default_level if ruleset is not None else None,
+                "fired": fired_rules,
+                "near": near,
+                "quadrant": row["quadrant"],
+                "quadrant_label": QUADRANT_TEXT.get(row["quadrant"], (row["quadrant"],))[0],
+                "reasons": [{"code": c, "text": REASONS.get(c, "")} for c in _as_list(row["reasons"])],
+            })
+        mine = people[people["vignette_id"] == vid] if not people.empty else people
+        counts = {int(str(r)): [int((g["need_level"] == lvl).sum()) for lvl in range(1, 5)]
+                  for r, g in mine.groupby("round")} if not mine.empty else {}
+        plot = plots.level_distribution(
+            counts, rule_levels, slug=f"case-{number}",
+            title=f"How the panel's raters placed {vid}, by round, with the checklists' levels",
+        ) if counts else None
+        first = mine[mine["round"] == 1].sort_values(["need_level", "rater_id"]) \
+            if not mine.empty else mine
+        picked: list[pd.Series] = []
+        for _, group in first.groupby("need_level", sort=True):
+            picked.append(group.iloc[0])
+        for _, extra in first.iterrows():
+            if len(picked) >= 4:
+                break
+            if all(extra["rater_id"] != p["rater_id"] for p in picked):
+                picked.append(extra)
+        picked = sorted(picked[:4], key=lambda r: (int(r["need_level"]), str(r["rater_id"])))
+        rationales = [{
+            "who": profession_labels.get(r["profession"], r["profession"])
+            if isinstance(r["profession"], str) else str(r["rater_id"]),
+            "level": int(r["need_level"]),
+            "level_name": level_names.get(int(r["need_level"]), ""),
+            "confidence": r.get("confidence"),
+            "text": r.get("rationale") or "",
+            "factors": [labels.get(f, f) for f in _as_list(r.get("salient_factors"))],
+        } for r in picked]
+        note = vignette.get("note") if "note" in vignettes.columns else None
+        cases.append(Case(
+            vignette_id=vid,
+            narrative=str(vignette.get("narrative") or ""),
+            note=note if isinstance(note, str) and note.strip() else None,
+            band=str(vignette.get("complexity_band", "")),
+            complexity=float(vignette.get("complexity", np.nan)),
+            rows=rows, plot=plot, rationales=rationales,
+            n_raters=int(mine.loc[mine["round"] == 1, "rater_id"].nunique())
+            if not mine.empty else 0))
+    return cases
+
+
+def _professions(data: RunData) -> dict[str, Any]:
+    from dsk.panels import ProfessionProfile, load_professions
+
+    try:
+        profiles = load_professions()
+    except Exception:  # noqa: BLE001 - the appendix then says the profiles could not be read
+        return {"columns": [], "rows": [], "labels": {}}
+    judgements = data.table("judgements")
+    used = set(judgements["profession"].dropna()) if "profession" in judgements else set()
+    chosen = [p for p in profiles.values() if p.id in used] or list(profiles.values())
+    rows = []
+    skip = {"id", "label", "agency", "voice", "lens", "trust"}
+    fields = ProfessionProfile.model_fields
+    rows.append({"name": "agency", "description": fields["agency"].description or "",
+                 "values": [p.agency for p in chosen]})
+    for domain in chosen[0].lens:
+        rows.append({"name": f"lens: {domain}",
+                     "description": (fields["lens"].description or "") if domain == next(
+                         iter(chosen[0].lens)) else "",
+                     "values": [f"{p.lens[domain]:g}" for p in chosen]})
+    rows.append({"name": "trust", "description": fields["trust"].description or "",
+                 "values": [", ".join(f"{k} {v:g}" for k, v in sorted(p.trust.items())) or "1"
+                            for p in chosen]})
+    for name, info in fields.items():
+        if name in skip:
+            continue
+        rows.append({"name": name, "description": info.description or "",
+                     "values": [f"{getattr(p, name):g}" for p in chosen]})
+    return {"columns": [p.id for p in chosen], "rows": rows,
+            "labels": {p.id: p.label for p in profiles.values()}}
+
+
+def build_context(data: RunData) -> Context:
+    """Decide what the report shows and draw its plots."""
+    stats = data.table("stats")
+    numbers = NumberSource(data.tables)
+    manifest = data.manifest
+    labels = _labels()
+    level_names = _level_names()
+    decisions = data.table("decisions")
+    vignettes = data.table("vignettes")
+    judgements = data.table("judgements")
+    failures = data.table("failures")
+    importance = data.table("importance")
+    rulesets = sorted(decisions["ruleset_id"].unique()) if "ruleset_id" in decisions else []
+    analyses = set(stats["analysis"].unique()) if not stats.empty else set()
+    prefixes = _panel_prefixes(stats)
+    facts: dict[str, Any] = {
+        "rulesets": rulesets,
+        "ruleset_titles": {rid: (data.rulesets[rid].title if rid in data.rulesets else rid)
+                           for rid in rulesets},
+        "panels": [{"prefix": p, "name": p.rstrip("/") or "the panel"} for p in prefixes],
+        "analyses": analyses,
+        "n_vignettes": int(len(vignettes)),
+        "bands": [b for b in BANDS if "complexity_band" in vignettes
+                  and (vignettes["complexity_band"] == b).any()],
+        "dimensions": DIMENSIONS,
+        "quadrants": QUADRANTS,
+        "quadrant_text": QUADRANT_TEXT,
+        "reasons": REASONS,
+        "level_names": level_names,
+        "clear_consensus": CLEAR,
+        "labels": labels,
+    }
+    people = judgements[judgements["rater_kind"] != "rules"] if not judgements.empty else judgements
+    facts["n_raters"] = int(people["rater_id"].nunique()) if not people.empty else 0
+    facts["rounds"] = sorted(int(r) for r in people["round"].unique()) if not people.empty else []
+    facts["panel_ids"] = sorted(people["panel_id"].dropna().astype(str).unique()) \
+        if not people.empty else []
+    extremes = {}
+    for prefix in prefixes:
+        alphas = {b: numbers.value("stats", {"analysis": "agreement",
+                                             "metric": "krippendorff_alpha_ordinal",
+                                             "comparison": f"{prefix}within-panel",
+                                             "stratum": f"complexity_band={b}"})
+                  for b in facts["bands"]}
+        known = {b: a for b, a in alphas.items() if a is not None and np.isfinite(a)}
+        if len(known) >= 2:
+            ranked = sorted(known, key=lambda b: (known[b], BANDS.index(b)))
+            extremes[prefix] = (ranked[0], ranked[-1])
+    facts["band_extremes"] = extremes
+    facts["has_round2"] = any(
+        not _stats_frame(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2").empty
+        for p in prefixes)
+    # agreement: which tertile strata exist per dimension
+    if not stats.empty:
+        strata = set(stats.loc[stats["analysis"] == "agreement", "stratum"])
+        facts["tertiles"] = {d: [t for t in ("tertile1", "tertile2", "tertile3")
+                                 if f"{d}={t}" in strata] for d in DIMENSIONS}
+    else:
+        facts["tertiles"] = {}
+    # divergence model: drivers per ruleset
+    drivers: dict[str, list[str]] = {}
+    model_rows = []
+    if "divergence_model" in analyses:
+        model = stats[stats["analysis"] == "divergence_model"]
+        for rid in rulesets:
+            part = model[model["comparison"] == f"{rid}~panel"]
+            if part.empty:
+                continue
+            significant = (part["estimate"] > 1) & (part["p_value"] < 0.05)
+            drivers[rid] = list(part.loc[significant, "stratum"])
+            for _, row in part.iterrows():
+                model_rows.append({"ruleset": rid, "dimension": row["stratum"].split("=", 1)[1],
+                                   "stratum": row["stratum"], "estimate": row["estimate"],
+                                   "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+                                   "significant": bool(row["estimate"] > 1
+                                                       and row["p_value"] < 0.05)})
+    facts["drivers"] = drivers
+    facts["model_rows"] = model_rows
+    # failures: reason code counts (plain numbers, from the table)
+    reason_counts: dict[str, dict[str, int]] = {}
+    facts["failure_n"] = {}
+    if not failures.empty:
+        for rid, part in failures.groupby("ruleset_id", sort=True):
+            codes = [c for r in part["reasons"] for c in _as_list(r)]
+            reason_counts[str(rid)] = {c: codes.count(c) for c in REASONS}
+        facts["failure_n"] = {str(k): int(v) for k, v in
+                              failures.groupby("ruleset_id").size().items()}
+    facts["reason_counts"] = reason_counts
+    # explanations
+    facts["shap_rulesets"] = [rid for rid in rulesets if not importance.empty
+                              and (importance["ruleset_id"] == rid).any()]
+    # learned checklists
+    learned_ids = sorted(data.learned)
+    fidelity = stats[stats["analysis"] == "learned_checklists"] if not stats.empty else stats
+    fid_ids = list(dict.fromkeys(c.removesuffix("~panel") for c in fidelity["comparison"])) \
+        if not fidelity.empty else []
+    learned_ids = sorted(set(learned_ids) | {c for c in fid_ids if c not in rulesets})
+    facts["learned_ids"] = learned_ids
+    facts["hand_ids"] = [c for c in fid_ids if c in rulesets]
+    best = None
+    if not fidelity.empty:
+        overall = fidelity[(fidelity["metric"] == "exact_with_panel_median")
+                           & (fidelity["stratum"] == "all")]
+        learned_overall = overall[overall["comparison"].isin([f"{i}~panel" for i in learned_ids])]
+        if not learned_overall.empty:
+            by_fidelity = learned_overall.assign(
+                size=learned_overall["comparison"].map(
+                    lambda c: len(_learned_rules(data.learned.get(c.removesuffix("~panel"), ""),
+                                                 level_names)["rules"])))
+            by_fidelity = by_fidelity.sort_values(["estimate", "size", "comparison"],
+                                                  ascending=[False, True, True])
+            best = by_fidelity.iloc[0]["comparison"].removesuffix("~panel")
+    facts["best_learned"] = best
+    facts["learned"] = {i: _learned_rules(data.learned[i], level_names) for i in learned_ids
+                        if i in data.learned}
+    facts["fidelity_bands"] = [s for s in ("all", *(f"complexity_band={b}" for b in BANDS))
+                               if not fidelity.empty and (fidelity["stratum"] == s).any()]
+    facts["professions"] = _professions(data)
+    facts["cases"] = _gallery(data, level_names, labels, facts["professions"]["labels"])
+    facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
+
+    figures: dict[str, Any] = {}
+    alpha = pd.concat([
+        _by_band(stats, "krippendorff_alpha_ordinal", f"{p}within-panel",
+                 f"{p}round 1" if len(prefixes) > 1 else "round 1") for p in prefixes
+    ] + [
+        _by_band(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2",
+                 f"{p}round 2" if len(prefixes) > 1 else "round 2") for p in prefixes
+    ], ignore_index=True) if prefixes else pd.DataFrame()
+    exact = pd.concat([
+        _by_band(stats, "percent_exact", f"{prefixes[0]}rules:{rid}~panel-median", rid)
+        for rid in rulesets
+    ], ignore_index=True) if prefixes and rulesets else pd.DataFrame()
+    alpha = alpha.dropna(subset=["estimate"]) if not alpha.empty else alpha
+    exact = exact.dropna(subset=["estimate"]) if not exact.empty else exact
+    figures["bands"] = plots.agreement_by_band(alpha, exact)
+    if "agreement" in analyses and rulesets:
+        figures["rules_as_rater"] = plots.rules_among_raters(_rater_means(judgements))
+    figures["shap"] = {rid: plots.shap_side_by_side(importance[importance["ruleset_id"] == rid],
+                                                    labels, rid, slug=f"shap-{i}")
+                       for i, rid in enumerate(facts["shap_rulesets"], start=1)}
+    figures["forest"] = plots.forest(pd.DataFrame(model_rows), labels) if model_rows else None
+    figures["quadrants"] = plots.quadrant_map(failures, CLEAR) if not failures.empty else None
+    fid_rows = []
+    if not fidelity.empty:
+        for _, row in fidelity[fidelity["metric"] == "exact_with_panel_median"].iterrows():
+            fid_rows.append({"checklist": row["comparison"].removesuffix("~panel"),
+                             "band": row["stratum"].split("=")[-1], "estimate": row["estimate"]})
+    order = {c: i for i, c in enumerate([*facts["hand_ids"], *learned_ids])}
+    fid_frame: pd.DataFrame = pd.DataFrame(fid_rows)
+    if not fid_frame.empty:
+        fid_frame = fid_frame.sort_values("checklist", key=lambda s: s.map(order), kind="stable")
+    figures["fidelity"] = plots.fidelity_by_band(fid_frame, learned_ids)
+    title = manifest.get("title") or (manifest.get("config") or {}).get("title") or data.run_dir.name
+    return Context(title=title, data=data, numbers=numbers, facts=facts, figures=figures)
+
+
+def stratum_label(stratum: str) -> str:
+    """Plain words for a stratum label.
+
+    >>> stratum_label("complexity_band=high"), stratum_label("cx_network=tertile3")
+    ('high complexity', 'network size, top third')
+    """
+    if stratum == "all":
+        return "all vignettes"
+    key, _, value = stratum.partition("=")
+    if key == "complexity_band":
+        return f"{value} complexity"
+    if key == "dimension":
+        return DIMENSIONS.get(value, (value,))[0]
+    if key in DIMENSIONS:
+        third = {"tertile1": "bottom third", "tertile2": "middle third",
+                 "tertile3": "top third"}.get(value, value)
+        return f"{DIMENSIONS[key][0]}, {third}"
+    return re.sub(r"[_=]", " ", stratum)
+
+
