@@ -271,14 +271,19 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
         ) if counts else None
         first = mine[mine["round"] == 1].sort_values(["need_level", "rater_id"]) \
             if not mine.empty else mine
+        # up to four voices: one per level chosen, then other professions, then anyone
         picked: list[pd.Series] = []
         for _, group in first.groupby("need_level", sort=True):
             picked.append(group.iloc[0])
-        for _, extra in first.iterrows():
-            if len(picked) >= 4:
-                break
-            if all(extra["rater_id"] != p["rater_id"] for p in picked):
-                picked.append(extra)
+        for new_voice in (True, False):
+            for _, extra in first.iterrows():
+                if len(picked) >= 4:
+                    break
+                seen = {p["rater_id"] for p in picked}
+                professions = {p["profession"] for p in picked}
+                if extra["rater_id"] not in seen and (
+                        not new_voice or extra["profession"] not in professions):
+                    picked.append(extra)
         picked = sorted(picked[:4], key=lambda r: (int(r["need_level"]), str(r["rater_id"])))
         rationales = [{
             "who": profession_labels.get(r["profession"], r["profession"])

@@ -38,6 +38,8 @@ FORMATS = {
     "p": "p-value: '<0.001' below 0.001, else three decimals",
     "int": "integer",
 }
+# Whatever the format: infinity shows as ∞, and a magnitude of 1e5 or more (except "int") in
+# scientific notation with one decimal (1.7e238), so that a runaway interval stays readable.
 
 
 def format_value(value: float, fmt: str) -> str:
@@ -49,17 +51,24 @@ def format_value(value: float, fmt: str) -> str:
     ('0.58', '82%', '−0.2')
     >>> format_value(0.00004, "p"), format_value(12.0, "int")
     ('<0.001', '12')
+    >>> format_value(float("inf"), "f2"), format_value(1.73e238, "f2")
+    ('∞', '1.7e238')
     """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown number format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if math.isinf(value):
+        return "∞" if value > 0 else MINUS + "∞"
     if fmt == "p":
         return "<0.001" if value < 0.001 else f"{value:.3f}"
+    if abs(value) >= 1e5 and fmt != "int":
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa.replace('-', MINUS)}e{int(exponent)}"
     if fmt == "pct0":
         text = f"{100.0 * value:.0f}%"
     elif fmt == "int":
         text = f"{int(round(value))}"
-    elif fmt in ("f0", "f1", "f2", "f3"):
-        text = f"{value:.{fmt[1]}f}"
     else:
-        raise ValueError(f"unknown number format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        text = f"{value:.{fmt[1]}f}"
     if text.startswith("-"):
         text = text[1:] if float(text[1:].rstrip("%") or 0) == 0 else MINUS + text[1:]
     return text
@@ -129,7 +138,7 @@ class NumberSource:
              agg: str | None = None, equals: Any = None, missing: str = "n/a") -> Markup:
         """The value as a checkable ``<span class="num">``; ``missing`` text when absent."""
         value = self.value(table, key, column, agg, equals)
-        if value is None or not math.isfinite(value):
+        if value is None or math.isnan(value):
             return Markup('<span class="num-missing">{}</span>').format(missing)
         key_json = json.dumps({k: _plain(v) for k, v in key.items()}, sort_keys=True)
         extra = Markup("")

@@ -77,8 +77,13 @@ def numbers_in(html: str) -> list[Number]:
 
 def expected_text(value: float, fmt: str) -> str:
     """The display rules: documented in dsk.report._numbers.FORMATS."""
+    if math.isinf(value):
+        return "∞" if value > 0 else "\u2212∞"
     if fmt == "p":
         return "<0.001" if value < 0.001 else f"{value:.3f}"
+    if abs(value) >= 100_000 and fmt != "int":
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return mantissa.replace("-", "\u2212") + "e" + str(int(exponent))
     if fmt == "pct0":
         text = f"{value * 100:.0f}%"
     elif fmt == "int":
@@ -125,7 +130,7 @@ def mismatches(html: str, run_dir: Path) -> list[str]:
         except AssertionError as exc:
             problems.append(str(exc))
             continue
-        if not math.isfinite(value):
+        if math.isnan(value):
             problems.append(f"{number.attrs}: shown as {number.text!r} but the table has {value}")
             continue
         want = expected_text(value, number.attrs["data-format"])

@@ -75,7 +75,8 @@ def test_a_changed_table_is_caught(quick_run: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "fmt", "text"), [
     (0.58032, "f2", "0.58"), (0.8167, "pct0", "82%"), (-0.0276, "f2", "\u22120.03"),
     (-0.001, "f2", "0.00"), (70.8333, "f0", "71"), (0.00004, "p", "<0.001"), (0.2156, "p", "0.216"),
-    (60.0, "int", "60"), (1.0, "pct0", "100%"),
+    (60.0, "int", "60"), (1.0, "pct0", "100%"), (float("inf"), "f2", "∞"),
+    (1.73256e238, "f2", "1.7e238"), (-2.5e7, "f1", "\u22122.5e7"),
 ])
 def test_display_rounding(value: float, fmt: str, text: str) -> None:
     """Hand-worked display values; the report's formatter and the test's reader agree."""

@@ -1,0 +1,16 @@
+"""Run the report modules' docstring examples."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import dsk.report._context
+import dsk.report._numbers
+
+
+@pytest.mark.parametrize("module", [dsk.report._numbers, dsk.report._context])
+def test_docstring_examples(module) -> None:  # type: ignore[no-untyped-def]
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
