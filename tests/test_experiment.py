@@ -82,7 +82,9 @@ def test_run_folder_contents_and_manifest(twice):
     assert set(tables["judgements"]["rater_kind"]) == {"rules", "simulated"}
     assert set(tables["judgements"]["round"]) == {1, 2}
     assert len(tables["decisions"]) == 12 and len(tables["failures"]) == 12
-    assert {"agreement", "divergence_model", "learned_checklists"} <= set(tables["stats"]["analysis"])
+    assert {"agreement", "explanations", "learned_checklists"} <= set(tables["stats"]["analysis"])
+    # twelve vignettes are too few for the divergence model: it is left out, not fitted to noise
+    assert "divergence_model" not in set(tables["stats"]["analysis"])
     read_table(run.out_dir / "judgements.csv", "judgements")
     manifest = json.loads((run.out_dir / "manifest.json").read_text())
     assert manifest["config_hash"] == config_hash(load_config_from(manifest))

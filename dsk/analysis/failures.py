@@ -172,13 +172,17 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
 
 
 def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
-                     dimensions: tuple[str, ...] = COMPLEXITY_COLUMNS) -> pd.DataFrame:
+                     dimensions: tuple[str, ...] = COMPLEXITY_COLUMNS, min_events: int = 10) -> pd.DataFrame:
     """Logistic regression of divergence (``|divergence| >= 1``) on the complexity dimensions.
 
     Dimensions are standardised, so each odds ratio is per standard deviation.
     Returns the ``stats`` table rows (metric ``odds_ratio`` with a 95% Wald
     interval, plus ``p_value``), one per dimension and ruleset, and a column
-    ``drives_breakdown`` (odds ratio above 1 with p < 0.05).
+    ``drives_breakdown`` (odds ratio above 1 with p < 0.05). A ruleset with
+    fewer than ``min_events`` divergent or fewer than ``min_events`` agreeing
+    vignettes is not modelled (about ten events per variable would be needed
+    for stable estimates; with fewer the fit separates and its intervals are
+    meaningless), and gets no rows.
     """
     import statsmodels.api as sm
 
@@ -191,8 +195,9 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
         keep = sd > 0
         Z = (X[:, keep] - X[:, keep].mean(axis=0)) / sd[keep]
         names = [d for d, k in zip(dimensions, keep, strict=True) if k]
-        if y.min() == y.max():
-            continue  # no variation to model
+        events = int(y.sum())
+        if min(events, len(y) - events) < min_events:
+            continue  # too few divergent (or agreeing) vignettes for a logistic model
         model = sm.Logit(y, sm.add_constant(Z)).fit(disp=0, method="bfgs", maxiter=200)
         params, conf, pvals = model.params, model.conf_int(0.05), model.pvalues
         for k, name in enumerate(names, start=1):

@@ -74,7 +74,9 @@ def test_training_run_without_explanations(training_run: Path) -> None:
     first = notes[teaching["vignette_id"].iloc[0]]
     assert "Teaching note." in html
     assert first.replace("'", "&#39;") in html
-    assert 'id="fig-forest"' in html and 'id="fig-quadrants"' in html
+    # twelve vignettes are too few for the divergence model, so there is no forest plot
+    assert 'id="fig-forest"' not in html and 'id="fig-quadrants"' in html
+    assert "The divergence model was not fitted" in html
     assert 'id="fig-shap-1"' not in html
 
 
