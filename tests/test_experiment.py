@@ -157,3 +157,27 @@ def test_human_judgements_from_the_scoring_app(tmp_path):
 def test_stats_rows_are_unique(twice):
     stats = twice[0].tables["stats"]
     assert not stats.duplicated(["analysis", "metric", "comparison", "stratum"]).any()
+
+
+def test_demo_run_and_report_commands(tmp_path):
+    """`make demo` runs `dsk demo`: the quickstart experiment, with its report."""
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "quick")])
+    assert result.exit_code == 0, result.output
+    assert "open the report" in result.output
+    report = tmp_path / "quick" / "report.html"
+    assert report.exists() and "<svg" in report.read_text()
+    before = report.read_bytes()
+    report.unlink()
+    again = runner.invoke(app, ["report", str(tmp_path / "quick")])
+    assert again.exit_code == 0, again.output
+    assert report.read_bytes() == before
+    bad = _config(tmp_path, BASE.replace("rounds: 2", "rounds: 5"))
+    failed = runner.invoke(app, ["run", str(bad)])
+    assert failed.exit_code == 1 and "key rounds" in failed.output
+    missing = runner.invoke(app, ["report", str(tmp_path)])
+    assert missing.exit_code == 1 and "not a run folder" in missing.output
