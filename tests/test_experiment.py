@@ -180,4 +180,4 @@ def test_demo_run_and_report_commands(tmp_path):
     failed = runner.invoke(app, ["run", str(bad)])
     assert failed.exit_code == 1 and "key rounds" in failed.output
     missing = runner.invoke(app, ["report", str(tmp_path)])
-    assert missing.exit_code == 1 and "not a run folder" in missing.output
+    assert missing.exit_code == 1 and "not a run" in missing.output and "manifest.json" in missing.output
