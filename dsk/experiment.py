@@ -110,6 +110,8 @@ class ExperimentConfig(_Frozen):
     rulesets: Annotated[list[str], Field(min_length=1)]
     panels: Annotated[list[PanelSource], Field(min_length=1)]
     rounds: Literal[1, 2] = 1
+    engine: Literal["vector", "durable"] = Field(
+        "vector", description="Rule backend: the NumPy twin, or durable_rules (the reference engine).")
     analyses: list[Literal["agreement", "explanations", "failures", "learned"]] = [
         "agreement", "explanations", "failures", "learned"]
     bootstrap: int = Field(200, ge=0, le=100_000)
@@ -317,7 +319,7 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         for name in config.rulesets:
             ruleset, path = _resolve_ruleset(name, base)
             inputs[f"rules:{ruleset.id}"] = _file_hash(Path(path))
-            result = evaluate(ruleset, vignettes, engine="vector", margins=True)
+            result = evaluate(ruleset, vignettes, engine=config.engine, margins=True)
             decisions_parts.append(result.decisions())
             trace_parts.append(result.trace())
             rulesets.append(ruleset)

@@ -181,3 +181,12 @@ def test_demo_run_and_report_commands(tmp_path):
     assert failed.exit_code == 1 and "key rounds" in failed.output
     missing = runner.invoke(app, ["report", str(tmp_path)])
     assert missing.exit_code == 1 and "not a run" in missing.output and "manifest.json" in missing.output
+
+
+def test_durable_engine_gives_the_same_tables(tmp_path, twice):
+    """The reference engine and the NumPy twin write identical decisions and traces."""
+    config = load_config(_config(tmp_path, BASE + "engine: durable\n"))
+    run = run_experiment(config, tmp_path / "durable", report=False)
+    for name in ("decisions", "trace", "failures"):
+        assert (run.out_dir / f"{name}.parquet").read_bytes() == \
+            (twice[0].out_dir / f"{name}.parquet").read_bytes(), name
