@@ -341,7 +341,7 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
                                                per_rater=False))
     if "explanations" in config.analyses:
         with stage("explanations"):
-            parts = []
+            parts: list[pd.DataFrame] = []
             for ruleset in rulesets:
                 own = decisions[decisions["ruleset_id"] == ruleset.id]
                 _, overlap = factor_overlap(vignettes, own, people, ruleset)
