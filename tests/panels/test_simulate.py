@@ -12,6 +12,7 @@ from dsk.design import generate, vignettes_from_specs
 from dsk.io import read_table, write_table
 from dsk.panels import PanelError, load_panel, load_professions, simulate_panel
 from dsk.panels.calibrate import calibration_figures, ordinal_alpha
+from dsk.panels.profiles import panels_dir
 from dsk.sets import load_set
 
 
@@ -218,3 +219,19 @@ def test_single_profession_panel_agrees_more_on_the_same_cases(study):
     single = simulate_panel(study, load_panel("social-workers-8"), seed=5, rationale=False)
     assert isinstance(mixed, pd.DataFrame)
     assert ordinal_alpha(single) > ordinal_alpha(mixed)
+
+
+BUNDLED_PANELS = sorted(p.stem for p in panels_dir().glob("*.yaml") if p.stem != "professions")
+
+
+@pytest.mark.parametrize("panel_id", BUNDLED_PANELS)
+def test_every_bundled_panel_meets_the_contract(panel_id):
+    """One contract for every registered panel: loads, simulates valid, deterministic judgements."""
+    vignettes = load_set("training-12")
+    spec = load_panel(panel_id)
+    first = simulate_panel(vignettes, spec, seed=9, rounds=2, rationale=False)
+    again = simulate_panel(vignettes, spec, seed=9, rounds=2, rationale=False)
+    assert first.equals(again)
+    assert len(first) == 2 * len(vignettes) * len(spec.raters())
+    assert first["rater_id"].str.startswith(f"{spec.id}:").all()
+    assert first["profession"].isin(load_professions()).all()
