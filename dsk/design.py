@@ -202,27 +202,44 @@ def random_vignettes(n: int, seed: int, catalogue: Catalogue | None = None, *,
 
 def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalogue | None = None, *,
                          narratives: bool = True, set_id: str | None = None,
-                         conflict_rate: float = 0.35, max_batches: int = 200) -> pd.DataFrame:
+                         conflict_rate: float = 0.35, acute_share: float | None = None,
+                         max_batches: int = 400) -> pd.DataFrame:
     """Exactly ``counts[band]`` vignettes in each complexity band.
 
     Batches are drawn with a per-vignette load spread from light to heavy
     (log-uniform from 0.25 to 6 times the base rates) and accepted into a band
     until it is full, in draw order. Output is ordered low, medium, high.
+
+    ``acute_share`` (0-1) also fixes, within every band, the share of
+    vignettes with an *acute* indicator (a factor at a level that usually
+    means statutory need, 4). Left to itself, complexity and acuity travel
+    together (the emotional-charge dimension is made of acute indicators);
+    crossing them lets an analysis tell the effect of complexity from that of
+    a single decisive indicator.
     """
     cat = catalogue or load_catalogue()
     unknown = set(counts) - set(BANDS)
     if unknown:
         raise ValueError(f"unknown complexity bands {sorted(unknown)}; bands are {', '.join(BANDS)}")
-    wanted = {b: int(counts.get(b, 0)) for b in BANDS}
-    if any(v < 0 for v in wanted.values()):
-        raise ValueError(f"band counts must be >= 0, got {wanted}")
+    wanted_band = {b: int(counts.get(b, 0)) for b in BANDS}
+    if any(v < 0 for v in wanted_band.values()):
+        raise ValueError(f"band counts must be >= 0, got {wanted_band}")
+    if acute_share is not None and not 0 <= acute_share <= 1:
+        raise ValueError(f"acute_share must be between 0 and 1, got {acute_share}")
+    # quotas per (band, acute); with no acute_share, acuity is free (one cell per band)
+    wanted: dict[tuple[str, bool | None], int] = {}
+    for band, n in wanted_band.items():
+        if acute_share is None:
+            wanted[(band, None)] = n
+        else:
+            acute = int(round(n * acute_share))
+            wanted[(band, True)], wanted[(band, False)] = acute, n - acute
     rng = np.random.default_rng(seed)
-    chosen: dict[str, list[tuple[int, int]]] = {b: [] for b in BANDS}
+    chosen: dict[tuple[str, bool | None], list[tuple[int, int]]] = {cell: [] for cell in wanted}
     batches: list[VignetteArrays] = []
-    total = sum(wanted.values())
-    batch_size = max(256, 2 * total)
+    batch_size = max(256, 2 * sum(wanted_band.values()))
     for _ in range(max_batches):
-        if all(len(chosen[b]) >= wanted[b] for b in BANDS):
+        if all(len(chosen[cell]) >= wanted[cell] for cell in wanted):
             break
         child = _sample_child(cat, batch_size, rng)
         load = np.exp(rng.uniform(np.log(0.25), np.log(6.0), batch_size))
@@ -231,15 +248,20 @@ def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalo
         b_index = len(batches)
         batches.append(batch)
         bands = batch.complexity["complexity_band"]
-        for band in BANDS:
-            need = wanted[band] - len(chosen[band])
+        acute_rows = cat.need_matrix(batch.levels).max(axis=1) >= 4
+        for (band, acute), n in wanted.items():
+            need = n - len(chosen[(band, acute)])
             if need > 0:
-                rows = np.flatnonzero(bands == band)[:need]
-                chosen[band].extend((b_index, int(r)) for r in rows)
+                match = bands == band
+                if acute is not None:
+                    match &= acute_rows == acute
+                chosen[(band, acute)].extend((b_index, int(r)) for r in np.flatnonzero(match)[:need])
     else:
-        short = {b: wanted[b] - len(chosen[b]) for b in BANDS if len(chosen[b]) < wanted[b]}
+        short = {f"{band}{'' if a is None else (' acute' if a else ' not acute')}": wanted[(band, a)] - len(c)
+                 for (band, a), c in chosen.items() if len(c) < wanted[(band, a)]}
         raise RuntimeError(f"could not fill complexity bands after {max_batches} batches: short by {short}")
-    picked = [batches[b].take(np.array([r])) for band in BANDS for b, r in chosen[band]]
+    picked = [batches[b].take(np.array([r])) for band in BANDS
+              for b, r in sorted(x for (cb, _), cells in chosen.items() if cb == band for x in cells)]
     merged = _concat(picked)
     return merged.to_frame(cat, set_id or f"stratified-{seed}", narratives=narratives)
 
@@ -416,7 +438,7 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: 
 def generate(design: str, n: int, seed: int, catalogue: Catalogue | None = None, *,
              narratives: bool = True, set_id: str | None = None,
              dimensions: Sequence[str] | None = None,
-             bands: Mapping[str, int] | None = None) -> pd.DataFrame:
+             bands: Mapping[str, int] | None = None, acute_share: float | None = None) -> pd.DataFrame:
     """Dispatch to a design by name (``random``, ``stratified``, ``d-efficient``).
 
     ``stratified`` with no ``bands`` splits ``n`` evenly over the three bands
@@ -428,7 +450,8 @@ def generate(design: str, n: int, seed: int, catalogue: Catalogue | None = None,
         if bands is None:
             base, extra = divmod(n, 3)
             bands = {b: base + (1 if i < extra else 0) for i, b in enumerate(BANDS)}
-        return stratified_vignettes(bands, seed, catalogue, narratives=narratives, set_id=set_id)
+        return stratified_vignettes(bands, seed, catalogue, narratives=narratives, set_id=set_id,
+                                    acute_share=acute_share)
     if design == "d-efficient":
         if not dimensions:
             raise ValueError("the d-efficient design needs --dimensions (factors or child attributes)")

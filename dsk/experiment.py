@@ -69,6 +69,9 @@ class VignetteSource(_Frozen):
     n: int | None = Field(None, ge=1, le=1_000_000)
     bands: dict[Literal["low", "medium", "high"], int] | None = None
     dimensions: list[str] | None = None
+    acute_share: float | None = Field(None, ge=0, le=1, description=(
+        "Stratified design: the share of vignettes in every band with an acute (level-4) indicator, "
+        "so that complexity and acuity are crossed rather than confounded."))
 
     @model_validator(mode="after")
     def _one_source(self) -> VignetteSource:
@@ -202,6 +205,7 @@ def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[
     assert source.design is not None
     bands = {str(k): v for k, v in source.bands.items()} if source.bands else None
     return generate(source.design, n, seed, bands=bands, dimensions=source.dimensions,
+                    acute_share=source.acute_share,
                     set_id=f"{source.design}-{seed}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dsk.design import (
@@ -140,3 +141,13 @@ def test_reports_cover_present_factors_only_and_agencies_see_the_child(catalogue
 def test_seeds_differ_per_vignette(random_set):
     assert random_set["seed"].nunique() == len(random_set)
     assert np.issubdtype(random_set["seed"].dtype, np.integer)
+
+
+def test_stratified_can_cross_complexity_with_acuity(catalogue):
+    v = stratified_vignettes({"low": 10, "medium": 10, "high": 10}, seed=6, catalogue=catalogue,
+                             narratives=False, acute_share=0.3)
+    acute = catalogue.need_matrix(v[list(catalogue.factor_ids)].to_numpy()).max(axis=1) >= 4
+    table = pd.crosstab(v["complexity_band"], acute)
+    assert (table[True] == 3).all() and (table[False] == 7).all()
+    with pytest.raises(ValueError, match="acute_share must be between 0 and 1"):
+        stratified_vignettes({"low": 1}, seed=1, catalogue=catalogue, acute_share=1.5)
