@@ -149,7 +149,8 @@ def _sample_levels(cat: Catalogue, child: Mapping[str, np.ndarray], load: np.nda
     u = rng.random((n, base.size), dtype=np.float32)
     acuity = np.exp(rng.normal(ACUITY_MEAN, ACUITY_SD, n)).astype(np.float32)
     # one draw does both: u < p means present, and then u / p is uniform on [0, 1)
-    level = ((u / p) ** acuity[:, None] * cat.max_levels.astype(np.float32)).astype(np.int64) + 1
+    ratio = np.minimum(u / p, np.float32(1))  # only u < p is used; capping keeps the rest finite
+    level = (ratio ** acuity[:, None] * cat.max_levels.astype(np.float32)).astype(np.int64) + 1
     levels = np.where(u < p, np.minimum(level, cat.max_levels), 0)
     return np.minimum(levels, cat.caps(child)).astype(np.int8)
 
