@@ -233,8 +233,8 @@ def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalo
         if acute_share is None:
             wanted[(band, None)] = n
         else:
-            acute = int(round(n * acute_share))
-            wanted[(band, True)], wanted[(band, False)] = acute, n - acute
+            n_acute = int(round(n * acute_share))
+            wanted[(band, True)], wanted[(band, False)] = n_acute, n - n_acute
     rng = np.random.default_rng(seed)
     chosen: dict[tuple[str, bool | None], list[tuple[int, int]]] = {cell: [] for cell in wanted}
     batches: list[VignetteArrays] = []
@@ -250,13 +250,13 @@ def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalo
         batches.append(batch)
         bands = batch.complexity["complexity_band"]
         acute_rows = cat.need_matrix(batch.levels).max(axis=1) >= 4
-        for (band, acute), n in wanted.items():
-            need = n - len(chosen[(band, acute)])
+        for cell, n in wanted.items():
+            need = n - len(chosen[cell])
             if need > 0:
-                match = bands == band
-                if acute is not None:
-                    match &= acute_rows == acute
-                chosen[(band, acute)].extend((b_index, int(r)) for r in np.flatnonzero(match)[:need])
+                match = bands == cell[0]
+                if cell[1] is not None:
+                    match &= acute_rows == cell[1]
+                chosen[cell].extend((b_index, int(r)) for r in np.flatnonzero(match)[:need])
     else:
         short = {f"{band}{'' if a is None else (' acute' if a else ' not acute')}": wanted[(band, a)] - len(c)
                  for (band, a), c in chosen.items() if len(c) < wanted[(band, a)]}
