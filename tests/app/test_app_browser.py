@@ -9,32 +9,15 @@ export, which the analysis pipeline reads.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-
-import pytest
 
 from dsk.app import create_researcher
 from dsk.app._live import LiveServer
 from dsk.io import read_table
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAYLOAD = "<script>alert('x')</script> worried about the baby"
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} missing: `make test` installs Debian's chromium")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _score(page, level: int, rationale: str, factors: list[str], agency: str) -> None:  # type: ignore[no-untyped-def]

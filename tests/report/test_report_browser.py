@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SECTIONS = ["Summary of findings", "Agreement",
             "Explanations: do checklist and panel decide for the same reasons?",
             "Failure points: where and why the checklist parts from the panel", "Teaching cases",
             "Learned checklists", "Methods appendix"]
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} missing: `make test` installs Debian's chromium")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def test_report_in_chromium(browser, quick_run: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
