@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dsk._paths import project_path
 from dsk._yaml import LineDict, load_yaml
 
 __all__ = [
@@ -384,12 +385,8 @@ class Catalogue:
 
 
 def default_catalogue_path() -> Path:
-    """``vignettes/factors.yaml`` beside the package (source checkout) or installed data."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "vignettes" / "factors.yaml", here / "data" / "factors.yaml"):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError("vignettes/factors.yaml not found beside the dsk package")
+    """``vignettes/factors.yaml`` beside the package."""
+    return project_path("vignettes", "factors.yaml")
 
 
 @lru_cache(maxsize=8)

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dsk._cli import fail
 from dsk.catalogue import DOMAINS, CatalogueError, load_catalogue
 from dsk.design import DESIGNS, generate
 from dsk.io import TableFileError, read_vignettes, write_table
@@ -24,7 +25,6 @@ vignettes_app = typer.Typer(help="Generate, show and describe vignette sets.", n
 app.add_typer(vignettes_app, name="vignettes")
 
 console = Console()
-err = Console(stderr=True)
 
 #: Sub-command groups that live beside their own package: (module, attribute, name).
 _GROUPS = (
@@ -55,11 +55,6 @@ for _module, _attr, _name in _GROUPS:
         pass
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
 @vignettes_app.command("generate")
 def vignettes_generate(
     n: Annotated[int, typer.Option("--n", "-n", help="Number of vignettes.")] = 60,
@@ -82,14 +77,14 @@ def vignettes_generate(
             for part in bands.split(","):
                 key, _, value = part.partition("=")
                 if key.strip() not in BANDS or not value.strip().isdigit():
-                    raise _fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
+                    raise fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
                 band_counts[key.strip()] = int(value)
         dims = [d.strip() for d in dimensions.split(",")] if dimensions else None
         frame = generate(design, n, seed, narratives=not no_narratives, set_id=set_id, dimensions=dims,
                          bands=band_counts)
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     extra = ""
     if "d_efficiency" in frame.attrs:
         extra = (f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial, "
@@ -102,7 +97,7 @@ def _load(path: Path) -> pd.DataFrame:
     try:
         return read_vignettes(path)
     except (TableFileError, SchemaError, CatalogueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @vignettes_app.command("show")
@@ -115,7 +110,7 @@ def vignettes_show(
     match = frame[frame["vignette_id"] == id]
     if match.empty:
         sample = ", ".join(frame["vignette_id"].head(3))
-        raise _fail(f"{file}: no vignette with id {id!r} (ids look like {sample})")
+        raise fail(f"{file}: no vignette with id {id!r} (ids look like {sample})")
     row = match.iloc[0]
     cat = load_catalogue()
     console.rule(f"{id}  ·  complexity {row['complexity']:.2f} ({row['complexity_band']})")
@@ -196,7 +191,7 @@ def vignettes_decks(
     try:
         decks = make_decks(list(frame["vignette_id"]), deck_size, respondents, seed=seed)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     write_table(decks, output)
     shown = decks["vignette_id"].value_counts()
     console.print(f"wrote {len(decks)} rows ({respondents} respondents x {deck_size}) to {output}; each vignette "
@@ -225,10 +220,10 @@ def vignettes_build_sets(
                 continue
             path = write_set(source)
         except (ValueError, CatalogueError, TableFileError) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         console.print(f"built {path}")
     if stale:
-        raise _fail(f"out of date: {', '.join(stale)}; run `dsk vignettes build-sets`")
+        raise fail(f"out of date: {', '.join(stale)}; run `dsk vignettes build-sets`")
 
 
 @app.command("run")
@@ -246,7 +241,7 @@ def run(
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         tasks: dict[str, Any] = {}
@@ -260,7 +255,7 @@ def run(
         try:
             result = run_experiment(cfg, output, progress=progress, config_path=path)
         except (ConfigError, ValueError, TableFileError, CatalogueError) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     console.print(f"tables, manifest and report written to {result.out_dir}")
     console.print(f"open the report: {result.report.resolve()}")
 
@@ -271,7 +266,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by
     from dsk.report import render_report
 
     if not (run_dir / "manifest.json").exists():
-        raise _fail(f"{run_dir}: not a run folder (no manifest.json)")
+        raise fail(f"{run_dir}: not a run folder (no manifest.json)")
     path = render_report(run_dir)
     console.print(f"report written to {path.resolve()}")
 

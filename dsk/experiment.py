@@ -26,7 +26,8 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dsk._paths import project_path
 from dsk._yaml import YamlError, line_of, load_yaml
 
 __all__ = [
@@ -126,7 +128,7 @@ class ExperimentConfig(_Frozen):
 
 def experiments_dir() -> Path:
     """``experiments/`` beside the package."""
-    return Path(__file__).resolve().parent.parent / "experiments"
+    return project_path("experiments")
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -303,17 +305,13 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     inputs: dict[str, str] = {}
     seed = config.seed
 
-    def stage(name: str):  # type: ignore[no-untyped-def]
-        class _Stage:
-            def __enter__(self) -> None:
-                self.t0 = time.perf_counter()
-                say(name, "start")
-
-            def __exit__(self, *exc: object) -> None:
-                timings[name] = round(time.perf_counter() - self.t0, 3)
-                say(name, f"done in {timings[name]:.1f} s")
-
-        return _Stage()
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        say(name, "start")
+        yield
+        timings[name] = round(time.perf_counter() - t0, 3)
+        say(name, f"done in {timings[name]:.1f} s")
 
     with stage("vignettes"):
         vignettes = _load_vignettes(config.vignettes, seed, base, inputs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,6 @@ def _read_any(path: str | Path) -> tuple[pd.DataFrame, list[int], str, Path]:
 def _rewrap(exc: SchemaError, path: Path, fmt: str, df: pd.DataFrame, lines: list[int]) -> TableFileError:
     """Turn 'row N' in a schema error into the file's line (or Parquet row)."""
     message = str(exc)
-    import re
-
     match = re.search(r"at row (\d+)", message)
     where = str(path)
     if match:

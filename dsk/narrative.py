@@ -33,6 +33,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from dsk._paths import project_path
 from dsk.catalogue import Catalogue, load_catalogue
 
 __all__ = [
@@ -197,11 +198,7 @@ def reports_to_lists(cat: Catalogue, reports: Reports) -> list[list[dict[str, An
 
 def template_dir() -> Path:
     """``vignettes/templates`` beside the package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "vignettes" / "templates", here / "data" / "templates"):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError("vignettes/templates not found beside the dsk package")
+    return project_path("vignettes", "templates")
 
 
 @lru_cache(maxsize=4)

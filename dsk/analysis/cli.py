@@ -15,15 +15,11 @@ import numpy as np
 import pandas as pd
 import typer
 
+from dsk._cli import fail
 from dsk.analysis.agreement import AgreementInputError, agreement
 from dsk.io import TableFileError, table_format
 
 __all__ = ["agree", "read_long_table"]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def read_long_table(path: Path) -> tuple[pd.DataFrame, str]:
@@ -106,7 +102,7 @@ def agree(
     cluster bootstrap over units and raters, n units) to standard output.
     """
     if output_format not in ("csv", "json"):
-        raise _fail(f"--format: expected csv or json, got {output_format!r}")
+        raise fail(f"--format: expected csv or json, got {output_format!r}")
     try:
         frame, where = read_long_table(file)
         _check(frame, file, where, [unit, rater, rating] + ([by] if by else []), rating)
@@ -114,7 +110,7 @@ def agree(
             frame, unit, rater, rating, by=by, n_boot=bootstrap, seed=seed, source=str(file)
         )
     except (TableFileError, AgreementInputError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if output_format == "csv":
         sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     else:

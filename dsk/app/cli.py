@@ -12,19 +12,15 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from dsk._cli import fail
+
 DEFAULT_DB = "sqlite:///dsk-app.sqlite3"
 DB_HELP = "Database: sqlite:///FILE (default ./dsk-app.sqlite3), a file path, or postgresql://..."
 
 console = Console()
-err = Console(stderr=True)
 
 admin_app = typer.Typer(help="Researcher accounts of the scoring app.", no_args_is_help=True)
 study_app = typer.Typer(help="Export studies and import survey responses.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def serve(
@@ -40,7 +36,7 @@ def serve(
     try:
         app = create_app(db)
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"dsk scoring app on http://{host}:{port}/ (database {db}); Ctrl-C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
@@ -58,7 +54,7 @@ def admin_create(
     try:
         create_researcher(db, username, password)
     except (AppError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"researcher {username!r} can now log in")
 
 
@@ -77,7 +73,7 @@ def study_export(
         frame = export_judgements(db, study_id)
         write_table(frame, output)
     except (AppError, ValueError, TableFileError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements to {output}")
 
 
@@ -95,7 +91,7 @@ def study_survey(
         design = survey_design_of(db, study_id)
         write_survey(design, output)
     except (AppError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"wrote the survey of study {study_id} to {output}")
 
 
@@ -116,5 +112,5 @@ def study_import(
         frame = import_survey(responses, read_survey(design), panel_id=panel_id, round=round_)
         write_table(frame, output)
     except (SurveyError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements from {responses} to {output}")

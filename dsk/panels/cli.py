@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dsk._cli import fail
 from dsk.catalogue import CatalogueError
 from dsk.io import TableFileError, read_vignettes, write_table
 from dsk.panels.calibrate import calibration_figures
@@ -18,12 +19,6 @@ from dsk.schema import SchemaError
 
 app = typer.Typer(help="Simulated practitioner panels.", no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def _vignettes(spec: str):  # type: ignore[no-untyped-def]
@@ -32,7 +27,7 @@ def _vignettes(spec: str):  # type: ignore[no-untyped-def]
     try:
         return load_set(spec) if not Path(spec).exists() else read_vignettes(spec)
     except (TableFileError, SchemaError, CatalogueError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @app.command("simulate")
@@ -55,7 +50,7 @@ def simulate(
                                     rationale=not no_rationale)
         write_table(judgements, output)
     except (PanelError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"wrote {len(judgements)} judgements ({judgements['rater_id'].nunique()} raters x "
                   f"{judgements['vignette_id'].nunique()} vignettes x {rounds} round(s)) to {output}")
 
@@ -73,7 +68,7 @@ def calibrate(
         profs = load_professions()
         spec = load_panel(panel, profs)
     except PanelError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     vignettes = generate("stratified", n, seed, narratives=False)
     judgements = simulate_panel(vignettes, spec, seed=seed, professions=profs, rationale=False)
     figures = calibration_figures(judgements, vignettes)

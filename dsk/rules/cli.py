@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from dsk._cli import fail
 from dsk.catalogue import CatalogueError
 from dsk.io import TableFileError, read_vignettes, write_table
 from dsk.rules import ENGINES, RulesetError, RulesInputError, evaluate, load_ruleset
@@ -22,11 +23,6 @@ app = typer.Typer(help="Check, apply and explain rulesets (checklists).", no_arg
 
 _FAILURES = (RulesetError, RulesInputError, DurableRulesError, TableFileError, SchemaError,
              CatalogueError, FileNotFoundError)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _engine(value: str) -> str:
@@ -45,7 +41,7 @@ def check(
     try:
         report = check_ruleset(file, sample_size=sample, seed=seed)
     except _FAILURES as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     for line in report.lines():
         typer.echo(line)
     typer.echo(f"{file}: {len(report.errors)} errors, {len(report.warnings)} warnings")
@@ -72,7 +68,7 @@ def apply(
         if trace is not None:
             write_table(result.trace(), trace)
     except _FAILURES as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(f"{ruleset.id} ({engine}): {len(result):,} vignettes -> {output}"
                + (f", trace -> {trace}" if trace is not None else ""))
 
@@ -91,11 +87,11 @@ def explain(
         table = read_vignettes(vignettes)
         rows = table.index[table["vignette_id"].astype(str) == vignette_id]
         if len(rows) == 0:
-            raise _fail(f"{vignettes}: no vignette with vignette_id {vignette_id!r}")
+            raise fail(f"{vignettes}: no vignette with vignette_id {vignette_id!r}")
         one = table.loc[rows[:1]]
         result = evaluate(ruleset, one, engine=engine, margins=True)
     except _FAILURES as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(explanation(result))
     if near:
         typer.echo(near_misses(result, near))
