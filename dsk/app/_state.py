@@ -4,8 +4,8 @@
 ``app.state.core``; handlers receive it through the :data:`State` dependency rather
 than from a closure. The routers are split by role: ``_public`` (health check),
 ``_auth`` (researcher log-in and log-out), ``_researcher`` (studies, links, exports)
-and ``_practitioner`` (consent, scoring, round 2); ``docs/architecture.md`` shows
-where the app sits in the data flow.
+and ``_practitioner`` (consent, scoring, round 2). ``docs/architecture.md`` (section
+"Scoring app") describes what the app does and where it sits in the data flow.
 """
 
 from __future__ import annotations
