@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from benchmarks._harness import Row, measure
-from dsk._doe import d_efficient_design, make_decks
+from functools import partial
 
-# (name, levels, runs, minimum D-efficiency); each search must finish within 2 s.
+from benchmarks._harness import Row, measure
+from dsk._doe import d_efficient_design
+from dsk.decks import make_decks
+
+# (name, levels, runs, minimum D-efficiency); each search (random_state=0, the default
+# 10 starts) must reach its efficiency within 2 s. The last row is the speed target of
+# the D-efficient design: six dimensions, 864 candidates, 60 runs, D-efficiency >= 0.95
+# in under 2 s (tests/test_doe.py checks the efficiency, this benchmark the time).
 UNIVERSES = [
     ("6 dims [2,2,3,3,4,2], 36 runs", [2, 2, 3, 3, 4, 2], 36, 0.9),
     ("5 binary dims, 16 runs", [2, 2, 2, 2, 2], 16, 1.0 - 1e-9),
-    ("6 dims [3,3,3,4,4,2] (864 cand.), 60 runs", [3, 3, 3, 4, 4, 2], 60, 0.9),
+    ("6 dims [3,3,3,4,4,2] (864 cand.), 60 runs", [3, 3, 3, 4, 4, 2], 60, 0.95),
 ]
 SECONDS_TARGET = 2.0
 
@@ -17,7 +23,7 @@ SECONDS_TARGET = 2.0
 def run() -> list[Row]:
     rows: list[Row] = []
     for name, levels, n_runs, min_eff in UNIVERSES:
-        seconds, peak, result = measure(lambda lv=levels, n=n_runs: d_efficient_design(lv, n, seed=0))
+        seconds, peak, result = measure(partial(d_efficient_design, levels, n_runs, random_state=0))
         rows.append(Row(
             name=f"D-efficient: {name} (D-eff {result.d_efficiency:.4f})",
             items=1, seconds=seconds, peak_mib=peak, unit="designs",
@@ -25,7 +31,7 @@ def run() -> list[Row]:
             met=bool(result.d_efficiency >= min_eff and seconds < SECONDS_TARGET),
         ))
     ids = [f"v{i:03d}" for i in range(60)]
-    seconds, peak, decks = measure(lambda: make_decks(ids, 10, 10_000, seed=0))
+    seconds, peak, decks = measure(lambda: make_decks(ids, 10, 10_000, random_state=0))
     rows.append(Row(name="decks: 60 vignettes, 10 per deck, 10,000 respondents", items=len(decks),
                     seconds=seconds, peak_mib=peak, unit="rows"))
     return rows

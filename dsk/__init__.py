@@ -9,10 +9,10 @@ The public surface is re-exported here; everything else is private.
 
 from dsk.catalogue import Catalogue, CatalogueError, load_catalogue
 from dsk.complexity import complexity_of_frame, complexity_scores
+from dsk.decks import make_decks
 from dsk.design import (
     d_efficient_vignettes,
     generate,
-    make_decks,
     random_vignettes,
     stratified_vignettes,
 )

@@ -1,7 +1,9 @@
-"""Experimental-design algorithms for vignette studies: factorials, D-efficiency, decks.
+"""D-optimal search for vignette studies: factorials, model matrices, D-efficiency.
 
-Pure NumPy/pandas functions, no file I/O. ``dsk.design`` builds the public vignette
-designs on top of them.
+Pure NumPy functions, no file I/O. ``dsk.design`` builds the public D-efficient vignette
+design on top of them; decks and counterbalanced orders live in :mod:`dsk.decks`. The
+method, with its sources, is described in ``docs/methods.md`` (section "D-efficient
+designs and decks").
 
 Coding of the main-effects model
 --------------------------------
@@ -37,32 +39,31 @@ Examples
 >>> from dsk._doe import d_efficient_design, full_factorial
 >>> full_factorial([2, 3]).shape
 (6, 2)
->>> result = d_efficient_design([2, 2, 2, 2, 2], 16, seed=1)
+>>> result = d_efficient_design([2, 2, 2, 2, 2], 16, random_state=1)
 >>> round(result.d_efficiency, 6)
 1.0
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "DesignResult",
     "d_efficiency",
     "d_efficient_design",
     "full_factorial",
-    "make_decks",
     "model_matrix",
     "n_parameters",
 ]
 
-SeedLike = int | np.random.Generator
+#: What a ``random_state`` argument accepts: an int seed for ``numpy.random.default_rng``
+#: or a ready ``numpy.random.Generator``.
+RandomState = int | np.random.Generator
 
 # Relative improvement an exchange must bring to be accepted; guards against cycling on
 # floating-point noise.
@@ -297,7 +298,7 @@ class DesignResult:
         improved the determinant (or ``max_iter`` was reached).
     d_efficiency_factorial
         D-efficiency against the full factorial, whatever the candidate set; the number
-        DOMAIN.md asks studies to report. Equal to ``d_efficiency`` when no candidates
+        a study reports (``docs/methods.md``, "D-efficient designs and decks"). Equal to ``d_efficiency`` when no candidates
         were given.
     candidate_rows
         Row indices of the chosen runs in the candidate set, sorted.
@@ -310,15 +311,18 @@ class DesignResult:
     candidate_rows: np.ndarray
 
 
-def _rng(seed: SeedLike) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed: expected an int or numpy Generator, got {type(seed).__name__}")
-    return np.random.default_rng(int(seed))
+def generator_of(random_state: RandomState) -> np.random.Generator:
+    """The generator for a ``random_state``: itself if a Generator, else ``default_rng(int)``."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise TypeError("random_state: expected an int or numpy Generator, got "
+                        f"{type(random_state).__name__}")
+    return np.random.default_rng(int(random_state))
 
 
-def _check_count(value: object, name: str) -> int:
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an int, or a TypeError/ValueError naming ``name`` if not a positive int."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
     if value < 1:
@@ -399,7 +403,7 @@ def d_efficient_design(
     n_levels: Sequence[int],
     n_runs: int,
     *,
-    seed: SeedLike,
+    random_state: RandomState,
     candidates: np.ndarray | Sequence[Sequence[int]] | None = None,
     n_starts: int = 10,
     max_iter: int = 100,
@@ -419,8 +423,8 @@ def d_efficient_design(
     n_runs
         Number of runs (vignettes) wanted; at least the number of model parameters
         ``1 + sum(L - 1)``.
-    seed
-        Seed for ``numpy.random.default_rng`` (or a Generator). The same int seed gives an
+    random_state
+        Seed for ``numpy.random.default_rng`` (or a Generator). The same int gives an
         identical ``runs`` array.
     candidates
         Allowed combinations (integer codes, shape ``(N, k)``), for example the full
@@ -450,19 +454,19 @@ def d_efficient_design(
 
     Examples
     --------
-    >>> result = d_efficient_design([2, 2, 3, 3, 4, 2], 36, seed=7)
+    >>> result = d_efficient_design([2, 2, 3, 3, 4, 2], 36, random_state=7)
     >>> result.runs.shape
     (36, 6)
     >>> result.d_efficiency > 0.9
     True
-    >>> bool((d_efficient_design([2, 2, 3, 3, 4, 2], 36, seed=7).runs == result.runs).all())
+    >>> bool((d_efficient_design([2, 2, 3, 3, 4, 2], 36, random_state=7).runs == result.runs).all())
     True
     """
     levels = _check_levels(n_levels)
-    n_runs = _check_count(n_runs, "n_runs")
-    n_starts = _check_count(n_starts, "n_starts")
-    max_iter = _check_count(max_iter, "max_iter")
-    rng = _rng(seed)
+    n_runs = positive_int(n_runs, "n_runs")
+    n_starts = positive_int(n_starts, "n_starts")
+    max_iter = positive_int(max_iter, "max_iter")
+    rng = generator_of(random_state)
     p = n_parameters(levels)
 
     if candidates is None:
@@ -519,147 +523,4 @@ def d_efficient_design(
         iterations=best_passes,
         d_efficiency_factorial=eff_factorial,
         candidate_rows=chosen,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Decks
-# --------------------------------------------------------------------------------------
-
-
-def _williams_rows(k: int) -> np.ndarray:
-    """Williams design of order ``k``: position-balanced, first-order carryover balanced.
-
-    ``k`` rows for even ``k``; ``2k`` rows (the square and its mirror) for odd ``k``. Each
-    block of ``k`` consecutive rows is a Latin square.
-    """
-    first = [0]
-    lo, hi = 1, k - 1
-    take_lo = True
-    while len(first) < k:
-        if take_lo:
-            first.append(lo)
-            lo += 1
-        else:
-            first.append(hi)
-            hi -= 1
-        take_lo = not take_lo
-    base = np.asarray(first, dtype=np.int64)
-    square = (base[None, :] + np.arange(k)[:, None]) % k
-    if k % 2 == 1:
-        square = np.vstack([square, square[:, ::-1]])
-    return square
-
-
-def make_decks(
-    vignette_ids: Sequence[str],
-    deck_size: int,
-    n_respondents: int,
-    *,
-    seed: SeedLike,
-) -> pd.DataFrame:
-    """Assign each respondent a deck of distinct vignettes in a balanced, randomised order.
-
-    Construction: the vignettes are shuffled once into a cycle; deck ``d`` (1-based) is
-    the ``deck_size`` consecutive vignettes starting at offset ``(d - 1) * deck_size``
-    (wrapping round), so when ``deck_size`` divides the number of vignettes the decks
-    partition the set, the classic factorial-survey layout. Respondents are dealt decks
-    in turn (respondent 1 gets deck 1, respondent 2 deck 2, ...). Within a deck, the
-    orders come from a Williams design, relabelled by a random permutation of the deck
-    and with its rows in random order, used cyclically.
-
-    Guarantees
-    ----------
-    * Each respondent sees ``deck_size`` distinct vignettes.
-    * Every vignette is shown ``floor(R * k / V)`` or ``ceil(R * k / V)`` times
-      (``R`` respondents, ``k`` = deck_size, ``V`` vignettes), and the same holds for
-      every prefix of respondents 1..r, so balance survives drop-out of late respondents.
-    * Position balance: among the ``m`` respondents given one deck, each of its vignettes
-      appears at each position ``floor(m / k)`` or ``ceil(m / k)`` times; when ``m`` is a
-      multiple of ``k`` (even ``k``) or ``2k`` (odd ``k``) each vignette also directly
-      follows every other one equally often. Across decks that share a vignette
-      (``k`` not dividing ``V``) the counts add up, so they are balanced only roughly.
-    * Each respondent's order, taken alone, is a uniformly random permutation of the deck.
-
-    Parameters
-    ----------
-    vignette_ids
-        Distinct vignette identifiers.
-    deck_size
-        Vignettes per respondent, at most ``len(vignette_ids)``.
-    n_respondents
-        Number of respondents.
-    seed
-        Seed for ``numpy.random.default_rng`` (or a Generator); the same int seed gives an
-        identical table.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (respondent, position), sorted by both, with columns ``respondent``
-        (int, 1-based), ``deck`` (int, 1-based; respondents with the same deck see the
-        same vignettes), ``position`` (int, 1-based) and ``vignette_id``.
-
-    Raises
-    ------
-    ValueError
-        If ids are empty or duplicated, or a size is not positive, or ``deck_size``
-        exceeds the number of vignettes.
-
-    Examples
-    --------
-    >>> decks = make_decks([f"v{i:02d}" for i in range(8)], 4, 6, seed=3)
-    >>> decks.shape
-    (24, 4)
-    >>> sorted(decks["vignette_id"].value_counts().unique().tolist())
-    [3]
-    >>> int(decks.groupby("respondent")["vignette_id"].nunique().min())
-    4
-    """
-    ids = list(vignette_ids)
-    if isinstance(vignette_ids, str):
-        raise TypeError("vignette_ids: expected a sequence of ids, got a single string")
-    if not ids:
-        raise ValueError("vignette_ids: expected at least one vignette id, got none")
-    dups = sorted(str(v) for v, c in Counter(ids).items() if c > 1)
-    if dups:
-        raise ValueError(f"vignette_ids: expected distinct ids, got duplicates {dups}")
-    k = _check_count(deck_size, "deck_size")
-    n_resp = _check_count(n_respondents, "n_respondents")
-    n_vig = len(ids)
-    if k > n_vig:
-        raise ValueError(
-            f"deck_size: expected at most the number of vignettes ({n_vig}), got {k}"
-        )
-    rng = _rng(seed)
-
-    cycle = rng.permutation(n_vig)
-    n_decks = n_vig // np.gcd(n_vig, k)
-    respondent = np.arange(n_resp)
-    deck = respondent % n_decks
-    slot = respondent // n_decks  # how many earlier respondents had the same deck
-
-    williams = _williams_rows(k)
-    n_orders = williams.shape[0]
-    members = np.empty((n_decks, k), dtype=np.int64)
-    orders = np.empty((n_decks, n_orders, k), dtype=np.int64)
-    for d in range(n_decks):
-        members[d] = cycle[(d * k + np.arange(k)) % n_vig]
-        relabel = rng.permutation(k)
-        # Shuffle rows within each Latin-square block so every block stays complete.
-        row_order = np.concatenate(
-            [b * k + rng.permutation(k) for b in range(n_orders // k)]
-        )
-        orders[d] = relabel[williams[row_order]]
-
-    seq = orders[deck, slot % n_orders]  # (n_resp, k) positions within each deck
-    shown = np.take_along_axis(members[deck], seq, axis=1)
-    id_array = np.asarray(ids, dtype=object)
-    return pd.DataFrame(
-        {
-            "respondent": np.repeat(respondent + 1, k).astype(np.int64),
-            "deck": np.repeat(deck + 1, k).astype(np.int64),
-            "position": np.tile(np.arange(1, k + 1), n_resp).astype(np.int64),
-            "vignette_id": id_array[shown.ravel()],
-        }
     )

@@ -189,7 +189,7 @@ def vignettes_decks(
 
     frame = _load(file)
     try:
-        decks = make_decks(list(frame["vignette_id"]), deck_size, respondents, seed=seed)
+        decks = make_decks(list(frame["vignette_id"]), deck_size, respondents, random_state=seed)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     write_table(decks, output)

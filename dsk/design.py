@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsk._doe import make_decks
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.complexity import complexity_scores
+from dsk.decks import make_decks
 from dsk.narrative import Reports, render_narrative, reports_to_lists, sample_reports
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS, validate
 
@@ -344,7 +344,7 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, seed: int,
     candidates = candidates[plausible]
     if len(candidates) == 0:
         raise ValueError("every combination of these dimensions breaks a catalogue exclusion")
-    result = _doe.d_efficient_design(n_levels, n, seed=seed, candidates=candidates, n_starts=n_starts)
+    result = _doe.d_efficient_design(n_levels, n, random_state=seed, candidates=candidates, n_starts=n_starts)
     levels, child = expand(result.runs)
     rng = np.random.default_rng([seed, 1])
     arrays = _finish(cat, levels, child, rng, conflict_rate)

@@ -12,8 +12,8 @@ Examples
 >>> db = tempfile.mkdtemp() + "/app.sqlite3"
 >>> create_researcher(db, "ada", "a long passphrase")
 >>> app = create_app(db)
->>> sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))[:2]
-['/login', '/logout']
+>>> app.url_path_for("login"), app.url_path_for("study_page", study_id=3)
+('/login', '/studies/3')
 """
 
 from ._db import normalise_url

@@ -17,8 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dsk._doe import make_decks
 from dsk.catalogue import Catalogue
+from dsk.decks import make_decks
 from dsk.schema import columns, validate
 from dsk.sets import bundled_sets, load_set
 
@@ -113,7 +113,7 @@ def create_study(db: Session, *, title: str, set_id: str, deck_size: int | str,
     n = _int_field(n_participants, "n_participants", 1, 1000)
     n_rounds = _int_field(rounds, "rounds", 1, 2)
     seed_value = _int_field(seed, "seed", 0, 2**31 - 1)
-    decks = make_decks(list(vignettes["vignette_id"]), deck, n, seed=seed_value)
+    decks = make_decks(list(vignettes["vignette_id"]), deck, n, random_state=seed_value)
     study = Study(title=title, set_id=set_id, deck_size=deck, n_participants=n, rounds=n_rounds,
                   seed=seed_value, phase="round1")
     db.add(study)

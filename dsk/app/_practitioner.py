@@ -1,0 +1,180 @@
+"""Practitioners' pages: the one-time link and consent, the scoring pages, round 2.
+
+Every scoring form carries a signed one-time form token naming the participant,
+round and vignette and the time the page was shown, so a forged, misdirected or
+replayed form is refused and time on task is measured by the server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import _study as st
+from ._models import Participant, Study
+from ._security import new_token
+from ._state import PARTICIPANT_COOKIE, PARTICIPANT_DAYS, AppState, State
+
+router = APIRouter()
+
+
+def _values_of(r: st.Response) -> dict[str, Any]:
+    """A saved answer as the values of the scoring form."""
+    return {"need_level": str(r.need_level), "confidence": str(round(r.confidence * 100)),
+            "risk": str(int(r.risk)), "salient_factors": json.loads(r.salient_factors),
+            "salient_other": r.salient_other, "rationale": r.rationale,
+            "lead_agency": r.lead_agency}
+
+
+def vignette_page(core: AppState, request: Request, db: Session, p: Participant, study: Study,
+                  round_: int, vignette_id: str, *, form_token: str | None = None,
+                  values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                  deck: list[str] | None = None, done: set[str] | None = None) -> HTMLResponse:
+    """The scoring page of one vignette (with colleagues' answers in round 2)."""
+    deck = deck if deck is not None else st.deck_of(db, p)
+    done = done if done is not None else st.answered_ids(db, p, round_)
+    feedback = None
+    if values is None:
+        values = {"need_level": "", "confidence": "", "risk": "", "salient_factors": [],
+                  "salient_other": "", "rationale": "", "lead_agency": ""}
+        if round_ == 2:
+            first = st.answered(db, p, 1).get(vignette_id)
+            if first is not None:
+                values = _values_of(first)
+    if round_ == 2:
+        feedback = st.feedback(db, p, vignette_id)
+    if form_token is None:
+        payload = f"{p.id}|{round_}|{vignette_id}|{int(time.time() * 1000)}|{new_token()[:22]}"
+        form_token = core.signer.sign(payload)
+    narrative = db.scalar(select(st.StudyVignette.narrative).where(
+        st.StudyVignette.study_id == study.id, st.StudyVignette.vignette_id == vignette_id))
+    return core.render(
+        request, "vignette.html", status=422 if errors else 200, round=round_,
+        position=deck.index(vignette_id) + 1, total=len(deck), done=len(done),
+        narrative=narrative or "", feedback=feedback, levels=core.levels,
+        agencies=core.agencies, factor_groups=core.factor_groups,
+        factor_labels=core.factor_labels, values=values, errors=errors or {},
+        form_token=form_token)
+
+
+@router.get("/p/{token}", response_class=HTMLResponse)
+def link_page(request: Request, token: str, core: State) -> Response:
+    with core.db() as db:
+        mine = st.participant_by_session(db, request.cookies.get(PARTICIPANT_COOKIE))
+        p = st.participant_by_link(db, token)
+        if mine is not None and mine.id == p.id:
+            return RedirectResponse("/s", status_code=303)
+        if p.claimed_at is not None:
+            raise st.AppError("this participant link has already been used; it works once. "
+                              "Open the study in the browser where you started, or ask the "
+                              "researcher for a new link", status=410, field="link")
+        study = st.get_study(db, p.study_id)
+        return core.render(request, "consent.html", study=study, token=token,
+                           professions=core.professions, form={})
+
+
+@router.post("/p/{token}")
+async def consent(request: Request, token: str, core: State) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+    values = {k: str(form.get(k) or "").strip() for k in ("profession", "experience_years")}
+
+    def claim() -> Response:
+        with core.db() as db:
+            p = st.participant_by_link(db, token)
+            study = st.get_study(db, p.study_id)
+            errors = {}
+            if values["profession"] not in core.professions:
+                errors["profession"] = "profession: missing; choose your profession"
+            try:
+                years = st._int_field(values["experience_years"], "experience_years", 0, 60)
+            except st.AppError as exc:
+                errors["experience_years"] = exc.message
+            if form.get("consent") != "yes":
+                errors["consent"] = "consent: tick the box to agree to take part"
+            if errors:
+                return core.render(request, "consent.html", status=422, study=study,
+                                   token=token, professions=core.professions, form=values,
+                                   errors=errors)
+            session_token = st.claim_link(db, token, values["profession"], years)
+        response = RedirectResponse("/s", status_code=303)
+        response.set_cookie(PARTICIPANT_COOKIE, session_token,
+                            max_age=PARTICIPANT_DAYS * 86400, httponly=True,
+                            samesite="lax", path="/")
+        return response
+
+    return await run_in_threadpool(claim)
+
+
+@router.get("/s", response_class=HTMLResponse)
+def participant_home(request: Request, core: State) -> HTMLResponse:
+    with core.db() as db:
+        found = st.participant_and_study(db, request.cookies.get(PARTICIPANT_COOKIE))
+        if found is None:
+            raise st.AppError("this browser has no study session; open the link the "
+                              "researcher sent you", status=401, field="session")
+        p, study = found
+        round_ = st.current_round(study)
+        if round_ is None:
+            return core.render(request, "waiting.html", heading="The study is closed",
+                               message="Thank you for taking part.")
+        done = st.answered_ids(db, p, round_)
+        deck = st.deck_of(db, p)
+        left = [v for v in deck if v not in done]
+        if not left:
+            if round_ == 1 and study.rounds == 2:
+                return core.render(
+                    request, "waiting.html", heading="Round 1 complete",
+                    message="Thank you. When the researcher opens round 2, come back in this "
+                            "browser (or follow your link again) to see how colleagues "
+                            "answered and review your answers.")
+            return core.render(request, "waiting.html", heading="All done",
+                               message="Thank you: all your answers are saved.")
+        return vignette_page(core, request, db, p, study, round_, left[0], deck=deck, done=done)
+
+
+@router.post("/s/answer")
+async def answer(request: Request, core: State) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+    raw_token = form.get("form_token")
+    payload = core.signer.unsign(raw_token) if isinstance(raw_token, str) else None
+    if payload is None:
+        raise st.AppError("missing, damaged or not issued by this server; reload the page "
+                          "to get a fresh form", status=400, field="form_token")
+    pid, rnd, vignette_id, issued_ms, nonce = payload.split("|")
+    answer_, errors = st.parse_answer(form, core.catalogue)
+
+    def save() -> Response:
+        with core.db() as db:
+            p = core.participant(db, request)
+            if int(pid) != p.id:
+                raise st.AppError("this form belongs to another participant",
+                                  status=403, field="form_token")
+            study = st.get_study(db, p.study_id)
+            round_ = int(rnd)
+            if st.current_round(study) != round_:
+                raise st.AppError(f"round {round_} is closed; your answer was not saved",
+                                  status=409, field="round")
+            if vignette_id not in st.deck_of(db, p):
+                raise st.AppError("this vignette is not in your deck",
+                                  status=403, field="form_token")
+            if answer_ is None:
+                values: dict[str, Any] = {k: str(form.get(k) or "") for k in
+                                          ("need_level", "confidence", "risk", "salient_other",
+                                           "rationale", "lead_agency")}
+                values["salient_factors"] = form.getlist("salient_factors")
+                return vignette_page(core, request, db, p, study, round_, vignette_id,
+                                     form_token=str(raw_token), values=values, errors=errors)
+            seconds = max(0.0, time.time() - int(issued_ms) / 1000.0)
+            st.save_answer(db, p, vignette_id, round_, answer_, seconds, nonce)
+        return RedirectResponse("/s", status_code=303)
+
+    return await run_in_threadpool(save)

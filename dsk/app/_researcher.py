@@ -1,0 +1,134 @@
+"""Researchers' pages: the dashboard, studies, participant links, rounds and exports.
+
+Every handler first checks the researcher's session (:meth:`AppState.researcher`),
+which sends a browser without one to the log-in page.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from dsk.io import write_table
+
+from . import _study as st
+from ._models import Study
+from ._ops import study_survey
+from ._state import PHASES, State
+from ._survey import qualtrics_txt
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, core: State) -> HTMLResponse:
+    with core.db() as db:
+        who = core.researcher(db, request)
+        studies = list(db.scalars(select(Study).order_by(Study.id.desc())))
+        return core.render(request, "dashboard.html", researcher=who, studies=studies,
+                           sets=core.sets, phases=PHASES, form={})
+
+
+@router.post("/studies")
+async def new_study(request: Request, core: State) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+    fields = {k: str(form.get(k) or "") for k in
+              ("title", "set_id", "deck_size", "n_participants", "rounds", "seed")}
+
+    def make() -> Response:
+        with core.db() as db:
+            who = core.researcher(db, request)
+            try:
+                study = st.create_study(db, catalogue=core.catalogue, **fields)
+            except st.AppError as exc:
+                studies = list(db.scalars(select(Study).order_by(Study.id.desc())))
+                return core.render(request, "dashboard.html", status=exc.status,
+                                   researcher=who, studies=studies, sets=core.sets,
+                                   phases=PHASES, form=fields,
+                                   errors={exc.field or "title": exc.message})
+            return RedirectResponse(f"/studies/{study.id}", status_code=303)
+
+    return await run_in_threadpool(make)
+
+
+@router.get("/studies/{study_id}", response_class=HTMLResponse)
+def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
+    with core.db() as db:
+        who = core.researcher(db, request)
+        study = st.get_study(db, study_id)
+        return core.render(request, "study.html", researcher=who, study=study,
+                           rows=st.progress(db, study), phases=PHASES,
+                           professions=core.professions)
+
+
+@router.post("/studies/{study_id}/links", response_class=HTMLResponse)
+async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
+    form = await request.form()
+    core.check_csrf(request, form)
+    base = str(request.base_url).rstrip("/")
+
+    def issue() -> HTMLResponse:
+        with core.db() as db:
+            who = core.researcher(db, request)
+            study = st.get_study(db, study_id)
+            issued = st.issue_links(db, study)
+            rows = [(st.rater_id(study.id, p.number), f"{base}/p/{token}") for p, token in issued]
+            return core.render(request, "links.html", researcher=who, study=study, links=rows)
+
+    return await run_in_threadpool(issue)
+
+
+@router.post("/studies/{study_id}/close")
+async def close(request: Request, study_id: int, core: State) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def advance() -> None:
+        with core.db() as db:
+            core.researcher(db, request)
+            st.close_round(db, st.get_study(db, study_id))
+
+    await run_in_threadpool(advance)
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.get("/studies/{study_id}/judgements.{fmt}")
+def export(request: Request, study_id: int, fmt: str, core: State) -> Response:
+    if fmt not in ("csv", "parquet"):
+        raise st.AppError(f"expected csv or parquet, got {fmt!r}", status=404, field="format")
+    with core.db() as db:
+        core.researcher(db, request)
+        frame = st.judgements(db, st.get_study(db, study_id))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_table(frame, Path(tmp) / f"judgements.{fmt}").read_bytes()
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.apache.parquet"
+    return Response(data, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="study-{study_id}-judgements.{fmt}"'})
+
+
+@router.get("/studies/{study_id}/survey.csv")
+def survey_csv(request: Request, study_id: int, core: State) -> Response:
+    with core.db() as db:
+        core.researcher(db, request)
+        design = study_survey(db, study_id)
+    return Response(design.to_csv(index=False, lineterminator="\n"),
+                    media_type="text/csv; charset=utf-8", headers={
+                        "Content-Disposition":
+                            f'attachment; filename="study-{study_id}-survey.csv"'})
+
+
+@router.get("/studies/{study_id}/qualtrics.txt")
+def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
+    with core.db() as db:
+        core.researcher(db, request)
+        design = study_survey(db, study_id)
+    return Response(qualtrics_txt(design, core.catalogue),
+                    media_type="text/plain; charset=utf-8", headers={
+                        "Content-Disposition":
+                            f'attachment; filename="study-{study_id}-qualtrics.txt"'})

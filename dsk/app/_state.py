@@ -1,0 +1,181 @@
+"""What every router of the scoring app shares: the database, the signer, the templates.
+
+:func:`dsk.app.create_app` builds one :class:`AppState` and keeps it on
+``app.state.core``; handlers receive it through the :data:`State` dependency rather
+than from a closure. The routers are split by role: ``_public`` (health check),
+``_auth`` (researcher log-in and log-out), ``_researcher`` (studies, links, exports)
+and ``_practitioner`` (consent, scoring, round 2). ``docs/architecture.md`` (section
+"Scoring app") describes what the app does and where it sits in the data flow.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import FormData
+
+from dsk.catalogue import Catalogue
+from dsk.sets import bundled_sets, load_set
+
+from . import _study as st
+from ._db import make_engine, upgrade
+from ._models import Participant, Researcher, ResearcherSession, Setting, utcnow
+from ._security import LoginLimiter, Signer, token_hash
+
+HERE = Path(__file__).resolve().parent
+CSRF_COOKIE, PARTICIPANT_COOKIE, RESEARCHER_COOKIE = "dsk_csrf", "dsk_p", "dsk_r"
+PARTICIPANT_DAYS, RESEARCHER_HOURS = 120, 12
+PHASES = {"round1": "Round 1 open", "round2": "Round 2 open", "closed": "Closed"}
+_HEADINGS = {400: "Request refused", 401: "Not signed in", 403: "Not allowed",
+             404: "Not found", 409: "Already done", 410: "Link already used",
+             422: "Please check your answers", 429: "Too many attempts"}
+
+
+class Redirect(Exception):
+    """Raised by a guard to send the browser elsewhere (a 303 to ``url``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _secret(sessions: sessionmaker[Session]) -> str:
+    with sessions() as db:
+        found = db.get(Setting, "secret")
+        if found is not None:
+            return found.value
+        db.add(Setting(key="secret", value=secrets.token_hex(32)))
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+        found = db.get(Setting, "secret")
+        assert found is not None
+        return found.value
+
+
+def _professions(catalogue: Catalogue) -> dict[str, str]:
+    try:
+        from dsk.panels import load_professions
+
+        labels = {pid: p.label for pid, p in load_professions(catalogue=catalogue).items()}
+    except Exception:  # noqa: BLE001 - the app must start even without panel profiles
+        labels = {}
+    labels["other"] = "Other"
+    return labels
+
+
+class AppState:
+    """Everything the handlers share; built once by :func:`dsk.app.create_app`."""
+
+    def __init__(self, db_url: str, login_attempts: int, login_window: float,
+                 catalogue: Catalogue, migrate: bool, threads: int) -> None:
+        self.engine = make_engine(db_url)
+        if migrate:
+            upgrade(self.engine)
+        info = {"write_lock": threading.Lock()} if self.engine.dialect.name == "sqlite" else {}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self.signer = Signer(_secret(self.sessions))
+        self.limiter = LoginLimiter(login_attempts, login_window)
+        self.threads = threads
+        self.catalogue = catalogue
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                               autoescape=select_autoescape(["html"]), trim_blocks=True,
+                               lstrip_blocks=True, auto_reload=False)
+        self.levels = dict(catalogue.need_levels)
+        self.agencies = {a: label[:1].upper() + label[1:] for a, label in catalogue.agencies.items()}
+        self.factor_labels = {f.id: f.label for f in catalogue.factors}
+        self.factor_groups = [(d, label, [f for f in catalogue.factors if f.domain == d])
+                              for d, label in catalogue.domains.items()]
+        self.professions = _professions(catalogue)
+        choices = self.env.get_template("_choices.html").module
+
+        @lru_cache(maxsize=4096)
+        def factor_fieldsets(checked: tuple[str, ...]) -> Markup:
+            return Markup(choices.factors(self.factor_groups, checked))  # type: ignore[attr-defined]
+
+        @lru_cache(maxsize=64)
+        def agency_options(selected: str) -> Markup:
+            return Markup(choices.agencies(self.agencies, selected))  # type: ignore[attr-defined]
+
+        self.env.globals.update(
+            factor_fieldsets=lambda checked: factor_fieldsets(tuple(sorted(checked or ()))),
+            agency_options=lambda selected: agency_options(selected or ""))
+        self.sets = [{"id": s, "n": len(load_set(s, catalogue))} for s in bundled_sets()]
+
+    @contextmanager
+    def db(self) -> Iterator[Session]:
+        """A database session, closed on exit."""
+        with self.sessions() as session:
+            yield session
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """Render template ``name``; every page gets the CSRF token and an ``errors`` dict."""
+        context.setdefault("csrf", self.signer.csrf_token(request.state.csrf_cookie))
+        context.setdefault("researcher", None)
+        context.setdefault("errors", {})
+        html = self.env.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, request: Request, exc: st.AppError) -> HTMLResponse:
+        """The error page for ``exc``, with the status it carries."""
+        return self.render(request, "error.html", status=exc.status, message=exc.message,
+                           heading=_HEADINGS.get(exc.status, "Something went wrong"))
+
+    # --------------------------------------------------------- guards
+    def check_csrf(self, request: Request, form: FormData) -> None:
+        """Refuse (403) a form whose CSRF token does not match this browser's cookie."""
+        token = form.get("csrf_token")
+        if not self.signer.check_csrf(request.cookies.get(CSRF_COOKIE),
+                                      token if isinstance(token, str) else None):
+            raise st.AppError("missing or wrong; reload the page and send the form again "
+                              "(forms are protected against cross-site request forgery)",
+                              status=403, field="csrf_token")
+
+    def researcher(self, db: Session, request: Request) -> Researcher:
+        """The signed-in researcher, or a redirect to the log-in page."""
+        token = request.cookies.get(RESEARCHER_COOKIE)
+        if token:
+            row = db.get(ResearcherSession, token_hash(token))
+            if row is not None and row.expires_at > utcnow():
+                found = db.get(Researcher, row.researcher_id)
+                if found is not None:
+                    return found
+        raise Redirect("/login")
+
+    def participant(self, db: Session, request: Request) -> Participant:
+        """The participant of this browser's study session, or a 401."""
+        p = st.participant_by_session(db, request.cookies.get(PARTICIPANT_COOKIE))
+        if p is None:
+            raise st.AppError("this browser has no study session; open the link the researcher "
+                              "sent you", status=401, field="session")
+        return p
+
+
+def state_of(request: Request) -> AppState:
+    """The :class:`AppState` of the app serving ``request`` (for exception handlers)."""
+    core: AppState = request.app.state.core
+    return core
+
+
+async def app_state(request: Request) -> AppState:
+    """FastAPI dependency: the :class:`AppState` of the app serving ``request``.
+
+    ``async`` so that FastAPI resolves it on the event loop, without a thread hop.
+    """
+    return state_of(request)
+
+
+#: Handler parameter type that receives the shared :class:`AppState`.
+State = Annotated[AppState, Depends(app_state)]
