@@ -471,7 +471,22 @@ def _as_text(value: Any) -> Any:
     return str(value) if isinstance(value, (bool, int, float)) else value
 
 
+def _must(ok: Callable[[Any], bool], problem: str) -> AfterValidator:
+    """A one-field check; ``problem`` may name the value as ``{value}``."""
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+def _one_of(options: Sequence[str]) -> AfterValidator:
+    return _must(lambda v: v is None or v in options, f"expected one of {', '.join(options)}, got {{value!r}}")
+
+
 _LevelName = Annotated[str, BeforeValidator(_as_text)]
+_Positive = Annotated[float, _must(lambda v: v > 0, "must be positive")]
 
 
 class _Entry(BaseModel):
@@ -488,7 +503,7 @@ class _Top(_Entry):
     domains: dict[Any, Any]
     agencies: dict[Any, Any]
     child: dict[Any, Any]
-    factors: list[Any]
+    factors: Annotated[list[Any], _must(bool, "expected at least one factor")]
     exclusions: list[Any] = []
     derived: list[Any] = []
     complexity: dict[Any, Any]
@@ -501,7 +516,8 @@ class _NeedLevelIn(_Entry):
 
 class _AgencyIn(_Entry):
     label: str
-    ages: list[str] | None = None
+    ages: Annotated[list[str] | None, _must(lambda v: v is None or v, "expected at least one age band "
+                                                                       "(leave ages out for all ages)")] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -510,13 +526,6 @@ class _AgencyIn(_Entry):
             return {"label": value}
         if not isinstance(value, dict):
             raise ValueError(f"expected a label or {{label, ages}}, got {_describe(value)}")
-        return value
-
-    @field_validator("ages")
-    @classmethod
-    def _some_ages(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("expected at least one age band (leave ages out for all ages)")
         return value
 
 
@@ -547,38 +556,18 @@ class _ChildIn(_Entry):
 
 class _FactorIn(_Entry):
     # Fields are validated in this order; a validator sees the fields above it in ``info.data``.
-    id: str
+    id: Annotated[str, _must(lambda v: v.isidentifier() and v == v.lower(),
+                             "ids are lower-case snake_case identifiers")]
     label: str
-    domain: str
-    kind: str
+    domain: Annotated[str, _one_of(DOMAINS)]
+    kind: Annotated[str, _one_of(KINDS)]
     levels: list[_LevelName]
     protective: bool = False
     threshold: list[int]
-    agencies: list[str]
+    agencies: Annotated[list[str], _must(bool, "at least one agency")]
     topic: str
-    base_rate: float
+    base_rate: Annotated[float, _must(lambda v: 0 <= v <= 1, "expected a probability in [0, 1], got {value}")]
     phrases: dict[int, list[str]]
-
-    @field_validator("id")
-    @classmethod
-    def _snake_case(cls, value: str) -> str:
-        if not value.isidentifier() or value != value.lower():
-            raise ValueError("ids are lower-case snake_case identifiers")
-        return value
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if value not in DOMAINS:
-            raise ValueError(f"expected one of {', '.join(DOMAINS)}, got {value!r}")
-        return value
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, value: str) -> str:
-        if value not in KINDS:
-            raise ValueError(f"expected one of {', '.join(KINDS)}, got {value!r}")
-        return value
 
     @field_validator("levels")
     @classmethod
@@ -603,20 +592,6 @@ class _FactorIn(_Entry):
             raise ValueError("need levels must not fall as severity rises")
         if not info.data.get("protective", False) and value and value[0] != 1:
             raise ValueError("an absent factor maps to need level 1")
-        return value
-
-    @field_validator("agencies")
-    @classmethod
-    def _some_agencies(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one agency")
-        return value
-
-    @field_validator("base_rate")
-    @classmethod
-    def _probability(cls, value: float) -> float:
-        if not 0 <= value <= 1:
-            raise ValueError(f"expected a probability in [0, 1], got {value}")
         return value
 
     @field_validator("phrases")
@@ -644,31 +619,11 @@ class _ExclusionIn(_Entry):
 
 class _SelectionIn(_Entry):
     factors: list[str] | None = None
-    domain: str | None = None
+    domain: Annotated[str | None, _one_of(DOMAINS)] = None
     protective: bool | None = None
-    min_threshold: int | None = None
-    min_level: int | None = None
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str | None) -> str | None:
-        if value is not None and value not in DOMAINS:
-            raise ValueError(f"expected one of {', '.join(DOMAINS)}, got {value!r}")
-        return value
-
-    @field_validator("min_threshold")
-    @classmethod
-    def _need_level(cls, value: int | None) -> int | None:
-        if value is not None and value not in NEED_LEVELS:
-            raise ValueError("expected a need level 1-4")
-        return value
-
-    @field_validator("min_level")
-    @classmethod
-    def _level(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise ValueError("expected a level of 1 or more")
-        return value
+    min_threshold: Annotated[int | None, _must(lambda v: v is None or v in NEED_LEVELS,
+                                               "expected a need level 1-4")] = None
+    min_level: Annotated[int | None, _must(lambda v: v is None or v >= 1, "expected a level of 1 or more")] = None
 
     @model_validator(mode="after")
     def _one_test(self) -> _SelectionIn:
@@ -697,15 +652,6 @@ class _DerivedIn(_Entry):
     @property
     def kind(self) -> str:
         return "count" if self.count is not None else "domains" if self.domains is not None else "agencies"
-
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("must be positive")
-    return value
-
-
-_Positive = Annotated[float, AfterValidator(_positive)]
 
 
 class _ScaleIn(_Entry):
@@ -932,8 +878,9 @@ parenting_capacity, family_environment, got 'child_developmnt'
             out.add(("need_levels", key), "need levels are 1, 2, 3 and 4")
         elif level is not None:
             need_levels[key] = (level.id, level.label)
-    if isinstance(data.get("need_levels"), dict) and not set(NEED_LEVELS) <= set(data["need_levels"]):
-        out.add(("need_levels",), "each need level 1-4 needs an id and a label")
+    missing = [lv for lv in NEED_LEVELS if isinstance(data.get("need_levels"), dict) and lv not in data["need_levels"]]
+    if missing:
+        out.add(("need_levels",), f"missing need levels {missing}; each of 1-4 needs an id and a label")
     need_levels = {lv: need_levels[lv] for lv in NEED_LEVELS if lv in need_levels}
 
     domains_raw = data.get("domains")
@@ -1077,7 +1024,6 @@ parenting_capacity, family_environment, got 'child_developmnt'
         ids = tuple(f.id for f in chosen)
         max_value = len(ids) if d.kind == "count" else len({f.domain for f in chosen})
         derived.append(DerivedFeature(d.id, d.label, d.kind, ids, spec.min_threshold, spec.min_level, max_value))
-
 
     error = out.error()
     if error is not None:
