@@ -1,4 +1,4 @@
-"""The panel surrogate as a scikit-learn estimator (dsk.analysis._features.PanelSurrogate)."""
+"""The panel surrogate as a scikit-learn estimator (dsk.analysis._surrogate.PanelSurrogate)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from dsk.analysis._features import PanelSurrogate, base_features, with_derived
+from dsk.analysis._features import base_features, with_derived
+from dsk.analysis._surrogate import PanelSurrogate
 from dsk.catalogue import Catalogue
 
 
