@@ -919,12 +919,16 @@ parenting_capacity, family_environment, got 'child_developmnt'
         bad = [a for a in agency.ages or () if a not in age_levels]
         if bad:
             out.add(("agencies", key, "ages"), f"unknown age bands {bad}; bands are {', '.join(age_levels)}")
+            continue
         agency_ages[str(key)] = (tuple(age_levels.index(a) for a in agency.ages) if agency.ages
                                  else tuple(range(len(age_levels))))
 
     # factors
     factor_rows = _entries(data, "factors", list)
     factor_names = [str(n["id"]) for _, n in factor_rows if isinstance(n, dict) and isinstance(n.get("id"), str)]
+    # A reference is only called unknown when every factor's (and agency's) name could be read.
+    all_factors_named = isinstance(data.get("factors"), list) and len(factor_names) == len(factor_rows)
+    all_agencies_named = isinstance(data.get("agencies"), dict)
     factors: list[Factor] = []
     factor_rows_ok: list[int] = []
     seen: set[str] = set()
@@ -937,7 +941,7 @@ parenting_capacity, family_environment, got 'child_developmnt'
             continue
         seen.add(f.id)
         unknown = [a for a in f.agencies if a not in agency_names]
-        if unknown:
+        if unknown and all_agencies_named:
             out.add(("factors", i, "agencies"), f"unknown agencies {unknown}" + _hint(unknown[0], agency_names))
         factors.append(Factor(f.id, f.label, f.domain, f.kind, tuple(f.levels), tuple(f.threshold),
                               tuple(f.agencies), f.topic, f.base_rate,
@@ -967,7 +971,8 @@ parenting_capacity, family_environment, got 'child_developmnt'
 
     def known_factor(loc: Loc, name: str) -> bool:
         if name not in factor_names:
-            out.add(loc, "unknown factor" + _hint(name, factor_names))
+            if all_factors_named:
+                out.add(loc, "unknown factor" + _hint(name, factor_names))
             return False
         return True
 
@@ -1012,7 +1017,7 @@ parenting_capacity, family_environment, got 'child_developmnt'
         chosen = [f for f in factors if not f.protective]
         if spec.factors is not None:
             bad = [x for x in spec.factors if x not in factor_names]
-            if bad:
+            if bad and all_factors_named:
                 out.add(("derived", i, d.kind, "factors"), f"unknown factors {bad}" + _hint(bad[0], factor_names))
             chosen = [factor_by_id[x] for x in spec.factors if x in factor_by_id]
         if spec.domain is not None:

@@ -241,3 +241,21 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(CatalogueError, match="cannot read"):
         load_catalogue(tmp_path / "nope.yaml")
+
+
+def test_an_unreadable_entry_hides_no_other_problem_and_causes_none(tmp_path: Path) -> None:
+    """A factor that is not a mapping has no readable id, so names it might hold are not called unknown
+    (school_exclusion is used by an exclusion and by turbulence); problems elsewhere are still reported."""
+    path = _broken(tmp_path,
+                   ("  - id: school_exclusion\n", "  - school_exclusion\n  - id: School_Exclusion\n"),
+                   ("base_rate: 0.12\n", "base_rate: -0.12\n"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    assert [(p.line, p.entry, p.field, p.problem) for p in info.value.problems] == [
+        # a bare list item has no line of its own: the error points at its section
+        (_line(path, "factors:"), "factor #3", None, "expected a mapping, got str 'school_exclusion'"),
+        (_line(path, "  - id: School_Exclusion\n"), "factor 'School_Exclusion'", "id",
+         "ids are lower-case snake_case identifiers"),
+        (_line(path, "base_rate: -0.12"), "factor 'developmental_delay'", "base_rate",
+         "expected a probability in [0, 1], got -0.12"),
+    ]
