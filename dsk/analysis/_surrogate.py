@@ -7,11 +7,12 @@ explanation and failure analyses import it when they run.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
+from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -123,9 +124,7 @@ class PanelSurrogate(RegressorMixin, BaseEstimator):
             return -np.inf, np.inf
         return float(min(self.catalogue.need_levels)), float(max(self.catalogue.need_levels))
 
-    def _regressor(self, columns: list[str]) -> Any:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
+    def _regressor(self, columns: list[str]) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(max_depth=self.max_depth, max_iter=self.max_iter,
                                              learning_rate=self.learning_rate,
                                              min_samples_leaf=self.min_samples_leaf,
@@ -158,9 +157,6 @@ class PanelSurrogate(RegressorMixin, BaseEstimator):
         ``median_accuracy`` (share of rounded predictions equal to the rounded panel median).
         Does not change the estimator.
         """
-        from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
-        from sklearn.model_selection import KFold, cross_val_predict
-
         values = check_array(self._base_frame(X))
         panel_mean = np.asarray(panel_mean, dtype=float)
         inputs = self._model_inputs(values)
