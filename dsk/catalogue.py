@@ -20,22 +20,33 @@ Examples
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dsk._paths import project_path
-from dsk._yaml import LineDict, load_yaml
+from dsk._yaml import line_of, load_yaml
 
 __all__ = [
     "DOMAINS",
     "NEED_LEVELS",
     "Catalogue",
     "CatalogueError",
+    "CatalogueProblem",
     "ChildAttribute",
     "DerivedFeature",
     "Exclusion",
@@ -51,23 +62,52 @@ KINDS = ("binary", "ordinal", "count")
 CHILD_ATTRIBUTES = ("age_band", "disability")
 
 
+@dataclass(frozen=True)
+class CatalogueProblem:
+    """One problem in a catalogue file: where it is and what is wrong.
+
+    ``entry`` says which entry in plain words (``factor 'domestic_abuse'``,
+    ``exclusion 'school-age-only'``, ``need level 2``); ``field`` is the key
+    path inside that entry (``threshold``, ``max.school_attendance``). Either
+    is ``None`` for problems at the top of the file.
+    """
+
+    line: int
+    entry: str | None
+    field: str | None
+    problem: str
+
+    def describe(self, source: str) -> str:
+        """``file, line N: entry, field 'f': problem``."""
+        where = source + (f", line {self.line}" if self.line else "")
+        what = ", ".join(x for x in (self.entry, f"field {self.field!r}" if self.field else None) if x)
+        return f"{where}: {what + ': ' if what else ''}{self.problem}"
+
+
 class CatalogueError(ValueError):
-    """A malformed catalogue. The message names the file, the entry, the field and the line."""
+    """A malformed catalogue. Lists every problem found, each with its file, line, entry and field.
+
+    ``source``, ``entry``, ``field`` and ``line`` describe the first problem
+    (in file order); ``problems`` holds them all.
+    """
 
     def __init__(
-        self, source: str, entry: str | None, field_name: str | None, problem: str, line: int = 0
+        self, source: str, entry: str | None, field_name: str | None, problem: str, line: int = 0,
+        problems: Sequence[CatalogueProblem] = (),
     ) -> None:
-        where = source + (f", line {line}" if line else "")
-        what = ""
-        if entry:
-            what += f" factor/entry {entry!r}"
-        if field_name:
-            what += f" field {field_name!r}"
-        super().__init__(f"{where}:{what}: {problem}")
+        found = tuple(problems) or (CatalogueProblem(line, entry, field_name, problem),)
+        if len(found) == 1:
+            message = found[0].describe(source)
+        else:
+            message = "\n".join([f"{source}: {len(found)} problems in the catalogue:",
+                                  *(f"  {p.describe(source)}" for p in found)])
+        super().__init__(message)
+        first = found[0]
         self.source = source
-        self.entry = entry
-        self.field = field_name
-        self.line = line
+        self.entry = first.entry
+        self.field = first.field
+        self.line = first.line
+        self.problems = found
 
 
 @dataclass(frozen=True)
@@ -395,7 +435,13 @@ def _load_cached(path: str, mtime: float) -> Catalogue:
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Load and validate a factor catalogue (default: the bundled one)."""
+    """Load and validate a factor catalogue (default: the bundled one).
+
+    Raises
+    ------
+    CatalogueError
+        listing every problem in the file, each with its line, entry and field.
+    """
     p = Path(path) if path is not None else default_catalogue_path()
     try:
         mtime = p.stat().st_mtime
@@ -404,43 +450,277 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     return _load_cached(str(p), mtime)
 
 
-class _Reader:
-    """Field access that turns every problem into a CatalogueError."""
+# The file is checked in two layers, and every problem found is collected so
+# that one CatalogueError lists them all, each with its line:
+#
+# 1. pydantic models check each entry on its own: required fields, types,
+#    allowed values and the relations between an entry's own fields (a
+#    factor's thresholds against its levels). Entries are validated one at a
+#    time, so a broken entry does not hide the problems of the others.
+# 2. plain functions then check what needs the whole catalogue: references
+#    between entries (agencies, factors, child levels), duplicate names,
+#    phrases used twice, and that every factor plausible at an age has an
+#    agency that sees children of that age. A name whose entry is itself
+#    broken still counts as known, so one mistake is reported once.
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+_DIMENSIONS = ("multiplicity", "interconnection", "network", "conflict", "turbulence", "emotional")
 
-    def fail(self, node: Any, entry: str | None, key: str | None, problem: str) -> CatalogueError:
-        line = 0
-        if isinstance(node, LineDict):
-            line = node.key_line(key) if key is not None else node.line
-        return CatalogueError(self.source, entry, key, problem, line)
 
-    def mapping(self, node: Any, entry: str | None, key: str) -> LineDict:
-        value = node.get(key) if isinstance(node, dict) else None
+def _as_text(value: Any) -> Any:
+    """Level names may be written as numbers (``levels: [0, 1, 2]``) or YAML booleans."""
+    return str(value) if isinstance(value, (bool, int, float)) else value
+
+
+def _must(ok: Callable[[Any], bool], problem: str) -> AfterValidator:
+    """A one-field check; ``problem`` may name the value as ``{value}``."""
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+def _one_of(options: Sequence[str]) -> AfterValidator:
+    return _must(lambda v: v is None or v in options, f"expected one of {', '.join(options)}, got {{value!r}}")
+
+
+_LevelName = Annotated[str, BeforeValidator(_as_text)]
+_Positive = Annotated[float, _must(lambda v: v > 0, "must be positive")]
+
+
+class _Entry(BaseModel):
+    """An entry of the file: strict types (no ``"3"`` for 3, no ``true`` for 1), no unknown keys."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class _Top(_Entry):
+    """The top of the file: which sections exist and their shapes. Sections are checked entry by entry."""
+
+    version: int | None = None
+    need_levels: dict[Any, Any]
+    domains: dict[Any, Any]
+    agencies: dict[Any, Any]
+    child: dict[Any, Any]
+    factors: Annotated[list[Any], _must(bool, "expected at least one factor")]
+    exclusions: list[Any] = []
+    derived: list[Any] = []
+    complexity: dict[Any, Any]
+
+
+class _NeedLevelIn(_Entry):
+    id: str
+    label: str
+
+
+class _AgencyIn(_Entry):
+    label: str
+    ages: Annotated[list[str] | None, _must(lambda v: v is None or v, "expected at least one age band "
+                                                                       "(leave ages out for all ages)")] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _label_only(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"label": value}
         if not isinstance(value, dict):
-            raise self.fail(node, entry, key, f"expected a mapping, got {_describe(value)}")
-        return value  # type: ignore[return-value]
-
-    def get(self, node: Any, entry: str | None, key: str, kind: type | tuple[type, ...],
-            default: Any = ..., what: str = "") -> Any:
-        if not isinstance(node, dict) or key not in node:
-            if default is not ...:
-                return default
-            raise self.fail(node, entry, key, "missing")
-        value = node[key]
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.fail(node, entry, key, f"expected {what or _kind_name(kind)}, got {value!r}")
-        if not isinstance(value, kind):
-            raise self.fail(node, entry, key, f"expected {what or _kind_name(kind)}, got {_describe(value)}")
+            raise ValueError(f"expected a label or {{label, ages}}, got {_describe(value)}")
         return value
 
 
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "text", int: "an integer", float: "a number", list: "a list", dict: "a mapping", bool: "true or false"}
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
+class _ChildIn(_Entry):
+    levels: list[_LevelName]
+    labels: dict[str, str]
+    weights: list[float]
+
+    @field_validator("labels")
+    @classmethod
+    def _labelled(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        missing = [lv for lv in info.data.get("levels", ()) if lv not in value]
+        if missing:
+            raise ValueError(f"no label for {', '.join(missing)}")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: list[float], info: ValidationInfo) -> list[float]:
+        levels = info.data.get("levels")
+        if (levels is not None and len(value) != len(levels)) or any(w < 0 for w in value):
+            raise ValueError(f"expected {len(levels) if levels is not None else 'one'} non-negative numbers"
+                             + (", one per level" if levels is not None else " per level"))
+        if sum(value) <= 0:
+            raise ValueError("weights must not all be zero")
+        return value
+
+
+class _FactorIn(_Entry):
+    # Fields are validated in this order; a validator sees the fields above it in ``info.data``.
+    id: Annotated[str, _must(lambda v: v.isidentifier() and v == v.lower(),
+                             "ids are lower-case snake_case identifiers")]
+    label: str
+    domain: Annotated[str, _one_of(DOMAINS)]
+    kind: Annotated[str, _one_of(KINDS)]
+    levels: list[_LevelName]
+    protective: bool = False
+    threshold: list[int]
+    agencies: Annotated[list[str], _must(bool, "at least one agency")]
+    topic: str
+    base_rate: Annotated[float, _must(lambda v: 0 <= v <= 1, "expected a probability in [0, 1], got {value}")]
+    phrases: dict[int, list[str]]
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("kind")
+        if len(value) < 2 or len(set(value)) != len(value):
+            raise ValueError("expected at least two distinct levels")
+        if kind == "binary" and len(value) != 2:
+            raise ValueError("a binary factor has exactly two levels")
+        if kind == "count" and value != [str(k) for k in range(len(value))]:
+            raise ValueError("a count factor's levels are 0, 1, 2, ...")
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        levels = info.data.get("levels")
+        if (levels is not None and len(value) != len(levels)) or not all(t in NEED_LEVELS for t in value):
+            count = f"{len(levels)} " if levels is not None else ""
+            raise ValueError(f"expected {count}need levels (1-4), one per level")
+        if value != sorted(value):
+            raise ValueError("need levels must not fall as severity rises")
+        if not info.data.get("protective", False) and value and value[0] != 1:
+            raise ValueError("an absent factor maps to need level 1")
+        return value
+
+    @field_validator("phrases")
+    @classmethod
+    def _phrases(cls, value: dict[int, list[str]], info: ValidationInfo) -> dict[int, list[str]]:
+        levels = info.data.get("levels")
+        if levels is None:
+            return value
+        wrong = [f"level {lv} ({levels[lv]}) needs a list of phrases" for lv in range(1, len(levels))
+                 if not value.get(lv) or not all(value[lv])]
+        extra = [k for k in value if not 1 <= k < len(levels)]
+        if extra:
+            wrong.append(f"phrases for levels that do not exist: {extra}")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return value
+
+
+class _ExclusionIn(_Entry):
+    id: str
+    when: dict[str, list[_LevelName]]
+    max: dict[str, int]
+    why: str = ""
+
+
+class _SelectionIn(_Entry):
+    factors: list[str] | None = None
+    domain: Annotated[str | None, _one_of(DOMAINS)] = None
+    protective: bool | None = None
+    min_threshold: Annotated[int | None, _must(lambda v: v is None or v in NEED_LEVELS,
+                                               "expected a need level 1-4")] = None
+    min_level: Annotated[int | None, _must(lambda v: v is None or v >= 1, "expected a level of 1 or more")] = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> _SelectionIn:
+        if (self.min_threshold is None) == (self.min_level is None):
+            raise ValueError("exactly one of min_threshold or min_level")
+        return self
+
+
+class _NoOptions(_Entry):
+    """``agencies: {}``: the number of agencies reporting takes no options."""
+
+
+class _DerivedIn(_Entry):
+    id: str
+    label: str
+    count: _SelectionIn | None = None
+    domains: _SelectionIn | None = None
+    agencies: _NoOptions | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> _DerivedIn:
+        if sum(x is not None for x in (self.count, self.domains, self.agencies)) != 1:
+            raise ValueError("exactly one of count, domains or agencies")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "count" if self.count is not None else "domains" if self.domains is not None else "agencies"
+
+
+class _ScaleIn(_Entry):
+    scale: _Positive
+
+
+class _BandsIn(_Entry):
+    medium: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _BandsIn:
+        if not 0 < self.medium < self.high < 1:
+            raise ValueError("expected 0 < medium < high < 1")
+        return self
+
+
+class _MultiplicityIn(_Entry):
+    concern_scale: _Positive
+    domain_weight: float
+
+
+class _InteractionIn(_Entry):
+    id: str
+    when: dict[str, Any]
+    weight: float
+
+
+class _WeightedIn(_Entry):
+    scale: _Positive
+    factors: dict[str, float]
+
+
+class _EmotionalIn(_WeightedIn):
+    age_band: dict[str, float] = {}
+
+
+class _ComplexityIn(_Entry):
+    weights: dict[str, float]
+    bands: _BandsIn
+    multiplicity: _MultiplicityIn
+    network: _ScaleIn
+    conflict: _ScaleIn
+    interactions: list[Any]  # checked one by one as _InteractionIn
+    interconnection: _ScaleIn
+    turbulence: _WeightedIn
+    emotional: _EmotionalIn
+
+    @field_validator("weights")
+    @classmethod
+    def _dimensions(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(_DIMENSIONS):
+            raise ValueError(f"expected weights for exactly {', '.join(_DIMENSIONS)}")
+        if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("weights are non-negative and not all zero")
+        return value
+
+
+# ------------------------------------------------------------ problems and their places
+
+_LIST_SECTIONS = {"factors": "factor", "exclusions": "exclusion", "derived": "derived feature"}
+_MAP_SECTIONS = {"need_levels": "need level", "agencies": "agency", "child": "child attribute"}
+_PLAIN_TYPES = {
+    "string_type": "expected text", "int_type": "expected a whole number", "float_type": "expected a number",
+    "bool_type": "expected true or false", "list_type": "expected a list", "dict_type": "expected a mapping",
+    "model_type": "expected a mapping", "int_from_float": "expected a whole number",
+}
+
+Loc = tuple[str | int, ...]
 
 
 def _describe(value: Any) -> str:
@@ -449,307 +729,407 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
+def _entry_and_field(data: Any, loc: Loc) -> tuple[str | None, str | None]:
+    """Name the entry a key path points into, in plain words, and the field inside it."""
+    def ident(node: Any, i: int) -> str:
+        value = node.get("id") if isinstance(node, dict) else None
+        return repr(str(value)) if isinstance(value, (str, int)) else f"#{i + 1}"
+
+    def item(section: Any, i: int) -> Any:
+        return section[i] if isinstance(section, list) and i < len(section) else None
+
+    def join(parts: Loc) -> str | None:
+        return ".".join(str(p) for p in parts) or None
+
+    if not loc:
+        return None, None
+    head, rest = loc[0], loc[1:]
+    section = data.get(head) if isinstance(data, dict) else None
+    if head in _LIST_SECTIONS and rest and isinstance(rest[0], int):
+        return f"{_LIST_SECTIONS[str(head)]} {ident(item(section, rest[0]), rest[0])}", join(rest[1:])
+    if head in _MAP_SECTIONS and rest:
+        name = f"{rest[0]}" if head == "need_levels" else repr(str(rest[0]))
+        return f"{_MAP_SECTIONS[str(head)]} {name}", join(rest[1:])
+    if head == "complexity" and rest:
+        if rest[:1] == ("interactions",) and len(rest) > 1 and isinstance(rest[1], int):
+            interactions = section.get("interactions") if isinstance(section, dict) else None
+            return f"interaction {ident(item(interactions, rest[1]), rest[1])}", join(rest[2:])
+        return "complexity", join(rest)
+    return None, join(loc)
+
+
+def _field_names(model: Any, loc: Loc) -> list[str]:
+    """Field names of the model found by following ``loc`` from ``model`` (empty if none)."""
+    current = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[str(part)].annotation
+        elif get_origin(current) is list and isinstance(part, int):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+        models = [a for a in (get_args(current) or (current,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = models[0] if models else current
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Problems:
+    """Collects the problems of one catalogue file."""
+
+    def __init__(self, source: str, data: Any) -> None:
+        self.source = source
+        self.data = data
+        self.found: list[CatalogueProblem] = []
+
+    def add(self, loc: Loc, problem: str) -> None:
+        entry, field_name = _entry_and_field(self.data, loc)
+        self.found.append(CatalogueProblem(line_of(self.data, loc), entry, field_name, problem))
+
+    def check(self, model: type[_M], value: Any, loc: Loc) -> _M | None:
+        """Validate one entry; record its problems and return None when it is broken."""
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                inner = tuple(p for p in err["loc"] if p != "[key]")
+                self.add(loc + inner, self._plain(err, model, inner))
+            return None
+
+    @staticmethod
+    def _plain(err: Any, model: type[BaseModel], inner: Loc) -> str:
+        kind = err["type"]
+        if kind == "value_error":
+            return str(err["ctx"]["error"])
+        if kind == "missing":
+            return "missing"
+        if kind == "extra_forbidden":
+            allowed = _field_names(model, inner[:-1])
+            hint = difflib.get_close_matches(str(inner[-1]), allowed, n=1) if inner else []
+            return "unknown field" + (f"; did you mean {hint[0]}?" if hint else
+                                      f"; fields here are {', '.join(allowed)}" if allowed else "")
+        if kind in _PLAIN_TYPES:
+            return f"{_PLAIN_TYPES[kind]}, got {_describe(err.get('input'))}"
+        return str(err["msg"])
+
+    def error(self) -> CatalogueError | None:
+        if not self.found:
+            return None
+        ordered = sorted(self.found, key=lambda p: p.line)
+        first = ordered[0]
+        return CatalogueError(self.source, first.entry, first.field, first.problem, first.line, ordered)
+
+
+# ------------------------------------------------------------ parsing
+
+
+def _entries(data: Mapping[str, Any], section: str, kind: type) -> list[tuple[Any, Any]]:
+    """(key or index, raw entry) of a section, or nothing when the section is absent or of the wrong shape."""
+    node = data.get(section)
+    if kind is dict:
+        return list(node.items()) if isinstance(node, dict) else []
+    return list(enumerate(node)) if isinstance(node, list) else []
+
+
+def _hint(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
 def parse_catalogue(data: Any, source: str = "<catalogue>") -> Catalogue:
-    """Validate parsed YAML and build a :class:`Catalogue`."""
-    r = _Reader(source)
+    """Validate parsed YAML and build a :class:`Catalogue`.
+
+    Raises
+    ------
+    CatalogueError
+        listing every problem found, in file order.
+
+    Examples
+    --------
+    >>> from dsk._yaml import load_yaml
+    >>> data = load_yaml(default_catalogue_path())
+    >>> data["factors"][0]["domain"] = "child_developmnt"
+    >>> data["factors"][1]["base_rate"] = 2
+    >>> try:
+    ...     parse_catalogue(data, source="factors.yaml")
+    ... except CatalogueError as exc:
+    ...     print(exc)
+    factors.yaml: 2 problems in the catalogue:
+      factors.yaml, line 63: factor 'health_appointments', field 'domain': expected one of child_development, \
+parenting_capacity, family_environment, got 'child_developmnt'
+      factors.yaml, line 86: factor 'school_attendance', field 'base_rate': expected a probability in [0, 1], got 2.0
+    """
     if not isinstance(data, dict):
         raise CatalogueError(source, None, None, f"expected a mapping at the top level, got {_describe(data)}")
+    out = _Problems(source, data)
+    out.check(_Top, data, ())
 
-    raw_levels = r.mapping(data, None, "need_levels")
+    # need levels, domains, agencies, child attributes
     need_levels: dict[int, tuple[str, str]] = {}
-    for lv in NEED_LEVELS:
-        item = raw_levels.get(lv)
-        if not isinstance(item, dict):
-            raise r.fail(raw_levels, "need_levels", str(lv), "each need level 1-4 needs an id and a label")
-        need_levels[lv] = (r.get(item, f"need level {lv}", "id", str), r.get(item, f"need level {lv}", "label", str))
+    for key, node in _entries(data, "need_levels", dict):
+        level = out.check(_NeedLevelIn, node, ("need_levels", key))
+        if key not in NEED_LEVELS:
+            out.add(("need_levels", key), "need levels are 1, 2, 3 and 4")
+        elif level is not None:
+            need_levels[key] = (level.id, level.label)
+    missing = [lv for lv in NEED_LEVELS if isinstance(data.get("need_levels"), dict) and lv not in data["need_levels"]]
+    if missing:
+        out.add(("need_levels",), f"missing need levels {missing}; each of 1-4 needs an id and a label")
+    need_levels = {lv: need_levels[lv] for lv in NEED_LEVELS if lv in need_levels}
 
-    domains_raw = r.mapping(data, None, "domains")
-    if tuple(domains_raw) != DOMAINS:
-        raise r.fail(data, None, "domains", f"expected exactly the CAF domains {', '.join(DOMAINS)}")
-    domains = {k: str(v) for k, v in domains_raw.items()}
+    domains_raw = data.get("domains")
+    if isinstance(domains_raw, dict) and tuple(domains_raw) != DOMAINS:
+        out.add(("domains",), f"expected exactly the CAF domains {', '.join(DOMAINS)}")
+    domains = {str(k): str(v) for k, v in domains_raw.items()} if isinstance(domains_raw, dict) else {}
 
-    agencies_raw = r.mapping(data, None, "agencies")
-    agencies: dict[str, str] = {}
-    agency_ages_raw: dict[str, Any] = {}
-    for key, value in agencies_raw.items():
-        if isinstance(value, str):
-            agencies[str(key)] = value
-        elif isinstance(value, dict):
-            agencies[str(key)] = r.get(value, str(key), "label", str)
-            if "ages" in value:
-                agency_ages_raw[str(key)] = value
-        else:
-            raise r.fail(agencies_raw, str(key), None, "expected a label or {label, ages}")
-
-    child_raw = r.mapping(data, None, "child")
     child: dict[str, ChildAttribute] = {}
+    child_raw = data.get("child")
+    for attr, _ in _entries(data, "child", dict):
+        if attr not in CHILD_ATTRIBUTES:
+            out.add(("child", attr), f"the child attributes are {', '.join(CHILD_ATTRIBUTES)}")
     for attr in CHILD_ATTRIBUTES:
-        node = child_raw.get(attr)
-        if not isinstance(node, dict):
-            raise r.fail(child_raw, attr, None, "missing child attribute")
-        levels = tuple(str(x) for x in r.get(node, attr, "levels", list))
-        labels = r.get(node, attr, "labels", dict)
-        missing = [lv for lv in levels if lv not in labels]
-        if missing:
-            raise r.fail(node, attr, "labels", f"no label for {', '.join(missing)}")
-        weights = r.get(node, attr, "weights", list)
-        if len(weights) != len(levels) or not all(isinstance(w, (int, float)) and w >= 0 for w in weights):
-            raise r.fail(node, attr, "weights", f"expected {len(levels)} non-negative numbers")
-        total = float(sum(weights))
-        if total <= 0:
-            raise r.fail(node, attr, "weights", "weights must not all be zero")
-        child[attr] = ChildAttribute(attr, levels, dict(labels), tuple(w / total for w in weights))
-
-    factors_raw = r.get(data, None, "factors", list)
-    factors: list[Factor] = []
-    seen: dict[str, int] = {}
-    for i, node in enumerate(factors_raw):
-        entry = node.get("id") if isinstance(node, dict) else None
-        entry = str(entry) if entry is not None else f"#{i + 1}"
-        if not isinstance(node, dict):
-            raise CatalogueError(source, entry, None, f"expected a mapping, got {_describe(node)}")
-        fid = r.get(node, entry, "id", str)
-        if not fid.isidentifier() or fid != fid.lower():
-            raise r.fail(node, entry, "id", "ids are lower-case snake_case identifiers")
-        if fid in seen or fid in CHILD_ATTRIBUTES:
-            raise r.fail(node, entry, "id", "duplicate id")
-        seen[fid] = i
-        domain = r.get(node, fid, "domain", str)
-        if domain not in DOMAINS:
-            raise r.fail(node, fid, "domain", f"expected one of {', '.join(DOMAINS)}, got {domain!r}")
-        kind = r.get(node, fid, "kind", str)
-        if kind not in KINDS:
-            raise r.fail(node, fid, "kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
-        levels = tuple(str(x) for x in r.get(node, fid, "levels", list))
-        if len(levels) < 2 or len(set(levels)) != len(levels):
-            raise r.fail(node, fid, "levels", "expected at least two distinct levels")
-        if kind == "binary" and len(levels) != 2:
-            raise r.fail(node, fid, "levels", "a binary factor has exactly two levels")
-        if kind == "count" and levels != tuple(str(k) for k in range(len(levels))):
-            raise r.fail(node, fid, "levels", "a count factor's levels are 0, 1, 2, ...")
-        threshold = r.get(node, fid, "threshold", list)
-        if len(threshold) != len(levels) or not all(
-            isinstance(t, int) and not isinstance(t, bool) and t in NEED_LEVELS for t in threshold
-        ):
-            raise r.fail(node, fid, "threshold", f"expected {len(levels)} need levels (1-4), one per level")
-        if list(threshold) != sorted(threshold):
-            raise r.fail(node, fid, "threshold", "need levels must not fall as severity rises")
-        protective = bool(r.get(node, fid, "protective", bool, default=False))
-        if not protective and threshold[0] != 1:
-            raise r.fail(node, fid, "threshold", "an absent factor maps to need level 1")
-        fac_agencies = tuple(r.get(node, fid, "agencies", list))
-        unknown = [a for a in fac_agencies if a not in agencies]
-        if not fac_agencies or unknown:
-            raise r.fail(node, fid, "agencies", f"unknown agencies {unknown}" if unknown else "at least one agency")
-        topic = r.get(node, fid, "topic", str)
-        base_rate = float(r.get(node, fid, "base_rate", (int, float), what="a probability"))
-        if not 0 <= base_rate <= 1:
-            raise r.fail(node, fid, "base_rate", f"expected a probability in [0, 1], got {base_rate}")
-        phrases_raw = r.get(node, fid, "phrases", dict)
-        phrases: dict[int, tuple[str, ...]] = {}
-        for lv in range(1, len(levels)):
-            variants = phrases_raw.get(lv)
-            if not isinstance(variants, list) or not variants or not all(isinstance(p, str) and p for p in variants):
-                raise r.fail(node, fid, "phrases", f"level {lv} ({levels[lv]}) needs a list of phrases")
-            phrases[lv] = tuple(variants)
-        extra = [k for k in phrases_raw if k not in phrases]
-        if extra:
-            raise r.fail(node, fid, "phrases", f"phrases for levels that do not exist: {extra}")
-        label = r.get(node, fid, "label", str)
-        factors.append(Factor(fid, label, domain, kind, levels, tuple(threshold), fac_agencies,
-                              topic, base_rate, phrases, protective))
-
-    age_levels = child["age_band"].levels
-    agency_ages: dict[str, tuple[int, ...]] = {}
-    for key in agencies:
-        if key in agency_ages_raw:
-            node = agency_ages_raw[key]
-            ages = r.get(node, key, "ages", list)
-            bad = [a for a in ages if a not in age_levels]
-            if bad or not ages:
-                raise r.fail(node, key, "ages", f"unknown age bands {bad}; bands are {', '.join(age_levels)}")
-            agency_ages[key] = tuple(age_levels.index(a) for a in ages)
-        else:
-            agency_ages[key] = tuple(range(len(age_levels)))
-    _check_unique_phrases(factors, source, factors_raw)
-    index = {f.id: i for i, f in enumerate(factors)}
-    factor_by_id = {f.id: f for f in factors}
-
-    def child_codes(node: LineDict, entry: str, key: str, values: Any) -> tuple[int, ...]:
-        attr = child.get(key)
-        if attr is None:
-            raise r.fail(node, entry, key, "only child attributes (age_band, disability) may appear here")
-        if not isinstance(values, list) or not values:
-            raise r.fail(node, entry, key, "expected a list of levels")
-        bad = [v for v in values if v not in attr.levels]
-        if bad:
-            raise r.fail(node, entry, key, f"unknown levels {bad}; levels are {', '.join(attr.levels)}")
-        return tuple(attr.levels.index(v) for v in values)
-
-    exclusions: list[Exclusion] = []
-    for node in r.get(data, None, "exclusions", list, default=[]):
-        eid = r.get(node, None, "id", str)
-        when_raw = r.mapping(node, eid, "when")
-        when = {k: child_codes(when_raw, eid, k, v) for k, v in when_raw.items()}
-        caps_raw = r.mapping(node, eid, "max")
-        caps: dict[str, int] = {}
-        for fid, cap in caps_raw.items():
-            if fid not in factor_by_id:
-                hint = difflib.get_close_matches(str(fid), list(factor_by_id), n=3)
-                raise r.fail(caps_raw, eid, str(fid), "unknown factor" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
-            if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= factor_by_id[fid].max_level:
-                raise r.fail(caps_raw, eid, str(fid), f"cap must be a level 0-{factor_by_id[fid].max_level}")
-            caps[fid] = cap
-        exclusions.append(Exclusion(eid, when, caps, str(node.get("why", ""))))
-
-    derived: list[DerivedFeature] = []
-    names_so_far = set(index) | set(CHILD_ATTRIBUTES)
-    for node in r.get(data, None, "derived", list, default=[]):
-        did = r.get(node, None, "id", str)
-        if did in names_so_far:
-            raise r.fail(node, did, "id", "duplicate name (factors, child attributes and derived features share one namespace)")
-        names_so_far.add(did)
-        label = r.get(node, did, "label", str)
-        kinds = [k for k in ("count", "domains", "agencies") if k in node]
-        if len(kinds) != 1:
-            raise r.fail(node, did, None, "exactly one of count, domains or agencies")
-        kind = kinds[0]
-        if kind == "agencies":
-            derived.append(DerivedFeature(did, label, "agencies", max_value=len(agencies)))
+        if not isinstance(child_raw, dict):
+            break
+        if attr not in child_raw:
+            out.add(("child",), f"missing child attribute {attr!r}")
             continue
-        spec = r.mapping(node, did, kind)
+        parsed = out.check(_ChildIn, child_raw[attr], ("child", attr))
+        if parsed is not None:
+            total = float(sum(parsed.weights))
+            child[attr] = ChildAttribute(attr, tuple(parsed.levels), dict(parsed.labels),
+                                         tuple(w / total for w in parsed.weights))
+    age_levels = child["age_band"].levels if "age_band" in child else None
+
+    agencies: dict[str, str] = {}
+    agency_ages: dict[str, tuple[int, ...]] = {}
+    agency_names = [str(k) for k, _ in _entries(data, "agencies", dict)]
+    for key, node in _entries(data, "agencies", dict):
+        agency = out.check(_AgencyIn, node, ("agencies", key))
+        if agency is None:
+            continue
+        agencies[str(key)] = agency.label
+        if age_levels is None:
+            continue
+        bad = [a for a in agency.ages or () if a not in age_levels]
+        if bad:
+            out.add(("agencies", key, "ages"), f"unknown age bands {bad}; bands are {', '.join(age_levels)}")
+            continue
+        agency_ages[str(key)] = (tuple(age_levels.index(a) for a in agency.ages) if agency.ages
+                                 else tuple(range(len(age_levels))))
+
+    # factors
+    factor_rows = _entries(data, "factors", list)
+    factor_names = [str(n["id"]) for _, n in factor_rows if isinstance(n, dict) and isinstance(n.get("id"), str)]
+    # A reference is only called unknown when every factor's (and agency's) name could be read.
+    all_factors_named = isinstance(data.get("factors"), list) and len(factor_names) == len(factor_rows)
+    all_agencies_named = isinstance(data.get("agencies"), dict)
+    factors: list[Factor] = []
+    factor_rows_ok: list[int] = []
+    seen: set[str] = set()
+    for i, node in factor_rows:
+        f = out.check(_FactorIn, node, ("factors", i))
+        if f is None:
+            continue
+        if f.id in seen or f.id in CHILD_ATTRIBUTES:
+            out.add(("factors", i, "id"), "duplicate id")
+            continue
+        seen.add(f.id)
+        unknown = [a for a in f.agencies if a not in agency_names]
+        if unknown and all_agencies_named:
+            out.add(("factors", i, "agencies"), f"unknown agencies {unknown}" + _hint(unknown[0], agency_names))
+        factors.append(Factor(f.id, f.label, f.domain, f.kind, tuple(f.levels), tuple(f.threshold),
+                              tuple(f.agencies), f.topic, f.base_rate,
+                              {lv: tuple(f.phrases[lv]) for lv in range(1, len(f.levels))}, f.protective))
+        factor_rows_ok.append(i)
+    all_factors_ok = len(factors) == len(factor_rows) and bool(factors)
+    _check_unique_phrases(out, factors, factor_rows_ok)
+    factor_by_id = {f.id: f for f in factors}
+    index = {f.id: i for i, f in enumerate(factors)}
+
+    def child_codes(loc: Loc, key: str, values: Any) -> tuple[int, ...] | None:
+        """Codes of the child-attribute levels ``values`` under ``key``; None (and a problem) if wrong."""
+        if key not in CHILD_ATTRIBUTES:
+            out.add(loc, "only child attributes (age_band, disability) may appear here")
+            return None
+        if not isinstance(values, list) or not values:
+            out.add(loc, "expected a list of levels")
+            return None
+        if key not in child:
+            return None
+        levels = child[key].levels
+        bad = [v for v in values if v not in levels]
+        if bad:
+            out.add(loc, f"unknown levels {bad}; levels are {', '.join(levels)}")
+            return None
+        return tuple(levels.index(v) for v in values)
+
+    def known_factor(loc: Loc, name: str) -> bool:
+        if name not in factor_names:
+            if all_factors_named:
+                out.add(loc, "unknown factor" + _hint(name, factor_names))
+            return False
+        return True
+
+    # exclusions
+    exclusions: list[Exclusion] = []
+    for i, node in _entries(data, "exclusions", list):
+        e = out.check(_ExclusionIn, node, ("exclusions", i))
+        if e is None:
+            continue
+        when = {k: child_codes(("exclusions", i, "when", k), k, v) for k, v in e.when.items()}
+        caps: dict[str, int] = {}
+        for fid, cap in e.max.items():
+            if not known_factor(("exclusions", i, "max", fid), fid) or fid not in factor_by_id:
+                continue
+            if not 0 <= cap <= factor_by_id[fid].max_level:
+                out.add(("exclusions", i, "max", fid), f"cap must be a level 0-{factor_by_id[fid].max_level}")
+            caps[fid] = cap
+        exclusions.append(Exclusion(e.id, {k: v for k, v in when.items() if v is not None}, caps, e.why))
+
+    # Which agencies see which factors needs sound factors, agencies, child attributes and exclusions.
+    if not out.found and all_factors_ok:
+        _check_reporters(out, factors, factor_rows_ok, exclusions, child, agency_ages)
+    complexity = _parse_complexity(out, data.get("complexity"), factor_by_id, child_codes, known_factor,
+                                   age_levels)
+
+    # derived features
+    derived: list[DerivedFeature] = []
+    names_so_far = set(factor_names) | set(CHILD_ATTRIBUTES)
+    for i, node in _entries(data, "derived", list):
+        d = out.check(_DerivedIn, node, ("derived", i))
+        if d is None:
+            continue
+        if d.id in names_so_far:
+            out.add(("derived", i, "id"),
+                    "duplicate name (factors, child attributes and derived features share one namespace)")
+        names_so_far.add(d.id)
+        if d.agencies is not None:
+            derived.append(DerivedFeature(d.id, d.label, "agencies", max_value=len(agency_names)))
+            continue
+        spec = d.count if d.count is not None else d.domains
+        assert spec is not None
         chosen = [f for f in factors if not f.protective]
-        if "factors" in spec:
-            listed = spec["factors"]
-            bad = [x for x in listed if x not in factor_by_id] if isinstance(listed, list) else [listed]
-            if bad:
-                raise r.fail(spec, did, "factors", f"unknown factors {bad}")
-            chosen = [factor_by_id[x] for x in listed]
-        if "domain" in spec:
-            if spec["domain"] not in DOMAINS:
-                raise r.fail(spec, did, "domain", f"expected one of {', '.join(DOMAINS)}")
-            chosen = [f for f in chosen if f.domain == spec["domain"]]
-        if spec.get("protective") is True:
+        if spec.factors is not None:
+            bad = [x for x in spec.factors if x not in factor_names]
+            if bad and all_factors_named:
+                out.add(("derived", i, d.kind, "factors"), f"unknown factors {bad}" + _hint(bad[0], factor_names))
+            chosen = [factor_by_id[x] for x in spec.factors if x in factor_by_id]
+        if spec.domain is not None:
+            chosen = [f for f in chosen if f.domain == spec.domain]
+        if spec.protective is True:
             chosen = [f for f in factors if f.protective]
-        min_threshold = spec.get("min_threshold")
-        min_level = spec.get("min_level")
-        if (min_threshold is None) == (min_level is None):
-            raise r.fail(spec, did, None, "exactly one of min_threshold or min_level")
-        if min_threshold is not None and min_threshold not in NEED_LEVELS:
-            raise r.fail(spec, did, "min_threshold", "expected a need level 1-4")
-        if min_level is not None and (not isinstance(min_level, int) or min_level < 1):
-            raise r.fail(spec, did, "min_level", "expected a level of 1 or more")
-        if not chosen:
-            raise r.fail(node, did, kind, "selects no factors")
+        if not chosen and all_factors_ok:
+            out.add(("derived", i, d.kind), "selects no factors")
         ids = tuple(f.id for f in chosen)
-        max_value = len(ids) if kind == "count" else len({f.domain for f in chosen})
-        derived.append(DerivedFeature(did, label, kind, ids, min_threshold, min_level, max_value))
+        max_value = len(ids) if d.kind == "count" else len({f.domain for f in chosen})
+        derived.append(DerivedFeature(d.id, d.label, d.kind, ids, spec.min_threshold, spec.min_level, max_value))
 
-    complexity = _parse_complexity(r, r.mapping(data, None, "complexity"), factor_by_id, child, child_codes)
-    cat = Catalogue(source, need_levels, domains, agencies, child, tuple(factors),
-                    tuple(exclusions), tuple(derived), complexity, agency_ages, index)
-    _check_reporters(cat, factors_raw)
-    return cat
-
-
-def _check_reporters(cat: Catalogue, factors_raw: list[Any]) -> None:
-    """Every factor that is plausible at an age must have an agency that sees that age."""
-    age = cat.child["age_band"]
-    for code, band in enumerate(age.levels):
-        caps = cat.caps({"age_band": np.array([code]), "disability": np.array([0])})[0]
-        for j, f in enumerate(cat.factors):
-            if caps[j] > 0 and not any(code in cat.agency_ages[a] for a in f.agencies):
-                node = factors_raw[j]
-                line = node.key_line("agencies") if isinstance(node, LineDict) else 0
-                raise CatalogueError(cat.source, f.id, "agencies",
-                                     f"no listed agency sees a child aged {band!r}; add one or exclude the factor "
-                                     "for that age", line)
+    error = out.error()
+    if error is not None:
+        raise error
+    assert complexity is not None
+    return Catalogue(source, need_levels, domains, agencies, child, tuple(factors),
+                     tuple(exclusions), tuple(derived), complexity, agency_ages, index)
 
 
-def _check_unique_phrases(factors: Sequence[Factor], source: str, nodes: Sequence[Any]) -> None:
+def _check_unique_phrases(out: _Problems, factors: Sequence[Factor], rows: Sequence[int]) -> None:
     """A phrase identifies one factor at one level, so text can be traced back."""
     owner: dict[str, tuple[str, int]] = {}
-    for f, node in zip(factors, nodes, strict=True):
-        line = node.key_line("phrases") if isinstance(node, LineDict) else 0
+    for f, row in zip(factors, rows, strict=True):
+        reported = False
         for level, variants in f.phrases.items():
             for p in variants:
                 key = p.lower()
-                if key in owner:
+                if key in owner and not reported:
                     other, other_level = owner[key]
-                    raise CatalogueError(source, f.id, "phrases",
-                                         f"phrase {p!r} is also used by {other!r} level {other_level}", line)
-                owner[key] = (f.id, level)
+                    out.add(("factors", row, "phrases"), f"phrase {p!r} is also used by {other!r} level {other_level}")
+                    reported = True
+                owner.setdefault(key, (f.id, level))
 
 
-_DIMENSIONS = ("multiplicity", "interconnection", "network", "conflict", "turbulence", "emotional")
+def _check_reporters(out: _Problems, factors: Sequence[Factor], rows: Sequence[int],
+                     exclusions: Sequence[Exclusion], child: Mapping[str, ChildAttribute],
+                     agency_ages: Mapping[str, tuple[int, ...]]) -> None:
+    """Every factor that is plausible at an age must have an agency that sees that age.
+
+    Plausible means not capped at 0 by an exclusion for a child of that age without a disability.
+    """
+    ages = child["age_band"].levels
+    for j, f in enumerate(factors):
+        unseen = []
+        for code, band in enumerate(ages):
+            capped = any(excl.caps.get(f.id) == 0 and code in excl.when.get("age_band", (code,))
+                         and 0 in excl.when.get("disability", (0,)) for excl in exclusions)
+            if not capped and not any(code in agency_ages.get(a, ()) for a in f.agencies):
+                unseen.append(band)
+        if unseen:
+            out.add(("factors", rows[j], "agencies"),
+                    f"no listed agency sees a child aged {', '.join(map(repr, unseen))}; add one or exclude the "
+                    "factor for that age")
 
 
-def _parse_complexity(r: _Reader, node: LineDict, factor_by_id: Mapping[str, Factor],
-                      child: Mapping[str, ChildAttribute], child_codes: Any) -> ComplexitySpec:
-    entry = "complexity"
-    weights_raw = r.mapping(node, entry, "weights")
-    if set(weights_raw) != set(_DIMENSIONS):
-        raise r.fail(node, entry, "weights", f"expected weights for exactly {', '.join(_DIMENSIONS)}")
-    weights = {k: float(weights_raw[k]) for k in _DIMENSIONS}
-    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise r.fail(node, entry, "weights", "weights are non-negative and not all zero")
-    bands = r.mapping(node, entry, "bands")
-    medium = float(r.get(bands, entry, "medium", (int, float)))
-    high = float(r.get(bands, entry, "high", (int, float)))
-    if not 0 < medium < high < 1:
-        raise r.fail(bands, entry, "bands", "expected 0 < medium < high < 1")
-
-    def scale(section: str, key: str = "scale") -> float:
-        sec = r.mapping(node, entry, section)
-        value = float(r.get(sec, section, key, (int, float)))
-        if value <= 0:
-            raise r.fail(sec, section, key, "must be positive")
-        return value
-
-    def weighted_factors(section: str) -> dict[str, float]:
-        sec = r.mapping(node, entry, section)
-        fw = r.mapping(sec, section, "factors")
-        bad = [k for k in fw if k not in factor_by_id]
-        if bad:
-            raise r.fail(fw, section, str(bad[0]), "unknown factor")
-        return {k: float(v) for k, v in fw.items()}
-
+def _parse_complexity(out: _Problems, node: Any, factor_by_id: Mapping[str, Factor],
+                      child_codes: Callable[[Loc, str, Any], tuple[int, ...] | None],
+                      known_factor: Callable[[Loc, str], bool],
+                      age_levels: tuple[str, ...] | None) -> ComplexitySpec | None:
+    """The complexity section, or None (with its problems recorded) when it is broken."""
+    if not isinstance(node, dict):
+        return None  # reported by the check of the top level
+    spec = out.check(_ComplexityIn, node, ("complexity",))
     interactions: list[Interaction] = []
-    for item in r.get(node, entry, "interactions", list):
-        iid = r.get(item, "interactions", "id", str)
-        when = r.mapping(item, iid, "when")
+    raw_interactions = node.get("interactions")
+    for i, raw in enumerate(raw_interactions if isinstance(raw_interactions, list) else []):
+        loc: Loc = ("complexity", "interactions", i)
+        item = out.check(_InteractionIn, raw, loc)
+        if item is None:
+            continue
         fmin: dict[str, int] = {}
         cin: dict[str, tuple[int, ...]] = {}
-        for k, v in when.items():
+        for k, v in item.when.items():
             if k in factor_by_id:
-                if not isinstance(v, int) or not 1 <= v <= factor_by_id[k].max_level:
-                    raise r.fail(when, iid, k, f"expected a minimum level 1-{factor_by_id[k].max_level}")
+                top = factor_by_id[k].max_level
+                if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= top:
+                    out.add((*loc, "when", k), f"expected a minimum level 1-{top}")
                 fmin[k] = v
+            elif k in CHILD_ATTRIBUTES:
+                codes = child_codes((*loc, "when", k), k, v)
+                if codes is not None:
+                    cin[k] = codes
             else:
-                cin[k] = child_codes(when, iid, k, v)
-        if not fmin:
-            raise r.fail(item, iid, "when", "an interaction needs at least one factor")
-        interactions.append(Interaction(iid, fmin, cin, float(r.get(item, iid, "weight", (int, float)))))
-
-    emo = r.mapping(node, entry, "emotional")
-    age_raw = r.get(emo, "emotional", "age_band", dict, default={})
-    age = {child["age_band"].levels.index(k): float(v) for k, v in age_raw.items() if k in child["age_band"].levels}
-    if len(age) != len(age_raw):
-        raise r.fail(emo, "emotional", "age_band", f"levels are {', '.join(child['age_band'].levels)}")
-    mult = r.mapping(node, entry, "multiplicity")
+                known_factor((*loc, "when", k), k)
+        if not fmin and all(k in CHILD_ATTRIBUTES for k in item.when):
+            out.add((*loc, "when"), "an interaction needs at least one factor")
+        interactions.append(Interaction(item.id, fmin, cin, item.weight))
+    if spec is None:
+        return None
+    for section, weighted in (("turbulence", spec.turbulence), ("emotional", spec.emotional)):
+        for k in weighted.factors:
+            known_factor(("complexity", section, "factors", k), k)
+    age: dict[int, float] = {}
+    for k, v in spec.emotional.age_band.items():
+        if age_levels is not None and k not in age_levels:
+            out.add(("complexity", "emotional", "age_band", k), f"unknown age band; bands are {', '.join(age_levels)}")
+        elif age_levels is not None:
+            age[age_levels.index(k)] = v
     return ComplexitySpec(
-        weights=weights,
-        band_medium=medium,
-        band_high=high,
-        concern_scale=scale("multiplicity", "concern_scale"),
-        domain_weight=float(r.get(mult, "multiplicity", "domain_weight", (int, float))),
-        network_scale=scale("network"),
-        conflict_scale=scale("conflict"),
+        weights={k: spec.weights[k] for k in _DIMENSIONS},
+        band_medium=spec.bands.medium,
+        band_high=spec.bands.high,
+        concern_scale=spec.multiplicity.concern_scale,
+        domain_weight=spec.multiplicity.domain_weight,
+        network_scale=spec.network.scale,
+        conflict_scale=spec.conflict.scale,
         interactions=tuple(interactions),
-        interconnection_scale=scale("interconnection"),
-        turbulence_scale=scale("turbulence"),
-        turbulence_factors=weighted_factors("turbulence"),
-        emotional_scale=scale("emotional"),
-        emotional_factors=weighted_factors("emotional"),
+        interconnection_scale=spec.interconnection.scale,
+        turbulence_scale=spec.turbulence.scale,
+        turbulence_factors=dict(spec.turbulence.factors),
+        emotional_scale=spec.emotional.scale,
+        emotional_factors=dict(spec.emotional.factors),
         emotional_age=age,
     )

@@ -37,7 +37,7 @@ def test_child_attributes(catalogue):
 
 
 def test_threshold_levels_follow_the_published_documents(catalogue):
-    # DOMAIN.md section 3: persistent absence is level 3, out of school level 4,
+    # The published threshold documents (docs/methods.md): persistent absence is level 3, out of school level 4,
     # disclosure and non-accidental injury always level 4.
     att = catalogue.factor("school_attendance")
     assert att.threshold[att.levels.index("persistent_absence")] == 3
@@ -82,48 +82,153 @@ def test_names_and_ranges(catalogue):
         catalogue.value_range("domestic_abus")
 
 
-def _broken(tmp_path, old: str, new: str) -> Path:
+def _broken(tmp_path: Path, *changes: tuple[str, str]) -> Path:
+    """A copy of the bundled catalogue with each ``(old, new)`` text replaced once."""
     text = CATALOGUE.read_text(encoding="utf-8")
-    assert old in text
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new, 1)
     path = tmp_path / "factors.yaml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
+def _line(path: Path, *anchors: str) -> int:
+    """1-based line of the last anchor, each searched for after the one before."""
+    text = path.read_text(encoding="utf-8")
+    at = 0
+    for anchor in anchors:
+        at = text.index(anchor, at)
+    return text.count("\n", 0, at) + 1
+
+
 @pytest.mark.parametrize(
-    ("old", "new", "expected"),
+    ("old", "new", "entry", "field", "expected", "anchors"),
     [
         ("    domain: family_environment\n    kind: ordinal\n    levels: [none, historic",
          "    domain: family_envirnment\n    kind: ordinal\n    levels: [none, historic",
-         r"factor/entry 'domestic_abuse' field 'domain': expected one of"),
+         "factor 'domestic_abuse'", "domain", "expected one of child_development, parenting_capacity, "
+         "family_environment, got 'family_envirnment'", ("family_envirnment",)),
         ("    threshold: [1, 2, 3, 4]\n    agencies: [police, domestic_abuse_service",
          "    threshold: [1, 2, 3]\n    agencies: [police, domestic_abuse_service",
-         r"'domestic_abuse' field 'threshold': expected 4 need levels"),
+         "factor 'domestic_abuse'", "threshold", "expected 4 need levels (1-4), one per level",
+         ("id: domestic_abuse", "threshold:")),
         ("agencies: [police, domestic_abuse_service, health_visitor, school]",
          "agencies: [police, domestic_abuse_servce, health_visitor, school]",
-         r"'domestic_abuse' field 'agencies': unknown agencies \['domestic_abuse_servce'\]"),
+         "factor 'domestic_abuse'", "agencies",
+         "unknown agencies ['domestic_abuse_servce']; did you mean domestic_abuse_service?",
+         ("domestic_abuse_servce",)),
         ("    kind: count\n    levels: [0, 1, 2, 3]\n    threshold: [1, 3, 4, 4]",
          "    kind: tally\n    levels: [0, 1, 2, 3]\n    threshold: [1, 3, 4, 4]",
-         r"'missing_episodes' field 'kind': expected one of binary, ordinal, count, got 'tally'"),
+         "factor 'missing_episodes'", "kind", "expected one of binary, ordinal, count, got 'tally'",
+         ("kind: tally",)),
         ("    base_rate: 0.12\n    phrases:\n      1: [\"there was domestic abuse",
          "    base_rate: 1.5\n    phrases:\n      1: [\"there was domestic abuse",
-         r"'domestic_abuse' field 'base_rate': expected a probability"),
+         "factor 'domestic_abuse'", "base_rate", "expected a probability in [0, 1], got 1.5",
+         ("base_rate: 1.5",)),
         ("max: {school_attendance: 0, school_exclusion: 0,",
          "max: {school_atendance: 0, school_exclusion: 0,",
-         r"'school-age-only' field 'school_atendance': unknown factor; did you mean school_attendance"),
+         "exclusion 'school-age-only'", "max.school_atendance",
+         "unknown factor; did you mean school_attendance?", ("school_atendance",)),
         ("\"a parent uses cannabis occasionally\"",
          "\"a parent is dependent on alcohol and drunk most days\"",
-         r"is also used by"),
+         "factor 'parental_substance_misuse'", "phrases",
+         "phrase 'a parent is dependent on alcohol and drunk most days' is also used by "
+         "'parental_substance_misuse' level 1", ("id: parental_substance_misuse", "phrases:")),
     ],
 )
-def test_malformed_catalogue_names_file_entry_field_and_line(tmp_path, old, new, expected):
-    path = _broken(tmp_path, old, new)
-    with pytest.raises(CatalogueError, match=expected) as info:
+def test_malformed_catalogue_names_file_entry_field_and_line(
+        tmp_path: Path, old: str, new: str, entry: str, field: str, expected: str,
+        anchors: tuple[str, ...]) -> None:
+    path = _broken(tmp_path, (old, new))
+    with pytest.raises(CatalogueError) as info:
         load_catalogue(path)
-    message = str(info.value)
-    assert message.startswith(f"{path}, line ")
-    line = int(message.split(", line ")[1].split(":")[0])
-    assert 1 < line <= len(path.read_text().splitlines())
+    line = _line(path, *anchors)
+    error = info.value
+    assert (error.source, error.line, error.entry, error.field) == (str(path), line, entry, field)
+    assert [p.problem for p in error.problems] == [expected]
+    assert str(error) == f"{path}, line {line}: {entry}, field {field!r}: {expected}"
+
+
+def test_every_problem_is_reported_in_one_pass(tmp_path: Path) -> None:
+    """Mistakes in a factor, another factor, an exclusion and a derived feature, found together, in file order."""
+    path = _broken(
+        tmp_path,
+        ("    threshold: [1, 2, 3, 4]\n    agencies: [police, domestic_abuse_service",
+         "    threshold: [1, 2, 3]\n    agencies: [police, domestic_abuse_service"),
+        ("    kind: count\n    levels: [0, 1, 2, 3]\n    threshold: [1, 3, 4, 4]",
+         "    kind: tally\n    levels: [0, 1, 2, 3]\n    threshold: [1, 3, 4, 4]"),
+        ("max: {school_attendance: 0, school_exclusion: 0,", "max: {school_atendance: 0, school_exclusion: 0,"),
+        ("count: {min_threshold: 3}", "count: {min_threshold: 5}"),
+    )
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    found = [(p.line, p.entry, p.field, p.problem) for p in info.value.problems]
+    assert found == [
+        (_line(path, "kind: tally"), "factor 'missing_episodes'", "kind",
+         "expected one of binary, ordinal, count, got 'tally'"),
+        (_line(path, "id: domestic_abuse", "threshold:"), "factor 'domestic_abuse'", "threshold",
+         "expected 4 need levels (1-4), one per level"),
+        (_line(path, "school_atendance"), "exclusion 'school-age-only'", "max.school_atendance",
+         "unknown factor; did you mean school_attendance?"),
+        (_line(path, "min_threshold: 5"), "derived feature 'n_concerns_l3'", "count.min_threshold",
+         "expected a need level 1-4"),
+    ]
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: 4 problems in the catalogue:"
+    assert lines[1:] == [f"  {path}, line {line}: {entry}, field {field!r}: {problem}"
+                         for line, entry, field, problem in found]
+    # the first problem in the file is the error's own
+    assert (info.value.line, info.value.entry, info.value.field) == found[0][:3]
+
+
+def test_several_problems_in_one_entry(tmp_path: Path) -> None:
+    path = _broken(tmp_path, ("  - id: school_exclusion\n    label: Exclusion from school\n    domain: child_development\n"
+                              "    kind: ordinal\n",
+                              "  - id: school_exclusion\n    domain: child_develop\n    kind: ordinal\n"
+                              "    protectve: true\n"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    entry_line = _line(path, "- id: school_exclusion")
+    found = sorted((p.line, p.entry, p.field, p.problem) for p in info.value.problems)
+    assert found == sorted([
+        (entry_line, "factor 'school_exclusion'", "label", "missing"),
+        (entry_line + 1, "factor 'school_exclusion'", "domain",
+         "expected one of child_development, parenting_capacity, family_environment, got 'child_develop'"),
+        (entry_line + 3, "factor 'school_exclusion'", "protectve", "unknown field; did you mean protective?"),
+    ])
+
+
+def test_a_broken_entry_is_reported_once(tmp_path: Path) -> None:
+    """domestic_abuse is used by toxic_trio, interactions and turbulence: its own mistake is the only problem."""
+    path = _broken(tmp_path, ("levels: [none, historic, current, escalating_involving_child]",
+                              "levels: none, historic, current, escalating_involving_child"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    assert [(p.entry, p.field) for p in info.value.problems] == [("factor 'domestic_abuse'", "levels")]
+    assert info.value.problems[0].problem.startswith("expected a list, got str 'none, historic")
+
+
+def test_every_plausible_factor_needs_an_agency_that_sees_the_age(tmp_path: Path) -> None:
+    """Without the school-age exclusion, school attendance is plausible for under-fives, whom no school sees."""
+    path = _broken(tmp_path, ("max: {school_attendance: 0, school_exclusion: 0,", "max: {school_exclusion: 0,"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    assert [(p.line, p.entry, p.field, p.problem) for p in info.value.problems] == [
+        (_line(path, "id: school_attendance", "agencies:"), "factor 'school_attendance'", "agencies",
+         "no listed agency sees a child aged 'unborn', 'infant', 'preschool'; add one or exclude the factor "
+         "for that age")]
+
+
+def test_unknown_sections_and_missing_ones(tmp_path: Path) -> None:
+    path = _broken(tmp_path, ("exclusions:\n", "exclusion:\n"), ("complexity:\n", "complexty:\n"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    found = {(p.line, p.field, p.problem) for p in info.value.problems}
+    assert (_line(path, "exclusion:\n"), "exclusion", "unknown field; did you mean exclusions?") in found
+    assert (_line(path, "complexty:\n"), "complexty", "unknown field; did you mean complexity?") in found
+    assert (0, "complexity", "missing") in found
+    assert len(found) == 3
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
@@ -136,3 +241,21 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(CatalogueError, match="cannot read"):
         load_catalogue(tmp_path / "nope.yaml")
+
+
+def test_an_unreadable_entry_hides_no_other_problem_and_causes_none(tmp_path: Path) -> None:
+    """A factor that is not a mapping has no readable id, so names it might hold are not called unknown
+    (school_exclusion is used by an exclusion and by turbulence); problems elsewhere are still reported."""
+    path = _broken(tmp_path,
+                   ("  - id: school_exclusion\n", "  - school_exclusion\n  - id: School_Exclusion\n"),
+                   ("base_rate: 0.12\n", "base_rate: -0.12\n"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    assert [(p.line, p.entry, p.field, p.problem) for p in info.value.problems] == [
+        # a bare list item has no line of its own: the error points at its section
+        (_line(path, "factors:"), "factor #3", None, "expected a mapping, got str 'school_exclusion'"),
+        (_line(path, "  - id: School_Exclusion\n"), "factor 'School_Exclusion'", "id",
+         "ids are lower-case snake_case identifiers"),
+        (_line(path, "base_rate: -0.12"), "factor 'developmental_delay'", "base_rate",
+         "expected a probability in [0, 1], got -0.12"),
+    ]

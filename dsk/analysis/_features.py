@@ -14,7 +14,7 @@ import pandas as pd
 
 from dsk.catalogue import Catalogue
 
-__all__ = ["PanelSurrogate", "base_features", "ordinal_consensus", "panel_summary", "with_derived"]
+__all__ = ["base_features", "ordinal_consensus", "panel_summary", "with_derived"]
 
 
 def base_features(cat: Catalogue) -> list[str]:
@@ -75,78 +75,3 @@ def ordinal_consensus(counts: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log2(1 - np.abs(levels - mu) / width), 0.0)
     return np.clip(1 + terms.sum(axis=1), 0.0, 1.0)
-
-
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Run OpenMP code on one thread: on small data, HistGradientBoosting's threads spin-wait
-    against each other (and any other busy core) and run many times slower."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
-
-
-class PanelSurrogate:
-    """Gradient boosting on vignette features that reproduces a panel's mean level.
-
-    A scikit-learn ``HistGradientBoostingRegressor`` fitted to the panel's
-    mean need level per vignette. Its inputs are the shared feature space
-    (:func:`base_features`) plus the catalogue's derived features computed
-    from it, with monotonic constraints: need cannot fall when a concern
-    rises, nor rise when a protective factor is added. Its fidelity
-    (out-of-fold R squared, mean absolute error, and the share of vignettes
-    whose rounded prediction equals the panel median) comes from 5-fold
-    cross-validation in :meth:`fidelity`.
-    """
-
-    def __init__(self, catalogue: Catalogue, max_depth: int = 3, max_iter: int = 200,
-                 learning_rate: float = 0.08, random_state: int = 0) -> None:
-        self.catalogue = catalogue
-        self.max_depth = max_depth
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.random_state = random_state
-
-    def _inputs(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-        cat = self.catalogue
-        if isinstance(X, np.ndarray):
-            X = pd.DataFrame(X, columns=base_features(cat))
-        return with_derived(X, cat).drop(columns="vignette_id")
-
-    def _model(self, columns: list[str]):  # type: ignore[no-untyped-def]
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        protective = {f.id for f in self.catalogue.factors if f.protective}
-        child = set(self.catalogue.child_ids)
-        monotonic = [0 if c in child else (-1 if c in protective or c == "n_protective" else 1)
-                     for c in columns]
-        return HistGradientBoostingRegressor(max_depth=self.max_depth, max_iter=self.max_iter,
-                                             learning_rate=self.learning_rate, min_samples_leaf=5,
-                                             monotonic_cst=monotonic, random_state=self.random_state)
-
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> PanelSurrogate:
-        inputs = self._inputs(X)
-        with _one_thread():
-            self.model_ = self._model(list(inputs.columns)).fit(inputs, y)
-        return self
-
-    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Expected panel level (1-4) for base-feature rows."""
-        with _one_thread():
-            return np.clip(self.model_.predict(self._inputs(X)), 1.0, 4.0)
-
-    def fidelity(self, X: pd.DataFrame, panel_mean: np.ndarray, panel_median: np.ndarray) -> dict[str, float]:
-        """Out-of-fold fidelity to the panel (5-fold cross-validation)."""
-        from sklearn.model_selection import KFold, cross_val_predict
-
-        inputs = self._inputs(X)
-        folds = KFold(n_splits=5, shuffle=True, random_state=self.random_state)
-        with _one_thread():
-            pred = np.clip(cross_val_predict(self._model(list(inputs.columns)), inputs, panel_mean, cv=folds),
-                           1, 4)
-        resid = panel_mean - pred
-        total = ((panel_mean - panel_mean.mean()) ** 2).sum()
-        return {
-            "r2": float(1 - (resid**2).sum() / total) if total > 0 else float("nan"),
-            "mae": float(np.abs(resid).mean()),
-            "median_accuracy": float((np.clip(np.rint(pred), 1, 4) == np.rint(panel_median)).mean()),
-        }

@@ -17,7 +17,7 @@ shared background sample. The ruleset is
 neither a tree nor a linear model, so a model-agnostic explainer is needed
 for it; using the same explainer, background and feature space for the
 panel's surrogate (gradient boosting, see
-:class:`dsk.analysis._features.PanelSurrogate`) makes the two sets of
+:class:`dsk.analysis._surrogate.PanelSurrogate`) makes the two sets of
 attributions directly comparable, where a TreeExplainer on the surrogate
 would attribute to its own engineered inputs instead. The permutation
 explainer with antithetic orderings is exact for additive structure and
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dsk.analysis._features import PanelSurrogate, base_features, panel_summary, with_derived
+from dsk.analysis._features import base_features, panel_summary, with_derived
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.schema import BANDS, validate
 
@@ -201,6 +201,7 @@ def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset, 
     """SHAP for the ruleset and for a surrogate of the panel, side by side."""
     from scipy.stats import spearmanr
 
+    from dsk.analysis._surrogate import PanelSurrogate
     from dsk.rules import evaluate
 
     cat = catalogue or load_catalogue()

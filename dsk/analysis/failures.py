@@ -39,12 +39,17 @@ reasons
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from dsk.analysis._features import PanelSurrogate, base_features, panel_summary, with_derived
+from dsk.analysis._features import base_features, panel_summary, with_derived
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.schema import COMPLEXITY_COLUMNS, validate
+
+if TYPE_CHECKING:
+    from dsk.analysis._surrogate import PanelSurrogate
 
 __all__ = [
     "QUADRANTS",
@@ -132,6 +137,8 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
     cliff = np.zeros(len(ids), dtype=bool)
     if ruleset is not None:
         if surrogate is None:
+            from dsk.analysis._surrogate import PanelSurrogate
+
             surrogate = PanelSurrogate(cat, random_state=random_state).fit(X, s["panel_mean"].to_numpy())
         changed, origin = one_step_changes(X, cat)
         table = with_derived(changed, cat)
