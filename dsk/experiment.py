@@ -38,7 +38,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dsk._paths import project_path
 from dsk._yaml import YamlError, line_of, load_yaml
-from dsk.schema import RUN_TABLES as TABLES
 from dsk.schema import STATS_COLUMNS
 
 __all__ = [
