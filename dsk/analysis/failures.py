@@ -49,6 +49,7 @@ import pandas as pd
 from dsk.analysis._features import PanelSurrogate, base_features, panel_summary, with_derived
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.schema import CLEAR_CONSENSUS, COMPLEXITY_COLUMNS, QUADRANTS, REASONS, validate
+from dsk.schema import columns as schema_columns
 
 __all__ = [
     "QUADRANTS",
@@ -208,8 +209,7 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
                     "stratum": f"dimension={name}", "n": len(y)}
             rows.append({**base, "metric": "odds_ratio", "estimate": odds, "ci_low": lo, "ci_high": hi,
                          "p_value": pvals[k], "drives_breakdown": bool(odds > 1 and pvals[k] < 0.05)})
-    return pd.DataFrame(rows, columns=["analysis", "metric", "comparison", "stratum", "estimate", "ci_low",
-                                       "ci_high", "n", "p_value", "drives_breakdown"])
+    return pd.DataFrame(rows, columns=[c.name for c in schema_columns("stats")])
 
 
 def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 10) -> pd.DataFrame:
