@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +179,8 @@ def _rater_points(stats: pd.DataFrame, judgements: pd.DataFrame, prefix: str,
     return pd.DataFrame(rows)
 
 
-def _median_key(stats: pd.DataFrame, prefix: str, rulesets: list[str]) -> Any:
+def _median_key(stats: pd.DataFrame, prefix: str,
+                rulesets: list[str]) -> Callable[..., dict[str, str]]:
     """Which stats row holds "checklist C gives the panel's median level" (or within one level).
 
     A hand-written checklist's figure is the agreement analysis' row
