@@ -186,14 +186,16 @@ def _median_key(stats: pd.DataFrame, prefix: str,
     A hand-written checklist's figure is the agreement analysis' row
     (``rules:C~panel-median``) when the run has it, so that the summary and the learned
     checklists' section read the same row; a learned checklist's (or a run without the
-    agreement analysis) is the learned-checklists row.
+    agreement analysis) is the learned-checklists row. With several panels the agreement
+    rows are per panel while learned checklists are fitted to all of them, so the
+    learned-checklists rows are used throughout.
     """
     have = set(zip(stats["analysis"], stats["comparison"], strict=True)) if not stats.empty \
         else set()
 
     def key(checklist: str, stratum: str = "all", within: bool = False) -> dict[str, str]:
         comparison = f"{prefix}rules:{checklist}~panel-median"
-        if checklist in rulesets and ("agreement", comparison) in have:
+        if not prefix and checklist in rulesets and ("agreement", comparison) in have:
             return {"analysis": "agreement",
                     "metric": "percent_within_one" if within else "percent_exact",
                     "comparison": comparison, "stratum": stratum}

@@ -154,3 +154,20 @@ def test_rules_among_raters_points_come_from_stats(quick_run: Path) -> None:
     for checklist in ("threshold-of-need", "count-of-concerns"):
         mean = sum((wide[checklist] == wide[o]).mean() for o in people) / len(people)
         assert by_label[checklist] == pytest.approx(mean)
+
+
+def test_the_tables_the_report_reads_pass_their_schemas(quick_run: Path) -> None:
+    """Every table of the run folder, as read back from Parquet, passes its schema in
+    dsk.schema (including importance and teaching, and the divergence model's extra columns
+    of stats); a table with a column removed does not."""
+    from dsk.schema import RUN_TABLES, SchemaError, validate
+
+    for name in RUN_TABLES:
+        validate(pd.read_parquet(quick_run / f"{name}.parquet"), name, source=name)
+    stats = pd.read_parquet(quick_run / "stats.parquet")
+    assert stats["p_value"].notna().sum() == (stats["analysis"] == "divergence_model").sum()
+    teaching = pd.read_parquet(quick_run / "teaching.parquet")
+    with pytest.raises(SchemaError, match="teaching.teaching_score: column missing"):
+        validate(teaching.drop(columns="teaching_score"), "teaching")
+    with pytest.raises(SchemaError, match="stats.p_value: value"):
+        validate(stats.assign(p_value=stats["p_value"] + 2.0), "stats")
