@@ -339,7 +339,7 @@ def agreement_stats(
         The judgements table (vignette_id, rater_id, rater_kind, round,
         need_level; profession and panel_id where known).
     strata : DataFrame or mapping, optional
-        A vignettes table (strata from :func:`complexity_strata`), a long table
+        A vignettes table (strata from :func:`dsk.analysis.complexity_strata`), a long table
         with ``vignette_id`` and ``stratum``, or a mapping from vignette id to
         stratum label(s). Every comparison is also computed per stratum.
     n_boot, random_state, ci : see :func:`dsk.analysis.agreement`.
