@@ -41,7 +41,7 @@ QUADRANT_TEXT = {
                                 "the panel is clear but the checklist is a level or more away: "
                                 "the checklist's failure"),
     "panel_split": ("panel split",
-                    "the panel is not clear, and the checklist is near its median without "
+                    "the panel is not clear, and the checklist gives its median level without "
                     "defaulting or conflict: judgement itself is divided"),
     "both_uncertain": ("both uncertain",
                        "the panel is not clear and the checklist is off, defaulted or "
