@@ -40,7 +40,7 @@ def run() -> list[Row]:
     n_boot = 1000
     metrics = ["krippendorff_alpha_ordinal", "fleiss_kappa"]
     seconds, peak, _ = measure(
-        lambda: agreement(data, n_boot=n_boot, seed=1, metrics=metrics), repeat=2
+        lambda: agreement(data, n_boot=n_boot, random_state=1, metrics=metrics), repeat=2
     )
     rows.append(
         Row(
@@ -53,7 +53,7 @@ def run() -> list[Row]:
             seconds <= 10.0,
         )
     )
-    seconds, peak, _ = measure(lambda: agreement(data, n_boot=n_boot, seed=1), repeat=2)
+    seconds, peak, _ = measure(lambda: agreement(data, n_boot=n_boot, random_state=1), repeat=2)
     rows.append(
         Row(
             "agreement: all 10 multi-rater metrics, 1,000 replicates, 1,000 x 30",
@@ -67,7 +67,7 @@ def run() -> list[Row]:
         rater_id="checklist", rater_kind="rules", profession=None
     )
     judgements = pd.concat([data, rules], ignore_index=True)
-    seconds, peak, _ = measure(lambda: agreement_stats(judgements, n_boot=n_boot, seed=1), repeat=1)
+    seconds, peak, _ = measure(lambda: agreement_stats(judgements, n_boot=n_boot, random_state=1), repeat=1)
     rows.append(
         Row(
             "agreement_stats: every comparison incl. rules~each rater, 1,000 replicates, "

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dsk._paths import project_path
 from dsk._yaml import YamlError, line_of, load_yaml
+from dsk.schema import STATS_COLUMNS
 
 __all__ = [
     "ANALYSES",
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 ANALYSES = ("agreement", "explanations", "failures", "learned")
-TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance", "teaching")
 
 
 class ConfigError(ValueError):
@@ -339,7 +339,7 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     strata = complexity_strata(vignettes)
     if "agreement" in config.analyses:
         with stage("agreement"):
-            stats_parts.append(agreement_stats(judgements, strata, n_boot=config.bootstrap, seed=seed,
+            stats_parts.append(agreement_stats(judgements, strata, n_boot=config.bootstrap, random_state=seed,
                                                per_rater=False))
     if "explanations" in config.analyses:
         with stage("explanations"):
@@ -378,7 +378,7 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
                 learned_sets.append(learned.ruleset())
             stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets]))
     stats = pd.concat([s for s in stats_parts if not s.empty], ignore_index=True) if stats_parts else \
-        pd.DataFrame(columns=["analysis", "metric", "comparison", "stratum", "estimate", "ci_low", "ci_high", "n"])
+        pd.DataFrame(columns=list(STATS_COLUMNS))
     stats = validate(stats, "stats")
     tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
               "stats": stats, "failures": failures, "importance": importance, "teaching": teaching}

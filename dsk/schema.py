@@ -27,7 +27,23 @@ import pandas as pd
 if TYPE_CHECKING:
     from dsk.catalogue import Catalogue
 
-__all__ = ["COMPLEXITY_COLUMNS", "TABLES", "Column", "SchemaError", "columns", "validate"]
+__all__ = [
+    "BANDS",
+    "CLEAR_CONSENSUS",
+    "COMPLEXITY_COLUMNS",
+    "NEED_LEVELS",
+    "QUADRANTS",
+    "REASONS",
+    "RUN_TABLES",
+    "STANCES",
+    "STATS_COLUMNS",
+    "STATS_KEY",
+    "TABLES",
+    "Column",
+    "SchemaError",
+    "columns",
+    "validate",
+]
 
 
 class SchemaError(ValueError):
@@ -36,7 +52,11 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
-    """``kind`` is one of str, int, float, bool, list; ``nullable`` allows missing values."""
+    """``kind`` is one of str, int, float, bool, list; ``nullable`` allows missing values.
+
+    A column with ``required=False`` may be absent (an analysis that has nothing
+    to put there leaves it out); when present it is checked like any other.
+    """
 
     name: str
     kind: str
@@ -44,6 +64,7 @@ class Column:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[str, ...] = ()
+    required: bool = True
 
 
 COMPLEXITY_COLUMNS = (
@@ -55,8 +76,26 @@ COMPLEXITY_COLUMNS = (
     "cx_emotional",
 )
 
+#: Complexity bands, in order.
 BANDS = ("low", "medium", "high")
 STANCES = ("concern", "reassure")
+#: The decision scale: need levels 1 (universal) to 4 (specialist or statutory).
+NEED_LEVELS = (1, 2, 3, 4)
+
+#: Quadrants of the failures table (see :mod:`dsk.analysis.failures`).
+QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
+#: Reason codes of the failures table, in the order they are listed.
+REASONS = ("defaulted", "conflict", "cliff", "interaction_missed", "conflicting_reports")
+#: A panel is *clear* when its ordinal consensus (Tastle and Wierman) is at least this.
+CLEAR_CONSENSUS = 0.7
+
+#: The tables a run writes, in the order it writes them (``NAME.parquet`` and ``NAME.csv``).
+RUN_TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance",
+              "teaching")
+#: The columns that identify a row of the stats table.
+STATS_KEY = ("analysis", "metric", "comparison", "stratum")
+#: The required columns of the stats table, in order.
+STATS_COLUMNS = (*STATS_KEY, "estimate", "ci_low", "ci_high", "n")
 
 TABLES: Mapping[str, tuple[Column, ...]] = {
     # Factor, child-attribute and derived columns are added from the catalogue.
@@ -115,6 +154,9 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("ci_low", "float", nullable=True),
         Column("ci_high", "float", nullable=True),
         Column("n", "int", lo=0),
+        # written by the divergence model only; empty on other analyses' rows
+        Column("p_value", "float", nullable=True, lo=0.0, hi=1.0, required=False),
+        Column("drives_breakdown", "bool", nullable=True, required=False),
     ),
     "failures": (
         Column("vignette_id", "str"),
@@ -123,9 +165,34 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("panel_median", "float", lo=1.0, hi=4.0),
         Column("panel_consensus", "float", lo=0.0, hi=1.0),
         Column("divergence", "float"),
-        Column("quadrant", "str"),
+        Column("quadrant", "str", choices=QUADRANTS),
         Column("brittleness", "float", nullable=True, lo=0.0, hi=1.0),
         Column("reasons", "list"),
+        Column("panel_mean", "float", lo=1.0, hi=4.0, required=False),
+        Column("surrogate_shift", "float", nullable=True, lo=0.0, required=False),
+        Column("complexity_band", "str", choices=BANDS, required=False),
+    ),
+    # one row per feature x ruleset: mean absolute SHAP value of the checklist and of the panel
+    "importance": (
+        Column("feature", "str"),
+        Column("rule_importance", "float", lo=0.0),
+        Column("panel_importance", "float", lo=0.0),
+        Column("rule_rank", "int", lo=1),
+        Column("panel_rank", "int", lo=1),
+        Column("ruleset_id", "str", required=False),
+    ),
+    # the failures rows chosen for a training room, best first
+    "teaching": (
+        Column("vignette_id", "str"),
+        Column("ruleset_id", "str"),
+        Column("rule_level", "int", lo=1, hi=4),
+        Column("panel_median", "float", lo=1.0, hi=4.0),
+        Column("panel_consensus", "float", lo=0.0, hi=1.0),
+        Column("divergence", "float"),
+        Column("quadrant", "str", choices=QUADRANTS),
+        Column("reasons", "list"),
+        Column("teaching_score", "float", lo=0.0),
+        Column("complexity", "float", nullable=True, lo=0.0, hi=1.0),
     ),
 }
 
@@ -161,7 +228,8 @@ def validate(df: pd.DataFrame, table: str, catalogue: Catalogue | None = None,
              source: str | None = None) -> pd.DataFrame:
     """Check ``df`` against the schema of ``table``; return it unchanged or raise.
 
-    Extra columns are allowed (analyses may carry more); missing ones are not.
+    Extra columns are allowed (analyses may carry more); missing ones are not,
+    unless the schema marks them ``required=False``.
     """
     where = f"{source}: " if source else ""
     if not isinstance(df, pd.DataFrame):
@@ -169,6 +237,8 @@ def validate(df: pd.DataFrame, table: str, catalogue: Catalogue | None = None,
     for col in columns(table, catalogue):
         name = f"{where}{table}.{col.name}"
         if col.name not in df.columns:
+            if not col.required:
+                continue
             raise SchemaError(f"{name}: column missing")
         series = df[col.name]
         missing = series.isna().to_numpy()

@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from dsk.experiment import TABLES, ConfigError, config_hash, load_config, run_experiment
+from dsk.experiment import ConfigError, config_hash, load_config, run_experiment
 from dsk.io import read_table, write_table
 from dsk.panels import load_panel, simulate_panel
+from dsk.schema import RUN_TABLES as TABLES
 from dsk.sets import load_set
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dsk.analysis.consensus import median_level
 from dsk.catalogue import Catalogue
+from dsk.schema import NEED_LEVELS
 
 __all__ = ["base_features", "ordinal_consensus", "panel_summary", "with_derived"]
 
@@ -40,32 +42,52 @@ def with_derived(X: pd.DataFrame | np.ndarray, cat: Catalogue, ids: np.ndarray |
 
 
 def panel_summary(judgements: pd.DataFrame, round_: int = 1) -> pd.DataFrame:
-    """Per vignette: panel mean, median, mode, consensus and number of raters (non-rule raters)."""
+    """Per vignette: the panel's mean, median, mode, consensus and number of raters.
+
+    Practitioner rows only (rules rows are left out). ``panel_median`` is the
+    panel's consensus level, :func:`dsk.analysis.median_level` (the lower
+    median on a tie, always a level some rater chose); ``panel_consensus`` is
+    :func:`ordinal_consensus`; ``panel_mode`` the most frequent level, the
+    lowest on a tie.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> j = pd.DataFrame({"vignette_id": ["v1"] * 4 + ["v2"] * 2, "rater_id": list("abcdab"),
+    ...                   "rater_kind": "simulated", "round": 1, "need_level": [3, 3, 4, 4, 2, 2]})
+    >>> panel_summary(j)[["panel_median", "panel_mode", "n_raters"]].values.tolist()
+    [[3.0, 3.0, 4.0], [2.0, 2.0, 2.0]]
+    """
     people = judgements[(judgements["rater_kind"] != "rules") & (judgements["round"] == round_)]
     if people.empty:
         raise ValueError(f"no practitioner judgements in round {round_}")
     grouped = people.groupby("vignette_id")["need_level"]
     counts = people.pivot_table(index="vignette_id", columns="need_level", values="rater_id",
                                 aggfunc="count", fill_value=0)
-    for level in (1, 2, 3, 4):
+    for level in NEED_LEVELS:
         if level not in counts.columns:
             counts[level] = 0
-    counts = counts[[1, 2, 3, 4]]
+    counts = counts[list(NEED_LEVELS)]
     return pd.DataFrame({
         "panel_mean": grouped.mean(),
-        "panel_median": grouped.median(),
+        "panel_median": median_level(people).astype(float),
         "panel_mode": counts.idxmax(axis=1),
         "panel_consensus": ordinal_consensus(counts.to_numpy()),
         "n_raters": grouped.size(),
     })
 
 
-def ordinal_consensus(counts: np.ndarray) -> np.ndarray:
+def ordinal_consensus(counts: np.ndarray | list[list[int]]) -> np.ndarray:
     """Tastle & Wierman's (2007) consensus for ordinal ratings, per row of category counts.
 
     ``Cns = 1 + sum_i p_i * log2(1 - |X_i - mu| / d)`` with ``d`` the width of
     the scale (3 for levels 1-4): 1 when everyone agrees, 0 when the raters
-    split evenly between the two extremes.
+    split evenly between the two extremes (docs/methods.md, "Ordinal consensus").
+
+    Examples
+    --------
+    >>> ordinal_consensus([[4, 0, 0, 0], [2, 0, 0, 2], [1, 1, 1, 1]]).round(3).tolist()
+    [1.0, 0.0, 0.368]
     """
     counts = np.asarray(counts, dtype=float)
     levels = np.arange(1, counts.shape[1] + 1)

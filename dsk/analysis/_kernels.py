@@ -255,24 +255,44 @@ def joint_kappa(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _chance_corrected(po, pe)
 
 
-def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and majority category per replicate and unit from category counts (B x n x k).
+def median_category(counts: np.ndarray) -> np.ndarray:
+    """The consensus level of a panel: the lower median category of each row of counts.
 
-    The median is the lowest category at which the cumulative share of ratings
-    reaches one half (always a category on the scale). The majority is the most
-    frequent category; ties go to the one nearest the median, then the lower.
-    Units without ratings get -1.
+    ``counts`` holds the (weighted) number of ratings per category along its
+    last axis, categories in scale order; the result has the leading shape and
+    holds the category index, -1 where a row has no ratings.
+
+    Tie rule: the median is the lowest category at which the cumulative share
+    of ratings reaches one half (the *lower* median). With an even split
+    between two levels it is the lower of the two, never a half level: on an
+    ordinal scale a mean of two levels has no meaning, and the lower median is
+    always a level some rater chose. Every analysis that needs "the panel's
+    level" (agreement against the panel median, failure points, learned
+    checklists, the report) goes through this function; docs/methods.md,
+    "The panel's consensus level", gives the reasoning.
     """
-    k = counts.shape[-1]
     m = counts.sum(axis=-1)
     cum = np.cumsum(counts, axis=-1)
     median = np.argmax(cum >= m[..., None] / 2.0 - 1e-9, axis=-1)
+    return np.where(m <= 0, -1, median)
+
+
+def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and majority category per replicate and unit from category counts (B x n x k).
+
+    The median is :func:`median_category` (the lower median, always a category
+    on the scale). The majority is the most frequent category; ties go to the
+    one nearest the median, then the lower. Units without ratings get -1.
+    """
+    k = counts.shape[-1]
+    m = counts.sum(axis=-1)
+    median = median_category(counts)
     top = counts.max(axis=-1, keepdims=True)
     cats = np.arange(k)
     key = np.abs(cats - median[..., None]) * 2 + (cats > median[..., None])
     mode = np.argmin(np.where(counts >= top - 1e-9, key, 10 * k), axis=-1)
     empty = m <= 0
-    return np.where(empty, -1, median), np.where(empty, -1, mode)
+    return median, np.where(empty, -1, mode)
 
 
 def consensus_joint(

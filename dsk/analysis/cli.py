@@ -16,7 +16,7 @@ import pandas as pd
 import typer
 
 from dsk._cli import fail
-from dsk.analysis.agreement import AgreementInputError, agreement
+from dsk.analysis.coefficients import AgreementInputError, agreement
 from dsk.io import TableFileError, table_format
 
 __all__ = ["agree", "read_long_table"]
@@ -107,7 +107,7 @@ def agree(
         frame, where = read_long_table(file)
         _check(frame, file, where, [unit, rater, rating] + ([by] if by else []), rating)
         table = agreement(
-            frame, unit, rater, rating, by=by, n_boot=bootstrap, seed=seed, source=str(file)
+            frame, unit, rater, rating, by=by, n_boot=bootstrap, random_state=seed, source=str(file)
         )
     except (TableFileError, AgreementInputError) as exc:
         raise fail(str(exc)) from exc

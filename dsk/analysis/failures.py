@@ -11,11 +11,15 @@ Definitions
 panel_consensus
     Tastle & Wierman's (2007) ordinal consensus of the panel's levels: 1 when
     everyone agrees, 0 for an even split between the extremes.
+panel_median
+    The panel's consensus level, :func:`dsk.analysis.median_level` (the lower
+    median on a tie, so always a level on the scale).
 divergence
     ``rule_level - panel_median``: positive where the checklist is more
     intrusive than the panel.
 quadrant
-    With a *clear* panel meaning ``panel_consensus >= clear`` (default 0.7)
+    With a *clear* panel meaning ``panel_consensus >= clear`` (default
+    :data:`dsk.schema.CLEAR_CONSENSUS`, 0.7)
     and the checklist *off* meaning ``|divergence| >= 1``:
     ``agreed_and_clear`` (clear, not off), ``checklist_off_consensus``
     (clear, off), ``panel_split`` (not clear; the checklist within a level of
@@ -46,7 +50,8 @@ import pandas as pd
 
 from dsk.analysis._features import base_features, panel_summary, with_derived
 from dsk.catalogue import Catalogue, load_catalogue
-from dsk.schema import COMPLEXITY_COLUMNS, validate
+from dsk.schema import CLEAR_CONSENSUS, COMPLEXITY_COLUMNS, QUADRANTS, REASONS, validate
+from dsk.schema import columns as schema_columns
 
 if TYPE_CHECKING:
     from dsk.analysis._surrogate import PanelSurrogate
@@ -60,8 +65,6 @@ __all__ = [
     "teaching_cases",
 ]
 
-QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
-REASONS = ("defaulted", "conflict", "cliff", "interaction_missed", "conflicting_reports")
 
 
 def one_step_changes(X: pd.DataFrame, cat: Catalogue) -> tuple[pd.DataFrame, np.ndarray]:
@@ -94,7 +97,7 @@ def one_step_changes(X: pd.DataFrame, cat: Catalogue) -> tuple[pd.DataFrame, np.
 
 
 def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame, *,
-                   ruleset=None, round_: int = 1, clear: float = 0.7,  # type: ignore[no-untyped-def]
+                   ruleset=None, round_: int = 1, clear: float = CLEAR_CONSENSUS,  # type: ignore[no-untyped-def]
                    cliff_tolerance: float = 0.3, surrogate: PanelSurrogate | None = None,
                    catalogue: Catalogue | None = None, random_state: int = 0) -> pd.DataFrame:
     """The ``failures`` table for one ruleset's decisions against a panel.
@@ -213,8 +216,7 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
                     "stratum": f"dimension={name}", "n": len(y)}
             rows.append({**base, "metric": "odds_ratio", "estimate": odds, "ci_low": lo, "ci_high": hi,
                          "p_value": pvals[k], "drives_breakdown": bool(odds > 1 and pvals[k] < 0.05)})
-    return pd.DataFrame(rows, columns=["analysis", "metric", "comparison", "stratum", "estimate", "ci_low",
-                                       "ci_high", "n", "p_value", "drives_breakdown"])
+    return pd.DataFrame(rows, columns=[c.name for c in schema_columns("stats")])
 
 
 def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 10) -> pd.DataFrame:

@@ -63,7 +63,7 @@ def learn_checklist(vignettes: pd.DataFrame, judgements: pd.DataFrame, *, max_de
     ids = [v for v in vignettes["vignette_id"] if v in summary.index]
     names = learning_features(cat)
     X = vignettes.set_index("vignette_id").loc[ids, names].to_numpy(dtype=np.int64)
-    y = np.rint(summary.loc[ids, "panel_median"].to_numpy(dtype=float)).astype(np.int64)
+    y = summary.loc[ids, "panel_median"].to_numpy(dtype=np.int64)  # the lower median level
     tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_samples_leaf,
                                   random_state=random_state).fit(X, y)
     t = tree.tree_
@@ -107,7 +107,8 @@ def checklist_fidelity(vignettes: pd.DataFrame, judgements: pd.DataFrame, rulese
     """Agreement of each checklist with the panel median, overall and per complexity band.
 
     Returns ``stats`` rows: metric ``exact_with_panel_median`` (share of
-    vignettes where the checklist's level equals the rounded panel median)
+    vignettes where the checklist's level equals the panel median,
+    :func:`dsk.analysis.median_level`)
     and ``within_one_of_panel_median``; comparison ``<ruleset>~panel``.
     """
     from dsk.rules import evaluate
@@ -116,7 +117,7 @@ def checklist_fidelity(vignettes: pd.DataFrame, judgements: pd.DataFrame, rulese
     summary = panel_summary(judgements, round_)
     ids = [v for v in vignettes["vignette_id"] if v in summary.index]
     table = vignettes.set_index("vignette_id").loc[ids].reset_index()
-    median = np.rint(summary.loc[ids, "panel_median"].to_numpy(dtype=float))
+    median = summary.loc[ids, "panel_median"].to_numpy(dtype=float)
     bands = table["complexity_band"].to_numpy(dtype=object)
     rows = []
     for rs in rulesets:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +21,8 @@ import yaml
 from dsk.report import _plots as plots
 from dsk.report._load import RunData
 from dsk.report._numbers import NumberSource
+from dsk.schema import BANDS, CLEAR_CONSENSUS, QUADRANTS, REASONS
 
-BANDS = ("low", "medium", "high")
 DIMENSIONS = {
     "cx_multiplicity": ("multiplicity", "many needs, from many sources, in several domains"),
     "cx_interconnection": ("interconnection", "needs that amplify each other (toxic trio, "
@@ -33,22 +33,21 @@ DIMENSIONS = {
     "cx_emotional": ("emotional charge", "features that raise anxiety (infants, injuries, "
                      "disclosures)"),
 }
-QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
 QUADRANT_TEXT = {
     "agreed_and_clear": ("agreed, panel clear",
-                         "the panel is clear (consensus at least 0.7) and the checklist is within "
-                         "half a level of its median"),
+                         f"the panel is clear (consensus at least {CLEAR_CONSENSUS:g}) and the "
+                         "checklist gives its median level"),
     "checklist_off_consensus": ("checklist off a clear panel",
                                 "the panel is clear but the checklist is a level or more away: "
                                 "the checklist's failure"),
     "panel_split": ("panel split",
-                    "the panel is not clear, and the checklist is near its median without "
+                    "the panel is not clear, and the checklist gives its median level without "
                     "defaulting or conflict: judgement itself is divided"),
     "both_uncertain": ("both uncertain",
                        "the panel is not clear and the checklist is off, defaulted or "
                        "conflicted"),
 }
-REASONS = {
+REASON_TEXT = {
     "defaulted": "no rule fired, so the default level applied",
     "conflict": "the rules that fired point to different levels",
     "cliff": "a one-step change in one factor moves the checklist by a level or more while "
@@ -58,7 +57,6 @@ REASONS = {
     "conflicting_reports": "agencies contradict each other and the panel is split or the "
                            "checklist is off",
 }
-CLEAR = 0.7
 
 
 @dataclass
@@ -148,38 +146,64 @@ def _by_band(stats: pd.DataFrame, metric: str, comparison: str, series: str,
                          "ci_high": part["ci_high"]})
 
 
-def _rater_means(judgements: pd.DataFrame) -> pd.DataFrame:
-    """Mean exact agreement of each practitioner with the others, and of each checklist with
-    the practitioners (round 1), as in :func:`dsk.analysis.rules_as_rater`."""
-    if judgements.empty:
-        return pd.DataFrame()
-    first = judgements[judgements["round"] == 1]
-    wide = first.pivot_table(index="vignette_id", columns="rater_id", values="need_level",
-                             aggfunc="first")
-    kinds = first.drop_duplicates("rater_id").set_index("rater_id")
-    people = [r for r in wide.columns if kinds.loc[r, "rater_kind"] != "rules"]
-    rules = [r for r in wide.columns if kinds.loc[r, "rater_kind"] == "rules"]
-    if len(people) < 2:
-        return pd.DataFrame()
-    levels = wide[people].to_numpy(dtype=float)
+def _rater_points(stats: pd.DataFrame, judgements: pd.DataFrame, prefix: str,
+                  rulesets: list[str]) -> pd.DataFrame:
+    """The points of the rules-among-raters plot, read from the stats table.
 
-    def pct(a: np.ndarray, b: np.ndarray) -> float:
-        both = ~np.isnan(a) & ~np.isnan(b)
-        return float((a[both] == b[both]).mean()) if both.any() else np.nan
-
+    Each practitioner's mean exact agreement with the others (``rater:ID~other-raters``,
+    ``mean_percent_exact``) and each checklist's with the practitioners
+    (``rules:R~raters``, ``rules_mean_percent_exact``), round 1, all vignettes.
+    """
+    if stats.empty:
+        return pd.DataFrame()
+    part = stats[(stats["analysis"] == "agreement") & (stats["stratum"] == "all")]
+    head, tail = f"{prefix}rater:", "~other-raters"
+    raters = part[(part["metric"] == "mean_percent_exact")
+                  & part["comparison"].str.startswith(head) & part["comparison"].str.endswith(tail)]
+    if raters.empty:
+        return pd.DataFrame()
+    kinds = judgements.drop_duplicates("rater_id").set_index("rater_id")["profession"] \
+        if "profession" in judgements else pd.Series(dtype=object)
     rows = []
-    for i, rater in enumerate(people):
-        others = [pct(levels[:, i], levels[:, j]) for j in range(len(people)) if j != i]
-        profession = kinds.loc[rater, "profession"]
-        short = str(rater).split(":")[-1]
-        rows.append({"label": short, "kind": profession if isinstance(profession, str) else "",
-                     "mean": float(np.nanmean(others))})
-    for rule in rules:
-        rule_levels = wide[rule].to_numpy(dtype=float)
-        rows.append({"label": str(rule), "kind": "rules",
-                     "mean": float(np.nanmean([pct(rule_levels, levels[:, j])
-                                               for j in range(len(people))]))})
+    for comparison, mean in zip(raters["comparison"], raters["estimate"], strict=True):
+        rater = comparison[len(head):-len(tail)]
+        profession = kinds.get(rater)
+        rows.append({"label": rater.split(":")[-1],
+                     "kind": profession if isinstance(profession, str) else "",
+                     "mean": float(mean)})
+    for rid in rulesets:
+        rule = part[(part["metric"] == "rules_mean_percent_exact")
+                    & (part["comparison"] == f"{prefix}rules:{rid}~raters")]
+        if not rule.empty:
+            rows.append({"label": rid, "kind": "rules", "mean": float(rule["estimate"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+def _median_key(stats: pd.DataFrame, prefix: str,
+                rulesets: list[str]) -> Callable[..., dict[str, str]]:
+    """Which stats row holds "checklist C gives the panel's median level" (or within one level).
+
+    A hand-written checklist's figure is the agreement analysis' row
+    (``rules:C~panel-median``) when the run has it, so that the summary and the learned
+    checklists' section read the same row; a learned checklist's (or a run without the
+    agreement analysis) is the learned-checklists row. With several panels the agreement
+    rows are per panel while learned checklists are fitted to all of them, so the
+    learned-checklists rows are used throughout.
+    """
+    have = set(zip(stats["analysis"], stats["comparison"], strict=True)) if not stats.empty \
+        else set()
+
+    def key(checklist: str, stratum: str = "all", within: bool = False) -> dict[str, str]:
+        comparison = f"{prefix}rules:{checklist}~panel-median"
+        if not prefix and checklist in rulesets and ("agreement", comparison) in have:
+            return {"analysis": "agreement",
+                    "metric": "percent_within_one" if within else "percent_exact",
+                    "comparison": comparison, "stratum": stratum}
+        return {"analysis": "learned_checklists",
+                "metric": "within_one_of_panel_median" if within else "exact_with_panel_median",
+                "comparison": f"{checklist}~panel", "stratum": stratum}
+
+    return key
 
 
 def _learned_rules(text: str, level_names: Mapping[int, str]) -> dict[str, Any]:
@@ -260,7 +284,8 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
                 "near": near,
                 "quadrant": row["quadrant"],
                 "quadrant_label": QUADRANT_TEXT.get(row["quadrant"], (row["quadrant"],))[0],
-                "reasons": [{"code": c, "text": REASONS.get(c, "")} for c in _as_list(row["reasons"])],
+                "reasons": [{"code": c, "text": REASON_TEXT.get(c, "")}
+                            for c in _as_list(row["reasons"])],
             })
         mine = people[people["vignette_id"] == vid] if not people.empty else people
         counts = {int(str(r)): [int((g["need_level"] == lvl).sum()) for lvl in range(1, 5)]
@@ -366,9 +391,9 @@ def build_context(data: RunData) -> Context:
         "dimensions": DIMENSIONS,
         "quadrants": QUADRANTS,
         "quadrant_text": QUADRANT_TEXT,
-        "reasons": REASONS,
+        "reasons": {code: REASON_TEXT[code] for code in REASONS},
         "level_names": level_names,
-        "clear_consensus": CLEAR,
+        "clear_consensus": CLEAR_CONSENSUS,
         "labels": labels,
     }
     people = judgements[judgements["rater_kind"] != "rules"] if not judgements.empty else judgements
@@ -456,6 +481,8 @@ def build_context(data: RunData) -> Context:
                         if i in data.learned}
     facts["fidelity_bands"] = [s for s in ("all", *(f"complexity_band={b}" for b in BANDS))
                                if not fidelity.empty and (fidelity["stratum"] == s).any()]
+    median_key = _median_key(stats, prefixes[0] if prefixes else "", rulesets)
+    facts["median_key"] = median_key
     facts["professions"] = _professions(data)
     facts["cases"] = _gallery(data, level_names, labels, facts["professions"]["labels"])
     facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
@@ -475,18 +502,24 @@ def build_context(data: RunData) -> Context:
     alpha = alpha.dropna(subset=["estimate"]) if not alpha.empty else alpha
     exact = exact.dropna(subset=["estimate"]) if not exact.empty else exact
     figures["bands"] = plots.agreement_by_band(alpha, exact)
-    if "agreement" in analyses and rulesets:
-        figures["rules_as_rater"] = plots.rules_among_raters(_rater_means(judgements))
+    figures["rules_as_rater"] = None
+    if "agreement" in analyses and rulesets and prefixes:
+        figures["rules_as_rater"] = plots.rules_among_raters(
+            _rater_points(stats, judgements, prefixes[0], rulesets))
     figures["shap"] = {rid: plots.shap_side_by_side(importance[importance["ruleset_id"] == rid],
                                                     labels, rid, slug=f"shap-{i}")
                        for i, rid in enumerate(facts["shap_rulesets"], start=1)}
     figures["forest"] = plots.forest(pd.DataFrame(model_rows), labels) if model_rows else None
-    figures["quadrants"] = plots.quadrant_map(failures, CLEAR) if not failures.empty else None
+    figures["quadrants"] = plots.quadrant_map(failures, CLEAR_CONSENSUS) \
+        if not failures.empty else None
     fid_rows = []
     if not fidelity.empty:
         for _, row in fidelity[fidelity["metric"] == "exact_with_panel_median"].iterrows():
-            fid_rows.append({"checklist": row["comparison"].removesuffix("~panel"),
-                             "band": row["stratum"].split("=")[-1], "estimate": row["estimate"]})
+            checklist = row["comparison"].removesuffix("~panel")
+            # the same row the text reads for this checklist and stratum
+            estimate = numbers.value("stats", median_key(checklist, row["stratum"]))
+            fid_rows.append({"checklist": checklist, "band": row["stratum"].split("=")[-1],
+                             "estimate": np.nan if estimate is None else estimate})
     order = {c: i for i, c in enumerate([*facts["hand_ids"], *learned_ids])}
     fid_frame: pd.DataFrame = pd.DataFrame(fid_rows)
     if not fid_frame.empty:

@@ -9,9 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance",
-          "teaching")
-STATS_KEY = ["analysis", "metric", "comparison", "stratum"]
+from dsk.schema import RUN_TABLES, STATS_KEY
 
 
 class RunFolderError(ValueError):
@@ -78,13 +76,13 @@ def load_run(run_dir: str | Path) -> RunData:
     root = Path(run_dir)
     if not root.is_dir():
         raise RunFolderError(f"{root}: no such run folder")
-    tables = {name: _read(root / name) for name in TABLES}
+    tables = {name: _read(root / name) for name in RUN_TABLES}
     if all(tables[n].empty for n in ("stats", "decisions", "judgements")):
         raise RunFolderError(f"{root}: no stats, decisions or judgements table (.parquet) found; "
                              "is this a folder written by `dsk run`?")
     stats = tables["stats"]
     if not stats.empty:
-        tables["stats"] = stats.drop_duplicates(STATS_KEY, keep="first").reset_index(drop=True)
+        tables["stats"] = stats.drop_duplicates(list(STATS_KEY), keep="first").reset_index(drop=True)
     manifest_path = root / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
     learned_dir = root / "learned"

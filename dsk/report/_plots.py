@@ -24,6 +24,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup, escape  # noqa: E402
 
+from dsk.schema import BANDS, CLEAR_CONSENSUS  # noqa: E402
+
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, VERMILION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
 SKY, PURPLE, YELLOW, GREY, INK = "#56B4E9", "#CC79A7", "#F0E442", "#8C8C8C", "#222222"
@@ -40,7 +42,7 @@ QUADRANT_LABELS = {
     "panel_split": "panel split",
     "both_uncertain": "both uncertain",
 }
-BAND_ORDER = ("low", "medium", "high")
+BAND_ORDER = BANDS
 
 _RC: Any = {  # matplotlib types rc keys as literals; this dict is checked at run time
     "svg.fonttype": "none",
@@ -275,7 +277,7 @@ def forest(model: pd.DataFrame, labels: Mapping[str, str], slug: str = "forest")
                    "with p below 0.05; arrows mark intervals cut at the axis.")
 
 
-def quadrant_map(failures: pd.DataFrame, clear: float = 0.7, slug: str = "quadrants") -> Svg | None:
+def quadrant_map(failures: pd.DataFrame, clear: float = CLEAR_CONSENSUS, slug: str = "quadrants") -> Svg | None:
     """Panel consensus against divergence, one panel per ruleset, coloured by quadrant."""
     if failures.empty:
         return None

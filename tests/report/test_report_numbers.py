@@ -82,3 +82,92 @@ def test_display_rounding(value: float, fmt: str, text: str) -> None:
     """Hand-worked display values; the report's formatter and the test's reader agree."""
     assert format_value(value, fmt) == text
     assert expected_text(value, fmt) == text
+
+
+def _claims(html: str, checklist: str, stratum: str) -> list[tuple[str | None, str, dict[str, str]]]:
+    """Every number stating "checklist gives the panel's median level" (exactly), in any section."""
+    wanted = [
+        {"analysis": "agreement", "metric": "percent_exact",
+         "comparison": f"rules:{checklist}~panel-median", "stratum": stratum},
+        {"analysis": "learned_checklists", "metric": "exact_with_panel_median",
+         "comparison": f"{checklist}~panel", "stratum": stratum},
+    ]
+    return [(n.section, n.text.strip(), key) for n in numbers_in(html)
+            for key in [json.loads(n.attrs["data-row-key"])]
+            if key in wanted and n.attrs["data-column"] == "estimate"]
+
+
+@pytest.mark.parametrize("stratum", ["all", "complexity_band=low", "complexity_band=high"])
+def test_median_level_claim_reads_one_number(quick_run: Path, stratum: str) -> None:
+    """The summary and the learned checklists' section state how often each hand-written
+    checklist gives the panel's median level; both read the same stats row, so they say the
+    same number, and it is the share counted here by hand from the decisions and judgements.
+    (They used to read two rows computed with two tie rules: 82% in one place, 80% in the
+    other for threshold-of-need.)"""
+    from dsk.analysis import median_level
+
+    html = (quick_run / "report.html").read_text(encoding="utf-8")
+    stats = pd.read_parquet(quick_run / "stats.parquet")
+    decisions = pd.read_parquet(quick_run / "decisions.parquet")
+    judgements = pd.read_parquet(quick_run / "judgements.parquet")
+    vignettes = pd.read_parquet(quick_run / "vignettes.parquet").set_index("vignette_id")
+    people = judgements[(judgements["rater_kind"] != "rules") & (judgements["round"] == 1)]
+    median = median_level(people)
+    for checklist in ("threshold-of-need", "count-of-concerns"):
+        claims = _claims(html, checklist, stratum)
+        sections = {section for section, _, _ in claims}
+        assert {"summary", "learned"} <= sections, claims
+        assert {text for _, text, _ in claims} == {claims[0][1]}, claims
+        assert {key["analysis"] for _, _, key in claims} == {"agreement"}, claims
+        own = decisions[decisions["ruleset_id"] == checklist].set_index("vignette_id")["need_level"]
+        if stratum != "all":
+            band = stratum.split("=")[1]
+            own = own[vignettes.loc[own.index, "complexity_band"] == band]
+        share = float((own == median.loc[own.index]).mean())
+        assert claims[0][1] == format_value(share, "pct0")
+        # the two analyses that write this figure agree on it
+        rows = stats[stats["stratum"] == stratum]
+        agreement_row = rows[(rows["metric"] == "percent_exact")
+                             & (rows["comparison"] == f"rules:{checklist}~panel-median")]
+        learned_row = rows[(rows["metric"] == "exact_with_panel_median")
+                           & (rows["comparison"] == f"{checklist}~panel")]
+        assert agreement_row["estimate"].tolist() == pytest.approx(learned_row["estimate"].tolist())
+
+
+def test_rules_among_raters_points_come_from_stats(quick_run: Path) -> None:
+    """The rules-among-raters plot shows the stats rows, which equal each practitioner's mean
+    exact agreement with the others counted here from the judgements."""
+    from dsk.report._context import _rater_points
+    from dsk.report._load import load_run
+
+    data = load_run(quick_run)
+    stats, judgements = data.table("stats"), data.table("judgements")
+    points = _rater_points(stats, judgements, "", ["threshold-of-need", "count-of-concerns"])
+    first = judgements[judgements["round"] == 1]
+    wide = first.pivot_table(index="vignette_id", columns="rater_id", values="need_level")
+    people = sorted(first.loc[first["rater_kind"] != "rules", "rater_id"].unique())
+    assert len(points) == len(people) + 2
+    by_label = points.set_index("label")["mean"]
+    for rater in people:
+        others = [(wide[rater] == wide[o]).mean() for o in people if o != rater]
+        assert by_label[rater.split(":")[-1]] == pytest.approx(sum(others) / len(others))
+    for checklist in ("threshold-of-need", "count-of-concerns"):
+        mean = sum((wide[checklist] == wide[o]).mean() for o in people) / len(people)
+        assert by_label[checklist] == pytest.approx(mean)
+
+
+def test_the_tables_the_report_reads_pass_their_schemas(quick_run: Path) -> None:
+    """Every table of the run folder, as read back from Parquet, passes its schema in
+    dsk.schema (including importance and teaching, and the divergence model's extra columns
+    of stats); a table with a column removed does not."""
+    from dsk.schema import RUN_TABLES, SchemaError, validate
+
+    for name in RUN_TABLES:
+        validate(pd.read_parquet(quick_run / f"{name}.parquet"), name, source=name)
+    stats = pd.read_parquet(quick_run / "stats.parquet")
+    assert stats["p_value"].notna().sum() == (stats["analysis"] == "divergence_model").sum()
+    teaching = pd.read_parquet(quick_run / "teaching.parquet")
+    with pytest.raises(SchemaError, match="teaching.teaching_score: column missing"):
+        validate(teaching.drop(columns="teaching_score"), "teaching")
+    with pytest.raises(SchemaError, match="stats.p_value: value"):
+        validate(stats.assign(p_value=stats["p_value"] + 2.0), "stats")
