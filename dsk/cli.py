@@ -80,7 +80,7 @@ def vignettes_generate(
                     raise fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
                 band_counts[key.strip()] = int(value)
         dims = [d.strip() for d in dimensions.split(",")] if dimensions else None
-        frame = generate(design, n, seed, narratives=not no_narratives, set_id=set_id, dimensions=dims,
+        frame = generate(design, n, seed, load_catalogue(), narratives=not no_narratives, set_id=set_id, dimensions=dims,
                          bands=band_counts)
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
@@ -95,7 +95,7 @@ def vignettes_generate(
 
 def _load(path: Path) -> pd.DataFrame:
     try:
-        return read_vignettes(path)
+        return read_vignettes(path, load_catalogue())
     except (TableFileError, SchemaError, CatalogueError) as exc:
         raise fail(str(exc)) from exc
 
@@ -211,14 +211,14 @@ def vignettes_build_sets(
     for source in sorted(sets_dir().glob("*.yaml")):
         try:
             if check:
-                built = build_set(source)
+                built = build_set(source, load_catalogue())
                 target = source.with_name(f"{built['set_id'].iloc[0]}.jsonl")
                 with tempfile.TemporaryDirectory() as tmp:
                     fresh = write_table(built, Path(tmp) / target.name).read_bytes()
                 if not target.exists() or target.read_bytes() != fresh:
                     stale.append(target.name)
                 continue
-            path = write_set(source)
+            path = write_set(source, load_catalogue())
         except (ValueError, CatalogueError, TableFileError) as exc:
             raise fail(str(exc)) from exc
         console.print(f"built {path}")

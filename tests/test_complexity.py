@@ -13,7 +13,7 @@ def build(catalogue, age="primary", factors=None, reports=None, disability="none
     spec = {"id": "v", "age_band": age, "disability": disability, "factors": factors or {}}
     if reports is not None:
         spec["reports"] = reports
-    return vignettes_from_specs([spec], "hand", seed=1, catalogue=catalogue, narratives=False).iloc[0]
+    return vignettes_from_specs([spec], "hand", random_state=1, catalogue=catalogue, narratives=False).iloc[0]
 
 
 def concern(agency, factor):

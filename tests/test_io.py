@@ -14,7 +14,7 @@ from dsk.io import TableFileError, read_table, read_vignettes, write_table
 def small(catalogue):
     from dsk.design import random_vignettes
 
-    return random_vignettes(12, seed=4, catalogue=catalogue)
+    return random_vignettes(12, random_state=4, catalogue=catalogue)
 
 
 @pytest.mark.parametrize("ext", ["jsonl", "parquet", "csv"])

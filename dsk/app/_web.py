@@ -435,7 +435,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     def survey_csv(request: Request, study_id: int) -> Response:
         with core.db() as db:
             core.researcher(db, request)
-            design = study_survey(db, study_id)
+            design = study_survey(db, study_id, core.catalogue)
         return Response(design.to_csv(index=False, lineterminator="\n"),
                         media_type="text/csv; charset=utf-8", headers={
                             "Content-Disposition":
@@ -445,7 +445,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     def survey_qualtrics(request: Request, study_id: int) -> Response:
         with core.db() as db:
             core.researcher(db, request)
-            design = study_survey(db, study_id)
+            design = study_survey(db, study_id, core.catalogue)
         return Response(qualtrics_txt(design, core.catalogue),
                         media_type="text/plain; charset=utf-8", headers={
                             "Content-Disposition":
