@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from dsk.design import random_vignettes, vignettes_from_specs
-from dsk.narrative import FIRST_NAMES, render_narrative
+from dsk.narrative import FIRST_NAMES, Reports, ReportsError, render_narrative, reports_to_lists
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -87,3 +89,47 @@ def test_unborn_children_are_described_as_pregnancies(catalogue):
     text = vignettes_from_specs([spec], "t", random_state=1, catalogue=catalogue)["narrative"].iloc[0]
     assert "unborn" in text.lower() or "pregnan" in text.lower()
     assert not any(n in text for n in FIRST_NAMES)
+
+
+def test_reports_column_reads_back_into_the_arrays(catalogue, random_set):
+    reports = Reports.from_column(catalogue, random_set["reports"])
+    assert reports_to_lists(catalogue, reports) == list(random_set["reports"])
+    assert reports.n_vignettes == len(random_set)
+    assert (reports.n_agencies() == random_set["n_agencies"].to_numpy()).all()
+
+
+def test_reports_are_ordered_by_their_recorded_order(catalogue):
+    column = [[{"agency": "school", "factor": "hygiene", "stance": "concern", "order": 2},
+               {"agency": "gp", "factor": "hygiene", "stance": "reassure", "order": 1}],
+              [],
+              [{"agency": "police", "factor": "domestic_abuse", "stance": "concern", "order": 1}]]
+    reports = Reports.from_column(catalogue, column)
+    assert reports.vignette.tolist() == [0, 0, 2]
+    assert reports.order.tolist() == [1, 2, 1]
+    assert [catalogue.agency_ids[a] for a in reports.agency] == ["gp", "school", "police"]
+    assert reports.stance.tolist() == [1, 0, 0]
+    assert reports.n_conflicts(catalogue.protective_mask).tolist() == [1, 0, 0]
+    assert reports.n_agencies().tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "problem"),
+    [
+        ("school", "reports[0]", "expected an object"),
+        ({"agency": "school", "factor": "hygiene", "stance": "concern"}, "reports[0].order", "missing"),
+        ({"agency": "school", "factor": "hygine", "stance": "concern", "order": 1}, "reports[0].factor",
+         "unknown factor 'hygine'; did you mean hygiene"),
+        ({"agency": "nursery", "factor": "hygiene", "stance": "concern", "order": 1}, "reports[0].agency",
+         "unknown agency 'nursery'"),
+        ({"agency": "school", "factor": "hygiene", "stance": "worried", "order": 1}, "reports[0].stance",
+         "expected concern or reassure, got 'worried'"),
+        ({"agency": "school", "factor": "hygiene", "stance": "concern", "order": 0}, "reports[0].order",
+         "expected a whole number >= 1, got 0"),
+    ],
+)
+def test_bad_report_entries_name_the_vignette_and_field(catalogue, entry, field, problem):
+    with pytest.raises(ReportsError) as info:
+        Reports.from_column(catalogue, [[], [entry]])
+    assert (info.value.row, info.value.field) == (1, field)
+    assert info.value.problem.startswith(problem)
+    assert str(info.value).startswith(f"vignette 2: field {field!r}: {problem}")
