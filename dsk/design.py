@@ -172,7 +172,25 @@ def sample_vignette_arrays(n: int, random_state: int, catalogue: Catalogue, *,
                            load: float | np.ndarray = 1.0, conflict_rate: float = 0.25) -> VignetteArrays:
     """Random vignettes as arrays (no table, no text): the vectorised core.
 
-    ``load`` scales every factor's base rate (a number, or one per vignette).
+    Parameters
+    ----------
+    n : int
+        Number of vignettes.
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    load : float or array
+        Scales every factor's base rate (a number, or one per vignette).
+    conflict_rate : float
+        Share of vignettes with one conflicting agency report.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> arrays = sample_vignette_arrays(1000, 1, load_catalogue())
+    >>> len(arrays), arrays.reports.n_vignettes
+    (1000, 1000)
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -197,6 +215,28 @@ def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
     """``n`` vignettes drawn independently: each factor present at its base rate.
 
     Implausible combinations (catalogue exclusions) never occur.
+
+    Parameters
+    ----------
+    n : int
+        Number of vignettes.
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    narratives : bool
+        Render the narrative text (otherwise the column is empty).
+    set_id : str, optional
+        Default ``random-<random_state>``; vignette ids are ``<set_id>-00001`` ...
+    conflict_rate : float
+        Share of vignettes with one conflicting agency report.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = random_vignettes(3, 7, load_catalogue(), narratives=False)
+    >>> v["vignette_id"].tolist()
+    ['random-7-00001', 'random-7-00002', 'random-7-00003']
     """
     cat = catalogue
     arrays = sample_vignette_arrays(n, random_state, cat, conflict_rate=conflict_rate)
@@ -219,6 +259,22 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
     together (the emotional-charge dimension is made of acute indicators);
     crossing them lets an analysis tell the effect of complexity from that of
     a single decisive indicator.
+
+    Parameters
+    ----------
+    counts : mapping
+        Vignettes wanted per band (``low``, ``medium``, ``high``).
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = stratified_vignettes({"high": 3}, 2, load_catalogue(), narratives=False)
+    >>> v["complexity_band"].tolist()
+    ['high', 'high', 'high']
     """
     cat = catalogue
     unknown = set(counts) - set(BANDS)
@@ -306,6 +362,24 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
     design's D-efficiency, relative to the full (plausible) factorial, in
     ``frame.attrs["d_efficiency"]`` and, relative to the plausible
     combinations only, in ``frame.attrs["d_efficiency_plausible"]``.
+
+    Parameters
+    ----------
+    dimensions : sequence of str
+        The factors or child attributes that vary.
+    n : int
+        Number of runs (vignettes).
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = d_efficient_vignettes(["domestic_abuse", "disability"], 8, 1, load_catalogue(), narratives=False)
+    >>> len(v), sorted(v["disability"].unique().tolist())
+    (8, [0, 1])
     """
     from dsk import _doe
 
@@ -367,6 +441,25 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
     optional ``reports`` (a list of ``{agency, factor, stance}`` in the order
     they arrive; when omitted they are sampled) and optional ``note`` (kept in
     a ``note`` column). Errors name the spec and the field.
+
+    Parameters
+    ----------
+    specs : sequence of mappings
+        One per vignette, as above.
+    set_id : str
+        The set's id.
+    random_state : int
+        Seed of the per-vignette seeds and of any sampled reports.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> spec = {"id": "baby", "age_band": "infant", "factors": {"parental_mental_health": "affecting_care"}}
+    >>> v = vignettes_from_specs([spec], "hand", 1, load_catalogue(), narratives=False)
+    >>> v["vignette_id"].tolist(), int(v["parental_mental_health"].iloc[0])
+    (['baby'], 2)
     """
     cat = catalogue
     n = len(specs)
@@ -446,6 +539,24 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
 
     ``stratified`` with no ``bands`` splits ``n`` evenly over the three bands
     (any remainder to the lower bands).
+
+    Parameters
+    ----------
+    design : str
+        ``random``, ``stratified`` or ``d-efficient``.
+    n : int
+        Number of vignettes.
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = generate("stratified", 5, 1, load_catalogue(), narratives=False)
+    >>> v["complexity_band"].value_counts().to_dict()
+    {'low': 2, 'medium': 2, 'high': 1}
     """
     if design == "random":
         return random_vignettes(n, random_state, catalogue, narratives=narratives, set_id=set_id)

@@ -150,10 +150,9 @@ class Reports:
                 agency.append(agency_index[rep["agency"]])
                 stance.append(STANCES.index(rep["stance"]))
                 order.append(int(position))
-        arrays = [np.array(x, dtype=np.int64) for x in (vignette, factor, agency, stance, order)]
-        key = arrays[0] * (int(arrays[4].max(initial=0)) + 1) + arrays[4]
-        sort = np.argsort(key, kind="stable")
-        return cls(*(x[sort] for x in arrays), n)
+        v, f, a, s, o = (np.array(x, dtype=np.int64) for x in (vignette, factor, agency, stance, order))
+        sort = np.argsort(v * (int(o.max(initial=0)) + 1) + o, kind="stable")
+        return cls(v[sort], f[sort], a[sort], s[sort], o[sort], n)
 
     def n_agencies(self) -> np.ndarray:
         """Distinct agencies reporting, per vignette."""

@@ -126,6 +126,8 @@ def explanation(result: Evaluation) -> str:
 def near_misses(result: Evaluation, limit: int) -> str:
     """Rules that did not fire, fewest changes first (higher levels first among equals)."""
     rs = result.ruleset
+    if result.margins is None:
+        raise ValueError("near misses need an evaluation with margins=True")
     margins = result.margins[0]
     order = sorted((int(margins[j]), -rs.rules[j].level, j) for j in range(len(rs.rules))
                    if not result.fired[0, j] and margins[j] > 0)
