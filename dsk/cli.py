@@ -17,6 +17,7 @@ from dsk._cli import fail
 from dsk.catalogue import DOMAINS, CatalogueError, load_catalogue
 from dsk.design import DESIGNS, generate
 from dsk.io import TableFileError, read_vignettes, write_table
+from dsk.narrative import STANCE_REASSURE, Reports
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS, SchemaError
 
 app = typer.Typer(help="dsk: rules versus judgement in children's services.", no_args_is_help=True,
@@ -120,12 +121,13 @@ def vignettes_show(
     table = Table(title="Factors present")
     for col in ("factor", "domain", "level", "usual need level", "reported by"):
         table.add_column(col)
-    for f in cat.factors:
+    reports = Reports.from_column(cat, [row["reports"]])
+    for j, f in enumerate(cat.factors):
         level = int(row[f.id])
         if level == 0:
             continue
-        reporters = [f"{r['agency']}" + (" (reassures)" if r["stance"] == "reassure" and not f.protective else "")
-                     for r in row["reports"] if r["factor"] == f.id]
+        reporters = [cat.agency_ids[a] + (" (reassures)" if s == STANCE_REASSURE and not f.protective else "")
+                     for k, a, s in zip(reports.factor, reports.agency, reports.stance, strict=True) if k == j]
         table.add_row(f.label, f.domain, f.levels[level], "protective" if f.protective else str(f.threshold[level]),
                       ", ".join(reporters))
     console.print(table)

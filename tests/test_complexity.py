@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from dsk.catalogue import Catalogue
 from dsk.complexity import COMPLEXITY_COLUMNS, assign_band, complexity_of_frame
 from dsk.design import vignettes_from_specs
 
@@ -100,7 +101,7 @@ def test_emotional_charge_from_injury_disclosure_and_infancy(catalogue):
     assert 0 < injury["cx_emotional"] < injury_disclosed["cx_emotional"] < 1
 
 
-def test_a_small_case_by_hand(catalogue):
+def test_a_small_case_by_hand(catalogue: Catalogue) -> None:
     """Every dimension of one small case, worked by hand from docs/methods.md, "Complexity dimensions".
 
     A primary-school child; domestic abuse at level 2 ("current", usual need 3, family

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from dsk.catalogue import Catalogue
 from dsk.io import TableFileError, read_table, read_vignettes, write_table
 
 
@@ -133,7 +135,8 @@ def test_other_tables_round_trip(tmp_path):
         read_table(tmp_path / "bad.csv", "decisions")
 
 
-def test_reports_are_written_back_in_their_recorded_order(tmp_path, catalogue, small):
+def test_reports_are_written_back_in_their_recorded_order(tmp_path: Path, catalogue: Catalogue,
+                                                         small: pd.DataFrame) -> None:
     path, lines = _jsonl_lines(tmp_path, small)
     record = json.loads(lines[0])
     assert len(record["reports"]) >= 2
@@ -143,7 +146,7 @@ def test_reports_are_written_back_in_their_recorded_order(tmp_path, catalogue, s
     assert [r["order"] for r in back["reports"].iloc[0]] == list(range(1, len(record["reports"]) + 1))
 
 
-def test_vignettes_are_read_with_the_catalogue(tmp_path, small):
+def test_vignettes_are_read_with_the_catalogue(tmp_path: Path, small: pd.DataFrame) -> None:
     path = write_table(small, tmp_path / "v.parquet")
     with pytest.raises(TableFileError, match=r"v\.parquet: read vignettes with read_vignettes"):
         read_table(path, "vignettes")

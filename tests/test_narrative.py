@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
+from dsk.catalogue import Catalogue
 from dsk.design import random_vignettes, vignettes_from_specs
 from dsk.narrative import FIRST_NAMES, Reports, ReportsError, render_narrative, reports_to_lists
 
@@ -91,14 +93,14 @@ def test_unborn_children_are_described_as_pregnancies(catalogue):
     assert not any(n in text for n in FIRST_NAMES)
 
 
-def test_reports_column_reads_back_into_the_arrays(catalogue, random_set):
+def test_reports_column_reads_back_into_the_arrays(catalogue: Catalogue, random_set: pd.DataFrame) -> None:
     reports = Reports.from_column(catalogue, random_set["reports"])
     assert reports_to_lists(catalogue, reports) == list(random_set["reports"])
     assert reports.n_vignettes == len(random_set)
     assert (reports.n_agencies() == random_set["n_agencies"].to_numpy()).all()
 
 
-def test_reports_are_ordered_by_their_recorded_order(catalogue):
+def test_reports_are_ordered_by_their_recorded_order(catalogue: Catalogue) -> None:
     column = [[{"agency": "school", "factor": "hygiene", "stance": "concern", "order": 2},
                {"agency": "gp", "factor": "hygiene", "stance": "reassure", "order": 1}],
               [],
@@ -127,7 +129,8 @@ def test_reports_are_ordered_by_their_recorded_order(catalogue):
          "expected a whole number >= 1, got 0"),
     ],
 )
-def test_bad_report_entries_name_the_vignette_and_field(catalogue, entry, field, problem):
+def test_bad_report_entries_name_the_vignette_and_field(catalogue: Catalogue, entry: object, field: str,
+                                                       problem: str) -> None:
     with pytest.raises(ReportsError) as info:
         Reports.from_column(catalogue, [[], [entry]])
     assert (info.value.row, info.value.field) == (1, field)

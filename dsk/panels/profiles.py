@@ -193,7 +193,7 @@ def load_professions(path: str | Path | None = None,
     'police'
     """
     p = Path(path) if path is not None else panels_dir() / "professions.yaml"
-    cat = catalogue or load_catalogue()
+    cat = catalogue if catalogue is not None else load_catalogue()
     try:
         data = load_yaml(p)
     except YamlError as exc:

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dsk.catalogue import load_catalogue
+from dsk.catalogue import Catalogue, load_catalogue
 from dsk.cli import app
 from dsk.design import generate, vignettes_from_specs
 from dsk.io import read_table, write_table
-from dsk.panels import PanelError, load_panel, load_professions, simulate_panel
+from dsk.panels import (
+    PanelError,
+    PanelSpec,
+    ProfessionProfile,
+    load_panel,
+    load_professions,
+    simulate_panel,
+)
 from dsk.panels.calibrate import calibration_figures, ordinal_alpha
 from dsk.panels.profiles import panels_dir
 from dsk.sets import load_set
 
 
 @pytest.fixture(scope="module")
-def professions(catalogue):
+def professions(catalogue: Catalogue) -> dict[str, ProfessionProfile]:
     return load_professions(catalogue=catalogue)
 
 
 @pytest.fixture(scope="module")
-def simulate(professions, catalogue):
+def simulate(professions: dict[str, ProfessionProfile], catalogue: Catalogue) -> Callable[..., pd.DataFrame]:
     """``simulate_panel`` with the bundled professions and catalogue."""
-    def run(vignettes, panel, **options):
+    def run(vignettes: pd.DataFrame, panel: PanelSpec, **options: Any) -> pd.DataFrame:
         options.setdefault("professions", professions)
         return simulate_panel(vignettes, panel, catalogue=catalogue, **options)
     return run
