@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from dsk.catalogue import Catalogue
+from dsk.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from dsk.design import random_vignettes, vignettes_from_specs
 from dsk.narrative import FIRST_NAMES, Reports, ReportsError, render_narrative, reports_to_lists
 
@@ -136,3 +137,21 @@ def test_bad_report_entries_name_the_vignette_and_field(catalogue: Catalogue, en
     assert (info.value.row, info.value.field) == (1, field)
     assert info.value.problem.startswith(problem)
     assert str(info.value).startswith(f"vignette 2: field {field!r}: {problem}")
+
+
+def test_the_catalogue_passed_in_is_the_one_used(tmp_path: Path, catalogue: Catalogue) -> None:
+    """A relabelled agency shows in the text: nothing falls back to the bundled catalogue."""
+    text = default_catalogue_path().read_text(encoding="utf-8")
+    assert "police: {label: the police service}" in text
+    path = tmp_path / "factors.yaml"
+    path.write_text(text.replace("police: {label: the police service}", "police: {label: the constabulary}"),
+                    encoding="utf-8")
+    relabelled = load_catalogue(path)
+    spec = {"id": "p", "age_band": "primary", "factors": {"domestic_abuse": 2},
+            "reports": [{"agency": "police", "factor": "domestic_abuse"}]}
+    ours = vignettes_from_specs([spec], "t", 1, relabelled)["narrative"].iloc[0]
+    bundled = vignettes_from_specs([spec], "t", 1, catalogue)["narrative"].iloc[0]
+    assert "constabulary" in ours and "police service" not in ours
+    assert "police service" in bundled
+    assert ours == bundled.replace("the police service", "the constabulary").replace(
+        "The police service", "The constabulary")
