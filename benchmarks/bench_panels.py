@@ -25,7 +25,7 @@ def _panel(n_per_profession: int, professions) -> PanelSpec:  # type: ignore[no-
 def run() -> list[Row]:
     cat = load_catalogue()
     profs = load_professions(catalogue=cat)
-    vignettes = generate("random", 10_000, seed=1, catalogue=cat, narratives=False)
+    vignettes = generate("random", 10_000, random_state=1, catalogue=cat, narratives=False)
     panel = _panel(15, profs)  # 105 raters
     n = len(vignettes) * len(panel.raters())
     features = case_features(vignettes, profs, cat)
@@ -44,10 +44,11 @@ def run() -> list[Row]:
     small = vignettes.iloc[:2_000]
     mixed = _panel(2, profs)
     n_small = len(small) * len(mixed.raters())
-    seconds, peak, _ = measure(lambda: simulate_panel(small, mixed, seed=1, professions=profs,
-                                                      rationale=False), repeat=2)
+    seconds, peak, _ = measure(lambda: simulate_panel(small, mixed, random_state=1, professions=profs,
+                                                      catalogue=cat, rationale=False), repeat=2)
     rows.append(Row("panels: judgements table, no text (2,000 x 14)", n_small, seconds, peak, "judgements"))
-    seconds, peak, _ = measure(lambda: simulate_panel(small, mixed, seed=1, professions=profs), repeat=2)
+    seconds, peak, _ = measure(lambda: simulate_panel(small, mixed, random_state=1, professions=profs,
+                                                      catalogue=cat), repeat=2)
     rows.append(Row("panels: judgements table with rationale text (2,000 x 14)", n_small, seconds, peak,
                     "judgements"))
     return rows

@@ -93,7 +93,7 @@ def _peak_mib(fn: Any) -> float:
 def run() -> list[Row]:
     catalogue = load_catalogue()
     ruleset = load_ruleset(bundled_rulesets()["threshold-of-need"], catalogue)
-    vignettes = random_vignettes(N_VIGNETTES, seed=SEED, catalogue=catalogue, narratives=False)
+    vignettes = random_vignettes(N_VIGNETTES, random_state=SEED, catalogue=catalogue, narratives=False)
     n = len(vignettes)
 
     ceiling = _ceiling_runner(ruleset, vignettes)

@@ -16,15 +16,15 @@ def run() -> list[Row]:
     cat = load_catalogue()
     rows: list[Row] = []
     n = 200_000
-    seconds, peak, _ = measure(lambda: sample_vignette_arrays(n, seed=1, catalogue=cat))
+    seconds, peak, _ = measure(lambda: sample_vignette_arrays(n, random_state=1, catalogue=cat))
     rows.append(Row("vignettes: vectorised core (levels, reports, derived, complexity)", n, seconds, peak,
                     "vignettes", ">= 200,000/s", n / seconds >= 200_000))
     n_table = 20_000
-    seconds, peak, _ = measure(lambda: random_vignettes(n_table, seed=1, catalogue=cat, narratives=False),
+    seconds, peak, _ = measure(lambda: random_vignettes(n_table, random_state=1, catalogue=cat, narratives=False),
                                repeat=2)
     rows.append(Row("vignettes: full table, no narratives", n_table, seconds, peak, "vignettes"))
     n_text = 5_000
-    seconds, peak, _ = measure(lambda: random_vignettes(n_text, seed=1, catalogue=cat), repeat=2)
+    seconds, peak, _ = measure(lambda: random_vignettes(n_text, random_state=1, catalogue=cat), repeat=2)
     rows.append(Row("vignettes: full table with narratives", n_text, seconds, peak, "vignettes",
                     ">= 2,000/s", n_text / seconds >= 2_000))
     return rows

@@ -17,6 +17,7 @@ from dsk._cli import fail
 from dsk.catalogue import DOMAINS, CatalogueError, load_catalogue
 from dsk.design import DESIGNS, generate
 from dsk.io import TableFileError, read_vignettes, write_table
+from dsk.narrative import STANCE_REASSURE, Reports
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS, SchemaError
 
 app = typer.Typer(help="dsk: rules versus judgement in children's services.", no_args_is_help=True,
@@ -80,7 +81,7 @@ def vignettes_generate(
                     raise fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
                 band_counts[key.strip()] = int(value)
         dims = [d.strip() for d in dimensions.split(",")] if dimensions else None
-        frame = generate(design, n, seed, narratives=not no_narratives, set_id=set_id, dimensions=dims,
+        frame = generate(design, n, seed, load_catalogue(), narratives=not no_narratives, set_id=set_id, dimensions=dims,
                          bands=band_counts)
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
@@ -95,7 +96,7 @@ def vignettes_generate(
 
 def _load(path: Path) -> pd.DataFrame:
     try:
-        return read_vignettes(path)
+        return read_vignettes(path, load_catalogue())
     except (TableFileError, SchemaError, CatalogueError) as exc:
         raise fail(str(exc)) from exc
 
@@ -120,12 +121,13 @@ def vignettes_show(
     table = Table(title="Factors present")
     for col in ("factor", "domain", "level", "usual need level", "reported by"):
         table.add_column(col)
-    for f in cat.factors:
+    reports = Reports.from_column(cat, [row["reports"]])
+    for j, f in enumerate(cat.factors):
         level = int(row[f.id])
         if level == 0:
             continue
-        reporters = [f"{r['agency']}" + (" (reassures)" if r["stance"] == "reassure" and not f.protective else "")
-                     for r in row["reports"] if r["factor"] == f.id]
+        reporters = [cat.agency_ids[a] + (" (reassures)" if s == STANCE_REASSURE and not f.protective else "")
+                     for k, a, s in zip(reports.factor, reports.agency, reports.stance, strict=True) if k == j]
         table.add_row(f.label, f.domain, f.levels[level], "protective" if f.protective else str(f.threshold[level]),
                       ", ".join(reporters))
     console.print(table)
@@ -211,14 +213,14 @@ def vignettes_build_sets(
     for source in sorted(sets_dir().glob("*.yaml")):
         try:
             if check:
-                built = build_set(source)
+                built = build_set(source, load_catalogue())
                 target = source.with_name(f"{built['set_id'].iloc[0]}.jsonl")
                 with tempfile.TemporaryDirectory() as tmp:
                     fresh = write_table(built, Path(tmp) / target.name).read_bytes()
                 if not target.exists() or target.read_bytes() != fresh:
                     stale.append(target.name)
                 continue
-            path = write_set(source)
+            path = write_set(source, load_catalogue())
         except (ValueError, CatalogueError, TableFileError) as exc:
             raise fail(str(exc)) from exc
         console.print(f"built {path}")

@@ -1,7 +1,7 @@
 """Complexity of a vignette: six dimensions, a composite index and a band.
 
 The six dimensions follow the senses the literature gives "complex case"
-(DOMAIN.md section 2). Each is a saturating score in [0, 1)::
+(``docs/methods.md``, "Complexity dimensions"). Each is a saturating score in [0, 1)::
 
     cx = 1 - exp(-evidence / scale)
 
@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from dsk.catalogue import Catalogue
+from dsk.narrative import Reports
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS
 
 __all__ = [
@@ -66,15 +67,16 @@ __all__ = [
     "assign_band",
     "complexity_of_frame",
     "complexity_scores",
-    "count_conflicts",
 ]
 
 
 def _saturate(evidence: np.ndarray, scale: float) -> np.ndarray:
+    """``1 - exp(-evidence / scale)``, with negative evidence counted as none."""
     return 1.0 - np.exp(-np.maximum(evidence, 0.0) / scale)
 
 
 def _weighted_severity(cat: Catalogue, levels: np.ndarray, weights: Mapping[str, float]) -> np.ndarray:
+    """Sum over the weighted factors of ``weight * level / max_level``."""
     total = np.zeros(levels.shape[0])
     for fid, w in weights.items():
         j = cat.factor_index(fid)
@@ -114,7 +116,7 @@ def complexity_scores(
     spec = cat.complexity
     if derived is None:
         derived = cat.derive(levels, n_agencies=n_agencies)
-    concerns = derived["n_concerns"] if "n_concerns" in derived else _count_concerns(cat, levels)
+    concerns = derived["n_concerns"] if "n_concerns" in derived else (cat.need_matrix(levels) >= 2).sum(axis=1)
     domains = derived["n_domains"] if "n_domains" in derived else np.zeros(len(levels))
     w = spec.domain_weight
     multiplicity = (1 - w) * _saturate(concerns.astype(float), spec.concern_scale) + w * domains / 3.0
@@ -150,27 +152,20 @@ def complexity_scores(
     return out
 
 
-def _count_concerns(cat: Catalogue, levels: np.ndarray) -> np.ndarray:
-    need = cat.threshold_table[np.arange(len(cat.factors)), levels]
-    need[:, cat.protective_mask] = 1
-    return (need >= 2).sum(axis=1)
-
-
-def count_conflicts(cat: Catalogue, reports: pd.Series) -> np.ndarray:
-    """Concerns with both a concern and a reassuring report, from a ``reports`` column."""
-    protective = {f.id for f in cat.factors if f.protective}
-    out = np.zeros(len(reports), dtype=np.int64)
-    for i, items in enumerate(reports):
-        concern = {r["factor"] for r in items if r["stance"] == "concern"}
-        reassure = {r["factor"] for r in items if r["stance"] == "reassure"}
-        out[i] = len((concern & reassure) - protective)
-    return out
-
-
 def complexity_of_frame(cat: Catalogue, vignettes: pd.DataFrame) -> pd.DataFrame:
-    """Recompute the complexity columns of a vignettes table from its factors and reports."""
+    """Recompute the complexity columns of a vignettes table from its factors and reports.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import random_vignettes
+    >>> cat = load_catalogue()
+    >>> v = random_vignettes(20, 1, cat, narratives=False)
+    >>> bool((complexity_of_frame(cat, v)["complexity"] == v["complexity"]).all())
+    True
+    """
     levels = vignettes[list(cat.factor_ids)].to_numpy(dtype=np.int64)
     child = {a: vignettes[a].to_numpy(dtype=np.int64) for a in cat.child_ids}
-    n_agencies = np.array([len({r["agency"] for r in items}) for items in vignettes["reports"]])
-    scores = complexity_scores(cat, levels, child, n_agencies, count_conflicts(cat, vignettes["reports"]))
+    reports = Reports.from_column(cat, vignettes["reports"])
+    scores = complexity_scores(cat, levels, child, reports.n_agencies(), reports.n_conflicts(cat.protective_mask))
     return pd.DataFrame(scores, index=vignettes.index)

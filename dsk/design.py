@@ -3,16 +3,18 @@
 Every design returns a complete vignettes table (``dsk.schema`` "vignettes"):
 factor levels, child attributes, derived features, agency reports,
 complexity and, unless ``narratives=False``, the narrative text. Every
-function takes a ``seed``; the same seed gives the same table, byte for byte
-once written.
+function takes the catalogue and a ``random_state`` (an int); the same
+``random_state`` gives the same table, byte for byte once written.
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.design import random_vignettes, stratified_vignettes
->>> v = random_vignettes(5, seed=1)
+>>> cat = load_catalogue()
+>>> v = random_vignettes(5, 1, cat)
 >>> len(v), v["vignette_id"].iloc[0]
 (5, 'random-1-00001')
->>> s = stratified_vignettes({"low": 2, "medium": 2, "high": 2}, seed=1)
+>>> s = stratified_vignettes({"low": 2, "medium": 2, "high": 2}, random_state=1, catalogue=cat)
 >>> s["complexity_band"].value_counts().to_dict() == {"low": 2, "medium": 2, "high": 2}
 True
 """
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.complexity import complexity_scores
 from dsk.decks import make_decks
 from dsk.narrative import Reports, render_narrative, reports_to_lists, sample_reports
@@ -166,16 +168,34 @@ def _finish(cat: Catalogue, levels: np.ndarray, child: Mapping[str, np.ndarray],
     return VignetteArrays(levels, child, seeds, reports, derived, cx)
 
 
-def sample_vignette_arrays(n: int, seed: int, catalogue: Catalogue | None = None, *,
+def sample_vignette_arrays(n: int, random_state: int, catalogue: Catalogue, *,
                            load: float | np.ndarray = 1.0, conflict_rate: float = 0.25) -> VignetteArrays:
     """Random vignettes as arrays (no table, no text): the vectorised core.
 
-    ``load`` scales every factor's base rate (a number, or one per vignette).
+    Parameters
+    ----------
+    n : int
+        Number of vignettes.
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    load : float or array
+        Scales every factor's base rate (a number, or one per vignette).
+    conflict_rate : float
+        Share of vignettes with one conflicting agency report.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> arrays = sample_vignette_arrays(1000, 1, load_catalogue())
+    >>> len(arrays), arrays.reports.n_vignettes
+    (1000, 1000)
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    cat = catalogue or load_catalogue()
-    rng = np.random.default_rng(seed)
+    cat = catalogue
+    rng = np.random.default_rng(random_state)
     load_arr = np.broadcast_to(np.asarray(load, dtype=float), (n,))
     parts = []
     # Work in fixed-size chunks: the buffers stay small enough to be reused
@@ -189,19 +209,41 @@ def sample_vignette_arrays(n: int, seed: int, catalogue: Catalogue | None = None
     return _concat(parts) if len(parts) > 1 else parts[0]
 
 
-def random_vignettes(n: int, seed: int, catalogue: Catalogue | None = None, *,
+def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
                      narratives: bool = True, set_id: str | None = None,
                      conflict_rate: float = 0.25) -> pd.DataFrame:
     """``n`` vignettes drawn independently: each factor present at its base rate.
 
     Implausible combinations (catalogue exclusions) never occur.
+
+    Parameters
+    ----------
+    n : int
+        Number of vignettes.
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    narratives : bool
+        Render the narrative text (otherwise the column is empty).
+    set_id : str, optional
+        Default ``random-<random_state>``; vignette ids are ``<set_id>-00001`` ...
+    conflict_rate : float
+        Share of vignettes with one conflicting agency report.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = random_vignettes(3, 7, load_catalogue(), narratives=False)
+    >>> v["vignette_id"].tolist()
+    ['random-7-00001', 'random-7-00002', 'random-7-00003']
     """
-    cat = catalogue or load_catalogue()
-    arrays = sample_vignette_arrays(n, seed, cat, conflict_rate=conflict_rate)
-    return arrays.to_frame(cat, set_id or f"random-{seed}", narratives=narratives)
+    cat = catalogue
+    arrays = sample_vignette_arrays(n, random_state, cat, conflict_rate=conflict_rate)
+    return arrays.to_frame(cat, set_id or f"random-{random_state}", narratives=narratives)
 
 
-def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalogue | None = None, *,
+def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue: Catalogue, *,
                          narratives: bool = True, set_id: str | None = None,
                          conflict_rate: float = 0.35, acute_share: float | None = None,
                          max_batches: int = 400) -> pd.DataFrame:
@@ -217,8 +259,24 @@ def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalo
     together (the emotional-charge dimension is made of acute indicators);
     crossing them lets an analysis tell the effect of complexity from that of
     a single decisive indicator.
+
+    Parameters
+    ----------
+    counts : mapping
+        Vignettes wanted per band (``low``, ``medium``, ``high``).
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = stratified_vignettes({"high": 3}, 2, load_catalogue(), narratives=False)
+    >>> v["complexity_band"].tolist()
+    ['high', 'high', 'high']
     """
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     unknown = set(counts) - set(BANDS)
     if unknown:
         raise ValueError(f"unknown complexity bands {sorted(unknown)}; bands are {', '.join(BANDS)}")
@@ -235,7 +293,7 @@ def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalo
         else:
             n_acute = int(round(n * acute_share))
             wanted[(band, True)], wanted[(band, False)] = n_acute, n - n_acute
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     chosen: dict[tuple[str, bool | None], list[tuple[int, int]]] = {cell: [] for cell in wanted}
     batches: list[VignetteArrays] = []
     batch_size = max(256, 2 * sum(wanted_band.values()))
@@ -264,7 +322,7 @@ def stratified_vignettes(counts: Mapping[str, int], seed: int, catalogue: Catalo
     picked = [batches[b].take(np.array([r])) for band in BANDS
               for b, r in sorted(x for (cb, _), cells in chosen.items() if cb == band for x in cells)]
     merged = _concat(picked)
-    return merged.to_frame(cat, set_id or f"stratified-{seed}", narratives=narratives)
+    return merged.to_frame(cat, set_id or f"stratified-{random_state}", narratives=narratives)
 
 
 def _concat(parts: Sequence[VignetteArrays]) -> VignetteArrays:
@@ -290,8 +348,8 @@ def _concat(parts: Sequence[VignetteArrays]) -> VignetteArrays:
     )
 
 
-def d_efficient_vignettes(dimensions: Sequence[str], n: int, seed: int,
-                          catalogue: Catalogue | None = None, *,
+def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
+                          catalogue: Catalogue, *,
                           base: Mapping[str, int | str] | None = None,
                           narratives: bool = True, set_id: str | None = None,
                           conflict_rate: float = 0.0, n_starts: int = 10) -> pd.DataFrame:
@@ -304,10 +362,28 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, seed: int,
     design's D-efficiency, relative to the full (plausible) factorial, in
     ``frame.attrs["d_efficiency"]`` and, relative to the plausible
     combinations only, in ``frame.attrs["d_efficiency_plausible"]``.
+
+    Parameters
+    ----------
+    dimensions : sequence of str
+        The factors or child attributes that vary.
+    n : int
+        Number of runs (vignettes).
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = d_efficient_vignettes(["domestic_abuse", "disability"], 8, 1, load_catalogue(), narratives=False)
+    >>> len(v), sorted(v["disability"].unique().tolist())
+    (8, [0, 1])
     """
     from dsk import _doe
 
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     if not dimensions:
         raise ValueError("a D-efficient design needs at least one dimension")
     for dim in dimensions:
@@ -344,19 +420,20 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, seed: int,
     candidates = candidates[plausible]
     if len(candidates) == 0:
         raise ValueError("every combination of these dimensions breaks a catalogue exclusion")
-    result = _doe.d_efficient_design(n_levels, n, random_state=seed, candidates=candidates, n_starts=n_starts)
+    result = _doe.d_efficient_design(n_levels, n, random_state=random_state, candidates=candidates,
+                                     n_starts=n_starts)
     levels, child = expand(result.runs)
-    rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([random_state, 1])
     arrays = _finish(cat, levels, child, rng, conflict_rate)
-    frame = arrays.to_frame(cat, set_id or f"d-efficient-{seed}", narratives=narratives)
+    frame = arrays.to_frame(cat, set_id or f"d-efficient-{random_state}", narratives=narratives)
     frame.attrs["d_efficiency"] = float(result.d_efficiency_factorial)
     frame.attrs["d_efficiency_plausible"] = float(result.d_efficiency)
     frame.attrs["dimensions"] = list(dimensions)
     return frame
 
 
-def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: int,
-                         catalogue: Catalogue | None = None, *, narratives: bool = True,
+def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random_state: int,
+                         catalogue: Catalogue, *, narratives: bool = True,
                          source: str = "<specs>") -> pd.DataFrame:
     """Hand-built vignettes, e.g. curated teaching cases.
 
@@ -365,8 +442,27 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: 
     optional ``reports`` (a list of ``{agency, factor, stance}`` in the order
     they arrive; when omitted they are sampled) and optional ``note`` (kept in
     a ``note`` column). Errors name the spec and the field.
+
+    Parameters
+    ----------
+    specs : sequence of mappings
+        One per vignette, as above.
+    set_id : str
+        The set's id.
+    random_state : int
+        Seed of the per-vignette seeds and of any sampled reports.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> spec = {"id": "baby", "age_band": "infant", "factors": {"parental_mental_health": "affecting_care"}}
+    >>> v = vignettes_from_specs([spec], "hand", 1, load_catalogue(), narratives=False)
+    >>> v["vignette_id"].tolist(), int(v["parental_mental_health"].iloc[0])
+    (['baby'], 2)
     """
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     n = len(specs)
     if n == 0:
         raise ValueError(f"{source}: no vignettes")
@@ -411,7 +507,7 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: 
         i, j = (int(x) for x in np.argwhere(bad)[0])
         raise ValueError(f"{source}: vignette {specs[i].get('id', i + 1)!r}: field {cat.factor_ids[j]!r}: "
                          "not plausible for this child (catalogue exclusion)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     arrays = _finish(cat, levels, child, rng, conflict_rate=0.0)
     if any(g is not None for g in given):
         sampled = arrays.reports
@@ -436,7 +532,7 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, seed: 
     return frame
 
 
-def generate(design: str, n: int, seed: int, catalogue: Catalogue | None = None, *,
+def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
              narratives: bool = True, set_id: str | None = None,
              dimensions: Sequence[str] | None = None,
              bands: Mapping[str, int] | None = None, acute_share: float | None = None) -> pd.DataFrame:
@@ -444,17 +540,35 @@ def generate(design: str, n: int, seed: int, catalogue: Catalogue | None = None,
 
     ``stratified`` with no ``bands`` splits ``n`` evenly over the three bands
     (any remainder to the lower bands).
+
+    Parameters
+    ----------
+    design : str
+        ``random``, ``stratified`` or ``d-efficient``.
+    n : int
+        Number of vignettes.
+    random_state : int
+        Seed of the design's random stream; the same value gives the same table.
+    catalogue : Catalogue
+        The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> v = generate("stratified", 5, 1, load_catalogue(), narratives=False)
+    >>> v["complexity_band"].value_counts().to_dict()
+    {'low': 2, 'medium': 2, 'high': 1}
     """
     if design == "random":
-        return random_vignettes(n, seed, catalogue, narratives=narratives, set_id=set_id)
+        return random_vignettes(n, random_state, catalogue, narratives=narratives, set_id=set_id)
     if design == "stratified":
         if bands is None:
             base, extra = divmod(n, 3)
             bands = {b: base + (1 if i < extra else 0) for i, b in enumerate(BANDS)}
-        return stratified_vignettes(bands, seed, catalogue, narratives=narratives, set_id=set_id,
+        return stratified_vignettes(bands, random_state, catalogue, narratives=narratives, set_id=set_id,
                                     acute_share=acute_share)
     if design == "d-efficient":
         if not dimensions:
             raise ValueError("the d-efficient design needs --dimensions (factors or child attributes)")
-        return d_efficient_vignettes(dimensions, n, seed, catalogue, narratives=narratives, set_id=set_id)
+        return d_efficient_vignettes(dimensions, n, random_state, catalogue, narratives=narratives, set_id=set_id)
     raise ValueError(f"unknown design {design!r}; designs are {', '.join(DESIGNS)}")

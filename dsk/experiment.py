@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dsk._paths import project_path
 from dsk._yaml import YamlError, line_of, load_yaml
+from dsk.catalogue import Catalogue, load_catalogue
 from dsk.schema import STATS_COLUMNS
 
 __all__ = [
@@ -178,19 +179,20 @@ class RunResult:
 Progress = Callable[[str, str], None]
 
 
-def _resolve_ruleset(name: str, base: Path):  # type: ignore[no-untyped-def]
+def _resolve_ruleset(name: str, base: Path, catalogue: Catalogue):  # type: ignore[no-untyped-def]
     from dsk.rules import bundled_rulesets, load_ruleset
 
     bundled = bundled_rulesets()
     if name in bundled:
-        return load_ruleset(bundled[name]), bundled[name]
+        return load_ruleset(bundled[name], catalogue), bundled[name]
     path = Path(name) if Path(name).is_absolute() else base / name
     if not path.exists():
         raise ConfigError(f"rulesets: no bundled ruleset or file {name!r} (bundled: {', '.join(bundled)})")
-    return load_ruleset(path), path
+    return load_ruleset(path, catalogue), path
 
 
-def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[str, str]) -> pd.DataFrame:
+def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[str, str],
+                    catalogue: Catalogue) -> pd.DataFrame:
     from dsk.design import generate
     from dsk.io import read_vignettes
     from dsk.sets import load_set, sets_dir
@@ -198,28 +200,29 @@ def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[
     if source.set is not None:
         path = sets_dir() / f"{source.set}.jsonl"
         inputs[str(path.relative_to(sets_dir().parent.parent))] = _file_hash(path) if path.exists() else ""
-        return load_set(source.set)
+        return load_set(source.set, catalogue)
     if source.file is not None:
         path = Path(source.file) if Path(source.file).is_absolute() else base / source.file
         inputs[source.file] = _file_hash(path)
-        return read_vignettes(path)
+        return read_vignettes(path, catalogue)
     n = source.n if source.n is not None else sum((source.bands or {}).values())
     assert source.design is not None
     bands = {str(k): v for k, v in source.bands.items()} if source.bands else None
-    return generate(source.design, n, seed, bands=bands, dimensions=source.dimensions,
+    return generate(source.design, n, seed, catalogue, bands=bands, dimensions=source.dimensions,
                     acute_share=source.acute_share,
                     set_id=f"{source.design}-{seed}")
 
 
 def _load_panel(source: PanelSource, vignettes: pd.DataFrame, rounds: int, seed: int, base: Path,
-                inputs: dict[str, str]) -> pd.DataFrame:
+                inputs: dict[str, str], catalogue: Catalogue) -> pd.DataFrame:
     from dsk.io import read_table
     from dsk.panels import load_panel, load_professions, simulate_panel
 
     if source.panel is not None:
-        profs = load_professions()
+        profs = load_professions(catalogue=catalogue)
         spec = load_panel(source.panel if not source.panel.endswith(".yaml") else base / source.panel, profs)
-        return simulate_panel(vignettes, spec, seed=seed, rounds=rounds, professions=profs)
+        return simulate_panel(vignettes, spec, random_state=seed, rounds=rounds, professions=profs,
+                              catalogue=catalogue)
     if source.judgements is not None:
         path = Path(source.judgements) if Path(source.judgements).is_absolute() else base / source.judgements
         inputs[source.judgements] = _file_hash(path)
@@ -304,6 +307,7 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     timings: dict[str, float] = {}
     inputs: dict[str, str] = {}
     seed = config.seed
+    catalogue = load_catalogue()
 
     @contextmanager
     def stage(name: str) -> Iterator[None]:
@@ -314,21 +318,22 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         say(name, f"done in {timings[name]:.1f} s")
 
     with stage("vignettes"):
-        vignettes = _load_vignettes(config.vignettes, seed, base, inputs)
+        vignettes = _load_vignettes(config.vignettes, seed, base, inputs, catalogue)
     with stage("rules"):
         rulesets = []
         decisions_parts, trace_parts = [], []
         for name in config.rulesets:
-            ruleset, path = _resolve_ruleset(name, base)
+            ruleset, path = _resolve_ruleset(name, base, catalogue)
             inputs[f"rules:{ruleset.id}"] = _file_hash(Path(path))
-            result = evaluate(ruleset, vignettes, engine=config.engine, margins=True)
+            result = evaluate(ruleset, vignettes, engine=config.engine, margins=True, catalogue=catalogue)
             decisions_parts.append(result.decisions())
             trace_parts.append(result.trace())
             rulesets.append(ruleset)
         decisions = pd.concat(decisions_parts, ignore_index=True)
         trace = pd.concat(trace_parts, ignore_index=True)
     with stage("panels"):
-        panel_parts = [_load_panel(p, vignettes, config.rounds, seed, base, inputs) for p in config.panels]
+        panel_parts = [_load_panel(p, vignettes, config.rounds, seed, base, inputs, catalogue)
+                       for p in config.panels]
         people = pd.concat(panel_parts, ignore_index=True)
         judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements")
     stats_parts: list[pd.DataFrame] = []
@@ -375,7 +380,7 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
             for depth in config.learned_depths:
                 learned = learn_checklist(vignettes, people, max_depth=depth, random_state=seed)
                 learned_texts[learned.ruleset_id] = learned.yaml_text
-                learned_sets.append(learned.ruleset())
+                learned_sets.append(learned.ruleset(catalogue))
             stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets]))
     stats = pd.concat([s for s in stats_parts if not s.empty], ignore_index=True) if stats_parts else \
         pd.DataFrame(columns=list(STATS_COLUMNS))

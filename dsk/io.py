@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
+from dsk.narrative import Reports, ReportsError, reports_to_lists
 from dsk.schema import SchemaError, columns, validate
 
 __all__ = ["FORMATS", "TableFileError", "read_table", "read_vignettes", "table_format", "write_table"]
@@ -191,10 +192,30 @@ def _coerce_ints(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return df
 
 
-def read_table(path: str | Path, table: str, catalogue: Catalogue | None = None) -> pd.DataFrame:
-    """Read a table file and validate it against the schema of ``table``."""
+def read_table(path: str | Path, table: str) -> pd.DataFrame:
+    """Read a table file and validate it against the schema of ``table``.
+
+    Vignettes are read with :func:`read_vignettes`, which checks them against
+    the catalogue.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"analysis": ["agreement"], "metric": ["alpha"], "comparison": ["within-panel"],
+    ...                      "stratum": ["all"], "estimate": [0.58], "ci_low": [0.52], "ci_high": [0.62],
+    ...                      "n": [285]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = read_table(write_table(rows, Path(tmp) / "stats.csv"), "stats")
+    >>> back["estimate"].tolist(), back["n"].tolist()
+    ([0.58], [285])
+    """
+    if table == "vignettes":
+        raise TableFileError(f"{path}: read vignettes with read_vignettes(path, catalogue), which checks "
+                             "them against the catalogue")
     df, lines, fmt, p = _read_any(path)
-    cols = columns(table, catalogue)
+    cols = columns(table)
     df = _coerce_ints(df, [c.name for c in cols if c.kind == "int"])
     for c in cols:
         if c.kind == "str" and c.name in df.columns:
@@ -206,18 +227,33 @@ def read_table(path: str | Path, table: str, catalogue: Catalogue | None = None)
         if c.kind == "float" and c.name in df.columns:
             df[c.name] = pd.to_numeric(df[c.name], errors="coerce").astype(float)
     try:
-        return validate(df, table, catalogue)
+        return validate(df, table)
     except SchemaError as exc:
         raise _rewrap(exc, p, fmt, df, lines) from exc
 
 
-def read_vignettes(path: str | Path, catalogue: Catalogue | None = None) -> pd.DataFrame:
+def read_vignettes(path: str | Path, catalogue: Catalogue) -> pd.DataFrame:
     """Read a vignettes file (JSON Lines, Parquet or CSV) and check it fully.
 
-    Beyond the schema, every report must name a known factor and agency, and
-    no vignette may break a catalogue exclusion.
+    Beyond the schema, every report must name a known factor, agency and
+    stance and carry its order (read by :meth:`dsk.narrative.Reports.from_column`,
+    and written back in that one form), and no vignette may break a
+    catalogue exclusion.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import random_vignettes
+    >>> cat = load_catalogue()
+    >>> v = random_vignettes(3, 1, cat)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = read_vignettes(write_table(v, Path(tmp) / "v.jsonl"), cat)
+    >>> list(back["reports"]) == list(v["reports"])
+    True
     """
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     df, lines, fmt, p = _read_any(path)
     label = "row" if fmt == "parquet" else "line"
     if df.empty:
@@ -239,24 +275,11 @@ def read_vignettes(path: str | Path, catalogue: Catalogue | None = None) -> pd.D
     if dupes.any():
         i = int(np.flatnonzero(dupes.to_numpy())[0])
         raise TableFileError(f"{p}, {label} {lines[i]}: field 'vignette_id': duplicate id {df['vignette_id'].iloc[i]!r}")
-    factors = set(cat.factor_ids)
-    for i, items in enumerate(df["reports"]):
-        for k, rep in enumerate(items):
-            if not isinstance(rep, dict):
-                raise TableFileError(f"{p}, {label} {lines[i]}: field 'reports[{k}]': expected an object")
-            for key in ("agency", "factor", "stance", "order"):
-                if key not in rep:
-                    raise TableFileError(f"{p}, {label} {lines[i]}: field 'reports[{k}].{key}': missing")
-            if rep["factor"] not in factors:
-                hint = cat.closest_names(str(rep["factor"]))
-                raise TableFileError(f"{p}, {label} {lines[i]}: field 'reports[{k}].factor': unknown factor "
-                                     f"{rep['factor']!r}" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
-            if rep["agency"] not in cat.agencies:
-                raise TableFileError(f"{p}, {label} {lines[i]}: field 'reports[{k}].agency': unknown agency "
-                                     f"{rep['agency']!r}")
-            if rep["stance"] not in ("concern", "reassure"):
-                raise TableFileError(f"{p}, {label} {lines[i]}: field 'reports[{k}].stance': expected concern "
-                                     f"or reassure, got {rep['stance']!r}")
+    try:
+        reports = Reports.from_column(cat, df["reports"])
+    except ReportsError as exc:
+        raise TableFileError(f"{p}, {label} {lines[exc.row]}: field {exc.field!r}: {exc.problem}") from exc
+    df["reports"] = pd.Series(reports_to_lists(cat, reports), index=df.index, dtype=object)
     levels = df[list(cat.factor_ids)].to_numpy(dtype=np.int64)
     child = {a: df[a].to_numpy(dtype=np.int64) for a in cat.child_ids}
     bad = cat.violations(levels, child)

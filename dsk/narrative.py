@@ -7,24 +7,34 @@ agency reassures about a concern that another has raised (conflicting
 information); the order in which reports arrive is recorded, because
 practitioners anchor on what they read first.
 
-Reports are sampled as flat NumPy arrays (one entry per report) so that
-large sets are cheap; :func:`reports_to_lists` turns them into the
-``reports`` column of the vignettes table. The text is rendered from Jinja2
+Inside the package, agency reports are one structure, :class:`Reports`: flat
+NumPy arrays with one entry per report, so that large sets are cheap. The
+``reports`` column of the vignettes table (per vignette, a list of
+``{agency, factor, stance, order}``) is only the table's and the files' form
+of it: :func:`reports_to_lists` writes the column and
+:meth:`Reports.from_column` is the one place that reads it (the designs and
+:func:`dsk.io.read_vignettes` are the edges where it is produced and
+checked). The text is rendered from Jinja2
 templates in ``vignettes/templates/`` with phrasing varied by the vignette's
 own seed, so one vignette re-renders identically on its own.
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.design import random_vignettes
->>> v = random_vignettes(1, seed=3)
->>> v["narrative"].iloc[0] == render_narrative(v.iloc[0])
+>>> cat = load_catalogue()
+>>> v = random_vignettes(1, 3, cat)
+>>> v["narrative"].iloc[0] == render_narrative(v.iloc[0], cat)
+True
+>>> reports = Reports.from_column(cat, v["reports"])
+>>> reports_to_lists(cat, reports) == list(v["reports"])
 True
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,11 +44,12 @@ import jinja2
 import numpy as np
 
 from dsk._paths import project_path
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 
 __all__ = [
     "FIRST_NAMES",
     "Reports",
+    "ReportsError",
     "render_narrative",
     "reports_to_lists",
     "sample_reports",
@@ -58,6 +69,20 @@ FIRST_NAMES = (
 )  # fmt: skip
 
 
+class ReportsError(ValueError):
+    """A malformed entry in a ``reports`` column.
+
+    ``row`` is the vignette's position in the column (0-based), ``field`` the
+    entry's path (``reports[2].factor``) and ``problem`` what is wrong with it.
+    """
+
+    def __init__(self, row: int, field: str, problem: str) -> None:
+        super().__init__(f"vignette {row + 1}: field {field!r}: {problem}")
+        self.row = row
+        self.field = field
+        self.problem = problem
+
+
 @dataclass(frozen=True)
 class Reports:
     """Agency reports of a set of vignettes, one array entry per report.
@@ -74,6 +99,60 @@ class Reports:
     stance: np.ndarray
     order: np.ndarray
     n_vignettes: int
+
+    @classmethod
+    def from_column(cls, cat: Catalogue, column: Iterable[Iterable[Mapping[str, Any]]]) -> Reports:
+        """Read a ``reports`` column: per vignette, a list of {agency, factor, stance, order}.
+
+        The inverse of :func:`reports_to_lists`, and the only reader of the
+        column. Entries are sorted by vignette and ``order`` (stable, so ties
+        keep their listed order).
+
+        Raises
+        ------
+        ReportsError
+            Naming the vignette's position, the entry and the field, for an
+            entry that is not an object, lacks a key, or names an unknown
+            factor, agency or stance, or an order that is not a whole number >= 1.
+        """
+        factor_index = {f: j for j, f in enumerate(cat.factor_ids)}
+        agency_index = {a: i for i, a in enumerate(cat.agency_ids)}
+        vignette: list[int] = []
+        factor: list[int] = []
+        agency: list[int] = []
+        stance: list[int] = []
+        order: list[int] = []
+        n = 0
+        for i, items in enumerate(column):
+            n += 1
+            for k, rep in enumerate(items):
+                where = f"reports[{k}]"
+                if not isinstance(rep, Mapping):
+                    raise ReportsError(i, where, "expected an object")
+                for key in ("agency", "factor", "stance", "order"):
+                    if key not in rep:
+                        raise ReportsError(i, f"{where}.{key}", "missing")
+                name = rep["factor"]
+                if not isinstance(name, str) or name not in factor_index:
+                    hint = cat.closest_names(str(name))
+                    raise ReportsError(i, f"{where}.factor", f"unknown factor {name!r}"
+                                       + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+                if not isinstance(rep["agency"], str) or rep["agency"] not in agency_index:
+                    raise ReportsError(i, f"{where}.agency", f"unknown agency {rep['agency']!r}")
+                if rep["stance"] not in STANCES:
+                    raise ReportsError(i, f"{where}.stance",
+                                       f"expected concern or reassure, got {rep['stance']!r}")
+                position = rep["order"]
+                if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or position < 1:
+                    raise ReportsError(i, f"{where}.order", f"expected a whole number >= 1, got {position!r}")
+                vignette.append(i)
+                factor.append(factor_index[name])
+                agency.append(agency_index[rep["agency"]])
+                stance.append(STANCES.index(rep["stance"]))
+                order.append(int(position))
+        v, f, a, s, o = (np.array(x, dtype=np.int64) for x in (vignette, factor, agency, stance, order))
+        sort = np.argsort(v * (int(o.max(initial=0)) + 1) + o, kind="stable")
+        return cls(v[sort], f[sort], a[sort], s[sort], o[sort], n)
 
     def n_agencies(self) -> np.ndarray:
         """Distinct agencies reporting, per vignette."""
@@ -226,14 +305,15 @@ def _fill(text: str, name: str) -> str:
 
 def render_narrative(
     vignette: Mapping[str, Any],
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue,
     template: str = "vignette.txt.j2",
 ) -> str:
     """The narrative text of one vignette (a row of the vignettes table).
 
     Deterministic: the phrasing is drawn from ``random.Random(vignette["seed"])``.
+    The reports are told in their recorded ``order``.
     """
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     rng = random.Random(int(vignette["seed"]))
     name = rng.choice(FIRST_NAMES)
     age = cat.child["age_band"]
@@ -245,12 +325,14 @@ def render_narrative(
     frames: Any = env.get_template("frames.j2").module
     items: list[dict[str, str]] = []
     used: dict[str, set[int]] = {}
-    reports: Sequence[Mapping[str, Any]] = sorted(vignette["reports"], key=lambda r: int(r["order"]))
-    for rep in reports:
-        factor = cat.factor(rep["factor"])
+    reports = Reports.from_column(cat, [vignette["reports"]])
+    agency_ids = cat.agency_ids
+    for j, a, stance in zip(reports.factor.tolist(), reports.agency.tolist(), reports.stance.tolist(),
+                            strict=True):
+        factor = cat.factors[j]
         level = int(vignette[factor.id])
-        agency = cat.agencies[rep["agency"]]
-        if rep["stance"] == "reassure" and not factor.protective:
+        agency = cat.agencies[agency_ids[a]]
+        if stance == STANCE_REASSURE and not factor.protective:
             frame = rng.choice(frames.reassure_frames)
             text = frame.format(agency=agency, topic=_fill(factor.topic, name))
             items.append({"kind": "reassure", "text": _sentence(text)})

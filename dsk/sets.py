@@ -38,13 +38,13 @@ def bundled_sets() -> list[str]:
     return sorted(p.stem for p in sets_dir().glob("*.yaml"))
 
 
-def build_set(source: str | Path, catalogue: Catalogue | None = None) -> pd.DataFrame:
+def build_set(source: str | Path, catalogue: Catalogue) -> pd.DataFrame:
     """Build a vignette set from its YAML source."""
     path = Path(source)
     spec: Any = load_yaml(path)
     if not isinstance(spec, dict) or "id" not in spec or "seed" not in spec:
         raise ValueError(f"{path}: a set source needs at least 'id' and 'seed'")
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     set_id, seed = str(spec["id"]), int(spec["seed"])
     if "vignettes" in spec:
         return vignettes_from_specs(spec["vignettes"], set_id, seed, cat, source=str(path))
@@ -61,10 +61,10 @@ def load_set(name: str, catalogue: Catalogue | None = None) -> pd.DataFrame:
         path = sets_dir() / f"{name}.jsonl"
         if not path.exists():
             raise FileNotFoundError(f"no bundled vignette set {name!r}; sets are {', '.join(bundled_sets())}")
-    return read_vignettes(path, catalogue)
+    return read_vignettes(path, catalogue if catalogue is not None else load_catalogue())
 
 
-def write_set(source: str | Path, catalogue: Catalogue | None = None) -> Path:
+def write_set(source: str | Path, catalogue: Catalogue) -> Path:
     """Build a set and write ``<id>.jsonl`` beside its source."""
     frame = build_set(source, catalogue)
     return write_table(frame, Path(source).with_name(f"{frame['set_id'].iloc[0]}.jsonl"))

@@ -17,12 +17,12 @@ def catalogue() -> Catalogue:
 
 @pytest.fixture(scope="session")
 def random_set(catalogue):
-    return random_vignettes(400, seed=11, catalogue=catalogue)
+    return random_vignettes(400, random_state=11, catalogue=catalogue)
 
 
 @pytest.fixture(scope="session")
 def stratified_set(catalogue):
-    return stratified_vignettes({"low": 30, "medium": 30, "high": 30}, seed=5, catalogue=catalogue)
+    return stratified_vignettes({"low": 30, "medium": 30, "high": 30}, random_state=5, catalogue=catalogue)
 
 
 #: Debian's Chromium (``make test`` installs it), started the way this machine allows.

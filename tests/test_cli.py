@@ -6,6 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
+from dsk.catalogue import load_catalogue
 from dsk.cli import app
 from dsk.io import read_vignettes
 from dsk.sets import bundled_sets, load_set
@@ -19,7 +20,7 @@ def test_generate_show_describe(tmp_path):
                                  "--seed", "3", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "wrote 9 vignettes" in result.output
-    frame = read_vignettes(out)
+    frame = read_vignettes(out, load_catalogue())
     assert frame["complexity_band"].value_counts().to_dict() == {"low": 3, "medium": 3, "high": 3}
     vid = frame["vignette_id"].iloc[4]
     shown = runner.invoke(app, ["vignettes", "show", str(out), "--id", vid])
@@ -33,7 +34,7 @@ def test_generate_formats_and_designs(tmp_path):
     for ext in ("csv", "parquet"):
         result = runner.invoke(app, ["vignettes", "generate", "-n", "5", "-o", str(tmp_path / f"v.{ext}")])
         assert result.exit_code == 0, result.output
-        assert len(read_vignettes(tmp_path / f"v.{ext}")) == 5
+        assert len(read_vignettes(tmp_path / f"v.{ext}", load_catalogue())) == 5
     result = runner.invoke(app, ["vignettes", "generate", "-n", "16", "--design", "d-efficient",
                                  "--dimensions", "domestic_abuse,parental_mental_health,age_band",
                                  "-o", str(tmp_path / "d.jsonl")])

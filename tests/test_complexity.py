@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+from dsk.catalogue import Catalogue
 from dsk.complexity import COMPLEXITY_COLUMNS, assign_band, complexity_of_frame
 from dsk.design import vignettes_from_specs
 
@@ -13,7 +16,7 @@ def build(catalogue, age="primary", factors=None, reports=None, disability="none
     spec = {"id": "v", "age_band": age, "disability": disability, "factors": factors or {}}
     if reports is not None:
         spec["reports"] = reports
-    return vignettes_from_specs([spec], "hand", seed=1, catalogue=catalogue, narratives=False).iloc[0]
+    return vignettes_from_specs([spec], "hand", random_state=1, catalogue=catalogue, narratives=False).iloc[0]
 
 
 def concern(agency, factor):
@@ -96,6 +99,44 @@ def test_emotional_charge_from_injury_disclosure_and_infancy(catalogue):
     assert older["cx_emotional"] == 0
     assert baby["cx_emotional"] > 0
     assert 0 < injury["cx_emotional"] < injury_disclosed["cx_emotional"] < 1
+
+
+def test_a_small_case_by_hand(catalogue: Catalogue) -> None:
+    """Every dimension of one small case, worked by hand from docs/methods.md, "Complexity dimensions".
+
+    A primary-school child; domestic abuse at level 2 ("current", usual need 3, family
+    environment) and parental substance misuse at level 1 ("occasional use", usual need 2,
+    parenting capacity). The police report the abuse, the school reassures about it, the GP
+    reports the substance misuse. Scales and weights are those of vignettes/factors.yaml.
+    """
+    row = build(catalogue, age="primary",
+                factors={"domestic_abuse": 2, "parental_substance_misuse": 1},
+                reports=[concern("police", "domestic_abuse"),
+                         {"agency": "school", "factor": "domestic_abuse", "stance": "reassure"},
+                         concern("gp", "parental_substance_misuse")])
+    # multiplicity: c = 2 concerns at need 2+, in d = 2 CAF domains; concern_scale 4, domain_weight 0.5
+    multiplicity = 0.5 * (1 - math.exp(-2 / 4)) + 0.5 * 2 / 3  # 0.196735 + 0.333333
+    # interconnection: one active interaction (substance and domestic abuse, weight 1); scale 1.5
+    interconnection = 1 - math.exp(-1.0 / 1.5)
+    # network: police, school and GP report: 3 agencies, less one; scale 3
+    network = 1 - math.exp(-(3 - 1) / 3)
+    # conflict: domestic abuse has a concern and a reassurance; scale 1
+    conflict = 1 - math.exp(-1 / 1)
+    # turbulence: domestic abuse weighs 0.5, at level 2 of 3; scale 1.2
+    turbulence = 1 - math.exp(-(0.5 * 2 / 3) / 1.2)
+    # emotional charge: no anxiety-raising factor, and a primary-school child adds nothing
+    emotional = 0.0
+    expected = {"cx_multiplicity": 0.530068, "cx_interconnection": 0.486583, "cx_network": 0.486583,
+                "cx_conflict": 0.632121, "cx_turbulence": 0.242535, "cx_emotional": 0.0}
+    by_formula = dict(zip(COMPLEXITY_COLUMNS, (multiplicity, interconnection, network, conflict, turbulence,
+                                               emotional), strict=True))
+    for col in COMPLEXITY_COLUMNS:
+        assert by_formula[col] == pytest.approx(expected[col], abs=1e-6), col
+        assert row[col] == pytest.approx(expected[col], abs=1e-6), col
+    # the composite: equal weights, so the plain mean, 2.377890 / 6; at or above 0.36 is high
+    assert row["complexity"] == pytest.approx(0.396315, abs=1e-6)
+    assert row["complexity_band"] == "high"
+    assert (row["n_concerns"], row["n_domains"], row["n_agencies"]) == (2, 2, 3)
 
 
 def test_composite_is_the_weighted_mean_and_bands_follow_cut_points(catalogue, random_set):

@@ -18,7 +18,7 @@ from dsk.schema import validate
 
 
 def test_random_design_respects_every_exclusion(catalogue):
-    v = random_vignettes(3000, seed=2, catalogue=catalogue, narratives=False)
+    v = random_vignettes(3000, random_state=2, catalogue=catalogue, narratives=False)
     levels = v[list(catalogue.factor_ids)].to_numpy()
     child = {a: v[a].to_numpy() for a in catalogue.child_ids}
     assert not catalogue.violations(levels, child).any()
@@ -31,26 +31,26 @@ def test_random_design_respects_every_exclusion(catalogue):
 
 
 def test_factor_prevalence_follows_base_rates(catalogue):
-    v = random_vignettes(5000, seed=3, catalogue=catalogue, narratives=False)
+    v = random_vignettes(5000, random_state=3, catalogue=catalogue, narratives=False)
     f = catalogue.factor("financial_hardship")  # no exclusion applies
     observed = (v[f.id] > 0).mean()
     assert abs(observed - f.base_rate) < 0.03
 
 
 def test_same_seed_same_bytes_and_different_seed_differs(tmp_path, catalogue):
-    a = write_table(random_vignettes(50, seed=9, catalogue=catalogue), tmp_path / "a.jsonl")
-    b = write_table(random_vignettes(50, seed=9, catalogue=catalogue), tmp_path / "b.jsonl")
-    c = write_table(random_vignettes(50, seed=10, catalogue=catalogue), tmp_path / "c.jsonl")
+    a = write_table(random_vignettes(50, random_state=9, catalogue=catalogue), tmp_path / "a.jsonl")
+    b = write_table(random_vignettes(50, random_state=9, catalogue=catalogue), tmp_path / "b.jsonl")
+    c = write_table(random_vignettes(50, random_state=10, catalogue=catalogue), tmp_path / "c.jsonl")
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
-    s1 = write_table(stratified_vignettes({"high": 5}, seed=1, catalogue=catalogue), tmp_path / "s1.parquet")
-    s2 = write_table(stratified_vignettes({"high": 5}, seed=1, catalogue=catalogue), tmp_path / "s2.parquet")
+    s1 = write_table(stratified_vignettes({"high": 5}, random_state=1, catalogue=catalogue), tmp_path / "s1.parquet")
+    s2 = write_table(stratified_vignettes({"high": 5}, random_state=1, catalogue=catalogue), tmp_path / "s2.parquet")
     assert s1.read_bytes() == s2.read_bytes()
 
 
 def test_stratified_hits_the_requested_counts(catalogue):
     counts = {"low": 7, "medium": 11, "high": 13}
-    v = stratified_vignettes(counts, seed=4, catalogue=catalogue, narratives=False)
+    v = stratified_vignettes(counts, random_state=4, catalogue=catalogue, narratives=False)
     assert v["complexity_band"].value_counts().to_dict() == counts
     assert list(v["complexity_band"]) == ["low"] * 7 + ["medium"] * 11 + ["high"] * 13
     means = v.groupby("complexity_band")["complexity"].mean()
@@ -59,20 +59,20 @@ def test_stratified_hits_the_requested_counts(catalogue):
 
 def test_stratified_rejects_unknown_bands(catalogue):
     with pytest.raises(ValueError, match="unknown complexity bands"):
-        stratified_vignettes({"extreme": 3}, seed=1, catalogue=catalogue)
+        stratified_vignettes({"extreme": 3}, random_state=1, catalogue=catalogue)
 
 
 def test_generate_dispatch(catalogue):
-    v = generate("stratified", 10, seed=1, catalogue=catalogue, narratives=False)
+    v = generate("stratified", 10, random_state=1, catalogue=catalogue, narratives=False)
     assert v["complexity_band"].value_counts().to_dict() == {"low": 4, "medium": 3, "high": 3}
     with pytest.raises(ValueError, match="unknown design 'latin'"):
-        generate("latin", 10, seed=1, catalogue=catalogue)
+        generate("latin", 10, random_state=1, catalogue=catalogue)
 
 
 def test_d_efficient_design_is_efficient_and_plausible(catalogue):
     dims = ["domestic_abuse", "parental_substance_misuse", "parental_mental_health",
             "age_band", "extended_family_support", "school_attendance"]
-    v = d_efficient_vignettes(dims, 40, seed=7, catalogue=catalogue, narratives=False)
+    v = d_efficient_vignettes(dims, 40, random_state=7, catalogue=catalogue, narratives=False)
     validate(v, "vignettes", catalogue)
     assert len(v) == 40
     # school attendance is excluded below school age, so the full factorial is out of
@@ -87,39 +87,39 @@ def test_d_efficient_design_is_efficient_and_plausible(catalogue):
     levels = v[list(catalogue.factor_ids)].to_numpy()
     child = {a: v[a].to_numpy() for a in catalogue.child_ids}
     assert not catalogue.violations(levels, child).any()
-    again = d_efficient_vignettes(dims, 40, seed=7, catalogue=catalogue, narratives=False)
+    again = d_efficient_vignettes(dims, 40, random_state=7, catalogue=catalogue, narratives=False)
     assert again.equals(v)
 
 
 def test_d_efficient_reaches_090_on_an_unrestricted_universe(catalogue):
     dims = ["domestic_abuse", "parental_substance_misuse", "parental_mental_health",
             "disability", "extended_family_support", "housing"]  # 4*4*4*2*2*3 = 768 combinations
-    v = d_efficient_vignettes(dims, 40, seed=7, catalogue=catalogue, narratives=False)
+    v = d_efficient_vignettes(dims, 40, random_state=7, catalogue=catalogue, narratives=False)
     assert v.attrs["d_efficiency"] >= 0.9
     assert v.attrs["d_efficiency"] == pytest.approx(v.attrs["d_efficiency_plausible"])
 
 
 def test_d_efficient_rejects_unknown_dimensions(catalogue):
     with pytest.raises(ValueError, match="did you mean domestic_abuse"):
-        d_efficient_vignettes(["domestic_abus"], 10, seed=1, catalogue=catalogue)
+        d_efficient_vignettes(["domestic_abus"], 10, random_state=1, catalogue=catalogue)
 
 
 def test_specs_build_hand_made_vignettes(catalogue):
     spec = {"id": "case-a", "age_band": "infant", "factors": {"parental_mental_health": "affecting_care"},
             "reports": [{"agency": "health_visitor", "factor": "parental_mental_health"}], "note": "why"}
-    v = vignettes_from_specs([spec], "hand", seed=1, catalogue=catalogue)
+    v = vignettes_from_specs([spec], "hand", random_state=1, catalogue=catalogue)
     assert v["vignette_id"].iloc[0] == "case-a" and v["note"].iloc[0] == "why"
     assert v["parental_mental_health"].iloc[0] == 2
     with pytest.raises(ValueError, match="vignette 'bad': field 'school_attendance'"):
         vignettes_from_specs([{"id": "bad", "age_band": "infant", "factors": {"school_attendance": 1}}],
-                             "hand", seed=1, catalogue=catalogue)
+                             "hand", random_state=1, catalogue=catalogue)
     with pytest.raises(ValueError, match="vignette 'x'.*no level 'awful'"):
         vignettes_from_specs([{"id": "x", "age_band": "primary", "factors": {"hygiene": "awful"}}],
-                             "hand", seed=1, catalogue=catalogue)
+                             "hand", random_state=1, catalogue=catalogue)
     with pytest.raises(ValueError, match="nobody reports"):
         vignettes_from_specs([{"id": "x", "age_band": "primary", "factors": {"hygiene": 1, "offending": 1},
                                "reports": [{"agency": "school", "factor": "hygiene"}]}],
-                             "hand", seed=1, catalogue=catalogue)
+                             "hand", random_state=1, catalogue=catalogue)
 
 
 def test_reports_cover_present_factors_only_and_agencies_see_the_child(catalogue, random_set):
@@ -144,10 +144,10 @@ def test_seeds_differ_per_vignette(random_set):
 
 
 def test_stratified_can_cross_complexity_with_acuity(catalogue):
-    v = stratified_vignettes({"low": 10, "medium": 10, "high": 10}, seed=6, catalogue=catalogue,
+    v = stratified_vignettes({"low": 10, "medium": 10, "high": 10}, random_state=6, catalogue=catalogue,
                              narratives=False, acute_share=0.3)
     acute = catalogue.need_matrix(v[list(catalogue.factor_ids)].to_numpy()).max(axis=1) >= 4
     table = pd.crosstab(v["complexity_band"], acute)
     assert (table[True] == 3).all() and (table[False] == 7).all()
     with pytest.raises(ValueError, match="acute_share must be between 0 and 1"):
-        stratified_vignettes({"low": 1}, seed=1, catalogue=catalogue, acute_share=1.5)
+        stratified_vignettes({"low": 1}, random_state=1, catalogue=catalogue, acute_share=1.5)

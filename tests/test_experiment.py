@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
+from dsk.catalogue import load_catalogue
 from dsk.experiment import ConfigError, config_hash, load_config, run_experiment
 from dsk.io import read_table, write_table
-from dsk.panels import load_panel, simulate_panel
+from dsk.panels import load_panel, load_professions, simulate_panel
 from dsk.schema import RUN_TABLES as TABLES
 from dsk.sets import load_set
 
@@ -103,7 +104,9 @@ def load_config_from(manifest):
 
 def test_human_judgements_from_a_file(tmp_path):
     vignettes = load_set("training-12")
-    human = simulate_panel(vignettes, load_panel("social-workers-8"), seed=2, rationale=False)
+    profs = load_professions()
+    human = simulate_panel(vignettes, load_panel("social-workers-8", profs), random_state=2, professions=profs,
+                           catalogue=load_catalogue(), rationale=False)
     human["rater_kind"] = "human"
     write_table(human, tmp_path / "responses.csv")
     text = BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}").replace("rounds: 2", "rounds: 1")
@@ -115,7 +118,9 @@ def test_human_judgements_from_a_file(tmp_path):
 
 
 def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
-    human = simulate_panel(load_set("core-60"), load_panel("social-workers-8"), seed=2, rationale=False)
+    profs = load_professions()
+    human = simulate_panel(load_set("core-60"), load_panel("social-workers-8", profs), random_state=2,
+                           professions=profs, catalogue=load_catalogue(), rationale=False)
     write_table(human, tmp_path / "responses.csv")
     path = _config(tmp_path, BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}"))
     with pytest.raises(ConfigError, match="judgements for vignettes not in the set: core-60-00001"):

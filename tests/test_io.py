@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from dsk.catalogue import Catalogue
 from dsk.io import TableFileError, read_table, read_vignettes, write_table
 
 
@@ -14,7 +16,7 @@ from dsk.io import TableFileError, read_table, read_vignettes, write_table
 def small(catalogue):
     from dsk.design import random_vignettes
 
-    return random_vignettes(12, seed=4, catalogue=catalogue)
+    return random_vignettes(12, random_state=4, catalogue=catalogue)
 
 
 @pytest.mark.parametrize("ext", ["jsonl", "parquet", "csv"])
@@ -67,6 +69,8 @@ def test_corrupt_json_names_the_line(tmp_path, catalogue, small):
         (lambda r: r.update(complexity_band="extreme"), r"line 3: .*complexity_band: 'extreme' is not one of"),
         (lambda r: r["reports"].append({"agency": "school", "factor": "hygine", "stance": "concern", "order": 99}),
          r"line 3: field 'reports\[\d+\]\.factor': unknown factor 'hygine'; did you mean hygiene"),
+        (lambda r: r["reports"][0].pop("order"), r"line 3: field 'reports\[0\]\.order': missing"),
+        (lambda r: r["reports"][0].update(agency="nursery"), r"line 3: field 'reports\[0\]\.agency': unknown agency"),
         (lambda r: r.update(age_band=1, school_attendance=2), r"line 3: field 'school_attendance': level 2 is not "
                                                               r"plausible .*school-age-only"),
     ],
@@ -129,3 +133,20 @@ def test_other_tables_round_trip(tmp_path):
     write_table(bad, tmp_path / "bad.csv")
     with pytest.raises(TableFileError, match=r"bad\.csv, line 3: .*need_level: value 7"):
         read_table(tmp_path / "bad.csv", "decisions")
+
+
+def test_reports_are_written_back_in_their_recorded_order(tmp_path: Path, catalogue: Catalogue,
+                                                         small: pd.DataFrame) -> None:
+    path, lines = _jsonl_lines(tmp_path, small)
+    record = json.loads(lines[0])
+    assert len(record["reports"]) >= 2
+    _rewrite(path, lines, 0, lambda r: r.update(reports=r["reports"][::-1]))
+    back = read_vignettes(path, catalogue)
+    assert back["reports"].iloc[0] == small["reports"].iloc[0]
+    assert [r["order"] for r in back["reports"].iloc[0]] == list(range(1, len(record["reports"]) + 1))
+
+
+def test_vignettes_are_read_with_the_catalogue(tmp_path: Path, small: pd.DataFrame) -> None:
+    path = write_table(small, tmp_path / "v.parquet")
+    with pytest.raises(TableFileError, match=r"v\.parquet: read vignettes with read_vignettes"):
+        read_table(path, "vignettes")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from dsk.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from dsk.design import random_vignettes, vignettes_from_specs
-from dsk.narrative import FIRST_NAMES, render_narrative
+from dsk.narrative import FIRST_NAMES, Reports, ReportsError, render_narrative, reports_to_lists
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
@@ -52,7 +57,7 @@ def test_reports_appear_in_their_recorded_order(catalogue):
             "factors": {"school_attendance": 2, "domestic_abuse": 2},
             "reports": [{"agency": "police", "factor": "domestic_abuse"},
                         {"agency": "school", "factor": "school_attendance"}]}
-    text = vignettes_from_specs([spec], "t", seed=3, catalogue=catalogue)["narrative"].iloc[0]
+    text = vignettes_from_specs([spec], "t", random_state=3, catalogue=catalogue)["narrative"].iloc[0]
     lines = text.splitlines()[1:]  # after the introduction
     police = next(i for i, s in enumerate(lines) if "police" in s)
     school = next(i for i, s in enumerate(lines) if "school" in s.lower() and "police" not in s)
@@ -60,8 +65,8 @@ def test_reports_appear_in_their_recorded_order(catalogue):
 
 
 def test_same_seed_same_text_and_phrasing_varies(catalogue):
-    a = random_vignettes(30, seed=21, catalogue=catalogue)
-    b = random_vignettes(30, seed=21, catalogue=catalogue)
+    a = random_vignettes(30, random_state=21, catalogue=catalogue)
+    b = random_vignettes(30, random_state=21, catalogue=catalogue)
     assert list(a["narrative"]) == list(b["narrative"])
     # a vignette re-renders identically on its own
     row = a.iloc[4]
@@ -84,6 +89,69 @@ def test_text_is_readable(catalogue, stratified_set):
 
 def test_unborn_children_are_described_as_pregnancies(catalogue):
     spec = {"id": "u", "age_band": "unborn", "factors": {"missed_antenatal": 1, "parental_substance_misuse": 3}}
-    text = vignettes_from_specs([spec], "t", seed=1, catalogue=catalogue)["narrative"].iloc[0]
+    text = vignettes_from_specs([spec], "t", random_state=1, catalogue=catalogue)["narrative"].iloc[0]
     assert "unborn" in text.lower() or "pregnan" in text.lower()
     assert not any(n in text for n in FIRST_NAMES)
+
+
+def test_reports_column_reads_back_into_the_arrays(catalogue: Catalogue, random_set: pd.DataFrame) -> None:
+    reports = Reports.from_column(catalogue, random_set["reports"])
+    assert reports_to_lists(catalogue, reports) == list(random_set["reports"])
+    assert reports.n_vignettes == len(random_set)
+    assert (reports.n_agencies() == random_set["n_agencies"].to_numpy()).all()
+
+
+def test_reports_are_ordered_by_their_recorded_order(catalogue: Catalogue) -> None:
+    column = [[{"agency": "school", "factor": "hygiene", "stance": "concern", "order": 2},
+               {"agency": "gp", "factor": "hygiene", "stance": "reassure", "order": 1}],
+              [],
+              [{"agency": "police", "factor": "domestic_abuse", "stance": "concern", "order": 1}]]
+    reports = Reports.from_column(catalogue, column)
+    assert reports.vignette.tolist() == [0, 0, 2]
+    assert reports.order.tolist() == [1, 2, 1]
+    assert [catalogue.agency_ids[a] for a in reports.agency] == ["gp", "school", "police"]
+    assert reports.stance.tolist() == [1, 0, 0]
+    assert reports.n_conflicts(catalogue.protective_mask).tolist() == [1, 0, 0]
+    assert reports.n_agencies().tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "problem"),
+    [
+        ("school", "reports[0]", "expected an object"),
+        ({"agency": "school", "factor": "hygiene", "stance": "concern"}, "reports[0].order", "missing"),
+        ({"agency": "school", "factor": "hygine", "stance": "concern", "order": 1}, "reports[0].factor",
+         "unknown factor 'hygine'; did you mean hygiene"),
+        ({"agency": "nursery", "factor": "hygiene", "stance": "concern", "order": 1}, "reports[0].agency",
+         "unknown agency 'nursery'"),
+        ({"agency": "school", "factor": "hygiene", "stance": "worried", "order": 1}, "reports[0].stance",
+         "expected concern or reassure, got 'worried'"),
+        ({"agency": "school", "factor": "hygiene", "stance": "concern", "order": 0}, "reports[0].order",
+         "expected a whole number >= 1, got 0"),
+    ],
+)
+def test_bad_report_entries_name_the_vignette_and_field(catalogue: Catalogue, entry: object, field: str,
+                                                       problem: str) -> None:
+    with pytest.raises(ReportsError) as info:
+        Reports.from_column(catalogue, [[], [entry]])
+    assert (info.value.row, info.value.field) == (1, field)
+    assert info.value.problem.startswith(problem)
+    assert str(info.value).startswith(f"vignette 2: field {field!r}: {problem}")
+
+
+def test_the_catalogue_passed_in_is_the_one_used(tmp_path: Path, catalogue: Catalogue) -> None:
+    """A relabelled agency shows in the text: nothing falls back to the bundled catalogue."""
+    text = default_catalogue_path().read_text(encoding="utf-8")
+    assert "police: {label: the police service}" in text
+    path = tmp_path / "factors.yaml"
+    path.write_text(text.replace("police: {label: the police service}", "police: {label: the constabulary}"),
+                    encoding="utf-8")
+    relabelled = load_catalogue(path)
+    spec = {"id": "p", "age_band": "primary", "factors": {"domestic_abuse": 2},
+            "reports": [{"agency": "police", "factor": "domestic_abuse"}]}
+    ours = vignettes_from_specs([spec], "t", 1, relabelled)["narrative"].iloc[0]
+    bundled = vignettes_from_specs([spec], "t", 1, catalogue)["narrative"].iloc[0]
+    assert "constabulary" in ours and "police service" not in ours
+    assert "police service" in bundled
+    assert ours == bundled.replace("the police service", "the constabulary").replace(
+        "The police service", "The constabulary")

@@ -40,7 +40,7 @@ class LearnedChecklist:
     n_rules: int
     train_accuracy: float
 
-    def ruleset(self, catalogue: Catalogue | None = None):  # type: ignore[no-untyped-def]
+    def ruleset(self, catalogue: Catalogue):  # type: ignore[no-untyped-def]
         """Parse the YAML through the rule engine (checks every name and value)."""
         from dsk.rules import ruleset_from_text
 

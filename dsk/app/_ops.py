@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from dsk.catalogue import Catalogue
+
 from . import _study as st
 from ._db import make_engine, upgrade
 
@@ -38,13 +40,13 @@ def export_judgements(db_url: str | Path, study_id: int) -> pd.DataFrame:
         return st.judgements(db, st.get_study(db, study_id))
 
 
-def survey_design_of(db_url: str | Path, study_id: int) -> pd.DataFrame:
+def survey_design_of(db_url: str | Path, study_id: int, catalogue: Catalogue) -> pd.DataFrame:
     """The survey design of a study's decks (see :mod:`dsk.app._survey`)."""
     with open_database(db_url) as db:
-        return study_survey(db, study_id)
+        return study_survey(db, study_id, catalogue)
 
 
-def study_survey(db: Session, study_id: int) -> pd.DataFrame:
+def study_survey(db: Session, study_id: int, catalogue: Catalogue) -> pd.DataFrame:
     from sqlalchemy import select
 
     from ._models import Assignment, Participant, StudyVignette
@@ -63,4 +65,4 @@ def study_survey(db: Session, study_id: int) -> pd.DataFrame:
         select(StudyVignette.vignette_id, StudyVignette.ordinal, StudyVignette.narrative)
         .where(StudyVignette.study_id == study.id)).all(),
         columns=["vignette_id", "ordinal", "narrative"])
-    return survey_design(study.id, decks, vignettes)
+    return survey_design(study.id, decks, vignettes, catalogue)

@@ -116,7 +116,7 @@ def export(request: Request, study_id: int, fmt: str, core: State) -> Response:
 def survey_csv(request: Request, study_id: int, core: State) -> Response:
     with core.db() as db:
         core.researcher(db, request)
-        design = study_survey(db, study_id)
+        design = study_survey(db, study_id, core.catalogue)
     return Response(design.to_csv(index=False, lineterminator="\n"),
                     media_type="text/csv; charset=utf-8", headers={
                         "Content-Disposition":
@@ -127,7 +127,7 @@ def survey_csv(request: Request, study_id: int, core: State) -> Response:
 def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
     with core.db() as db:
         core.researcher(db, request)
-        design = study_survey(db, study_id)
+        design = study_survey(db, study_id, core.catalogue)
     return Response(qualtrics_txt(design, core.catalogue),
                     media_type="text/plain; charset=utf-8", headers={
                         "Content-Disposition":

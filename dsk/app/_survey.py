@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.schema import validate
 
 from ._study import JUDGEMENT_COLUMNS
@@ -46,11 +46,11 @@ class SurveyError(ValueError):
 
 
 def survey_design(study_id: int, decks: pd.DataFrame, vignettes: pd.DataFrame,
-                  catalogue: Catalogue | None = None) -> pd.DataFrame:
+                  catalogue: Catalogue) -> pd.DataFrame:
     """Build the survey design from decks (``deck``, ``position``, ``vignette_id``, first
     respondent of each deck) and the study's vignettes (``vignette_id``, ``ordinal``,
     ``narrative``)."""
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     narrative = dict(zip(vignettes["vignette_id"], vignettes["narrative"], strict=True))
     ordinal = dict(zip(vignettes["vignette_id"], vignettes["ordinal"], strict=True))
     level_choices = "|".join(f"{k}={k}" for k in cat.need_levels)
@@ -81,9 +81,9 @@ def survey_design(study_id: int, decks: pd.DataFrame, vignettes: pd.DataFrame,
     return pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
 
 
-def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue | None = None) -> str:
+def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue) -> str:
     """The design as a Qualtrics Advanced Format TXT survey."""
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     labels = {f.id: f.label for f in cat.factors}
     labels.update({a: label[:1].upper() + label[1:] for a, label in cat.agencies.items()})
     labels.update({str(k): f"{k} {label}" for k, (_, label) in cat.need_levels.items()})
@@ -106,14 +106,14 @@ def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue | None = None) -> s
     return "\n".join(lines)
 
 
-def write_survey(design: pd.DataFrame, path: str | Path) -> Path:
+def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue) -> Path:
     """``.csv``: the generic survey design; ``.txt``: Qualtrics Advanced Format."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         design.to_csv(path, index=False, lineterminator="\n")
     elif path.suffix.lower() == ".txt":
-        path.write_text(qualtrics_txt(design), encoding="utf-8")
+        path.write_text(qualtrics_txt(design, catalogue), encoding="utf-8")
     else:
         raise SurveyError(f"{path}: unknown survey file type {path.suffix!r}; use .csv or .txt")
     return path
@@ -150,12 +150,12 @@ def _choice(value: str, choices: str, labels: dict[str, str]) -> str | None:
 
 def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                   panel_id: str | None = None, round: int = 1,  # noqa: A002 - the table's name
-                  catalogue: Catalogue | None = None) -> pd.DataFrame:
+                  catalogue: Catalogue) -> pd.DataFrame:
     """Survey responses (one row per respondent) as a judgements table.
 
     Only questions a respondent answered a need level for become judgements.
     """
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     source = str(responses) if not isinstance(responses, pd.DataFrame) else "responses"
     if isinstance(responses, pd.DataFrame):
         frame = responses.astype(str)

@@ -86,10 +86,12 @@ def study_survey(
 ) -> None:
     """Write a study's decks as a generic survey CSV or a Qualtrics Advanced Format file."""
     from dsk.app import AppError, survey_design_of, write_survey
+    from dsk.catalogue import load_catalogue
 
     try:
-        design = survey_design_of(db, study_id)
-        write_survey(design, output)
+        cat = load_catalogue()
+        design = survey_design_of(db, study_id, cat)
+        write_survey(design, output, cat)
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote the survey of study {study_id} to {output}")
@@ -106,10 +108,12 @@ def study_import(
 ) -> None:
     """Turn survey responses into judgements (rater_kind human)."""
     from dsk.app import SurveyError, import_survey, read_survey
+    from dsk.catalogue import load_catalogue
     from dsk.io import write_table
 
     try:
-        frame = import_survey(responses, read_survey(design), panel_id=panel_id, round=round_)
+        frame = import_survey(responses, read_survey(design), panel_id=panel_id, round=round_,
+                              catalogue=load_catalogue())
         write_table(frame, output)
     except (SurveyError, ValueError) as exc:
         raise fail(str(exc)) from exc

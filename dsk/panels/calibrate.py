@@ -1,4 +1,4 @@
-"""Calibration of simulated panels against published agreement figures (DOMAIN.md section 4).
+"""Calibration of simulated panels against published agreement figures.
 
 :func:`calibration_figures` computes, from round-1 judgements of one panel on
 a vignette set, the figures that the default mixed panel is calibrated to,
@@ -17,7 +17,7 @@ __all__ = ["TARGETS", "calibration_figures", "ordinal_alpha"]
 TARGETS = {
     "alpha_overall": ("0.58 (0.52-0.62)", "Bolton et al. 2021, 34 professionals x 285 scenarios",
                       "0.45 <= alpha <= 0.70"),
-    "alpha_low_minus_high": ("lower on ambiguous, complex cases", "DOMAIN.md section 4; Parrish et al.",
+    "alpha_low_minus_high": ("lower on ambiguous, complex cases", "docs/methods.md, Calibration targets; Parrish et al.",
                              ">= 0.15"),
     "share_level4_clear": ("agreement highest on clear high-concern cases", "Lindberg et al. 2008",
                            ">= 0.80"),

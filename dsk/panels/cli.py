@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dsk._cli import fail
-from dsk.catalogue import CatalogueError
+from dsk.catalogue import Catalogue, CatalogueError, load_catalogue
 from dsk.io import TableFileError, read_vignettes, write_table
 from dsk.panels.calibrate import calibration_figures
 from dsk.panels.profiles import PanelError, load_panel, load_professions
@@ -21,11 +22,11 @@ app = typer.Typer(help="Simulated practitioner panels.", no_args_is_help=True)
 console = Console()
 
 
-def _vignettes(spec: str):  # type: ignore[no-untyped-def]
+def _vignettes(spec: str, catalogue: Catalogue) -> pd.DataFrame:
     from dsk.sets import load_set
 
     try:
-        return load_set(spec) if not Path(spec).exists() else read_vignettes(spec)
+        return load_set(spec, catalogue) if not Path(spec).exists() else read_vignettes(spec, catalogue)
     except (TableFileError, SchemaError, CatalogueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from exc
 
@@ -43,11 +44,12 @@ def simulate(
 ) -> None:
     """Simulate a panel's judgements on a vignette set and write the judgements table."""
     try:
-        profs = load_professions(professions)
+        cat = load_catalogue()
+        profs = load_professions(professions, cat)
         spec = load_panel(panel, profs)
-        frame = _vignettes(vignettes)
-        judgements = simulate_panel(frame, spec, seed=seed, rounds=rounds, professions=profs,
-                                    rationale=not no_rationale)
+        frame = _vignettes(vignettes, cat)
+        judgements = simulate_panel(frame, spec, random_state=seed, rounds=rounds, professions=profs,
+                                    catalogue=cat, rationale=not no_rationale)
         write_table(judgements, output)
     except (PanelError, ValueError) as exc:
         raise fail(str(exc)) from exc
@@ -64,13 +66,15 @@ def calibrate(
     """Print the panel's agreement figures beside the published ones."""
     from dsk.design import generate
 
+    cat = load_catalogue()
     try:
-        profs = load_professions()
+        profs = load_professions(catalogue=cat)
         spec = load_panel(panel, profs)
     except PanelError as exc:
         raise fail(str(exc)) from exc
-    vignettes = generate("stratified", n, seed, narratives=False)
-    judgements = simulate_panel(vignettes, spec, seed=seed, professions=profs, rationale=False)
+    vignettes = generate("stratified", n, seed, cat, narratives=False)
+    judgements = simulate_panel(vignettes, spec, random_state=seed, professions=profs, catalogue=cat,
+                                rationale=False)
     figures = calibration_figures(judgements, vignettes)
     table = Table(title=f"Calibration of {spec.id} on {n} stratified vignettes (seed {seed})")
     for col in ("figure", "simulated", "published", "source", "target", "met"):

@@ -181,9 +181,19 @@ def _where(path: Path, data: Any, loc: tuple[Any, ...]) -> str:
 
 def load_professions(path: str | Path | None = None,
                      catalogue: Catalogue | None = None) -> dict[str, ProfessionProfile]:
-    """Read ``professions.yaml`` (default: the bundled one) into profiles by id."""
+    """Read ``professions.yaml`` (default: the bundled one) into profiles by id.
+
+    The agencies they name are checked against ``catalogue`` (default: the
+    bundled catalogue; this loader of bundled data is an entry point).
+
+    Examples
+    --------
+    >>> profs = load_professions()
+    >>> profs["police"].agency
+    'police'
+    """
     p = Path(path) if path is not None else panels_dir() / "professions.yaml"
-    cat = catalogue or load_catalogue()
+    cat = catalogue if catalogue is not None else load_catalogue()
     try:
         data = load_yaml(p)
     except YamlError as exc:
@@ -211,15 +221,24 @@ def load_professions(path: str | Path | None = None,
     return profiles
 
 
-def load_panel(path: str | Path, professions: Mapping[str, ProfessionProfile] | None = None) -> PanelSpec:
-    """Read a panel file; a bundled panel can be named by id (``mixed-12``)."""
+def load_panel(path: str | Path, professions: Mapping[str, ProfessionProfile]) -> PanelSpec:
+    """Read a panel file; a bundled panel can be named by id (``mixed-12``).
+
+    Every member's profession must be one of ``professions``.
+
+    Examples
+    --------
+    >>> spec = load_panel("mixed-12", load_professions())
+    >>> spec.id, len(spec.raters())
+    ('mixed-12', 12)
+    """
     p = Path(path)
     if not p.suffix:
         p = panels_dir() / f"{path}.yaml"
     if not p.exists():
         bundled = sorted(x.stem for x in panels_dir().glob("*.yaml") if x.stem != "professions")
         raise PanelError(f"{p}: no such panel file (bundled panels: {', '.join(bundled)})")
-    profs = professions if professions is not None else load_professions()
+    profs = professions
     try:
         data = load_yaml(p)
     except YamlError as exc:

@@ -11,10 +11,15 @@ model of how practitioners write.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dsk.catalogue import Catalogue
+from dsk.panels.profiles import ProfessionProfile
+
+if TYPE_CHECKING:
+    from dsk.panels.simulate import CaseFeatures, RoundResult
 
 __all__ = ["LEVEL_PHRASES", "write_rationales"]
 
@@ -51,14 +56,19 @@ def _short(label: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def write_rationales(result, features, professions: Mapping[str, object], cat: Catalogue,
-                     rng: np.random.Generator, previous=None) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Rationale text for every judgement of a round, shape (n_vignettes, n_raters)."""
+def write_rationales(result: RoundResult, features: CaseFeatures, professions: Mapping[str, ProfessionProfile],
+                     cat: Catalogue, rng: np.random.Generator,
+                     previous: RoundResult | None = None) -> np.ndarray:
+    """Rationale text for every judgement of a round, shape (n_vignettes, n_raters).
+
+    ``previous`` is the round-1 result when ``result`` is round 2: a rater then
+    says whether colleagues' views moved them.
+    """
     n, n_raters = result.need_level.shape
     labels = [_short(f.label) for f in cat.factors]
     protective = cat.protective_mask
     picks = rng.integers(0, 1 << 30, size=(n, n_raters, 4))
-    voices = [list(professions[r.profession].voice) or [""] for r in result.raters]  # type: ignore[attr-defined]
+    voices = [list(professions[r.profession].voice) or [""] for r in result.raters]
     out = np.empty((n, n_raters), dtype=object)
     for i in range(n):
         for j in range(n_raters):

@@ -40,8 +40,9 @@ confidence, raised by experience and lowered by complexity, with noise, so
 that it relates only weakly to agreement with the panel (Regehr et al.
 2010).
 
-All randomness comes from ``numpy.random.default_rng([panel seed, seed])``;
-the same panel, vignettes and seed give the same table.
+All randomness comes from ``numpy.random.default_rng([panel seed, random_state])``;
+the same panel, vignettes and ``random_state`` give the same table. The model
+and its sources are set out in ``docs/methods.md``, "Simulated practitioners".
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dsk.catalogue import DOMAINS, Catalogue, load_catalogue
-from dsk.panels.profiles import PanelSpec, ProfessionProfile, load_professions
+from dsk.catalogue import DOMAINS, Catalogue
+from dsk.narrative import STANCE_REASSURE, Reports
+from dsk.panels.profiles import PanelSpec, ProfessionProfile
 from dsk.schema import validate
 
 __all__ = [
@@ -111,9 +113,20 @@ class CaseFeatures:
 
 
 def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionProfile],
-                  catalogue: Catalogue | None = None) -> CaseFeatures:
-    """Extract the arrays the model reads from a vignettes table."""
-    cat = catalogue or load_catalogue()
+                  catalogue: Catalogue) -> CaseFeatures:
+    """Extract the arrays the model reads from a vignettes table.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.panels import load_professions
+    >>> from dsk.sets import load_set
+    >>> cat = load_catalogue()
+    >>> features = case_features(load_set("training-12", cat), load_professions(catalogue=cat), cat)
+    >>> len(features), int(features.n_reports.sum()) > 12
+    (12, True)
+    """
+    cat = catalogue
     n = len(vignettes)
     levels = vignettes[list(cat.factor_ids)].to_numpy(dtype=np.int64)
     need = cat.need_matrix(levels) - 1
@@ -132,21 +145,9 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
     position = np.full((n, n_factors + 1), -1, dtype=np.int64)
     rows = np.repeat(np.arange(n), k)
     position[rows, slot_factor.ravel()] = np.tile(np.arange(k), n)
-    # flatten the reports
-    agency_index = {a: i for i, a in enumerate(cat.agency_ids)}
-    rv, rf, ra, rs, ro = [], [], [], [], []
-    for i, items in enumerate(vignettes["reports"]):
-        for rep in items:
-            rv.append(i)
-            rf.append(cat.factor_index(rep["factor"]))
-            ra.append(agency_index[rep["agency"]])
-            rs.append(rep["stance"] == "reassure")
-            ro.append(int(rep["order"]))
-    rep_v = np.array(rv, dtype=np.int64)
-    rep_f = np.array(rf, dtype=np.int64)
-    rep_a = np.array(ra, dtype=np.int64)
-    rep_s = np.array(rs, dtype=bool)
-    rep_o = np.array(ro, dtype=np.int64)
+    reports = Reports.from_column(cat, vignettes["reports"])
+    rep_v, rep_f, rep_a, rep_o = reports.vignette, reports.factor, reports.agency, reports.order
+    rep_s = reports.stance == STANCE_REASSURE
     rep_slot = position[rep_v, rep_f]
     slot_first = np.zeros((n, k), dtype=bool)
     first = rep_o == 1
@@ -161,7 +162,7 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         np.add.at(tr, (rep_v[rep_s], rep_slot[rep_s]), trust[rep_a[rep_s]])
         concern_trust[pid] = tc
         reassure_trust[pid] = tr
-    reporting = np.zeros((n, len(agency_index)), dtype=np.int64)
+    reporting = np.zeros((n, len(cat.agency_ids)), dtype=np.int64)
     np.add.at(reporting, (rep_v[~rep_s], rep_a[~rep_s]), 1)
     age = vignettes["age_band"].to_numpy(dtype=np.int64)
     return CaseFeatures(
@@ -409,24 +410,30 @@ def judgements_table(result: RoundResult, features: CaseFeatures, panel: PanelSp
     return table
 
 
-def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, seed: int = 0, rounds: int = 1,
-                   professions: Mapping[str, ProfessionProfile] | None = None,
-                   catalogue: Catalogue | None = None, rationale: bool = True) -> pd.DataFrame:
+def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: int = 0, rounds: int = 1,
+                   professions: Mapping[str, ProfessionProfile], catalogue: Catalogue,
+                   rationale: bool = True) -> pd.DataFrame:
     """Judgements of a simulated panel on a vignettes table.
 
     Parameters
     ----------
     vignettes : the vignettes table.
     panel : a panel spec (see :func:`dsk.panels.load_panel`).
-    seed : combined with the panel's own seed; the same seed gives the same table.
+    random_state : combined with the panel's own seed; the same value gives the same table.
     rounds : 1, or 2 to add a deliberation round (rows with ``round == 2``).
+    professions : the profession profiles, by id (see :func:`dsk.panels.load_professions`).
+    catalogue : the catalogue the vignettes were made with.
     rationale : write each judgement's rationale text (slower).
 
     Examples
     --------
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> from dsk.sets import load_set
-    >>> j = simulate_panel(load_set("training-12"), load_panel("mixed-12"), seed=1)
+    >>> cat = load_catalogue()
+    >>> profs = load_professions(catalogue=cat)
+    >>> j = simulate_panel(load_set("training-12", cat), load_panel("mixed-12", profs), random_state=1,
+    ...                    professions=profs, catalogue=cat)
     >>> len(j), j["rater_id"].nunique(), bool(j["need_level"].between(1, 4).all())
     (144, 12, True)
     """
@@ -434,16 +441,16 @@ def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, seed: int = 0, 
 
     if rounds not in (1, 2):
         raise ValueError(f"rounds must be 1 or 2, got {rounds}")
-    cat = catalogue or load_catalogue()
-    profs = professions if professions is not None else load_professions(catalogue=cat)
+    cat = catalogue
+    profs = professions
     missing = [m.profession for m in panel.members if m.profession not in profs]
     if missing:
         raise ValueError(f"panel {panel.id!r}: unknown professions {missing}")
-    rng = np.random.default_rng([panel.seed, seed])
+    rng = np.random.default_rng([panel.seed, random_state])
     features = case_features(vignettes, profs, cat)
     raters = draw_raters(panel, profs, cat, rng)
     first = simulate_round(features, raters, profs, cat, rng)
-    text_rng = np.random.default_rng([panel.seed, seed, 7])
+    text_rng = np.random.default_rng([panel.seed, random_state, 7])
     tables = [judgements_table(first, features, panel, cat,
                                write_rationales(first, features, profs, cat, text_rng) if rationale else None)]
     if rounds == 2:

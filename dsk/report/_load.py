@@ -44,8 +44,10 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _rulesets(run_dir: Path, manifest: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     """Parse the run's rulesets (for ``because`` texts); bundled ones by id, others by path."""
+    from dsk.catalogue import load_catalogue
     from dsk.rules import bundled_rulesets, load_ruleset
 
+    catalogue = load_catalogue()
     bundled = bundled_rulesets()
     named = (manifest.get("config") or {}).get("rulesets") or []
     found: dict[str, Any] = {}
@@ -53,7 +55,7 @@ def _rulesets(run_dir: Path, manifest: dict[str, Any], ids: list[str]) -> dict[s
         candidates = [bundled[name]] if name in bundled else [Path(name), run_dir / name]
         for candidate in candidates:
             try:
-                ruleset = load_ruleset(candidate)
+                ruleset = load_ruleset(candidate, catalogue)
             except Exception:  # noqa: BLE001 - a missing or moved file leaves the trace without texts
                 continue
             found.setdefault(ruleset.id, ruleset)

@@ -3,15 +3,17 @@
 The public surface of the rule engine. A ruleset file is parsed once into a
 :class:`Ruleset`; :func:`evaluate` applies it to a vignettes table with either
 backend and returns an :class:`Evaluation`, whose ``decisions()`` and
-``trace()`` are the tables of DESIGN.md.
+``trace()`` are the tables of ``docs/architecture.md``.
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
 >>> import pandas as pd
->>> rs = load_ruleset(bundled_rulesets()["toxic-trio"])
+>>> cat = load_catalogue()
+>>> rs = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
 >>> v = pd.DataFrame({"vignette_id": ["a"], **{n: [0] for n in rs.names}})
->>> evaluate(rs, v, engine="vector").decisions()["need_level"].tolist()
+>>> evaluate(rs, v, engine="vector", catalogue=cat).decisions()["need_level"].tolist()
 [1]
 """
 
@@ -61,7 +63,7 @@ ENGINES = ("durable", "vector")
 
 
 def evaluate(ruleset: Ruleset, vignettes: pd.DataFrame, engine: str = "vector",
-             margins: bool = False, catalogue: Catalogue | None = None) -> Evaluation:
+             margins: bool = False, *, catalogue: Catalogue) -> Evaluation:
     """Apply ``ruleset`` to a vignettes table with the chosen backend.
 
     Parameters
@@ -71,6 +73,8 @@ def evaluate(ruleset: Ruleset, vignettes: pd.DataFrame, engine: str = "vector",
         time); ``vector`` gives the same results with NumPy, far faster.
     margins : bool
         Also compute each rule's margin on each vignette (needed for ``trace()``).
+    catalogue : Catalogue
+        The catalogue the ruleset was checked against.
     """
     if engine == "vector":
         return evaluate_vector(ruleset, vignettes, margins=margins, catalogue=catalogue)

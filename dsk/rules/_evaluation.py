@@ -94,7 +94,7 @@ class Evaluation:
         return [ids[j] for j in np.flatnonzero(self.fired[row])]
 
     def decisions(self) -> pd.DataFrame:
-        """The ``decisions`` table of DESIGN.md (one row per vignette)."""
+        """The ``decisions`` table (``docs/architecture.md``; one row per vignette)."""
         rs = self.ruleset
         rule_ids = np.array(rs.rule_ids + (None,), dtype=object)
         leads = np.array([r.lead_agency for r in rs.rules] + [None], dtype=object)

@@ -9,9 +9,9 @@ import numpy as np
 import typer
 
 from dsk._cli import fail
-from dsk.catalogue import CatalogueError
+from dsk.catalogue import CatalogueError, load_catalogue
 from dsk.io import TableFileError, read_vignettes, write_table
-from dsk.rules import ENGINES, RulesetError, RulesInputError, evaluate, load_ruleset
+from dsk.rules import ENGINES, Evaluation, RulesetError, RulesInputError, evaluate, load_ruleset
 from dsk.rules.durable import DurableRulesError
 from dsk.rules.lint import check_ruleset
 from dsk.schema import SchemaError
@@ -39,7 +39,7 @@ def check(
 ) -> None:
     """Report errors (exit status 1), warnings and notes for a ruleset."""
     try:
-        report = check_ruleset(file, sample_size=sample, seed=seed)
+        report = check_ruleset(file, load_catalogue(), sample_size=sample, random_state=seed)
     except _FAILURES as exc:
         raise fail(str(exc)) from exc
     for line in report.lines():
@@ -61,9 +61,10 @@ def apply(
 ) -> None:
     """Apply a ruleset to vignettes and write the decisions (and trace) tables."""
     try:
-        ruleset = load_ruleset(rules)
-        table = read_vignettes(vignettes)
-        result = evaluate(ruleset, table, engine=engine, margins=trace is not None)
+        cat = load_catalogue()
+        ruleset = load_ruleset(rules, cat)
+        table = read_vignettes(vignettes, cat)
+        result = evaluate(ruleset, table, engine=engine, margins=trace is not None, catalogue=cat)
         write_table(result.decisions(), output)
         if trace is not None:
             write_table(result.trace(), trace)
@@ -83,13 +84,14 @@ def explain(
 ) -> None:
     """Fired rules with their reasons, the decisive rule, and the near misses."""
     try:
-        ruleset = load_ruleset(rules)
-        table = read_vignettes(vignettes)
+        cat = load_catalogue()
+        ruleset = load_ruleset(rules, cat)
+        table = read_vignettes(vignettes, cat)
         rows = table.index[table["vignette_id"].astype(str) == vignette_id]
         if len(rows) == 0:
             raise fail(f"{vignettes}: no vignette with vignette_id {vignette_id!r}")
         one = table.loc[rows[:1]]
-        result = evaluate(ruleset, one, engine=engine, margins=True)
+        result = evaluate(ruleset, one, engine=engine, margins=True, catalogue=cat)
     except _FAILURES as exc:
         raise fail(str(exc)) from exc
     typer.echo(explanation(result))
@@ -97,7 +99,7 @@ def explain(
         typer.echo(near_misses(result, near))
 
 
-def explanation(result) -> str:  # type: ignore[no-untyped-def]
+def explanation(result: Evaluation) -> str:
     """Decision, decisive rule and fired rules of the first vignette in ``result``."""
     rs = result.ruleset
     lines = [f"vignette {result.vignette_ids[0]}: need level {int(result.need_level[0])} "
@@ -121,9 +123,11 @@ def explanation(result) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
-def near_misses(result, limit: int) -> str:  # type: ignore[no-untyped-def]
+def near_misses(result: Evaluation, limit: int) -> str:
     """Rules that did not fire, fewest changes first (higher levels first among equals)."""
     rs = result.ruleset
+    if result.margins is None:
+        raise ValueError("near misses need an evaluation with margins=True")
     margins = result.margins[0]
     order = sorted((int(margins[j]), -rs.rules[j].level, j) for j in range(len(rs.rules))
                    if not result.fired[0, j] and margins[j] > 0)

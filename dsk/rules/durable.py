@@ -2,7 +2,7 @@
 
 A parsed ruleset compiles to a durable_rules 2.0.28 JSON ruleset; each
 vignette is asserted into it and every action records ``(vignette, rule)``.
-The backend handles the engine's known behaviour (DESIGN.md, Rulesets):
+The backend handles the engine's known behaviour (docs/architecture.md, "Rule backends"):
 
 * **Facts, not events.** A posted event is consumed by the first rule that
   matches it; an asserted fact lets every matching rule fire.
@@ -33,13 +33,15 @@ The backend handles the engine's known behaviour (DESIGN.md, Rulesets):
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.rules import load_ruleset, bundled_rulesets
 >>> from dsk.rules.durable import evaluate_durable
 >>> import pandas as pd
->>> rs = load_ruleset(bundled_rulesets()["toxic-trio"])
+>>> cat = load_catalogue()
+>>> rs = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
 >>> v = pd.DataFrame({"vignette_id": ["a", "b"], **{n: [0, 0] for n in rs.names}})
 >>> v.loc[1, ["parental_substance_misuse", "domestic_abuse", "parental_mental_health"]] = 2
->>> evaluate_durable(rs, v).need_level.tolist()
+>>> evaluate_durable(rs, v, catalogue=cat).need_level.tolist()
 [1, 4]
 """
 
@@ -57,7 +59,7 @@ import numpy as np
 import pandas as pd
 from durable.engine import Host
 
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.rules._evaluation import Evaluation, vignette_columns
 from dsk.rules.language import And, Compare, Node, Or
 from dsk.rules.margins import branches, margin_of_row
@@ -223,8 +225,8 @@ def _run(compiled: _Compiled, batch: list[dict[str, Any]],
     return fired
 
 
-def evaluate_durable(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = False,
-                     catalogue: Catalogue | None = None) -> Evaluation:
+def evaluate_durable(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = False, *,
+                     catalogue: Catalogue) -> Evaluation:
     """Apply ``ruleset`` with durable_rules, one vignette (fact) at a time.
 
     Parameters are as for :func:`dsk.rules.vector.evaluate_vector`. Decisions
@@ -236,7 +238,7 @@ def evaluate_durable(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = 
     DurableRulesError
         When an action raised inside the engine or a vignette was not seen.
     """
-    cat = catalogue if catalogue is not None else load_catalogue()
+    cat = catalogue
     ids, columns = vignette_columns(vignettes, ruleset, cat)
     n, k = len(ids), len(ruleset.rules)
     compiled = _register(ruleset)

@@ -16,8 +16,9 @@ vignettes:
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.rules import bundled_rulesets
->>> report = check_ruleset(bundled_rulesets()["toxic-trio"], sample_size=2000)
+>>> report = check_ruleset(bundled_rulesets()["toxic-trio"], load_catalogue(), sample_size=2000)
 >>> report.ok
 True
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.rules.margins import Branch, branches
 from dsk.rules.ruleset import Ruleset, RulesetError, load_ruleset
 from dsk.rules.vector import evaluate_vector
@@ -78,11 +79,15 @@ class LintReport:
         return [f.format(self.source) for f in self.findings]
 
 
-def check_ruleset(path: str | Path, catalogue: Catalogue | None = None,
+def check_ruleset(path: str | Path, catalogue: Catalogue,
                   sample: pd.DataFrame | None = None, sample_size: int = 20000,
-                  seed: int = 0) -> LintReport:
-    """Check a ruleset file; parse errors become error findings."""
-    cat = catalogue if catalogue is not None else load_catalogue()
+                  random_state: int = 0) -> LintReport:
+    """Check a ruleset file; parse errors become error findings.
+
+    ``sample`` (default: ``sample_size`` random vignettes drawn with
+    ``random_state``) is what the rules are tried on.
+    """
+    cat = catalogue
     try:
         ruleset = load_ruleset(path, cat)
     except RulesetError as exc:
@@ -90,7 +95,7 @@ def check_ruleset(path: str | Path, catalogue: Catalogue | None = None,
         if exc.field:
             text = f"field {exc.field!r}: {text}"
         return LintReport(str(path), [Finding("error", text, exc.line, exc.rule)])
-    return lint_ruleset(ruleset, cat, sample, sample_size, seed)
+    return lint_ruleset(ruleset, cat, sample, sample_size, random_state)
 
 
 def _implies(branch: Branch, other: Branch) -> bool:
@@ -102,11 +107,21 @@ def _implies(branch: Branch, other: Branch) -> bool:
     return True
 
 
-def lint_ruleset(ruleset: Ruleset, catalogue: Catalogue | None = None,
+def lint_ruleset(ruleset: Ruleset, catalogue: Catalogue,
                  sample: pd.DataFrame | None = None, sample_size: int = 20000,
-                 seed: int = 0) -> LintReport:
-    """Warnings and notes for a parsed ruleset (see the module docstring)."""
-    cat = catalogue if catalogue is not None else load_catalogue()
+                 random_state: int = 0) -> LintReport:
+    """Warnings and notes for a parsed ruleset (see the module docstring).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.rules import bundled_rulesets, load_ruleset
+    >>> cat = load_catalogue()
+    >>> rs = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
+    >>> [f.severity for f in lint_ruleset(rs, cat, sample_size=500).findings if f.severity == "error"]
+    []
+    """
+    cat = catalogue
     report = LintReport(ruleset.source, ruleset=ruleset)
     add = report.findings.append
     rule_branches = [branches(rule.condition, cat) for rule in ruleset.rules]
@@ -126,7 +141,7 @@ def lint_ruleset(ruleset: Ruleset, catalogue: Catalogue | None = None,
     if sample is None:
         from dsk.design import random_vignettes
 
-        sample = random_vignettes(sample_size, seed=seed, catalogue=cat, narratives=False)
+        sample = random_vignettes(sample_size, random_state, cat, narratives=False)
     result = evaluate_vector(ruleset, sample, catalogue=cat)
     n = len(result)
     fired = result.fired

@@ -24,8 +24,9 @@ A vignette on which no rule fires gets ``default_level`` and is flagged
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.rules import load_ruleset, bundled_rulesets
->>> rs = load_ruleset(bundled_rulesets()["toxic-trio"])
+>>> rs = load_ruleset(bundled_rulesets()["toxic-trio"], load_catalogue())
 >>> rs.hit_policy, rs.default_level
 ('max', 1)
 """
@@ -41,7 +42,7 @@ from typing import Any
 
 from dsk._paths import project_path
 from dsk._yaml import LineDict, YamlError, load_yaml, loads_yaml
-from dsk.catalogue import NEED_LEVELS, Catalogue, load_catalogue
+from dsk.catalogue import NEED_LEVELS, Catalogue
 from dsk.rules.language import ConditionError, Node, names_in, normalize, parse_condition
 
 __all__ = [
@@ -164,7 +165,7 @@ def bundled_rulesets() -> dict[str, Path]:
     return {p.stem: p for p in sorted(project_path("experiments", "rules").glob("*.yaml"))}
 
 
-def load_ruleset(path: str | Path, catalogue: Catalogue | None = None) -> Ruleset:
+def load_ruleset(path: str | Path, catalogue: Catalogue) -> Ruleset:
     """Read, parse and check a ruleset file.
 
     Raises
@@ -176,7 +177,7 @@ def load_ruleset(path: str | Path, catalogue: Catalogue | None = None) -> Rulese
         data = load_yaml(path)
     except YamlError as exc:
         raise _yaml_error(str(path), exc) from exc
-    return parse_ruleset(data, str(path), catalogue)
+    return parse_ruleset(data, str(path), catalogue=catalogue)
 
 
 def _yaml_error(source: str, exc: YamlError) -> RulesetError:
@@ -187,14 +188,22 @@ def _yaml_error(source: str, exc: YamlError) -> RulesetError:
     return RulesetError(source, match.group(2), int(match.group(1) or 0))
 
 
-def ruleset_from_text(text: str, source: str = "<ruleset>",
-                      catalogue: Catalogue | None = None) -> Ruleset:
-    """Parse a ruleset from YAML text (handy in tests and notebooks)."""
+def ruleset_from_text(text: str, source: str = "<ruleset>", *, catalogue: Catalogue) -> Ruleset:
+    """Parse a ruleset from YAML text (handy in tests and notebooks).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> text = "\\n".join(["id: tiny", "rules:", "  - id: told", "    when: disclosure", "    level: 4"])
+    >>> rs = ruleset_from_text(text, catalogue=load_catalogue())
+    >>> rs.id, [r.level for r in rs.rules]
+    ('tiny', [4])
+    """
     try:
         data = loads_yaml(text, source)
     except YamlError as exc:
         raise _yaml_error(source, exc) from exc
-    return parse_ruleset(data, source, catalogue)
+    return parse_ruleset(data, source, catalogue=catalogue)
 
 
 def _line(node: Any, key: str | None = None) -> int:
@@ -209,10 +218,17 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
-def parse_ruleset(data: Any, source: str = "<ruleset>",
-                  catalogue: Catalogue | None = None) -> Ruleset:
-    """Check parsed YAML against the ruleset format and the catalogue."""
-    cat = catalogue if catalogue is not None else load_catalogue()
+def parse_ruleset(data: Any, source: str = "<ruleset>", *, catalogue: Catalogue) -> Ruleset:
+    """Check parsed YAML against the ruleset format and the catalogue.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> data = {"id": "tiny", "rules": [{"id": "told", "when": "disclosure", "level": 4}]}
+    >>> parse_ruleset(data, catalogue=load_catalogue()).default_level
+    1
+    """
+    cat = catalogue
     if not isinstance(data, dict):
         raise RulesetError(source, f"expected a mapping at the top level, got {_describe(data)}")
     for key in data:

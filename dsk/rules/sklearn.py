@@ -18,12 +18,14 @@ there; ``tests/rules/test_rules_sklearn.py`` runs them.
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.design import random_vignettes
 >>> from sklearn.model_selection import cross_val_score
 >>> from dsk.rules import bundled_rulesets, load_ruleset
->>> rs = load_ruleset(bundled_rulesets()["toxic-trio"])
->>> X = random_vignettes(200, seed=1, narratives=False)[list(rs.names)]
->>> clf = RulesetClassifier(rs)
+>>> cat = load_catalogue()
+>>> rs = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
+>>> X = random_vignettes(200, 1, cat, narratives=False)[list(rs.names)]
+>>> clf = RulesetClassifier(rs, catalogue=cat)
 >>> scores = cross_val_score(clf, X, clf.fit(X, [1] * len(X)).predict(X), cv=3)
 >>> scores.tolist()
 [1.0, 1.0, 1.0]
@@ -40,7 +42,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from dsk.catalogue import NEED_LEVELS, load_catalogue
+from dsk.catalogue import NEED_LEVELS, Catalogue, load_catalogue
 from dsk.rules.ruleset import Ruleset, bundled_rulesets, load_ruleset
 
 __all__ = ["EXPECTED_FAILED_CHECKS", "RulesetClassifier"]
@@ -70,15 +72,21 @@ class RulesetClassifier(ClassifierMixin, BaseEstimator):
         Catalogue names of the columns of array input.
     missing : {"error", "absent"}
         What to do when the data lacks a name the ruleset reads.
+    catalogue : Catalogue or None
+        The catalogue to check and run the ruleset with; None for the bundled
+        one (an estimator is an entry point, and scikit-learn needs every
+        parameter to have a default). ``fit`` stores the one used in
+        ``catalogue_``.
     """
 
     def __init__(self, ruleset: str | Path | Ruleset | None = None, engine: str = "vector",
                  feature_names: list[str] | tuple[str, ...] | None = None,
-                 missing: str = "error") -> None:
+                 missing: str = "error", catalogue: Catalogue | None = None) -> None:
         self.ruleset = ruleset
         self.engine = engine
         self.feature_names = feature_names
         self.missing = missing
+        self.catalogue = catalogue
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -90,9 +98,9 @@ class RulesetClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.ruleset, Ruleset):
             return self.ruleset
         if self.ruleset is None:
-            return load_ruleset(bundled_rulesets()["threshold-of-need"])
+            return load_ruleset(bundled_rulesets()["threshold-of-need"], self.catalogue_)
         if isinstance(self.ruleset, (str, Path)):
-            return load_ruleset(self.ruleset)
+            return load_ruleset(self.ruleset, self.catalogue_)
         raise TypeError(f"ruleset: expected a path, a Ruleset or None, got "
                         f"{type(self.ruleset).__name__}")
 
@@ -111,6 +119,7 @@ class RulesetClassifier(ClassifierMixin, BaseEstimator):
             weights = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
             if not weights.any():
                 raise ValueError("sample_weight: all weights are zero")
+        self.catalogue_ = self.catalogue if self.catalogue is not None else load_catalogue()
         self.ruleset_ = self._resolve()
         self.classes_ = np.array(NEED_LEVELS)
         self.columns_ = self._column_names(X.shape[1])
@@ -152,8 +161,7 @@ class RulesetClassifier(ClassifierMixin, BaseEstimator):
         from dsk.rules import evaluate
 
         vignettes = self._vignettes(X)
-        result = evaluate(self.ruleset_, vignettes, engine=self.engine,
-                          catalogue=load_catalogue())
+        result = evaluate(self.ruleset_, vignettes, engine=self.engine, catalogue=self.catalogue_)
         return result.need_level.astype(np.int64)
 
     def predict_proba(self, X: Any) -> np.ndarray:

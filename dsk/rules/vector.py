@@ -6,13 +6,15 @@ preference order over rules: the decisive rule is the fired rule ranked best.
 
 Examples
 --------
+>>> from dsk.catalogue import load_catalogue
 >>> from dsk.rules import load_ruleset, bundled_rulesets
 >>> from dsk.rules.vector import evaluate_vector
 >>> import pandas as pd
->>> rs = load_ruleset(bundled_rulesets()["toxic-trio"])
+>>> cat = load_catalogue()
+>>> rs = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
 >>> v = pd.DataFrame({"vignette_id": ["a", "b"], **{n: [0, 0] for n in rs.names}})
 >>> v.loc[1, ["parental_substance_misuse", "domestic_abuse", "parental_mental_health"]] = 2
->>> evaluate_vector(rs, v).need_level.tolist()
+>>> evaluate_vector(rs, v, catalogue=cat).need_level.tolist()
 [1, 4]
 """
 
@@ -23,7 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.rules._evaluation import Evaluation, vignette_columns
 from dsk.rules.language import And, Compare, Node, Or
 from dsk.rules.margins import branches, margin_matrix
@@ -84,8 +86,8 @@ def preference_rank(ruleset: Ruleset) -> np.ndarray:
     return rank
 
 
-def evaluate_vector(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = False,
-                    catalogue: Catalogue | None = None) -> Evaluation:
+def evaluate_vector(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = False, *,
+                    catalogue: Catalogue) -> Evaluation:
     """Apply ``ruleset`` to every vignette at once.
 
     Parameters
@@ -95,10 +97,10 @@ def evaluate_vector(ruleset: Ruleset, vignettes: pd.DataFrame, margins: bool = F
         ``vignette_id`` and one int column per name the ruleset reads.
     margins : bool
         Also compute each rule's margin on each vignette (see :mod:`dsk.rules.margins`).
-    catalogue : Catalogue, optional
-        Default: the bundled catalogue.
+    catalogue : Catalogue
+        The catalogue the ruleset was checked against (for ranges and margins).
     """
-    cat = catalogue if catalogue is not None else load_catalogue()
+    cat = catalogue
     ids, columns = vignette_columns(vignettes, ruleset, cat)
     n, k = len(ids), len(ruleset.rules)
     fired = fired_matrix(ruleset, columns, n)

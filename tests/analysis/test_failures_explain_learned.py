@@ -19,23 +19,25 @@ from dsk.analysis import (
 )
 from dsk.analysis._features import ordinal_consensus, panel_summary
 from dsk.design import generate, vignettes_from_specs
-from dsk.panels import load_panel, simulate_panel
+from dsk.panels import load_panel, load_professions, simulate_panel
 from dsk.rules import bundled_rulesets, evaluate, load_ruleset
 
 
 @pytest.fixture(scope="module")
-def threshold():
-    return load_ruleset(bundled_rulesets()["threshold-of-need"])
+def threshold(catalogue):
+    return load_ruleset(bundled_rulesets()["threshold-of-need"], catalogue)
 
 
 @pytest.fixture(scope="module")
-def study():
-    return generate("stratified", 150, seed=2, narratives=False)
+def study(catalogue):
+    return generate("stratified", 150, 2, catalogue, narratives=False)
 
 
 @pytest.fixture(scope="module")
-def panel_judgements(study):
-    return simulate_panel(study, load_panel("mixed-12"), seed=2, rationale=False)
+def panel_judgements(study, catalogue):
+    profs = load_professions(catalogue=catalogue)
+    return simulate_panel(study, load_panel("mixed-12", profs), random_state=2, professions=profs,
+                          catalogue=catalogue, rationale=False)
 
 
 def _judgements(levels_by_vignette, cited=None):
@@ -66,7 +68,7 @@ def test_failure_points_on_hand_built_cases(catalogue, threshold):
         {"id": "defaulted", "age_band": "primary", "factors": {}},
         {"id": "split", "age_band": "primary", "factors": {"hygiene": 1}},
     ]
-    v = vignettes_from_specs(specs, "hand", seed=1, catalogue=catalogue, narratives=False)
+    v = vignettes_from_specs(specs, "hand", random_state=1, catalogue=catalogue, narratives=False)
     d = evaluate(threshold, v, catalogue=catalogue).decisions()
     j = _judgements({"clear-off": [2] * 8, "agreed": [3] * 8, "defaulted": [1, 1, 4, 4, 1, 4, 4, 1],
                      "split": [1, 4, 2, 4, 1, 4, 2, 1]})
@@ -150,7 +152,7 @@ def test_shap_comparison_side_by_side(study, panel_judgements, threshold, catalo
 
 def test_factor_overlap_jaccard(catalogue, threshold):
     v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1, "hygiene": 1}}],
-                             "hand", seed=1, catalogue=catalogue, narratives=False)
+                             "hand", random_state=1, catalogue=catalogue, narratives=False)
     d = evaluate(threshold, v, catalogue=catalogue).decisions()
     j = _judgements({"a": [4, 4]}, cited={("a", 0): ["disclosure"], ("a", 1): ["offending"]})
     per, stats = factor_overlap(v, d, j, threshold, catalogue=catalogue)

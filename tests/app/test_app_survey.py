@@ -22,7 +22,10 @@ from dsk.app import (
 )
 from dsk.app import _study as st
 from dsk.app.cli import admin_app, serve, study_app
+from dsk.catalogue import load_catalogue
 from dsk.io import read_table
+
+CATALOGUE = load_catalogue()
 
 
 @pytest.fixture
@@ -61,18 +64,18 @@ def _qualtrics_export(design: pd.DataFrame, path: Path) -> None:
 
 def test_survey_round_trip(study_db: tuple[str, int], tmp_path: Path) -> None:
     db_url, study_id = study_db
-    design = survey_design_of(db_url, study_id)
+    design = survey_design_of(db_url, study_id, CATALOGUE)
     assert design["question_id"].is_unique
     assert set(design["deck"]) == {1, 2, 3, 4}
     assert (design.groupby("deck")["vignette_id"].nunique() == 3).all()
-    write_survey(design, tmp_path / "survey.csv")
+    write_survey(design, tmp_path / "survey.csv", CATALOGUE)
     design = read_survey(tmp_path / "survey.csv")
-    txt = qualtrics_txt(design)
+    txt = qualtrics_txt(design, CATALOGUE)
     assert txt.startswith("[[AdvancedFormat]]")
     assert txt.count("[[Block:Deck") == 4 and txt.count("[[Question:DB]]") == 12
     assert "[[Question:MC:MultipleAnswer]]" in txt and "[[ID:d1_" in txt
     _qualtrics_export(design, tmp_path / "responses.csv")
-    table = import_survey(tmp_path / "responses.csv", design)
+    table = import_survey(tmp_path / "responses.csv", design, catalogue=CATALOGUE)
     assert len(table) == 6
     one = table[table["rater_id"] == "survey-R_1"]
     assert one["need_level"].tolist() == [2, 3, 4]
@@ -89,19 +92,19 @@ def test_survey_round_trip(study_db: tuple[str, int], tmp_path: Path) -> None:
 
 def test_survey_import_errors_name_line_and_column(study_db: tuple[str, int],
                                                    tmp_path: Path) -> None:
-    design = survey_design_of(*study_db)
+    design = survey_design_of(*study_db, CATALOGUE)
     q = design[(design["deck"] == 1) & (design["field"] == "need_level")]["question_id"].iloc[0]
     pd.DataFrame([{"respondent_id": "a", q: "7"}]).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(SurveyError, match=rf"bad.csv, line 2, column '{q}': expected a need level"):
-        import_survey(tmp_path / "bad.csv", design)
+        import_survey(tmp_path / "bad.csv", design, catalogue=CATALOGUE)
     prefix = q.rsplit("_", 1)[0]
     pd.DataFrame([{"respondent_id": "a", q: "2", f"{prefix}_agency": "nasa"}]).to_csv(
         tmp_path / "bad.csv", index=False)
     with pytest.raises(SurveyError, match="unknown agency 'nasa'"):
-        import_survey(tmp_path / "bad.csv", design)
+        import_survey(tmp_path / "bad.csv", design, catalogue=CATALOGUE)
     pd.DataFrame([{"who": "a"}]).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(SurveyError, match="respondent_id"):
-        import_survey(tmp_path / "bad.csv", design)
+        import_survey(tmp_path / "bad.csv", design, catalogue=CATALOGUE)
 
 
 def _cli() -> typer.Typer:

@@ -2,37 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from dsk.catalogue import Catalogue, load_catalogue
 from dsk.cli import app
 from dsk.design import generate, vignettes_from_specs
 from dsk.io import read_table, write_table
-from dsk.panels import PanelError, load_panel, load_professions, simulate_panel
+from dsk.panels import (
+    PanelError,
+    PanelSpec,
+    ProfessionProfile,
+    load_panel,
+    load_professions,
+    simulate_panel,
+)
 from dsk.panels.calibrate import calibration_figures, ordinal_alpha
 from dsk.panels.profiles import panels_dir
 from dsk.sets import load_set
 
 
 @pytest.fixture(scope="module")
-def study():
-    return generate("stratified", 300, seed=1, narratives=False)
+def professions(catalogue: Catalogue) -> dict[str, ProfessionProfile]:
+    return load_professions(catalogue=catalogue)
 
 
 @pytest.fixture(scope="module")
-def mixed():
-    return load_panel("mixed-12")
+def simulate(professions: dict[str, ProfessionProfile], catalogue: Catalogue) -> Callable[..., pd.DataFrame]:
+    """``simulate_panel`` with the bundled professions and catalogue."""
+    def run(vignettes: pd.DataFrame, panel: PanelSpec, **options: Any) -> pd.DataFrame:
+        options.setdefault("professions", professions)
+        return simulate_panel(vignettes, panel, catalogue=catalogue, **options)
+    return run
 
 
 @pytest.fixture(scope="module")
-def judged(study, mixed):
-    return simulate_panel(study, mixed, seed=1, rounds=2, rationale=False)
+def study(catalogue):
+    return generate("stratified", 300, 1, catalogue, narratives=False)
+
+
+@pytest.fixture(scope="module")
+def mixed(professions):
+    return load_panel("mixed-12", professions)
+
+
+@pytest.fixture(scope="module")
+def judged(study, mixed, simulate):
+    return simulate(study, mixed, random_state=1, rounds=2, rationale=False)
 
 
 def test_default_panel_reproduces_published_patterns(study, judged):
-    """Calibration targets of DOMAIN.md section 4.
+    """Calibration targets of docs/methods.md, "Calibration targets".
 
     Bolton et al. (2021): Krippendorff's alpha .58 across 34 professionals; agreement
     lowest on ambiguous, complex cases; Lindberg et al. (2008): least variable on the
@@ -65,11 +90,11 @@ def test_the_judgements_table(judged, study, mixed, catalogue):
     assert judged.groupby("need_level")["risk"].mean().is_monotonic_increasing
 
 
-def test_same_seed_same_bytes(tmp_path, mixed):
-    core = load_set("core-60")
-    a = write_table(simulate_panel(core, mixed, seed=4, rounds=2), tmp_path / "a.parquet").read_bytes()
-    b = write_table(simulate_panel(core, mixed, seed=4, rounds=2), tmp_path / "b.parquet").read_bytes()
-    c = write_table(simulate_panel(core, mixed, seed=5, rounds=2), tmp_path / "c.parquet").read_bytes()
+def test_same_seed_same_bytes(tmp_path, mixed, simulate, catalogue):
+    core = load_set("core-60", catalogue)
+    a = write_table(simulate(core, mixed, random_state=4, rounds=2), tmp_path / "a.parquet").read_bytes()
+    b = write_table(simulate(core, mixed, random_state=4, rounds=2), tmp_path / "b.parquet").read_bytes()
+    c = write_table(simulate(core, mixed, random_state=5, rounds=2), tmp_path / "c.parquet").read_bytes()
     assert a == b and a != c
 
 
@@ -91,12 +116,8 @@ def test_deliberation_moves_towards_the_median_and_raises_agreement(judged):
 def _mean_level(vignettes, professions, **changes):
     profs = {k: p.model_copy(update=changes) for k, p in professions.items()}
     panel = load_panel("mixed-12", profs)
-    return simulate_panel(vignettes, panel, seed=2, professions=profs, rationale=False)["need_level"].mean()
-
-
-@pytest.fixture(scope="module")
-def professions():
-    return load_professions()
+    return simulate_panel(vignettes, panel, random_state=2, professions=profs, catalogue=load_catalogue(),
+                          rationale=False)["need_level"].mean()
 
 
 def test_thresholds_move_levels(study, professions):
@@ -108,7 +129,7 @@ def test_interaction_sensitivity_raises_toxic_trio_cases(professions, catalogue)
     trio = [{"id": f"t{i}", "age_band": "infant",
              "factors": {"parental_mental_health": 1, "parental_substance_misuse": 1, "domestic_abuse": 1}}
             for i in range(20)]
-    vig = vignettes_from_specs(trio, "trio", seed=1, catalogue=catalogue, narratives=False)
+    vig = vignettes_from_specs(trio, "trio", random_state=1, catalogue=catalogue, narratives=False)
     assert _mean_level(vig, professions, interaction_sensitivity=1.5) > \
         _mean_level(vig, professions, interaction_sensitivity=0.0) + 0.3
 
@@ -128,8 +149,8 @@ def test_protective_factors_lower_need(professions, catalogue):
     plain = [{"id": f"p{i}", "age_band": "primary", "factors": base} for i in range(30)]
     strong = [{"id": f"s{i}", "age_band": "primary",
                "factors": {**base, "extended_family_support": 1, "engages_with_services": 1}} for i in range(30)]
-    a = vignettes_from_specs(plain, "a", seed=1, catalogue=catalogue, narratives=False)
-    b = vignettes_from_specs(strong, "b", seed=1, catalogue=catalogue, narratives=False)
+    a = vignettes_from_specs(plain, "a", random_state=1, catalogue=catalogue, narratives=False)
+    b = vignettes_from_specs(strong, "b", random_state=1, catalogue=catalogue, narratives=False)
     assert _mean_level(b, professions) < _mean_level(a, professions)
 
 
@@ -146,14 +167,15 @@ def test_noise_grows_with_complexity(judged, study):
 
 def _mean_disagreement(study, **changes):
     profs = {k: p.model_copy(update=changes) for k, p in load_professions().items()}
-    j = simulate_panel(study, load_panel("mixed-12", profs), seed=3, professions=profs, rationale=False)
+    j = simulate_panel(study, load_panel("mixed-12", profs), random_state=3, professions=profs,
+                       catalogue=load_catalogue(), rationale=False)
     return j.groupby("vignette_id")["need_level"].std().mean()
 
 
-def test_anchoring_pulls_salience_to_the_first_report(professions, study):
+def test_anchoring_pulls_salience_to_the_first_report(professions, study, simulate):
     def first_cited(**changes):
         profs = {k: p.model_copy(update=changes) for k, p in professions.items()}
-        j = simulate_panel(study, load_panel("mixed-12", profs), seed=3, professions=profs, rationale=False)
+        j = simulate(study, load_panel("mixed-12", profs), random_state=3, professions=profs, rationale=False)
         first = {r.vignette_id: next((x["factor"] for x in r.reports if x["order"] == 1), None)
                  for r in study.itertuples()}
         top = j["salient_factors"].map(lambda s: s[0] if len(s) else None)
@@ -162,8 +184,8 @@ def test_anchoring_pulls_salience_to_the_first_report(professions, study):
     assert first_cited(anchoring=1.5) > first_cited(anchoring=0.0) + 0.05
 
 
-def test_rationales_speak_of_the_salient_factors(mixed, catalogue):
-    j = simulate_panel(load_set("training-12"), mixed, seed=1, rounds=2)
+def test_rationales_speak_of_the_salient_factors(mixed, catalogue, simulate):
+    j = simulate(load_set("training-12", catalogue), mixed, random_state=1, rounds=2)
     labels = {f.id: f.label.replace(" (protective)", "").lower() for f in catalogue.factors}
     for row in j.itertuples():
         assert row.rationale and row.rationale[0].isupper()
@@ -175,17 +197,17 @@ def test_rationales_speak_of_the_salient_factors(mixed, catalogue):
     assert j["rationale"].nunique() > len(j) * 0.5
 
 
-def test_panel_file_errors_name_file_line_and_key(tmp_path):
+def test_panel_file_errors_name_file_line_and_key(tmp_path, professions):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: x\nseed: 1\nmembers:\n  - {profession: social_workr, experience: 3}\n")
     with pytest.raises(PanelError, match=r"bad\.yaml, line 4, key members\.0\.profession: unknown profession "
                                          r"'social_workr'; did you mean social_worker"):
-        load_panel(bad)
+        load_panel(bad, professions)
     bad.write_text("id: x\nseed: 1\nmembers:\n  - {profession: police, experience: -3}\n")
     with pytest.raises(PanelError, match=r"key members\.0\.experience: .*greater than or equal to 0"):
-        load_panel(bad)
+        load_panel(bad, professions)
     with pytest.raises(PanelError, match="no such panel file"):
-        load_panel(tmp_path / "missing.yaml")
+        load_panel(tmp_path / "missing.yaml", professions)
     profs = tmp_path / "professions.yaml"
     profs.write_text("professions:\n  - id: a\n    label: A\n    agency: school\n    lens: {child_dev: 1}\n")
     with pytest.raises(PanelError, match=r"professions.yaml, line \d+, key professions\.0\.lens: .*unknown domains"):
@@ -195,29 +217,29 @@ def test_panel_file_errors_name_file_line_and_key(tmp_path):
 def test_bundled_panels_load(professions):
     assert set(professions) >= {"social_worker", "teacher", "health_visitor", "police", "paediatrician",
                                 "gp", "early_years"}
-    assert len(load_panel("mixed-12").raters()) == 12
-    single = load_panel("social-workers-8")
+    assert len(load_panel("mixed-12", professions).raters()) == 12
+    single = load_panel("social-workers-8", professions)
     assert {p for _, p, _ in single.raters()} == {"social_worker"}
     for prof in professions.values():
         assert prof.voice
 
 
-def test_cli_simulate(tmp_path):
+def test_cli_simulate(tmp_path, catalogue):
     out = tmp_path / "j.csv"
     result = CliRunner().invoke(app, ["panel", "simulate", "mixed-12", "training-12", "--rounds", "2",
                                       "--seed", "3", "-o", str(out)])
     assert result.exit_code == 0, result.output
     table = read_table(out, "judgements")
     assert len(table) == 12 * 12 * 2
-    assert isinstance(table["salient_factors"].iloc[0], list)
+    cited = [f for factors in table["salient_factors"] for f in factors]
+    assert cited and set(cited) <= set(catalogue.factor_ids)
     bad = CliRunner().invoke(app, ["panel", "simulate", "nope-3", "training-12", "-o", str(out)])
     assert bad.exit_code == 1 and "no such panel file" in bad.output
 
 
-def test_single_profession_panel_agrees_more_on_the_same_cases(study):
-    mixed = simulate_panel(study, load_panel("mixed-12"), seed=5, rationale=False)
-    single = simulate_panel(study, load_panel("social-workers-8"), seed=5, rationale=False)
-    assert isinstance(mixed, pd.DataFrame)
+def test_single_profession_panel_agrees_more_on_the_same_cases(study, simulate, professions):
+    mixed = simulate(study, load_panel("mixed-12", professions), random_state=5, rationale=False)
+    single = simulate(study, load_panel("social-workers-8", professions), random_state=5, rationale=False)
     assert ordinal_alpha(single) > ordinal_alpha(mixed)
 
 
@@ -225,13 +247,13 @@ BUNDLED_PANELS = sorted(p.stem for p in panels_dir().glob("*.yaml") if p.stem !=
 
 
 @pytest.mark.parametrize("panel_id", BUNDLED_PANELS)
-def test_every_bundled_panel_meets_the_contract(panel_id):
+def test_every_bundled_panel_meets_the_contract(panel_id, simulate, professions, catalogue):
     """One contract for every registered panel: loads, simulates valid, deterministic judgements."""
-    vignettes = load_set("training-12")
-    spec = load_panel(panel_id)
-    first = simulate_panel(vignettes, spec, seed=9, rounds=2, rationale=False)
-    again = simulate_panel(vignettes, spec, seed=9, rounds=2, rationale=False)
+    vignettes = load_set("training-12", catalogue)
+    spec = load_panel(panel_id, professions)
+    first = simulate(vignettes, spec, random_state=9, rounds=2, rationale=False)
+    again = simulate(vignettes, spec, random_state=9, rounds=2, rationale=False)
     assert first.equals(again)
     assert len(first) == 2 * len(vignettes) * len(spec.raters())
     assert first["rater_id"].str.startswith(f"{spec.id}:").all()
-    assert first["profession"].isin(load_professions()).all()
+    assert set(first["profession"]) == {m.profession for m in spec.members}

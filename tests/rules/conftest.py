@@ -35,4 +35,4 @@ def rules_sample(catalogue: Catalogue) -> pd.DataFrame:
     """A designed random vignettes table (derived features consistent with factors)."""
     from dsk.design import random_vignettes
 
-    return random_vignettes(1500, seed=3, catalogue=catalogue, narratives=False)
+    return random_vignettes(1500, random_state=3, catalogue=catalogue, narratives=False)

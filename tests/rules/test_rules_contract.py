@@ -1,4 +1,4 @@
-"""Every bundled ruleset goes through the same contract (STYLE.md, registries).
+"""Every bundled ruleset goes through the same contract (the registry contract of docs/architecture.md).
 
 A bundled ruleset without an entry in CONTRACT fails the registry test, so a
 new checklist cannot be added without saying what it is expected to do.
@@ -78,7 +78,7 @@ def test_threshold_of_need_by_hand(catalogue, make_frame):
     v.loc[2, ["financial_hardship", "new_partner"]] = [1, 1]
     v.loc[3, ["parental_mental_health", "age_band"]] = [2, 1]
     for engine in ("vector", "durable"):
-        d = evaluate(rs, v, engine).decisions()
+        d = evaluate(rs, v, engine, catalogue=catalogue).decisions()
         assert d["need_level"].tolist() == [1, 4, 2, 4]
         assert d["decisive_rule"].tolist() == [None, "disclosure", "financial-hardship",
                                                "parental-difficulty-with-baby"]

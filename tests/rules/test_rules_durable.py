@@ -1,4 +1,4 @@
-"""The durable_rules backend handles the engine's known pitfalls (DESIGN.md, Rulesets)."""
+"""The durable_rules backend handles the engine's known pitfalls (docs/architecture.md, "Rule backends")."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from dsk.catalogue import load_catalogue
 from dsk.rules import DurableRulesError, durable, evaluate, ruleset_from_text
 from dsk.rules.durable import (
     GUARD_FIELD,
@@ -16,6 +17,8 @@ from dsk.rules.durable import (
     compiled_name,
     get_host,
 )
+
+CATALOGUE = load_catalogue()
 
 OVERLAP = """\
 id: overlap
@@ -36,7 +39,7 @@ rules:
 
 
 def test_compiled_rules_are_guarded_and_have_a_catch_all():
-    definition = compile_ruleset(ruleset_from_text(OVERLAP))
+    definition = compile_ruleset(ruleset_from_text(OVERLAP, catalogue=CATALOGUE))
     assert list(definition) == ["any-abuse", "abuse-with-disclosure", "never-for-these", SEEN_RULE]
     for rule in definition.values():
         (test,) = rule["all"]
@@ -47,10 +50,10 @@ def test_compiled_rules_are_guarded_and_have_a_catch_all():
 
 def test_every_matching_rule_fires_on_a_fact_once(make_frame):
     """Facts, not events: both overlapping rules fire; an or with both sides true fires once."""
-    rs = ruleset_from_text(OVERLAP)
+    rs = ruleset_from_text(OVERLAP, catalogue=CATALOGUE)
     v = make_frame(3, 1)
     v[["domestic_abuse", "disclosure", "housing"]] = [[2, 1, 0], [0, 0, 1], [0, 1, 2]]
-    result = evaluate(rs, v, engine="durable")
+    result = evaluate(rs, v, engine="durable", catalogue=CATALOGUE)
     assert [result.fired_ids(i) for i in range(3)] == [
         ["any-abuse", "abuse-with-disclosure"], [], ["any-abuse"]]
     assert result.defaulted.tolist() == [False, True, False]
@@ -58,10 +61,10 @@ def test_every_matching_rule_fires_on_a_fact_once(make_frame):
 
 def test_far_more_than_1024_vignettes(make_frame):
     """State is deleted per vignette, so the 1,024 live-state limit never bites."""
-    rs = ruleset_from_text(OVERLAP)
+    rs = ruleset_from_text(OVERLAP, catalogue=CATALOGUE)
     v = make_frame(2600, 7)
-    dur = evaluate(rs, v, engine="durable")
-    vec = evaluate(rs, v, engine="vector")
+    dur = evaluate(rs, v, engine="durable", catalogue=CATALOGUE)
+    vec = evaluate(rs, v, engine="vector", catalogue=CATALOGUE)
     np.testing.assert_array_equal(dur.fired, vec.fired)
     assert dur.defaulted.sum() > 0  # unmatched vignettes go through the catch-all safely
 
@@ -69,10 +72,10 @@ def test_far_more_than_1024_vignettes(make_frame):
 def test_same_ruleset_twice_and_edited_ruleset_reuse_the_host(make_frame):
     """Compiled rulesets are named by content, so re-evaluating or editing is safe."""
     v = make_frame(20, 2)
-    first = evaluate(ruleset_from_text(OVERLAP), v, engine="durable")
-    again = evaluate(ruleset_from_text(OVERLAP), v, engine="durable")
-    edited = evaluate(ruleset_from_text(OVERLAP.replace("level: 4", "level: 2")), v,
-                      engine="durable")
+    first = evaluate(ruleset_from_text(OVERLAP, catalogue=CATALOGUE), v, engine="durable", catalogue=CATALOGUE)
+    again = evaluate(ruleset_from_text(OVERLAP, catalogue=CATALOGUE), v, engine="durable", catalogue=CATALOGUE)
+    edited = evaluate(ruleset_from_text(OVERLAP.replace("level: 4", "level: 2"), catalogue=CATALOGUE), v,
+                      engine="durable", catalogue=CATALOGUE)
     np.testing.assert_array_equal(first.fired, again.fired)
     assert compiled_name(compile_ruleset(first.ruleset)) == compiled_name(
         compile_ruleset(again.ruleset))
@@ -81,12 +84,12 @@ def test_same_ruleset_twice_and_edited_ruleset_reuse_the_host(make_frame):
 
 
 def test_threads_share_one_host_safely(make_frame):
-    rs = ruleset_from_text(OVERLAP)
+    rs = ruleset_from_text(OVERLAP, catalogue=CATALOGUE)
     frames = [make_frame(300, seed) for seed in range(4)]
     results: dict[int, np.ndarray] = {}
 
     def work(i: int) -> None:
-        results[i] = evaluate(rs, frames[i], engine="durable").fired
+        results[i] = evaluate(rs, frames[i], engine="durable", catalogue=CATALOGUE).fired
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
@@ -94,7 +97,7 @@ def test_threads_share_one_host_safely(make_frame):
     for t in threads:
         t.join()
     for i, f in enumerate(frames):
-        np.testing.assert_array_equal(results[i], evaluate(rs, f, engine="vector").fired)
+        np.testing.assert_array_equal(results[i], evaluate(rs, f, engine="vector", catalogue=CATALOGUE).fired)
 
 
 def test_host_starts_no_timer_threads():

@@ -34,7 +34,7 @@ def test_never_fire_shadowed_and_never_seen(catalogue, sample):
         rule("never-decides", "domestic_abuse == 3 or housing == 2", 2, because=None),
         rule("fine", "housing == 2", 2),
     ])
-    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue), catalogue, sample)
+    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue=catalogue), catalogue, sample)
     warnings = messages(report, "warning")
     assert ("narrow", "shadowed under hit_policy first") in warnings
     assert ("impossible", "can never fire") in warnings
@@ -47,7 +47,7 @@ def test_never_fire_shadowed_and_never_seen(catalogue, sample):
 
 def test_default_share_and_conflicting_pairs(catalogue, sample):
     text = HEADER.format(policy="max") + rule("a", "disclosure", 4) + rule("b", "housing >= 1", 3)
-    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue), catalogue, sample)
+    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue=catalogue), catalogue, sample)
     notes = [f.message for f in report.findings if f.severity == "note"]
     share = ((sample["disclosure"] == 0) & (sample["housing"] == 0)).mean()
     assert any(m.startswith(f"{share:.1%} of 3,000 random vignettes fall to the default")
@@ -60,7 +60,7 @@ def test_default_share_and_conflicting_pairs(catalogue, sample):
 def test_never_fires_on_sample(catalogue, sample):
     sample = sample.assign(disclosure=0)
     text = HEADER.format(policy="max") + rule("a", "disclosure", 4)
-    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue), catalogue, sample)
+    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue=catalogue), catalogue, sample)
     assert ("a", "never fired") in messages(report, "warning")
 
 
@@ -78,7 +78,7 @@ def test_parse_errors_become_error_findings(tmp_path, catalogue, sample):
 def test_shadowed_on_the_sample_only(catalogue, sample):
     sample = sample.assign(disclosure=(sample["housing"] >= 1).astype(int))
     text = HEADER.format(policy="first") + rule("a", "disclosure", 4) + rule("b", "housing >= 1", 3)
-    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue), catalogue, sample)
+    report = lint_ruleset(ruleset_from_text(text, "lint.yaml", catalogue=catalogue), catalogue, sample)
     (warning,) = report.warnings
     assert warning.rule == "b"
     assert warning.message.startswith("shadowed under hit_policy first on all 3,000 random")

@@ -7,7 +7,10 @@ import textwrap
 import pandas as pd
 import pytest
 
+from dsk.catalogue import load_catalogue
 from dsk.rules import RulesetError, evaluate, load_ruleset, ruleset_from_text
+
+CATALOGUE = load_catalogue()
 
 GOOD = """\
 id: demo
@@ -42,7 +45,7 @@ def test_condition_error_names_file_line_rule_and_column(tmp_path):
     path = write(tmp_path, GOOD.format(policy="max").replace("disclosure\n    level: 4",
                                                             "disclosur\n    level: 4"))
     with pytest.raises(RulesetError) as info:
-        load_ruleset(path)
+        load_ruleset(path, CATALOGUE)
     err = info.value
     assert (err.source, err.line, err.rule, err.field, err.column) == (str(path), 11, "disclosure",
                                                                       "when", 1)
@@ -54,7 +57,7 @@ def test_condition_error_names_file_line_rule_and_column(tmp_path):
 def test_out_of_range_value_is_an_error_with_column(tmp_path):
     path = write(tmp_path, GOOD.format(policy="max").replace("toxic_trio >= 2", "toxic_trio >= 4"))
     with pytest.raises(RulesetError) as info:
-        load_ruleset(path)
+        load_ruleset(path, CATALOGUE)
     assert (info.value.line, info.value.rule, info.value.column) == (7, "trio", 15)
     assert "out of range for 'toxic_trio' (0 to 3)" in str(info.value)
 
@@ -76,7 +79,7 @@ def test_out_of_range_value_is_an_error_with_column(tmp_path):
 def test_field_errors_name_line_rule_and_field(tmp_path, old, new, line, rule, field, fragment):
     path = write(tmp_path, GOOD.format(policy="max").replace(old, new, 1))
     with pytest.raises(RulesetError) as info:
-        load_ruleset(path)
+        load_ruleset(path, CATALOGUE)
     err = info.value
     assert (err.line, err.rule, err.field) == (line, rule, field)
     assert fragment in str(err)
@@ -86,19 +89,19 @@ def test_field_errors_name_line_rule_and_field(tmp_path, old, new, line, rule, f
 def test_priority_policy_needs_priorities(tmp_path):
     path = write(tmp_path, GOOD.format(policy="priority").replace("    priority: 5\n", ""))
     with pytest.raises(RulesetError, match="rule 'disclosure' field 'priority'"):
-        load_ruleset(path)
+        load_ruleset(path, CATALOGUE)
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path):
     path = write(tmp_path, "id: x\nrules: [\n")
     with pytest.raises(RulesetError, match=r"broken\.yaml.*line 3"):
-        load_ruleset(path)
+        load_ruleset(path, CATALOGUE)
 
 
 def test_version_is_a_content_hash():
-    a = ruleset_from_text(GOOD.format(policy="max"))
-    b = ruleset_from_text(GOOD.format(policy="max") + "\n# a comment\n")
-    c = ruleset_from_text(GOOD.format(policy="max").replace("level: 2", "level: 3"))
+    a = ruleset_from_text(GOOD.format(policy="max"), catalogue=CATALOGUE)
+    b = ruleset_from_text(GOOD.format(policy="max") + "\n# a comment\n", catalogue=CATALOGUE)
+    c = ruleset_from_text(GOOD.format(policy="max").replace("level: 2", "level: 3"), catalogue=CATALOGUE)
     assert a.version == b.version
     assert a.version != c.version
 
@@ -120,9 +123,9 @@ def vignettes(**values) -> pd.DataFrame:
     ],
 )
 def test_hit_policies_by_hand(engine, policy, level, decisive, lead):
-    rs = ruleset_from_text(GOOD.format(policy=policy))
+    rs = ruleset_from_text(GOOD.format(policy=policy), catalogue=CATALOGUE)
     row = evaluate(rs, vignettes(toxic_trio=2, disclosure=1, financial_hardship=1),
-                   engine=engine).decisions().iloc[0]
+                   engine=engine, catalogue=CATALOGUE).decisions().iloc[0]
     assert row["need_level"] == level
     assert row["decisive_rule"] == decisive
     assert row["lead_agency"] == lead
@@ -134,9 +137,9 @@ def test_hit_policies_by_hand(engine, policy, level, decisive, lead):
 
 @pytest.mark.parametrize("engine", ["vector", "durable"])
 def test_default_and_agreeing_rules(engine):
-    rs = ruleset_from_text(GOOD.format(policy="max").replace("level: 3", "level: 4"))
+    rs = ruleset_from_text(GOOD.format(policy="max").replace("level: 3", "level: 4"), catalogue=CATALOGUE)
     table = evaluate(rs, pd.concat([vignettes(), vignettes(toxic_trio=3, disclosure=1)]),
-                     engine=engine, margins=True)
+                     engine=engine, margins=True, catalogue=CATALOGUE)
     first, second = table.decisions().to_dict("records")
     assert (first["need_level"], first["decisive_rule"], first["defaulted"]) == (1, None, True)
     assert first["lead_agency"] is None and first["n_fired"] == 0

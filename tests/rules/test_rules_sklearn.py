@@ -8,8 +8,11 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import check_estimator
 
+from dsk.catalogue import load_catalogue
 from dsk.rules import bundled_rulesets, evaluate, load_ruleset
 from dsk.rules.sklearn import EXPECTED_FAILED_CHECKS, RulesetClassifier
+
+CATALOGUE = load_catalogue()
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
@@ -25,13 +28,13 @@ def test_estimator_checks_pass_with_documented_skips():
 
 @pytest.fixture(scope="module")
 def toxic():
-    return load_ruleset(bundled_rulesets()["toxic-trio"])
+    return load_ruleset(bundled_rulesets()["toxic-trio"], CATALOGUE)
 
 
 def test_predictions_match_the_vector_backend(rules_sample, toxic):
     X = rules_sample[list(toxic.names)]
     clf = RulesetClassifier(toxic).fit(X, np.ones(len(X), dtype=int))
-    expected = evaluate(toxic, rules_sample).need_level
+    expected = evaluate(toxic, rules_sample, catalogue=CATALOGUE).need_level
     np.testing.assert_array_equal(clf.predict(X), expected)
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 4)
