@@ -1,7 +1,7 @@
 """Shared by the agreement coefficients and the experiment comparisons (private).
 
 Long data to a units x raters matrix of category codes, the seeded two-way
-cluster bootstrap (units and raters resampled; docs/methods.md, "Agreement
+cluster bootstrap (units and raters resampled; docs/methods.md, "Bootstrap
 intervals"), and the rows of the ``stats`` table. The coefficients themselves
 are computed by :mod:`dsk.analysis._kernels`.
 """

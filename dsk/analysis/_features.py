@@ -82,7 +82,7 @@ def ordinal_consensus(counts: np.ndarray | list[list[int]]) -> np.ndarray:
 
     ``Cns = 1 + sum_i p_i * log2(1 - |X_i - mu| / d)`` with ``d`` the width of
     the scale (3 for levels 1-4): 1 when everyone agrees, 0 when the raters
-    split evenly between the two extremes (docs/methods.md, "Ordinal consensus").
+    split evenly between the two extremes (docs/methods.md, "Consensus level").
 
     Examples
     --------

@@ -269,7 +269,7 @@ def median_category(counts: np.ndarray) -> np.ndarray:
     always a level some rater chose. Every analysis that needs "the panel's
     level" (agreement against the panel median, failure points, learned
     checklists, the report) goes through this function; docs/methods.md,
-    "The panel's consensus level", gives the reasoning.
+    "Consensus level", gives the reasoning.
     """
     m = counts.sum(axis=-1)
     cum = np.cumsum(counts, axis=-1)

@@ -10,7 +10,7 @@ the point estimate as a float; :func:`agreement` returns any of them in the
 a seeded two-way cluster bootstrap that resamples units (vignettes) and
 raters. The comparisons of an experiment (rules against the panel, between
 professions, between rounds) are in :mod:`dsk.analysis.comparisons`; the
-formulas and their sources are in docs/methods.md, "Agreement".
+formulas and their sources are in docs/methods.md, "Agreement coefficients".
 
 Which code computes what:
 

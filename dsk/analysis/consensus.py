@@ -7,7 +7,7 @@ level, so it is always a level that some rater chose (a mean of two ordinal
 levels has no meaning on the decision scale). Agreement against the panel
 median, the failures table's ``panel_median`` and divergence, the learned
 checklists' training target and fidelity, the report and the notebooks all use
-it; docs/methods.md, "The panel's consensus level", gives the reasoning.
+it; docs/methods.md, "Consensus level", gives the reasoning.
 
 Examples
 --------

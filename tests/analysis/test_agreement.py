@@ -80,7 +80,7 @@ def _wide_to_long(matrix: np.ndarray) -> pd.DataFrame:
 def test_fleiss_1971_worked_example() -> None:
     """Fleiss (1971), 'Measuring nominal scale agreement among many raters', Psychol. Bull. 76(5):
     10 subjects x 14 raters x 5 categories, kappa = 0.210 (the worked example of Wikipedia's
-    'Fleiss' kappa' article; docs/methods.md, "Agreement"). Also percent agreement P-bar = 0.378."""
+    'Fleiss' kappa' article; docs/methods.md, "Agreement coefficients"). Also percent agreement P-bar = 0.378."""
     data = pd.read_csv(DATA / "fleiss_1971.csv")
     assert round(fleiss_kappa(data, "subject", "rater", "category"), 3) == 0.210
     table = agreement(data, "subject", "rater", "category", n_boot=0)
@@ -91,7 +91,7 @@ def test_fleiss_1971_worked_example() -> None:
 def test_cohen_kappa_50_item_example() -> None:
     """Cohen's kappa, the standard 50-item 2x2 example (Wikipedia 'Cohen's kappa'): yes/yes 20,
     yes/no 5, no/yes 10, no/no 15; p_o = 0.70, p_e = 0.50, kappa = 0.40 (docs/methods.md,
-    "Agreement")."""
+    "Agreement coefficients")."""
     data = _from_table([[20, 5], [10, 15]], [1, 2])
     assert round(cohen_kappa(data), 3) == 0.400
     judgements = data.assign(
@@ -153,7 +153,7 @@ def test_krippendorff_2011_example_c() -> None:
 
 def test_krippendorff_three_coders_fifteen_units() -> None:
     """Wikipedia 'Krippendorff's alpha' worked example (3 coders x 15 units, missing values;
-    docs/methods.md, "Agreement"; also the krippendorff package's sample): nominal 0.691, interval 0.811.
+    docs/methods.md, "Agreement coefficients"; also the krippendorff package's sample): nominal 0.691, interval 0.811.
     No published ordinal value was found; ordinal is checked against the krippendorff package."""
     data = pd.read_csv(DATA / "krippendorff_wikipedia.csv")
     args = ("unit", "coder", "value")
