@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk._yaml import LineDict, load_yaml
 
 __all__ = [
@@ -385,8 +385,8 @@ class Catalogue:
 
 
 def default_catalogue_path() -> Path:
-    """``vignettes/factors.yaml`` beside the package."""
-    return project_path("vignettes", "factors.yaml")
+    """``vignettes/factors.yaml`` bundled in the package."""
+    return data_path("vignettes", "factors.yaml")
 
 
 @lru_cache(maxsize=8)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk._yaml import load_yaml
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.design import generate, vignettes_from_specs
@@ -29,8 +29,8 @@ __all__ = ["build_set", "bundled_sets", "load_set", "sets_dir"]
 
 
 def sets_dir() -> Path:
-    """``vignettes/sets`` beside the package."""
-    return project_path("vignettes", "sets")
+    """``vignettes/sets`` bundled in the package."""
+    return data_path("vignettes", "sets")
 
 
 def bundled_sets() -> list[str]:
