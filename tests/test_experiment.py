@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from dsk.experiment import TABLES, ConfigError, config_hash, load_config, run_experiment
+from dsk.catalogue import default_catalogue_path
+from dsk.experiment import TABLES, ConfigError, RunResult, config_hash, load_config, run_experiment
 from dsk.io import read_table, write_table
 from dsk.panels import load_panel, simulate_panel
-from dsk.sets import load_set
+from dsk.panels.profiles import panels_dir
+from dsk.rules import bundled_rulesets
+from dsk.sets import load_set, sets_dir
 
 
-def _config(tmp_path, text: str):
+def _config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "exp.yaml"
     path.write_text(text)
     return path
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _inputs(run: RunResult) -> dict[str, Path]:
+    root = run.out_dir / "inputs"
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 BASE = """id: t
@@ -90,6 +104,8 @@ def test_run_folder_contents_and_manifest(twice):
     assert manifest["config_hash"] == config_hash(load_config_from(manifest))
     assert manifest["versions"]["durable-rules"] == "2.0.28"
     assert any(k.endswith("training-12.jsonl") for k in manifest["inputs"])
+    assert manifest["config"] == json.loads((run.out_dir / "config.json").read_text())
+    assert "catalogue" not in manifest["config"]  # unset optional keys leave the hash as it was
     assert set(manifest["timings_seconds"]) >= {"vignettes", "rules", "panels", "agreement", "failures"}
     assert manifest["tables"]["judgements"]["rows"] == len(tables["judgements"])
 
@@ -98,6 +114,98 @@ def load_config_from(manifest):
     from dsk.experiment import ExperimentConfig
 
     return ExperimentConfig.model_validate(manifest["config"])
+
+
+def test_every_input_is_copied_into_the_run_folder(twice):
+    """inputs/ holds the config, catalogue, professions, panel, ruleset and vignette files (bundled
+    ones too), byte for byte, and the manifest records the SHA-256 of each."""
+    run, _ = twice
+    files = _inputs(run)
+    assert list(files) == ["catalogue.yaml", "config.yaml", "panels/mixed-12.yaml", "professions.yaml",
+                           "rules/threshold-of-need.yaml", "vignettes/training-12.jsonl"]
+    originals = {
+        "catalogue.yaml": default_catalogue_path(),
+        "panels/mixed-12.yaml": panels_dir() / "mixed-12.yaml",
+        "professions.yaml": panels_dir() / "professions.yaml",
+        "rules/threshold-of-need.yaml": bundled_rulesets()["threshold-of-need"],
+        "vignettes/training-12.jsonl": sets_dir() / "training-12.jsonl",
+    }
+    for name, original in originals.items():
+        assert files[name].read_bytes() == original.read_bytes(), name
+    assert run.manifest["inputs"] == {name: _sha(path) for name, path in files.items()}
+    assert run.manifest["input_sources"]["rules/threshold-of-need.yaml"] == \
+        "bundled:experiments/rules/threshold-of-need.yaml"
+    # the fixture passed a config object without its file: the copy is that config, as YAML
+    copied = load_config(files["config.yaml"])
+    assert copied == load_config_from(run.manifest)
+    assert copied.bootstrap == 20 and copied.rulesets == ["threshold-of-need"]
+
+
+def _own_inputs(tmp_path: Path) -> Path:
+    """A config in cfg/ naming its own catalogue and professions in data/ (relative paths)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    catalogue = default_catalogue_path().read_text(encoding="utf-8")
+    assert catalogue.count("label: Domestic abuse\n") == 1
+    (data / "factors.yaml").write_text(catalogue.replace("label: Domestic abuse\n",
+                                                         "label: Violence at home\n"), encoding="utf-8")
+    professions = (panels_dir() / "professions.yaml").read_text(encoding="utf-8")
+    assert professions.count("  noise: 0.5\n") == 1
+    (data / "professions.yaml").write_text(professions.replace("  noise: 0.5\n", "  noise: 1.5\n"),
+                                           encoding="utf-8")
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    return _config(cfg, BASE + "catalogue: ../data/factors.yaml\nprofessions: ../data/professions.yaml\n")
+
+
+def test_a_config_names_its_own_catalogue_and_professions(tmp_path, twice, monkeypatch):
+    """Paths are relative to the config file, not the working folder; the run copies and uses the
+    named files, and the report reads the copies."""
+    from dsk.report._load import load_run
+
+    path = _own_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path / "data")
+    run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    files = _inputs(run)
+    assert files["catalogue.yaml"].read_bytes() == (tmp_path / "data" / "factors.yaml").read_bytes()
+    assert files["professions.yaml"].read_bytes() == (tmp_path / "data" / "professions.yaml").read_bytes()
+    assert files["config.yaml"].read_bytes() == path.read_bytes()  # the file itself, comments and all
+    assert run.manifest["input_sources"]["catalogue.yaml"] == "../data/factors.yaml"
+    assert run.manifest["config"]["professions"] == "../data/professions.yaml"
+    # the rules do not read labels; the noisier professions change the simulated panel
+    default = twice[0]
+    assert run.tables["decisions"].equals(default.tables["decisions"])
+    people = run.tables["judgements"]["rater_kind"] == "simulated"
+    before = default.tables["judgements"]["rater_kind"] == "simulated"
+    assert (run.tables["judgements"].loc[people, "need_level"].to_numpy()
+            != default.tables["judgements"].loc[before, "need_level"].to_numpy()).any()
+    loaded = load_run(run.out_dir)
+    assert {f.id: f.label for f in loaded.catalogue.factors}["domestic_abuse"] == "Violence at home"
+    assert loaded.professions["teacher"].noise == 0.55 and loaded.professions["social_worker"].noise == 1.5
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("", "catalogue: nope.yaml\n"), r"line 11, key catalogue: no such file '.*nope\.yaml'"),
+        (("", "professions: ../nope.yaml\n"), r"line 11, key professions: no such file '.*nope\.yaml'"),
+        (("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, mine.yaml]"),
+         r"line 4, key rulesets\.1: no bundled ruleset or file 'mine\.yaml' \(bundled: "),
+        (("{set: training-12}", "{file: none.jsonl}"), r"line 3, key vignettes\.file: no such file"),
+        (("{set: training-12}", "{set: core-61}"), r"line 3, key vignettes\.set: no bundled vignette set "
+                                                   r"'core-61' \(sets: core-60, training-12\)"),
+        (("{panel: mixed-12}", "{judgements: gone.csv}"), r"line 6, key panels\.0\.judgements: no such file"),
+        (("{panel: mixed-12}", "{panel: nobody}"), r"line 6, key panels\.0\.panel: no bundled panel 'nobody'"),
+        (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r"key panels\.0\.panel: no such file"),
+    ],
+)
+def test_missing_files_name_the_config_and_key(tmp_path, change, expected):
+    text = BASE + change[1] if change[0] == "" else BASE.replace(*change)
+    assert text != BASE
+    path = _config(tmp_path, text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    assert str(info.value).startswith(f"{path}, line ")
 
 
 def test_human_judgements_from_a_file(tmp_path):
@@ -110,7 +218,9 @@ def test_human_judgements_from_a_file(tmp_path):
     run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
     kinds = run.tables["judgements"]["rater_kind"].value_counts().to_dict()
     assert kinds == {"human": len(human), "rules": 12}
-    assert run.manifest["inputs"]["responses.csv"]
+    assert run.manifest["inputs"]["judgements/responses.csv"] == _sha(tmp_path / "responses.csv")
+    assert run.manifest["input_sources"]["judgements/responses.csv"] == "responses.csv"
+    assert (run.out_dir / "inputs" / "config.yaml").read_bytes() == path.read_bytes()
 
 
 def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
