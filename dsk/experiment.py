@@ -419,8 +419,11 @@ def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds
         inputs.add(path, f"judgements/{path.name}", source.judgements)
         table = read_table(path, "judgements", catalogue)
     else:
-        from dsk.app import export_judgements
-
+        try:
+            from dsk.app import export_judgements
+        except ModuleNotFoundError as exc:
+            raise ConfigError(f"{where('panels', index, 'database')}: reading the scoring app's database "
+                              f"needs the app extra (no module named {exc.name!r}): pip install 'dsk[app]'") from exc
         assert source.database is not None and source.study is not None
         table = export_judgements(source.database, source.study)
     known = set(vignettes["vignette_id"])

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -98,3 +103,38 @@ def test_decks_command(tmp_path):
     bad = runner.invoke(app, ["vignettes", "decks", "vignettes/sets/training-12.jsonl", "--deck-size", "20",
                               "-o", str(out)])
     assert bad.exit_code == 1 and "deck_size" in bad.output
+
+
+def _dsk_without(modules: list[str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the ``dsk`` command line in a fresh interpreter in which importing ``modules`` fails."""
+    import dsk
+
+    code = ("import sys\n"
+            f"for name in {modules!r}:\n"
+            "    sys.modules[name] = None  # `import name` now raises ModuleNotFoundError\n"
+            "from dsk.cli import main\n"
+            "sys.argv = ['dsk', *sys.argv[1:]]\n"
+            "main()\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(dsk.__file__).parent.parent), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_app_commands_without_the_app_extra_say_how_to_install_it(tmp_path):
+    listed = _dsk_without(["fastapi"], "--help", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    for command in ("serve", "admin", "study"):
+        assert re.search(rf"^\W*{command}\s", listed.stdout, re.M), command
+    assert "run" in listed.stdout and "Needs the app extra: pip install 'dsk[app]'" in listed.stdout
+    for args in (["serve", "--port", "9000"], ["admin", "create", "ada"], ["study", "--help"]):
+        done = _dsk_without(["fastapi", "uvicorn"], *args, cwd=tmp_path)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert f"`dsk {args[0]}` needs the scoring app" in done.stderr
+        assert "pip install 'dsk[app]'" in done.stderr and "no module named 'fastapi'" in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing was started or written
+
+
+def test_app_commands_with_the_app_extra():
+    shown = runner.invoke(app, ["serve", "--help"])
+    assert shown.exit_code == 0 and "--port" in shown.output and "needs the app extra" not in shown.output
+    assert runner.invoke(app, ["admin", "--help"]).exit_code == 0
