@@ -18,7 +18,7 @@ from dsk.sets import bundled_sets, load_set
 runner = CliRunner()
 
 
-def test_generate_show_describe(tmp_path):
+def test_generate_show_describe(tmp_path: Path) -> None:
     out = tmp_path / "v.jsonl"
     result = runner.invoke(app, ["vignettes", "generate", "--n", "9", "--design", "stratified",
                                  "--seed", "3", "-o", str(out)])
@@ -34,7 +34,7 @@ def test_generate_show_describe(tmp_path):
     assert described.exit_code == 0 and "Complexity dimensions" in described.output
 
 
-def test_generate_formats_and_designs(tmp_path):
+def test_generate_formats_and_designs(tmp_path: Path) -> None:
     for ext in ("csv", "parquet"):
         result = runner.invoke(app, ["vignettes", "generate", "-n", "5", "-o", str(tmp_path / f"v.{ext}")])
         assert result.exit_code == 0, result.output
@@ -46,7 +46,7 @@ def test_generate_formats_and_designs(tmp_path):
     assert "D-efficiency" in result.output
 
 
-def test_errors_are_clear_and_exit_1(tmp_path):
+def test_errors_are_clear_and_exit_1(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["vignettes", "generate", "-n", "5", "--design", "latin", "-o", str(tmp_path / "x.jsonl")])
     assert bad.exit_code == 1 and "unknown design 'latin'" in bad.output
     bad = runner.invoke(app, ["vignettes", "generate", "-n", "5", "-o", str(tmp_path / "x.xlsx")])
@@ -65,19 +65,19 @@ def test_errors_are_clear_and_exit_1(tmp_path):
     assert missing.exit_code == 1 and "no vignette with id 'nope'" in missing.output
 
 
-def test_bundled_sets_match_their_sources():
+def test_bundled_sets_match_their_sources() -> None:
     assert {"core-60", "training-12"} <= set(bundled_sets())
     result = runner.invoke(app, ["vignettes", "build-sets", "--check"])
     assert result.exit_code == 0, result.output
 
 
-def test_core_60_spreads_over_the_bands():
+def test_core_60_spreads_over_the_bands() -> None:
     core = load_set("core-60")
     assert len(core) == 60
     assert core["complexity_band"].value_counts().to_dict() == {"low": 20, "medium": 20, "high": 20}
 
 
-def test_training_12_has_tame_and_wicked_cases_with_notes():
+def test_training_12_has_tame_and_wicked_cases_with_notes() -> None:
     training = load_set("training-12")
     assert len(training) == 12
     assert training["note"].str.len().min() > 60
@@ -89,7 +89,7 @@ def test_training_12_has_tame_and_wicked_cases_with_notes():
     assert (training["cx_conflict"] > 0).sum() >= 2
 
 
-def test_decks_command(tmp_path):
+def test_decks_command(tmp_path: Path) -> None:
     out = tmp_path / "decks.csv"
     result = runner.invoke(app, ["vignettes", "decks", "vignettes/sets/core-60.jsonl", "--deck-size", "8",
                                  "--respondents", "30", "--seed", "2", "-o", str(out)])
@@ -120,7 +120,7 @@ def _dsk_without(modules: list[str], *args: str, cwd: Path) -> subprocess.Comple
                           text=True, timeout=120)
 
 
-def test_app_commands_without_the_app_extra_say_how_to_install_it(tmp_path):
+def test_app_commands_without_the_app_extra_say_how_to_install_it(tmp_path: Path) -> None:
     listed = _dsk_without(["fastapi"], "--help", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     for command in ("serve", "admin", "study"):
@@ -134,7 +134,7 @@ def test_app_commands_without_the_app_extra_say_how_to_install_it(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing was started or written
 
 
-def test_app_commands_with_the_app_extra():
+def test_app_commands_with_the_app_extra() -> None:
     shown = runner.invoke(app, ["serve", "--help"])
     assert shown.exit_code == 0 and "--port" in shown.output and "needs the app extra" not in shown.output
     assert runner.invoke(app, ["admin", "--help"]).exit_code == 0

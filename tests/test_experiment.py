@@ -5,12 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from dsk.catalogue import default_catalogue_path
-from dsk.experiment import TABLES, ConfigError, RunResult, config_hash, load_config, run_experiment
+from dsk.experiment import (
+    TABLES,
+    ConfigError,
+    ExperimentConfig,
+    RunResult,
+    config_hash,
+    load_config,
+    run_experiment,
+)
 from dsk.io import read_table, write_table
 from dsk.panels import load_panel, simulate_panel
 from dsk.panels.profiles import panels_dir
@@ -59,28 +68,29 @@ learned_depths: [2]
         (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
     ],
 )
-def test_config_errors_name_file_line_and_key(tmp_path, change, expected):
+def test_config_errors_name_file_line_and_key(tmp_path: Path, change: tuple[str, str],
+                                              expected: str) -> None:
     path = _config(tmp_path, BASE.replace(*change))
     with pytest.raises(ConfigError, match=expected) as info:
         load_config(path)
     assert str(info.value).startswith(str(path))
 
 
-def test_bundled_configs_validate():
+def test_bundled_configs_validate() -> None:
     for name in ("quickstart", "complexity-gradient", "training"):
         config = load_config(name)
         assert config.id == name and len(config_hash(config)) == 64
 
 
 @pytest.fixture(scope="module")
-def twice(tmp_path_factory):
+def twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, RunResult]:
     config = load_config(_config(tmp_path_factory.mktemp("cfg"), BASE))
     a = run_experiment(config, tmp_path_factory.mktemp("a"), report=False)
     b = run_experiment(config, tmp_path_factory.mktemp("b"), report=False)
     return a, b
 
 
-def test_same_config_gives_byte_identical_tables(twice):
+def test_same_config_gives_byte_identical_tables(twice: tuple[RunResult, RunResult]) -> None:
     a, b = twice
     for name in TABLES:
         for ext in ("parquet", "csv"):
@@ -89,7 +99,7 @@ def test_same_config_gives_byte_identical_tables(twice):
         assert learned.read_bytes() == (b.out_dir / "learned" / learned.name).read_bytes()
 
 
-def test_run_folder_contents_and_manifest(twice):
+def test_run_folder_contents_and_manifest(twice: tuple[RunResult, RunResult]) -> None:
     run, _ = twice
     tables = {name: pd.read_parquet(run.out_dir / f"{name}.parquet") for name in TABLES}
     assert len(tables["vignettes"]) == 12
@@ -110,13 +120,11 @@ def test_run_folder_contents_and_manifest(twice):
     assert manifest["tables"]["judgements"]["rows"] == len(tables["judgements"])
 
 
-def load_config_from(manifest):
-    from dsk.experiment import ExperimentConfig
-
+def load_config_from(manifest: dict[str, Any]) -> ExperimentConfig:
     return ExperimentConfig.model_validate(manifest["config"])
 
 
-def test_every_input_is_copied_into_the_run_folder(twice):
+def test_every_input_is_copied_into_the_run_folder(twice: tuple[RunResult, RunResult]) -> None:
     """inputs/ holds the config, catalogue, professions, panel, ruleset and vignette files (bundled
     ones too), byte for byte, and the manifest records the SHA-256 of each."""
     run, _ = twice
@@ -158,7 +166,8 @@ def _own_inputs(tmp_path: Path) -> Path:
     return _config(cfg, BASE + "catalogue: ../data/factors.yaml\nprofessions: ../data/professions.yaml\n")
 
 
-def test_a_config_names_its_own_catalogue_and_professions(tmp_path, twice, monkeypatch):
+def test_a_config_names_its_own_catalogue_and_professions(tmp_path: Path, twice: tuple[RunResult, RunResult],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Paths are relative to the config file, not the working folder; the run copies and uses the
     named files, and the report reads the copies."""
     from dsk.report._load import load_run
@@ -199,7 +208,8 @@ def test_a_config_names_its_own_catalogue_and_professions(tmp_path, twice, monke
         (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r"key panels\.0\.panel: no such file"),
     ],
 )
-def test_missing_files_name_the_config_and_key(tmp_path, change, expected):
+def test_missing_files_name_the_config_and_key(tmp_path: Path, change: tuple[str, str],
+                                               expected: str) -> None:
     text = BASE + change[1] if change[0] == "" else BASE.replace(*change)
     assert text != BASE
     path = _config(tmp_path, text)
@@ -208,7 +218,7 @@ def test_missing_files_name_the_config_and_key(tmp_path, change, expected):
     assert str(info.value).startswith(f"{path}, line ")
 
 
-def test_human_judgements_from_a_file(tmp_path):
+def test_human_judgements_from_a_file(tmp_path: Path) -> None:
     vignettes = load_set("training-12")
     human = simulate_panel(vignettes, load_panel("social-workers-8"), seed=2, rationale=False)
     human["rater_kind"] = "human"
@@ -223,7 +233,7 @@ def test_human_judgements_from_a_file(tmp_path):
     assert (run.out_dir / "inputs" / "config.yaml").read_bytes() == path.read_bytes()
 
 
-def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
+def test_judgements_for_unknown_vignettes_are_refused(tmp_path: Path) -> None:
     human = simulate_panel(load_set("core-60"), load_panel("social-workers-8"), seed=2, rationale=False)
     write_table(human, tmp_path / "responses.csv")
     path = _config(tmp_path, BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}"))
@@ -231,7 +241,7 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
         run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
 
 
-def test_human_judgements_from_the_scoring_app(tmp_path):
+def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
     """A study scored in the app's database feeds an experiment directly."""
     from dsk.app import open_database
     from dsk.app._study import (
@@ -264,12 +274,12 @@ def test_human_judgements_from_the_scoring_app(tmp_path):
     assert set(run.tables["failures"]["vignette_id"]) == set(load_set("training-12")["vignette_id"])
 
 
-def test_stats_rows_are_unique(twice):
+def test_stats_rows_are_unique(twice: tuple[RunResult, RunResult]) -> None:
     stats = twice[0].tables["stats"]
     assert not stats.duplicated(["analysis", "metric", "comparison", "stratum"]).any()
 
 
-def test_demo_run_and_report_commands(tmp_path):
+def test_demo_run_and_report_commands(tmp_path: Path) -> None:
     """`make demo` runs `dsk demo`: the quickstart experiment, with its report."""
     from typer.testing import CliRunner
 
@@ -293,7 +303,8 @@ def test_demo_run_and_report_commands(tmp_path):
     assert missing.exit_code == 1 and "not a run" in missing.output and "manifest.json" in missing.output
 
 
-def test_durable_engine_gives_the_same_tables(tmp_path, twice):
+def test_durable_engine_gives_the_same_tables(tmp_path: Path,
+                                              twice: tuple[RunResult, RunResult]) -> None:
     """The reference engine and the NumPy twin write identical decisions and traces."""
     config = load_config(_config(tmp_path, BASE + "engine: durable\n"))
     run = run_experiment(config, tmp_path / "durable", report=False)
