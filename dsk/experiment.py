@@ -18,8 +18,9 @@ run folder:
     checklists learned from the panel;
 ``inputs/``
     a copy of every input: ``config.yaml``, ``catalogue.yaml``, ``professions.yaml``,
-    ``rules/``, ``panels/``, ``vignettes/`` and ``judgements/`` (bundled files too), so the
-    folder stands alone: ``dsk report`` reads only these;
+    ``rules/``, ``panels/``, ``vignettes/`` and ``judgements/`` (bundled files too, and the
+    answers exported from the scoring app's database), so the folder stands alone:
+    ``dsk report`` reads only these;
 ``report.html``, ``manifest.json``
     the report, and the config with its hash, seeds, package versions, the
     SHA-256 of every file in ``inputs/`` and timings.
@@ -301,6 +302,16 @@ class _Inputs:
         self.hashes[name] = _file_hash(path)
         self.sources[name] = origin
 
+    def table(self, frame: pd.DataFrame, name: str, origin: str) -> None:
+        """Write a table read from elsewhere (the scoring app's database) to ``inputs/<name>``."""
+        from dsk.io import write_table
+
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_table(frame, path)
+        self.hashes[name] = _file_hash(path)
+        self.sources[name] = origin
+
 
 def _bundled(path: Path) -> str:
     """``bundled:experiments/rules/x.yaml`` for a file in the package's data."""
@@ -426,6 +437,8 @@ def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds
                               f"needs the app extra (no module named {exc.name!r}): pip install 'dsk[app]'") from exc
         assert source.database is not None and source.study is not None
         table = export_judgements(source.database, source.study)
+        inputs.table(table, f"judgements/study-{source.study}.parquet",
+                     f"the scoring app's database, study {source.study}")
     known = set(vignettes["vignette_id"])
     unknown = sorted(set(table["vignette_id"]) - known)
     if unknown:

@@ -271,6 +271,11 @@ def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
     run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
     humans = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "human"]
     assert len(humans) == 24 and humans["rater_id"].nunique() == 2
+    exported = pd.read_parquet(run.out_dir / "inputs" / "judgements" / f"study-{study_id}.parquet")
+    key = ["vignette_id", "rater_id", "round", "need_level", "rationale"]
+    assert exported[key].to_numpy().tolist() == humans[key].to_numpy().tolist()
+    assert run.manifest["inputs"][f"judgements/study-{study_id}.parquet"] == \
+        _sha(run.out_dir / "inputs" / "judgements" / f"study-{study_id}.parquet")
     assert set(run.tables["failures"]["vignette_id"]) == set(load_set("training-12")["vignette_id"])
 
 
