@@ -18,7 +18,8 @@ run folder:
     checklists learned from the panel;
 ``inputs/``
     a copy of every input: ``config.yaml``, ``catalogue.yaml``, ``professions.yaml``,
-    ``rules/``, ``panels/``, ``vignettes/`` and ``judgements/`` (bundled files too, and the
+    ``rules/``, ``panels/``, ``vignettes/`` (or, for a generated design, the narrative
+    ``templates/``) and ``judgements/`` (bundled files too, and the
     answers exported from the scoring app's database), so the folder stands alone:
     ``dsk report`` reads only these;
 ``report.html``, ``manifest.json``
@@ -395,6 +396,10 @@ def _load_vignettes(source: VignetteSource, seed: int, where: _Where, catalogue:
         path = where.file(source.file, "vignettes", "file")
         inputs.add(path, f"vignettes/{path.name}", source.file)
         return read_vignettes(path, catalogue)
+    from dsk.narrative import template_dir
+
+    for template in sorted(p for p in template_dir().iterdir() if p.is_file()):  # they write the narratives
+        inputs.add(template, f"templates/{template.name}", _bundled(template))
     n = source.n if source.n is not None else sum((source.bands or {}).values())
     assert source.design is not None
     bands = {str(k): v for k, v in source.bands.items()} if source.bands else None

@@ -316,3 +316,17 @@ def test_durable_engine_gives_the_same_tables(tmp_path: Path,
     for name in ("decisions", "trace", "failures"):
         assert (run.out_dir / f"{name}.parquet").read_bytes() == \
             (twice[0].out_dir / f"{name}.parquet").read_bytes(), name
+
+
+def test_a_generated_design_keeps_the_narrative_templates(tmp_path: Path) -> None:
+    from dsk.narrative import template_dir
+
+    text = BASE.replace("{set: training-12}", "{design: random, n: 6}").replace(
+        "analyses: [agreement, explanations, failures, learned]", "analyses: []")
+    path = _config(tmp_path, text)
+    run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    files = _inputs(run)
+    assert [f for f in files if f.startswith(("templates/", "vignettes/"))] == [
+        "templates/frames.j2", "templates/vignette.txt.j2"]
+    assert files["templates/vignette.txt.j2"].read_bytes() == (template_dir() / "vignette.txt.j2").read_bytes()
+    assert len(run.tables["vignettes"]) == 6
