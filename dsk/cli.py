@@ -16,9 +16,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsk._cli import fail
+from dsk.analysis.cli import agree
 from dsk.catalogue import DOMAINS, Catalogue, CatalogueError, load_catalogue
 from dsk.design import DESIGNS, generate
 from dsk.io import TableFileError, read_vignettes, write_table
+from dsk.panels.cli import app as panel_app
+from dsk.rules.cli import app as rules_app
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS, SchemaError
 
 app = typer.Typer(help="dsk: rules versus judgement in children's services.", no_args_is_help=True,
@@ -34,10 +37,9 @@ APP_MODULES = frozenset({"fastapi", "starlette", "anyio", "uvicorn", "sqlalchemy
                          "multipart", "python_multipart", "psycopg"})
 APP_INSTALL = "pip install 'dsk[app]'"
 
-app.command("agree", help="Agreement statistics for any long-format ratings file.")(
-    importlib.import_module("dsk.analysis.cli").agree)
-app.add_typer(importlib.import_module("dsk.rules.cli").app, name="rules")
-app.add_typer(importlib.import_module("dsk.panels.cli").app, name="panel")
+app.command("agree", help="Agreement statistics for any long-format ratings file.")(agree)
+app.add_typer(rules_app, name="rules")
+app.add_typer(panel_app, name="panel")
 
 
 def _app_missing(name: str, module: str) -> Callable[[typer.Context], None]:
