@@ -32,6 +32,7 @@ system-deps:
 	  echo "installing PostgreSQL for the database tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# tests/test_packaging.py builds the wheel and runs it from a fresh virtual environment.
 test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest
 
@@ -46,4 +47,4 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk._yaml import line_of, load_yaml
 
 __all__ = [
@@ -425,8 +425,8 @@ class Catalogue:
 
 
 def default_catalogue_path() -> Path:
-    """``vignettes/factors.yaml`` beside the package."""
-    return project_path("vignettes", "factors.yaml")
+    """``vignettes/factors.yaml`` bundled in the package."""
+    return data_path("vignettes", "factors.yaml")
 
 
 @lru_cache(maxsize=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,13 +12,17 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dsk._cli import fail
-from dsk.catalogue import DOMAINS, CatalogueError, load_catalogue
+from dsk.analysis.cli import agree
+from dsk.catalogue import DOMAINS, Catalogue, CatalogueError, load_catalogue
 from dsk.design import DESIGNS, generate
 from dsk.io import TableFileError, read_vignettes, write_table
 from dsk.narrative import STANCE_REASSURE, Reports
+from dsk.panels.cli import app as panel_app
+from dsk.rules.cli import app as rules_app
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS, SchemaError
 
 app = typer.Typer(help="dsk: rules versus judgement in children's services.", no_args_is_help=True,
@@ -27,33 +32,42 @@ app.add_typer(vignettes_app, name="vignettes")
 
 console = Console()
 
-#: Sub-command groups that live beside their own package: (module, attribute, name).
-_GROUPS = (
-    ("dsk.rules.cli", "app", "rules"),
-    ("dsk.panels.cli", "app", "panel"),
-    ("dsk.app.cli", "admin_app", "admin"),
-    ("dsk.app.cli", "study_app", "study"),
-)
+#: Top-level modules of the ``app`` extra (``pyproject.toml``) and of what it pulls in: when one
+#: is missing, the scoring app's commands say how to install it instead of vanishing.
+APP_MODULES = frozenset({"fastapi", "starlette", "anyio", "uvicorn", "sqlalchemy", "alembic", "mako",
+                         "multipart", "python_multipart", "psycopg"})
+APP_INSTALL = "pip install 'dsk[app]'"
 
-try:
-    from dsk.analysis.cli import agree as _agree
+app.command("agree", help="Agreement statistics for any long-format ratings file.")(agree)
+app.add_typer(rules_app, name="rules")
+app.add_typer(panel_app, name="panel")
 
-    app.command("agree", help="Agreement statistics for any long-format ratings file.")(_agree)
-except ImportError:  # pragma: no cover
-    pass
+
+def _app_missing(name: str, module: str) -> Callable[[typer.Context], None]:
+    """A stand-in for an app command when the ``app`` extra is not installed."""
+
+    def command(ctx: typer.Context) -> None:
+        raise fail(f"`dsk {name}` needs the scoring app, which is not installed (no module named "
+                   f"{module!r}); install it with: {APP_INSTALL}")
+
+    return command
+
 
 try:  # the scoring app needs the `app` extra
-    from dsk.app.cli import serve as _serve
-
-    app.command("serve", help="Run the practitioners' scoring app.")(_serve)
-except ImportError:  # pragma: no cover
-    pass
-
-for _module, _attr, _name in _GROUPS:
-    try:
-        app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
-    except ImportError:  # pragma: no cover - only while a group is being built
-        pass
+    _app_cli = importlib.import_module("dsk.app.cli")
+except ModuleNotFoundError as exc:
+    if (exc.name or "").split(".")[0] not in APP_MODULES:
+        raise
+    for _name, _help in (("serve", "Run the practitioners' scoring app."),
+                         ("admin", "Researcher accounts of the scoring app."),
+                         ("study", "Export studies and import survey responses.")):
+        app.command(_name, help=f"{_help} Needs the app extra: {escape(APP_INSTALL)}",
+                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                      "help_option_names": []})(_app_missing(_name, exc.name or "?"))
+else:
+    app.command("serve", help="Run the practitioners' scoring app.")(_app_cli.serve)
+    app.add_typer(_app_cli.admin_app, name="admin")
+    app.add_typer(_app_cli.study_app, name="study")
 
 
 @vignettes_app.command("generate")
@@ -81,8 +95,9 @@ def vignettes_generate(
                     raise fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
                 band_counts[key.strip()] = int(value)
         dims = [d.strip() for d in dimensions.split(",")] if dimensions else None
-        frame = generate(design, n, seed, load_catalogue(), narratives=not no_narratives, set_id=set_id, dimensions=dims,
-                         bands=band_counts)
+        catalogue = load_catalogue()
+        frame = generate(design, n, seed, catalogue, narratives=not no_narratives, set_id=set_id,
+                         dimensions=dims, bands=band_counts)
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
@@ -91,13 +106,21 @@ def vignettes_generate(
         extra = (f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial, "
                  f"{frame.attrs['d_efficiency_plausible']:.3f} against its plausible combinations")
     console.print(f"wrote {len(frame)} vignettes to {output}{extra}")
-    _print_summary(frame)
+    _print_summary(frame, catalogue)
 
 
-def _load(path: Path) -> pd.DataFrame:
+def _load(path: Path, catalogue: Catalogue) -> pd.DataFrame:
     try:
-        return read_vignettes(path, load_catalogue())
+        return read_vignettes(path, catalogue)
     except (TableFileError, SchemaError, CatalogueError) as exc:
+        raise fail(str(exc)) from exc
+
+
+def _catalogue() -> Catalogue:
+    """The bundled catalogue: the CLI is the edge that loads it."""
+    try:
+        return load_catalogue()
+    except CatalogueError as exc:
         raise fail(str(exc)) from exc
 
 
@@ -107,13 +130,13 @@ def vignettes_show(
     id: Annotated[str, typer.Option("--id", help="Vignette id.")],  # noqa: A002
 ) -> None:
     """Print one vignette's narrative and its factors."""
-    frame = _load(file)
+    cat = _catalogue()
+    frame = _load(file, cat)
     match = frame[frame["vignette_id"] == id]
     if match.empty:
         sample = ", ".join(frame["vignette_id"].head(3))
         raise fail(f"{file}: no vignette with id {id!r} (ids look like {sample})")
     row = match.iloc[0]
-    cat = load_catalogue()
     console.rule(f"{id}  ·  complexity {row['complexity']:.2f} ({row['complexity_band']})")
     console.print(row["narrative"] or "(no narrative)", highlight=False)
     if "note" in frame.columns and isinstance(row.get("note"), str) and row["note"]:
@@ -141,13 +164,13 @@ def vignettes_show(
 @vignettes_app.command("describe")
 def vignettes_describe(file: Annotated[Path, typer.Argument(help="Vignettes file.")]) -> None:
     """Counts by complexity band, CAF domain and complexity dimension."""
-    frame = _load(file)
+    cat = _catalogue()
+    frame = _load(file, cat)
     console.print(f"{file}: {len(frame)} vignettes")
-    _print_summary(frame)
+    _print_summary(frame, cat)
 
 
-def _print_summary(frame: pd.DataFrame) -> None:
-    cat = load_catalogue()
+def _print_summary(frame: pd.DataFrame, cat: Catalogue) -> None:
     bands = Table(title="Complexity bands")
     bands.add_column("band")
     bands.add_column("vignettes", justify="right")
@@ -189,7 +212,7 @@ def vignettes_decks(
     """Deal a vignette set into balanced decks with a randomised order per respondent."""
     from dsk.design import make_decks
 
-    frame = _load(file)
+    frame = _load(file, _catalogue())
     try:
         decks = make_decks(list(frame["vignette_id"]), deck_size, respondents, random_state=seed)
     except ValueError as exc:
@@ -204,23 +227,24 @@ def vignettes_decks(
 def vignettes_build_sets(
     check: Annotated[bool, typer.Option(help="Only check that the built files match their sources.")] = False,
 ) -> None:
-    """Rebuild the bundled sets in vignettes/sets/ from their YAML sources."""
+    """Rebuild the bundled sets (vignettes/sets/ in the package data) from their YAML sources."""
     import tempfile
 
     from dsk.sets import build_set, sets_dir, write_set
 
+    cat = _catalogue()
     stale = []
     for source in sorted(sets_dir().glob("*.yaml")):
         try:
             if check:
-                built = build_set(source, load_catalogue())
+                built = build_set(source, cat)
                 target = source.with_name(f"{built['set_id'].iloc[0]}.jsonl")
                 with tempfile.TemporaryDirectory() as tmp:
                     fresh = write_table(built, Path(tmp) / target.name).read_bytes()
                 if not target.exists() or target.read_bytes() != fresh:
                     stale.append(target.name)
                 continue
-            path = write_set(source, load_catalogue())
+            path = write_set(source, cat)
         except (ValueError, CatalogueError, TableFileError) as exc:
             raise fail(str(exc)) from exc
         console.print(f"built {path}")
@@ -265,11 +289,14 @@ def run(
 @app.command("report")
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `dsk run`.")]) -> None:
     """Re-render report.html from a run folder."""
-    from dsk.report import render_report
+    from dsk.report import RunFolderError, render_report
 
     if not (run_dir / "manifest.json").exists():
         raise fail(f"{run_dir}: not a run folder (no manifest.json)")
-    path = render_report(run_dir)
+    try:
+        path = render_report(run_dir)
+    except RunFolderError as exc:
+        raise fail(str(exc)) from exc
     console.print(f"report written to {path.resolve()}")
 
 

@@ -3,21 +3,40 @@
 An experiment config (``experiments/*.yaml``) names the vignettes, the
 rulesets, the panels (simulated, or human judgements from a file or the
 scoring app's database), the rounds, the analyses, the bootstrap replicates,
-the seed and the output folder. :func:`load_config` reads it once into
-frozen pydantic models (an error names the file, the key path and what was
-expected); :func:`run_experiment` runs every stage and writes the run folder:
+the seed, the output folder and, optionally, its own factor ``catalogue`` and
+``professions`` files. Every path in it is relative to the config file.
+:func:`load_config` reads it once into frozen pydantic models (an error names
+the file, the key path and what was expected); :func:`run_experiment` loads the
+catalogue and the professions once, passes them to every stage, and writes the
+run folder:
 
 ``vignettes``, ``decisions``, ``trace``, ``judgements``, ``stats``, ``failures``
-    the tables of DESIGN.md, each as ``.parquet`` and ``.csv``;
+    the tables described in ``docs/architecture.md``, each as ``.parquet`` and ``.csv``;
 ``importance``, ``teaching``
     SHAP importance per feature and ruleset; ranked teaching cases;
 ``learned/<id>.yaml``
     checklists learned from the panel;
+``inputs/``
+    a copy of every input: ``config.yaml``, ``catalogue.yaml``, ``professions.yaml``,
+    ``rules/``, ``panels/``, ``vignettes/`` (or, for a generated design, the narrative
+    ``templates/``) and ``judgements/`` (bundled files too, and the
+    answers exported from the scoring app's database), so the folder stands alone:
+    ``dsk report`` reads only these;
 ``report.html``, ``manifest.json``
-    the report, and the config with its hash, seeds, package versions,
-    input hashes and timings.
+    the report, and the config with its hash, seeds, package versions, the
+    SHA-256 of every file in ``inputs/`` and timings.
 
 Running the same config twice gives byte-identical tables.
+
+Examples
+--------
+>>> config = load_config("quickstart")
+>>> config.vignettes.set, config.rulesets
+('core-60', ['threshold-of-need', 'count-of-concerns'])
+>>> run = run_experiment(config.model_copy(update={"bootstrap": 0}), "runs/quickstart",
+...                      report=False)  # doctest: +SKIP
+>>> sorted(run.manifest["inputs"])[:3]  # doctest: +SKIP
+['catalogue.yaml', 'config.yaml', 'panels/mixed-12.yaml']
 """
 
 from __future__ import annotations
@@ -25,27 +44,34 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk._yaml import YamlError, line_of, load_yaml
 from dsk.catalogue import Catalogue, load_catalogue
 from dsk.schema import STATS_COLUMNS
+
+if TYPE_CHECKING:
+    from dsk.catalogue import Catalogue
+    from dsk.panels import ProfessionProfile
+    from dsk.rules import Ruleset
 
 __all__ = [
     "ANALYSES",
     "ConfigError",
     "ExperimentConfig",
     "RunResult",
+    "config_dict",
     "config_hash",
     "experiments_dir",
     "load_config",
@@ -112,6 +138,10 @@ class ExperimentConfig(_Frozen):
     title: str = ""
     description: str = ""
     seed: int = 0
+    catalogue: str | None = Field(None, description=(
+        "Factor catalogue file, relative to the config (default: the bundled one)."))
+    professions: str | None = Field(None, description=(
+        "Profession profiles file, relative to the config (default: the bundled one)."))
     vignettes: VignetteSource
     rulesets: Annotated[list[str], Field(min_length=1)]
     panels: Annotated[list[PanelSource], Field(min_length=1)]
@@ -128,12 +158,18 @@ class ExperimentConfig(_Frozen):
 
 
 def experiments_dir() -> Path:
-    """``experiments/`` beside the package."""
-    return project_path("experiments")
+    """``experiments/`` bundled in the package."""
+    return data_path("experiments")
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment config; a bundled one can be named by id."""
+    """Read and validate an experiment config; a bundled one can be named by id.
+
+    Examples
+    --------
+    >>> load_config("training").vignettes.set
+    'training-12'
+    """
     p = Path(path)
     if not p.suffix:
         p = experiments_dir() / f"{path}.yaml"
@@ -153,9 +189,36 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raise ConfigError(f"{p}{f', line {line}' if line else ''}, key {keys}: {first['msg']}{got_text}") from exc
 
 
+#: Keys added after the first release: left out of the dump while unset, so the hash and
+#: ``config.json`` of a config that does not use them stay what they were.
+_OPTIONAL_KEYS = ("catalogue", "professions")
+
+
+def config_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """The config as plain JSON data (what ``config.json`` and the manifest hold).
+
+    Examples
+    --------
+    >>> data = config_dict(load_config("quickstart"))
+    >>> data["rulesets"], "catalogue" in data
+    (['threshold-of-need', 'count-of-concerns'], False)
+    """
+    data = config.model_dump(mode="json")
+    for key in _OPTIONAL_KEYS:
+        if data.get(key) is None:
+            data.pop(key, None)
+    return data
+
+
 def config_hash(config: ExperimentConfig) -> str:
-    """SHA-256 of the config's canonical JSON."""
-    text = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """SHA-256 of the config's canonical JSON.
+
+    Examples
+    --------
+    >>> len(config_hash(load_config("quickstart")))
+    64
+    """
+    text = json.dumps(config_dict(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -173,38 +236,171 @@ class RunResult:
 
     @property
     def report(self) -> Path:
+        """``report.html`` in the run folder."""
         return self.out_dir / "report.html"
 
 
 Progress = Callable[[str, str], None]
 
 
-def _resolve_ruleset(name: str, base: Path, catalogue: Catalogue):  # type: ignore[no-untyped-def]
+class _Where:
+    """Names the config file, line and key of a value, for errors raised while running."""
+
+    def __init__(self, config: ExperimentConfig, config_path: Path | None) -> None:
+        self.label = str(config_path) if config_path is not None else f"experiment {config.id!r}"
+        self.base = config_path.parent if config_path is not None else Path.cwd()
+        self.data: Any = None
+        if config_path is not None and config_path.exists():
+            try:
+                self.data = load_yaml(config_path)
+            except YamlError:
+                self.data = None
+
+    def __call__(self, *key: str | int) -> str:
+        line = line_of(self.data, key) if self.data is not None else 0
+        return f"{self.label}{f', line {line}' if line else ''}, key {'.'.join(str(k) for k in key)}"
+
+    def file(self, name: str, *key: str | int) -> Path:
+        """``name`` resolved against the config's folder; a ConfigError when there is no such file."""
+        path = Path(name) if Path(name).is_absolute() else self.base / name
+        if not path.is_file():
+            raise ConfigError(f"{self(*key)}: no such file {str(path)!r}")
+        return path
+
+
+class _Inputs:
+    """``RUN/inputs/``: a copy of every input file, with its SHA-256 and where it came from."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        self.hashes: dict[str, str] = {}
+        self.sources: dict[str, str] = {}
+
+    def add(self, source: Path, name: str, origin: str) -> Path:
+        """Copy ``source`` to ``inputs/<name>`` (``stem-2`` and so on when the name is taken by
+        another file) and return the copy."""
+        data = source.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        target, k = name, 1
+        while target in self.hashes and self.hashes[target] != digest:
+            k += 1
+            stem, dot, ext = name.rpartition(".")
+            target = f"{stem}-{k}.{ext}" if dot else f"{name}-{k}"
+        if target not in self.hashes:
+            path = self.root / target
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            self.hashes[target] = digest
+            self.sources[target] = origin
+        return self.root / target
+
+    def write(self, text: str, name: str, origin: str) -> None:
+        """Write generated text to ``inputs/<name>``."""
+        path = self.root / name
+        path.write_text(text, encoding="utf-8")
+        self.hashes[name] = _file_hash(path)
+        self.sources[name] = origin
+
+    def table(self, frame: pd.DataFrame, name: str, origin: str) -> None:
+        """Write a table read from elsewhere (the scoring app's database) to ``inputs/<name>``."""
+        from dsk.io import write_table
+
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_table(frame, path)
+        self.hashes[name] = _file_hash(path)
+        self.sources[name] = origin
+
+
+def _bundled(path: Path) -> str:
+    """``bundled:experiments/rules/x.yaml`` for a file in the package's data."""
+    return f"bundled:{path.resolve().relative_to(data_path().resolve()).as_posix()}"
+
+
+def _copy_config(config: ExperimentConfig, config_path: Path | None, inputs: _Inputs) -> None:
+    """The config file as written, when it is the config being run; else the config as YAML."""
+    import yaml
+
+    if config_path is not None and config_path.is_file():
+        try:
+            same = load_config(config_path) == config
+        except ConfigError:
+            same = False
+        if same:
+            origin = _bundled(config_path) if _is_bundled(config_path) else config_path.name
+            inputs.add(config_path, "config.yaml", origin)
+            return
+    inputs.write(yaml.safe_dump(config_dict(config), sort_keys=False, allow_unicode=True),
+                 "config.yaml", "the config object given to run_experiment")
+
+
+def _is_bundled(path: Path) -> bool:
+    return path.resolve().is_relative_to(data_path().resolve())
+
+
+def _load_catalogue(config: ExperimentConfig, where: _Where, inputs: _Inputs) -> Catalogue:
+    from dsk.catalogue import default_catalogue_path, load_catalogue
+
+    path = where.file(config.catalogue, "catalogue") if config.catalogue else default_catalogue_path()
+    catalogue = load_catalogue(path)
+    inputs.add(path, "catalogue.yaml", config.catalogue or _bundled(path))
+    return catalogue
+
+
+def _load_professions(config: ExperimentConfig, catalogue: Catalogue, where: _Where,
+                      inputs: _Inputs) -> dict[str, ProfessionProfile]:
+    from dsk.panels import load_professions
+    from dsk.panels.profiles import panels_dir
+
+    path = where.file(config.professions, "professions") if config.professions \
+        else panels_dir() / "professions.yaml"
+    professions = load_professions(path, catalogue=catalogue)
+    inputs.add(path, "professions.yaml", config.professions or _bundled(path))
+    return professions
+
+
+def _resolve_ruleset(name: str, index: int, where: _Where, catalogue: Catalogue,
+                     inputs: _Inputs) -> Ruleset:
     from dsk.rules import bundled_rulesets, load_ruleset
 
     bundled = bundled_rulesets()
     if name in bundled:
-        return load_ruleset(bundled[name], catalogue), bundled[name]
-    path = Path(name) if Path(name).is_absolute() else base / name
-    if not path.exists():
-        raise ConfigError(f"rulesets: no bundled ruleset or file {name!r} (bundled: {', '.join(bundled)})")
-    return load_ruleset(path, catalogue), path
+        path, origin = bundled[name], _bundled(bundled[name])
+    else:
+        path = Path(name) if Path(name).is_absolute() else where.base / name
+        if not path.is_file():
+            raise ConfigError(f"{where('rulesets', index)}: no bundled ruleset or file {name!r} "
+                              f"(bundled: {', '.join(bundled)})")
+        origin = name
+    ruleset = load_ruleset(path, catalogue)
+    inputs.add(path, f"rules/{path.name}", origin)
+    return ruleset
 
 
-def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[str, str],
-                    catalogue: Catalogue) -> pd.DataFrame:
+def _load_vignettes(source: VignetteSource, seed: int, where: _Where, catalogue: Catalogue,
+                    inputs: _Inputs) -> pd.DataFrame:
     from dsk.design import generate
     from dsk.io import read_vignettes
-    from dsk.sets import load_set, sets_dir
+    from dsk.sets import bundled_sets, load_set, sets_dir
 
     if source.set is not None:
         path = sets_dir() / f"{source.set}.jsonl"
-        inputs[str(path.relative_to(sets_dir().parent.parent))] = _file_hash(path) if path.exists() else ""
+        if not path.is_file():
+            raise ConfigError(f"{where('vignettes', 'set')}: no bundled vignette set {source.set!r} "
+                              f"(sets: {', '.join(bundled_sets())})")
+        inputs.add(path, f"vignettes/{path.name}", _bundled(path))
         return load_set(source.set, catalogue)
     if source.file is not None:
-        path = Path(source.file) if Path(source.file).is_absolute() else base / source.file
-        inputs[source.file] = _file_hash(path)
+        path = where.file(source.file, "vignettes", "file")
+        inputs.add(path, f"vignettes/{path.name}", source.file)
         return read_vignettes(path, catalogue)
+    from dsk.narrative import template_dir
+
+    for template in sorted(p for p in template_dir().iterdir() if p.is_file()):  # they write the narratives
+        inputs.add(template, f"templates/{template.name}", _bundled(template))
     n = source.n if source.n is not None else sum((source.bands or {}).values())
     assert source.design is not None
     bands = {str(k): v for k, v in source.bands.items()} if source.bands else None
@@ -213,25 +409,42 @@ def _load_vignettes(source: VignetteSource, seed: int, base: Path, inputs: dict[
                     set_id=f"{source.design}-{seed}")
 
 
-def _load_panel(source: PanelSource, vignettes: pd.DataFrame, rounds: int, seed: int, base: Path,
-                inputs: dict[str, str], catalogue: Catalogue) -> pd.DataFrame:
+def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds: int, seed: int,
+                where: _Where, catalogue: Catalogue, professions: dict[str, ProfessionProfile],
+                inputs: _Inputs) -> pd.DataFrame:
     from dsk.io import read_table
-    from dsk.panels import load_panel, load_professions, simulate_panel
+    from dsk.panels import load_panel, simulate_panel
+    from dsk.panels.profiles import panels_dir
 
     if source.panel is not None:
-        profs = load_professions(catalogue=catalogue)
-        spec = load_panel(source.panel if not source.panel.endswith(".yaml") else base / source.panel, profs)
-        return simulate_panel(vignettes, spec, random_state=seed, rounds=rounds, professions=profs,
+        if Path(source.panel).suffix:
+            path = where.file(source.panel, "panels", index, "panel")
+            origin = source.panel
+        else:
+            path = panels_dir() / f"{source.panel}.yaml"
+            if not path.is_file():
+                bundled = sorted(p.stem for p in panels_dir().glob("*.yaml") if p.stem != "professions")
+                raise ConfigError(f"{where('panels', index, 'panel')}: no bundled panel {source.panel!r} "
+                                  f"(bundled panels: {', '.join(bundled)})")
+            origin = _bundled(path)
+        spec = load_panel(path, professions)
+        inputs.add(path, f"panels/{path.name}", origin)
+        return simulate_panel(vignettes, spec, random_state=seed, rounds=rounds, professions=professions,
                               catalogue=catalogue)
     if source.judgements is not None:
-        path = Path(source.judgements) if Path(source.judgements).is_absolute() else base / source.judgements
-        inputs[source.judgements] = _file_hash(path)
-        table = read_table(path, "judgements")
+        path = where.file(source.judgements, "panels", index, "judgements")
+        inputs.add(path, f"judgements/{path.name}", source.judgements)
+        table = read_table(path, "judgements", catalogue)
     else:
-        from dsk.app import export_judgements
-
+        try:
+            from dsk.app import export_judgements
+        except ModuleNotFoundError as exc:
+            raise ConfigError(f"{where('panels', index, 'database')}: reading the scoring app's database "
+                              f"needs the app extra (no module named {exc.name!r}): pip install 'dsk[app]'") from exc
         assert source.database is not None and source.study is not None
         table = export_judgements(source.database, source.study)
+        inputs.table(table, f"judgements/study-{source.study}.parquet",
+                     f"the scoring app's database, study {source.study}")
     known = set(vignettes["vignette_id"])
     unknown = sorted(set(table["vignette_id"]) - known)
     if unknown:
@@ -281,6 +494,14 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     out_dir : the run folder (default: the config's ``output``, else ``runs/<id>``).
     progress : called as ``progress(stage, message)`` when a stage starts and ends.
     report : also render ``report.html``.
+    config_path : the file a config object was read from: its paths are relative to it, and it
+        is copied to ``inputs/config.yaml`` (default: the current folder, and the config
+        written out as YAML).
+
+    Raises
+    ------
+    ConfigError
+        When a file the config names is missing; the message names the config file and key.
     """
     from dsk.analysis import (
         agreement_stats,
@@ -300,12 +521,12 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     if not isinstance(config, ExperimentConfig):
         config_path = Path(config) if Path(config).suffix else experiments_dir() / f"{config}.yaml"
         config = load_config(config_path)
-    base = config_path.parent if config_path is not None else Path.cwd()
+    where = _Where(config, config_path)
     out = Path(out_dir or config.output or Path("runs") / config.id)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda stage, message: None)
     timings: dict[str, float] = {}
-    inputs: dict[str, str] = {}
+    inputs = _Inputs(out / "inputs")
     seed = config.seed
     catalogue = load_catalogue()
 
@@ -317,14 +538,17 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         timings[name] = round(time.perf_counter() - t0, 3)
         say(name, f"done in {timings[name]:.1f} s")
 
+    # The catalogue and the professions are read once, here, and passed to every stage.
+    _copy_config(config, config_path, inputs)
+    catalogue = _load_catalogue(config, where, inputs)
+    professions = _load_professions(config, catalogue, where, inputs)
     with stage("vignettes"):
-        vignettes = _load_vignettes(config.vignettes, seed, base, inputs, catalogue)
+        vignettes = _load_vignettes(config.vignettes, seed, where, catalogue, inputs)
     with stage("rules"):
         rulesets = []
         decisions_parts, trace_parts = [], []
-        for name in config.rulesets:
-            ruleset, path = _resolve_ruleset(name, base, catalogue)
-            inputs[f"rules:{ruleset.id}"] = _file_hash(Path(path))
+        for i, name in enumerate(config.rulesets):
+            ruleset = _resolve_ruleset(name, i, where, catalogue, inputs)
             result = evaluate(ruleset, vignettes, engine=config.engine, margins=True, catalogue=catalogue)
             decisions_parts.append(result.decisions())
             trace_parts.append(result.trace())
@@ -332,10 +556,11 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         decisions = pd.concat(decisions_parts, ignore_index=True)
         trace = pd.concat(trace_parts, ignore_index=True)
     with stage("panels"):
-        panel_parts = [_load_panel(p, vignettes, config.rounds, seed, base, inputs, catalogue)
-                       for p in config.panels]
+        panel_parts = [_load_panel(p, i, vignettes, config.rounds, seed, where, catalogue, professions, inputs)
+                       for i, p in enumerate(config.panels)]
         people = pd.concat(panel_parts, ignore_index=True)
-        judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements")
+        judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements",
+                              catalogue)
     stats_parts: list[pd.DataFrame] = []
     failures = pd.DataFrame()
     importance = pd.DataFrame()
@@ -351,9 +576,9 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
             parts: list[pd.DataFrame] = []
             for ruleset in rulesets:
                 own = decisions[decisions["ruleset_id"] == ruleset.id]
-                _, overlap = factor_overlap(vignettes, own, people, ruleset)
+                _, overlap = factor_overlap(vignettes, own, people, ruleset, catalogue=catalogue)
                 comparison = shap_comparison(vignettes, people, ruleset, background=config.shap_background,
-                                             seed=seed)
+                                             seed=seed, catalogue=catalogue)
                 shap_rows = comparison.stats
                 if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
                     shap_rows = shap_rows[shap_rows["comparison"] != "surrogate~panel"]
@@ -365,10 +590,11 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
             parts, teach = [], []
             for ruleset in rulesets:
                 own = decisions[decisions["ruleset_id"] == ruleset.id]
-                table = failure_points(vignettes, own, people, ruleset=ruleset, random_state=seed)
+                table = failure_points(vignettes, own, people, ruleset=ruleset, random_state=seed,
+                                       catalogue=catalogue)
                 parts.append(table)
                 teach.append(teaching_cases(table, vignettes, top=config.teaching_cases))
-            failures = validate(pd.concat(parts, ignore_index=True), "failures")
+            failures = validate(pd.concat(parts, ignore_index=True), "failures", catalogue)
             model = divergence_model(failures, vignettes)
             stats_parts.append(model)
             teaching = pd.concat(teach, ignore_index=True).sort_values(
@@ -378,13 +604,15 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         with stage("learned"):
             learned_sets = []
             for depth in config.learned_depths:
-                learned = learn_checklist(vignettes, people, max_depth=depth, random_state=seed)
+                learned = learn_checklist(vignettes, people, max_depth=depth, random_state=seed,
+                                          catalogue=catalogue)
                 learned_texts[learned.ruleset_id] = learned.yaml_text
                 learned_sets.append(learned.ruleset(catalogue))
-            stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets]))
+            stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets],
+                                                  catalogue=catalogue))
     stats = pd.concat([s for s in stats_parts if not s.empty], ignore_index=True) if stats_parts else \
         pd.DataFrame(columns=list(STATS_COLUMNS))
-    stats = validate(stats, "stats")
+    stats = validate(stats, "stats", catalogue)
     tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
               "stats": stats, "failures": failures, "importance": importance, "teaching": teaching}
     with stage("write"):
@@ -395,15 +623,16 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         learned_dir.mkdir(exist_ok=True)
         for rid, text in learned_texts.items():
             (learned_dir / f"{rid}.yaml").write_text(text, encoding="utf-8")
-        (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+        (out / "config.json").write_text(json.dumps(config_dict(config), indent=2) + "\n")
     manifest = {
         "experiment": config.id,
         "title": config.title,
-        "config": config.model_dump(mode="json"),
+        "config": config_dict(config),
         "config_hash": config_hash(config),
         "seeds": {"experiment": seed, "panels": [p.panel for p in config.panels if p.panel]},
         "versions": _versions(),
-        "inputs": dict(sorted(inputs.items())),
+        "inputs": dict(sorted(inputs.hashes.items())),
+        "input_sources": dict(sorted(inputs.sources.items())),
         "tables": {name: {"rows": len(t), "sha256": _file_hash(out / f"{name}.parquet")}
                    for name, t in tables.items()},
         "timings_seconds": timings,

@@ -43,7 +43,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk.catalogue import Catalogue
 
 __all__ = [
@@ -276,8 +276,8 @@ def reports_to_lists(cat: Catalogue, reports: Reports) -> list[list[dict[str, An
 
 
 def template_dir() -> Path:
-    """``vignettes/templates`` beside the package."""
-    return project_path("vignettes", "templates")
+    """``vignettes/templates`` bundled in the package."""
+    return data_path("vignettes", "templates")
 
 
 @lru_cache(maxsize=4)

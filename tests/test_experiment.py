@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from dsk.catalogue import load_catalogue
-from dsk.experiment import ConfigError, config_hash, load_config, run_experiment
+from dsk.catalogue import default_catalogue_path, load_catalogue
+from dsk.experiment import (
+    ConfigError,
+    ExperimentConfig,
+    RunResult,
+    config_hash,
+    load_config,
+    run_experiment,
+)
 from dsk.io import read_table, write_table
 from dsk.panels import load_panel, load_professions, simulate_panel
+from dsk.panels.profiles import panels_dir
+from dsk.rules import bundled_rulesets
 from dsk.schema import RUN_TABLES as TABLES
-from dsk.sets import load_set
+from dsk.sets import load_set, sets_dir
 
 
-def _config(tmp_path, text: str):
+def _config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "exp.yaml"
     path.write_text(text)
     return path
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _inputs(run: RunResult) -> dict[str, Path]:
+    root = run.out_dir / "inputs"
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 BASE = """id: t
@@ -47,28 +68,29 @@ learned_depths: [2]
         (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
     ],
 )
-def test_config_errors_name_file_line_and_key(tmp_path, change, expected):
+def test_config_errors_name_file_line_and_key(tmp_path: Path, change: tuple[str, str],
+                                              expected: str) -> None:
     path = _config(tmp_path, BASE.replace(*change))
     with pytest.raises(ConfigError, match=expected) as info:
         load_config(path)
     assert str(info.value).startswith(str(path))
 
 
-def test_bundled_configs_validate():
+def test_bundled_configs_validate() -> None:
     for name in ("quickstart", "complexity-gradient", "training"):
         config = load_config(name)
         assert config.id == name and len(config_hash(config)) == 64
 
 
 @pytest.fixture(scope="module")
-def twice(tmp_path_factory):
+def twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, RunResult]:
     config = load_config(_config(tmp_path_factory.mktemp("cfg"), BASE))
     a = run_experiment(config, tmp_path_factory.mktemp("a"), report=False)
     b = run_experiment(config, tmp_path_factory.mktemp("b"), report=False)
     return a, b
 
 
-def test_same_config_gives_byte_identical_tables(twice):
+def test_same_config_gives_byte_identical_tables(twice: tuple[RunResult, RunResult]) -> None:
     a, b = twice
     for name in TABLES:
         for ext in ("parquet", "csv"):
@@ -77,7 +99,7 @@ def test_same_config_gives_byte_identical_tables(twice):
         assert learned.read_bytes() == (b.out_dir / "learned" / learned.name).read_bytes()
 
 
-def test_run_folder_contents_and_manifest(twice):
+def test_run_folder_contents_and_manifest(twice: tuple[RunResult, RunResult]) -> None:
     run, _ = twice
     tables = {name: pd.read_parquet(run.out_dir / f"{name}.parquet") for name in TABLES}
     assert len(tables["vignettes"]) == 12
@@ -92,17 +114,111 @@ def test_run_folder_contents_and_manifest(twice):
     assert manifest["config_hash"] == config_hash(load_config_from(manifest))
     assert manifest["versions"]["durable-rules"] == "2.0.28"
     assert any(k.endswith("training-12.jsonl") for k in manifest["inputs"])
+    assert manifest["config"] == json.loads((run.out_dir / "config.json").read_text())
+    assert "catalogue" not in manifest["config"]  # unset optional keys leave the hash as it was
     assert set(manifest["timings_seconds"]) >= {"vignettes", "rules", "panels", "agreement", "failures"}
     assert manifest["tables"]["judgements"]["rows"] == len(tables["judgements"])
 
 
-def load_config_from(manifest):
-    from dsk.experiment import ExperimentConfig
-
+def load_config_from(manifest: dict[str, Any]) -> ExperimentConfig:
     return ExperimentConfig.model_validate(manifest["config"])
 
 
-def test_human_judgements_from_a_file(tmp_path):
+def test_every_input_is_copied_into_the_run_folder(twice: tuple[RunResult, RunResult]) -> None:
+    """inputs/ holds the config, catalogue, professions, panel, ruleset and vignette files (bundled
+    ones too), byte for byte, and the manifest records the SHA-256 of each."""
+    run, _ = twice
+    files = _inputs(run)
+    assert list(files) == ["catalogue.yaml", "config.yaml", "panels/mixed-12.yaml", "professions.yaml",
+                           "rules/threshold-of-need.yaml", "vignettes/training-12.jsonl"]
+    originals = {
+        "catalogue.yaml": default_catalogue_path(),
+        "panels/mixed-12.yaml": panels_dir() / "mixed-12.yaml",
+        "professions.yaml": panels_dir() / "professions.yaml",
+        "rules/threshold-of-need.yaml": bundled_rulesets()["threshold-of-need"],
+        "vignettes/training-12.jsonl": sets_dir() / "training-12.jsonl",
+    }
+    for name, original in originals.items():
+        assert files[name].read_bytes() == original.read_bytes(), name
+    assert run.manifest["inputs"] == {name: _sha(path) for name, path in files.items()}
+    assert run.manifest["input_sources"]["rules/threshold-of-need.yaml"] == \
+        "bundled:experiments/rules/threshold-of-need.yaml"
+    # the fixture passed a config object without its file: the copy is that config, as YAML
+    copied = load_config(files["config.yaml"])
+    assert copied == load_config_from(run.manifest)
+    assert copied.bootstrap == 20 and copied.rulesets == ["threshold-of-need"]
+
+
+def _own_inputs(tmp_path: Path) -> Path:
+    """A config in cfg/ naming its own catalogue and professions in data/ (relative paths)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    catalogue = default_catalogue_path().read_text(encoding="utf-8")
+    assert catalogue.count("label: Domestic abuse\n") == 1
+    (data / "factors.yaml").write_text(catalogue.replace("label: Domestic abuse\n",
+                                                         "label: Violence at home\n"), encoding="utf-8")
+    professions = (panels_dir() / "professions.yaml").read_text(encoding="utf-8")
+    assert professions.count("  noise: 0.5\n") == 1
+    (data / "professions.yaml").write_text(professions.replace("  noise: 0.5\n", "  noise: 1.5\n"),
+                                           encoding="utf-8")
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    return _config(cfg, BASE + "catalogue: ../data/factors.yaml\nprofessions: ../data/professions.yaml\n")
+
+
+def test_a_config_names_its_own_catalogue_and_professions(tmp_path: Path, twice: tuple[RunResult, RunResult],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths are relative to the config file, not the working folder; the run copies and uses the
+    named files, and the report reads the copies."""
+    from dsk.report._load import load_run
+
+    path = _own_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path / "data")
+    run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    files = _inputs(run)
+    assert files["catalogue.yaml"].read_bytes() == (tmp_path / "data" / "factors.yaml").read_bytes()
+    assert files["professions.yaml"].read_bytes() == (tmp_path / "data" / "professions.yaml").read_bytes()
+    assert files["config.yaml"].read_bytes() == path.read_bytes()  # the file itself, comments and all
+    assert run.manifest["input_sources"]["catalogue.yaml"] == "../data/factors.yaml"
+    assert run.manifest["config"]["professions"] == "../data/professions.yaml"
+    # the rules do not read labels; the noisier professions change the simulated panel
+    default = twice[0]
+    assert run.tables["decisions"].equals(default.tables["decisions"])
+    people = run.tables["judgements"]["rater_kind"] == "simulated"
+    before = default.tables["judgements"]["rater_kind"] == "simulated"
+    assert (run.tables["judgements"].loc[people, "need_level"].to_numpy()
+            != default.tables["judgements"].loc[before, "need_level"].to_numpy()).any()
+    loaded = load_run(run.out_dir)
+    assert {f.id: f.label for f in loaded.catalogue.factors}["domestic_abuse"] == "Violence at home"
+    assert loaded.professions["teacher"].noise == 0.55 and loaded.professions["social_worker"].noise == 1.5
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("", "catalogue: nope.yaml\n"), r"line 11, key catalogue: no such file '.*nope\.yaml'"),
+        (("", "professions: ../nope.yaml\n"), r"line 11, key professions: no such file '.*nope\.yaml'"),
+        (("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, mine.yaml]"),
+         r"line 4, key rulesets\.1: no bundled ruleset or file 'mine\.yaml' \(bundled: "),
+        (("{set: training-12}", "{file: none.jsonl}"), r"line 3, key vignettes\.file: no such file"),
+        (("{set: training-12}", "{set: core-61}"), r"line 3, key vignettes\.set: no bundled vignette set "
+                                                   r"'core-61' \(sets: core-60, training-12\)"),
+        (("{panel: mixed-12}", "{judgements: gone.csv}"), r"line 6, key panels\.0\.judgements: no such file"),
+        (("{panel: mixed-12}", "{panel: nobody}"), r"line 6, key panels\.0\.panel: no bundled panel 'nobody'"),
+        (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r"key panels\.0\.panel: no such file"),
+    ],
+)
+def test_missing_files_name_the_config_and_key(tmp_path: Path, change: tuple[str, str],
+                                               expected: str) -> None:
+    text = BASE + change[1] if change[0] == "" else BASE.replace(*change)
+    assert text != BASE
+    path = _config(tmp_path, text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    assert str(info.value).startswith(f"{path}, line ")
+
+
+def test_human_judgements_from_a_file(tmp_path: Path) -> None:
     vignettes = load_set("training-12")
     profs = load_professions()
     human = simulate_panel(vignettes, load_panel("social-workers-8", profs), random_state=2, professions=profs,
@@ -114,10 +230,12 @@ def test_human_judgements_from_a_file(tmp_path):
     run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
     kinds = run.tables["judgements"]["rater_kind"].value_counts().to_dict()
     assert kinds == {"human": len(human), "rules": 12}
-    assert run.manifest["inputs"]["responses.csv"]
+    assert run.manifest["inputs"]["judgements/responses.csv"] == _sha(tmp_path / "responses.csv")
+    assert run.manifest["input_sources"]["judgements/responses.csv"] == "responses.csv"
+    assert (run.out_dir / "inputs" / "config.yaml").read_bytes() == path.read_bytes()
 
 
-def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
+def test_judgements_for_unknown_vignettes_are_refused(tmp_path: Path) -> None:
     profs = load_professions()
     human = simulate_panel(load_set("core-60"), load_panel("social-workers-8", profs), random_state=2,
                            professions=profs, catalogue=load_catalogue(), rationale=False)
@@ -127,7 +245,7 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path):
         run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
 
 
-def test_human_judgements_from_the_scoring_app(tmp_path):
+def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
     """A study scored in the app's database feeds an experiment directly."""
     from dsk.app import open_database
     from dsk.app._study import (
@@ -157,15 +275,20 @@ def test_human_judgements_from_the_scoring_app(tmp_path):
     run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
     humans = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "human"]
     assert len(humans) == 24 and humans["rater_id"].nunique() == 2
+    exported = pd.read_parquet(run.out_dir / "inputs" / "judgements" / f"study-{study_id}.parquet")
+    key = ["vignette_id", "rater_id", "round", "need_level", "rationale"]
+    assert exported[key].to_numpy().tolist() == humans[key].to_numpy().tolist()
+    assert run.manifest["inputs"][f"judgements/study-{study_id}.parquet"] == \
+        _sha(run.out_dir / "inputs" / "judgements" / f"study-{study_id}.parquet")
     assert set(run.tables["failures"]["vignette_id"]) == set(load_set("training-12")["vignette_id"])
 
 
-def test_stats_rows_are_unique(twice):
+def test_stats_rows_are_unique(twice: tuple[RunResult, RunResult]) -> None:
     stats = twice[0].tables["stats"]
     assert not stats.duplicated(["analysis", "metric", "comparison", "stratum"]).any()
 
 
-def test_demo_run_and_report_commands(tmp_path):
+def test_demo_run_and_report_commands(tmp_path: Path) -> None:
     """`make demo` runs `dsk demo`: the quickstart experiment, with its report."""
     from typer.testing import CliRunner
 
@@ -189,10 +312,25 @@ def test_demo_run_and_report_commands(tmp_path):
     assert missing.exit_code == 1 and "not a run" in missing.output and "manifest.json" in missing.output
 
 
-def test_durable_engine_gives_the_same_tables(tmp_path, twice):
+def test_durable_engine_gives_the_same_tables(tmp_path: Path,
+                                              twice: tuple[RunResult, RunResult]) -> None:
     """The reference engine and the NumPy twin write identical decisions and traces."""
     config = load_config(_config(tmp_path, BASE + "engine: durable\n"))
     run = run_experiment(config, tmp_path / "durable", report=False)
     for name in ("decisions", "trace", "failures"):
         assert (run.out_dir / f"{name}.parquet").read_bytes() == \
             (twice[0].out_dir / f"{name}.parquet").read_bytes(), name
+
+
+def test_a_generated_design_keeps_the_narrative_templates(tmp_path: Path) -> None:
+    from dsk.narrative import template_dir
+
+    text = BASE.replace("{set: training-12}", "{design: random, n: 6}").replace(
+        "analyses: [agreement, explanations, failures, learned]", "analyses: []")
+    path = _config(tmp_path, text)
+    run = run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
+    files = _inputs(run)
+    assert [f for f in files if f.startswith(("templates/", "vignettes/"))] == [
+        "templates/frames.j2", "templates/vignette.txt.j2"]
+    assert files["templates/vignette.txt.j2"].read_bytes() == (template_dir() / "vignette.txt.j2").read_bytes()
+    assert len(run.tables["vignettes"]) == 6

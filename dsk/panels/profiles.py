@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk._yaml import YamlError, line_of, load_yaml
 from dsk.catalogue import DOMAINS, Catalogue, load_catalogue
 
@@ -168,8 +168,8 @@ class PanelSpec(BaseModel):
 
 
 def panels_dir() -> Path:
-    """``experiments/panels`` beside the package."""
-    return project_path("experiments", "panels")
+    """``experiments/panels`` bundled in the package."""
+    return data_path("experiments", "panels")
 
 
 def _where(path: Path, data: Any, loc: tuple[Any, ...]) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
 from dsk.report._load import RunData
 from dsk.report._numbers import NumberSource
@@ -92,22 +93,17 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _labels() -> dict[str, str]:
-    from dsk.catalogue import load_catalogue
-
-    cat = load_catalogue()
-    out = {f.id: f.label for f in cat.factors}
-    out.update({d.id: d.label for d in cat.derived})
+def _labels(catalogue: Catalogue) -> dict[str, str]:
+    out = {f.id: f.label for f in catalogue.factors}
+    out.update({d.id: d.label for d in catalogue.derived})
     out.update({"age_band": "Age band", "disability": "Disability",
                 "n_agencies": "Number of agencies involved"})
     out.update({k: v[0].capitalize() for k, v in DIMENSIONS.items()})
     return out
 
 
-def _level_names() -> dict[int, str]:
-    from dsk.catalogue import load_catalogue
-
-    names = load_catalogue().need_levels
+def _level_names(catalogue: Catalogue) -> dict[int, str]:
+    names = catalogue.need_levels
     return {int(k): v[1].split(":")[0] for k, v in names.items()}
 
 
@@ -333,11 +329,10 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
 
 
 def _professions(data: RunData) -> dict[str, Any]:
-    from dsk.panels import ProfessionProfile, load_professions
+    from dsk.panels import ProfessionProfile
 
-    try:
-        profiles = load_professions()
-    except Exception:  # noqa: BLE001 - the appendix then says the profiles could not be read
+    profiles = data.professions  # the run's own copy, inputs/professions.yaml
+    if not profiles:
         return {"columns": [], "rows": [], "labels": {}}
     judgements = data.table("judgements")
     used = set(judgements["profession"].dropna()) if "profession" in judgements else set()
@@ -369,8 +364,8 @@ def build_context(data: RunData) -> Context:
     stats = data.table("stats")
     numbers = NumberSource(data.tables)
     manifest = data.manifest
-    labels = _labels()
-    level_names = _level_names()
+    labels = _labels(data.catalogue)
+    level_names = _level_names(data.catalogue)
     decisions = data.table("decisions")
     vignettes = data.table("vignettes")
     judgements = data.table("judgements")

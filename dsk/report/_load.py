@@ -1,15 +1,27 @@
-"""Read a run folder (written by :func:`dsk.experiment.run_experiment`) for the report."""
+"""Read a run folder (written by :func:`dsk.experiment.run_experiment`) for the report.
+
+The report reads only the run folder: its tables, its manifest, its learned checklists and
+the copies of its inputs in ``inputs/`` (catalogue, professions, rulesets). It never reads the
+data bundled with the package, so a run re-renders the same bytes wherever it is copied and
+whatever the installed package ships (``docs/architecture.md``).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from dsk.schema import RUN_TABLES, STATS_KEY
+
+if TYPE_CHECKING:
+    from dsk.catalogue import Catalogue
+    from dsk.panels import ProfessionProfile
+    from dsk.rules import Ruleset
+
 
 
 class RunFolderError(ValueError):
@@ -18,13 +30,16 @@ class RunFolderError(ValueError):
 
 @dataclass
 class RunData:
-    """A run's tables, manifest, learned checklists and the rulesets it used."""
+    """A run's tables, manifest, learned checklists, and the catalogue, professions and rulesets
+    it used (read from its ``inputs/``)."""
 
     run_dir: Path
     tables: dict[str, pd.DataFrame]
     manifest: dict[str, Any]
     learned: dict[str, str]
-    rulesets: dict[str, Any] = field(default_factory=dict)
+    catalogue: Catalogue
+    professions: dict[str, ProfessionProfile]
+    rulesets: dict[str, Ruleset] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
         """The table, or an empty frame when the run did not write it."""
@@ -42,24 +57,45 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.DataFrame()
 
 
-def _rulesets(run_dir: Path, manifest: dict[str, Any], ids: list[str]) -> dict[str, Any]:
-    """Parse the run's rulesets (for ``because`` texts); bundled ones by id, others by path."""
-    from dsk.catalogue import load_catalogue
-    from dsk.rules import bundled_rulesets, load_ruleset
+def _input(root: Path, name: str) -> Path:
+    path = root / "inputs" / name
+    if not path.is_file():
+        raise RunFolderError(f"{root}: no inputs/{name}; the folder was written before runs kept "
+                             "their inputs: run the experiment again")
+    return path
 
-    catalogue = load_catalogue()
-    bundled = bundled_rulesets()
-    named = (manifest.get("config") or {}).get("rulesets") or []
-    found: dict[str, Any] = {}
-    for name in [*ids, *named]:
-        candidates = [bundled[name]] if name in bundled else [Path(name), run_dir / name]
-        for candidate in candidates:
-            try:
-                ruleset = load_ruleset(candidate, catalogue)
-            except Exception:  # noqa: BLE001 - a missing or moved file leaves the trace without texts
-                continue
-            found.setdefault(ruleset.id, ruleset)
-            break
+
+def _catalogue(root: Path) -> Catalogue:
+    from dsk.catalogue import CatalogueError, load_catalogue
+
+    path = _input(root, "catalogue.yaml")
+    try:
+        return load_catalogue(path)
+    except CatalogueError as exc:
+        raise RunFolderError(str(exc)) from exc
+
+
+def _professions(root: Path, catalogue: Catalogue) -> dict[str, ProfessionProfile]:
+    from dsk.panels import PanelError, load_professions
+
+    path = _input(root, "professions.yaml")
+    try:
+        return load_professions(path, catalogue=catalogue)
+    except PanelError as exc:
+        raise RunFolderError(str(exc)) from exc
+
+
+def _rulesets(root: Path, catalogue: Catalogue, ids: list[str]) -> dict[str, Ruleset]:
+    """The run's rulesets (for ``because`` texts) from ``inputs/rules/``, by ruleset id."""
+    from dsk.rules import RulesetError, load_ruleset
+
+    found: dict[str, Ruleset] = {}
+    for path in sorted((root / "inputs" / "rules").glob("*.yaml")):
+        try:
+            ruleset = load_ruleset(path, catalogue)
+        except RulesetError as exc:
+            raise RunFolderError(str(exc)) from exc
+        found.setdefault(ruleset.id, ruleset)
     return {rid: found[rid] for rid in ids if rid in found}
 
 
@@ -73,7 +109,8 @@ def load_run(run_dir: str | Path) -> RunData:
     Raises
     ------
     RunFolderError
-        When the folder does not exist or holds no stats, decisions or judgements table.
+        When the folder does not exist, holds no stats, decisions or judgements table, or lacks
+        the copies of its catalogue and professions in ``inputs/``.
     """
     root = Path(run_dir)
     if not root.is_dir():
@@ -92,4 +129,7 @@ def load_run(run_dir: str | Path) -> RunData:
                for p in sorted(learned_dir.glob("*.yaml"))} if learned_dir.is_dir() else {}
     decisions = tables["decisions"]
     ids = sorted(decisions["ruleset_id"].unique()) if "ruleset_id" in decisions else []
-    return RunData(root, tables, manifest, learned, _rulesets(root, manifest, list(ids)))
+    catalogue = _catalogue(root)
+    return RunData(run_dir=root, tables=tables, manifest=manifest, learned=learned, catalogue=catalogue,
+                   professions=_professions(root, catalogue),
+                   rulesets=_rulesets(root, catalogue, [str(i) for i in ids]))

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsk._paths import project_path
+from dsk._paths import data_path
 from dsk._yaml import LineDict, YamlError, load_yaml, loads_yaml
 from dsk.catalogue import NEED_LEVELS, Catalogue
 from dsk.rules.language import ConditionError, Node, names_in, normalize, parse_condition
@@ -162,7 +162,7 @@ class Ruleset:
 
 def bundled_rulesets() -> dict[str, Path]:
     """The rulesets shipped in ``experiments/rules/``, by file stem."""
-    return {p.stem: p for p in sorted(project_path("experiments", "rules").glob("*.yaml"))}
+    return {p.stem: p for p in sorted(data_path("experiments", "rules").glob("*.yaml"))}
 
 
 def load_ruleset(path: str | Path, catalogue: Catalogue) -> Ruleset:

@@ -13,10 +13,65 @@ import pandas as pd
 import pytest
 from report_check import mismatches
 
+import dsk
 from dsk.experiment import load_config, run_experiment
 from dsk.report import RunFolderError, render_html, render_report
 
 PAYLOAD = "<script>alert('dsk')</script>"
+EDIT = "EDITED-IN-THE-PACKAGE"
+
+TINY = """id: tiny
+title: A tiny run for the re-rendering tests
+seed: 4
+vignettes: {set: training-12}
+rulesets: [threshold-of-need]
+panels:
+  - {panel: social-workers-8}
+analyses: [agreement, explanations, failures, learned]
+bootstrap: 0
+shap_background: 5
+learned_depths: [2]
+teaching_cases: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve vignettes, one checklist, eight simulated raters, no bootstrap."""
+    folder = tmp_path_factory.mktemp("tiny")
+    config = folder / "tiny.yaml"
+    config.write_text(TINY, encoding="utf-8")
+    run_experiment(load_config(config), folder / "run", config_path=config)
+    return folder / "run"
+
+
+def _edited_package(root: Path) -> Path:
+    """A copy of the dsk package whose bundled catalogue labels, profession labels and ruleset
+    reasons all carry EDIT; returns the folder to put on PYTHONPATH."""
+    package = Path(dsk.__file__).parent
+    shutil.copytree(package, root / "dsk", ignore=shutil.ignore_patterns("__pycache__"))
+    data = root / "dsk" / "data"
+    edits = [(data / "vignettes" / "factors.yaml", r'label: (")?', rf'label: \g<1>{EDIT} '),
+             (data / "experiments" / "panels" / "professions.yaml", r"label: ", f"label: {EDIT} "),
+             (data / "experiments" / "rules" / "threshold-of-need.yaml", r"because: ", f"because: {EDIT} ")]
+    for path, pattern, replacement in edits:
+        text, n = re.subn(pattern, replacement, path.read_text(encoding="utf-8"))
+        assert n >= 4, path
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def _render_with(pythonpath: Path, run: Path, output: Path) -> str:
+    """Render in a fresh interpreter that imports dsk from ``pythonpath``; returns the labels its
+    bundled catalogue holds, to show the edited copy is the one imported."""
+    code = ("import sys, dsk; from dsk.catalogue import load_catalogue; from dsk.report import render_report; "
+            "render_report(sys.argv[1], sys.argv[2]); "
+            "print(dsk.__file__); print(load_catalogue().factors[0].label)")
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    # `python -c` puts the working folder first on sys.path: run from one without a dsk package
+    done = subprocess.run([sys.executable, "-c", code, str(run), str(output)], check=True, env=env,
+                          cwd=pythonpath, timeout=300, capture_output=True, text=True)
+    return done.stdout
 
 
 def test_same_run_gives_identical_bytes(quick_run: Path, tmp_path: Path) -> None:
@@ -100,3 +155,42 @@ def test_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
         render_report(tmp_path / "missing")
     with pytest.raises(RunFolderError, match="dsk run"):
         render_report(tmp_path)
+
+
+def test_rendering_ignores_the_bundled_files(tiny_run: Path, tmp_path: Path) -> None:
+    """The report reads the catalogue, professions and rulesets the run copied into inputs/:
+    editing the package's bundled copies changes nothing."""
+    first = (tiny_run / "report.html").read_bytes()
+    html = first.decode("utf-8")
+    # what the edits would change is in the report: factor labels, level names, the profession's
+    # label and the checklist's reasons
+    from dsk.report._load import load_run
+
+    data = load_run(tiny_run)
+    assert sum(f.label in html for f in data.catalogue.factors) >= 5
+    assert "Targeted early help" in html and "Social worker" in html
+    reasons = [r.because.replace("'", "&#39;") for r in data.rulesets["threshold-of-need"].rules]
+    assert sum(r in html for r in reasons) >= 3
+    copy = _edited_package(tmp_path / "edited")
+    out = _render_with(copy, tiny_run, tmp_path / "again.html")
+    where, label = out.splitlines()[-2:]
+    assert Path(where).is_relative_to(copy) and label.startswith(EDIT)
+    again = (tmp_path / "again.html").read_bytes()
+    assert EDIT not in again.decode("utf-8")
+    assert again == first
+
+
+def test_a_moved_run_folder_renders_the_same_bytes(tiny_run: Path, tmp_path: Path) -> None:
+    first = (tiny_run / "report.html").read_bytes()
+    shutil.copytree(tiny_run, tmp_path / "copy")
+    moved = tmp_path / "elsewhere" / "renamed"
+    shutil.move(tmp_path / "copy", moved)
+    assert render_report(moved).read_bytes() == first
+
+
+def test_a_run_folder_without_its_inputs_is_refused(tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "inputs" / "catalogue.yaml").unlink()
+    with pytest.raises(RunFolderError, match=r"no inputs/catalogue\.yaml.*run the experiment again"):
+        render_html(run)
