@@ -434,7 +434,7 @@ def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds
     if source.judgements is not None:
         path = where.file(source.judgements, "panels", index, "judgements")
         inputs.add(path, f"judgements/{path.name}", source.judgements)
-        table = read_table(path, "judgements", catalogue)
+        table = read_table(path, "judgements")
     else:
         try:
             from dsk.app import export_judgements
