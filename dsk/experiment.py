@@ -34,10 +34,12 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from dsk._paths import project_path
 from dsk._yaml import YamlError, line_of, load_yaml
+from dsk.analysis.registry import analysis_names
 
 __all__ = [
     "ANALYSES",
@@ -50,12 +52,21 @@ __all__ = [
     "run_experiment",
 ]
 
-ANALYSES = ("agreement", "explanations", "failures", "learned")
+ANALYSES = analysis_names()
 TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance", "teaching")
 
 
 class ConfigError(ValueError):
     """A malformed experiment config; names the file, the key path and what was expected."""
+
+
+def _known_analysis(name: str) -> str:
+    """An analysis name from a config, checked against the registry (dsk.analysis.registry)."""
+    known = analysis_names()
+    if name not in known:
+        raise PydanticCustomError("unknown_analysis", "unknown analysis {name!r}; known analyses: {known}",
+                                  {"name": name, "known": ", ".join(known)})
+    return name
 
 
 class _Frozen(BaseModel):
@@ -117,8 +128,9 @@ class ExperimentConfig(_Frozen):
     rounds: Literal[1, 2] = 1
     engine: Literal["vector", "durable"] = Field(
         "vector", description="Rule backend: the NumPy twin, or durable_rules (the reference engine).")
-    analyses: list[Literal["agreement", "explanations", "failures", "learned"]] = [
-        "agreement", "explanations", "failures", "learned"]
+    analyses: list[Annotated[str, AfterValidator(_known_analysis)]] = Field(
+        default_factory=lambda: list(analysis_names()),
+        description="Analyses to run, by registered name (default: every registered analysis).")
     bootstrap: int = Field(200, ge=0, le=100_000)
     shap_background: int = Field(30, ge=5, le=500)
     learned_depths: list[int] = [2, 3, 4]
@@ -279,17 +291,6 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     progress : called as ``progress(stage, message)`` when a stage starts and ends.
     report : also render ``report.html``.
     """
-    from dsk.analysis import (
-        agreement_stats,
-        checklist_fidelity,
-        complexity_strata,
-        divergence_model,
-        factor_overlap,
-        failure_points,
-        learn_checklist,
-        shap_comparison,
-        teaching_cases,
-    )
     from dsk.io import write_table
     from dsk.rules import evaluate
     from dsk.schema import validate
@@ -331,55 +332,25 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         panel_parts = [_load_panel(p, vignettes, config.rounds, seed, base, inputs) for p in config.panels]
         people = pd.concat(panel_parts, ignore_index=True)
         judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements")
-    stats_parts: list[pd.DataFrame] = []
-    failures = pd.DataFrame()
-    importance = pd.DataFrame()
-    teaching = pd.DataFrame()
-    learned_texts: dict[str, str] = {}
-    strata = complexity_strata(vignettes)
-    if "agreement" in config.analyses:
-        with stage("agreement"):
-            stats_parts.append(agreement_stats(judgements, strata, n_boot=config.bootstrap, seed=seed,
-                                               per_rater=False))
-    if "explanations" in config.analyses:
-        with stage("explanations"):
-            parts: list[pd.DataFrame] = []
-            for ruleset in rulesets:
-                own = decisions[decisions["ruleset_id"] == ruleset.id]
-                _, overlap = factor_overlap(vignettes, own, people, ruleset)
-                comparison = shap_comparison(vignettes, people, ruleset, background=config.shap_background,
-                                             seed=seed)
-                shap_rows = comparison.stats
-                if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
-                    shap_rows = shap_rows[shap_rows["comparison"] != "surrogate~panel"]
-                stats_parts += [overlap, shap_rows]
-                parts.append(comparison.importance.assign(ruleset_id=ruleset.id))
-            importance = pd.concat(parts, ignore_index=True)
-    if "failures" in config.analyses:
-        with stage("failures"):
-            parts, teach = [], []
-            for ruleset in rulesets:
-                own = decisions[decisions["ruleset_id"] == ruleset.id]
-                table = failure_points(vignettes, own, people, ruleset=ruleset, random_state=seed)
-                parts.append(table)
-                teach.append(teaching_cases(table, vignettes, top=config.teaching_cases))
-            failures = validate(pd.concat(parts, ignore_index=True), "failures")
-            model = divergence_model(failures, vignettes)
-            stats_parts.append(model)
-            teaching = pd.concat(teach, ignore_index=True).sort_values(
-                ["teaching_score", "vignette_id", "ruleset_id"], ascending=[False, True, True]
-            ).head(config.teaching_cases).reset_index(drop=True)
-    if "learned" in config.analyses:
-        with stage("learned"):
-            learned_sets = []
-            for depth in config.learned_depths:
-                learned = learn_checklist(vignettes, people, max_depth=depth, random_state=seed)
-                learned_texts[learned.ruleset_id] = learned.yaml_text
-                learned_sets.append(learned.ruleset())
-            stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets]))
-    stats = pd.concat([s for s in stats_parts if not s.empty], ignore_index=True) if stats_parts else \
-        pd.DataFrame(columns=["analysis", "metric", "comparison", "stratum", "estimate", "ci_low", "ci_high", "n"])
-    stats = validate(stats, "stats")
+    # ---- analyses: walk the registry (dsk.analysis.registry; docs/architecture.md, "Analysis registry")
+    from dsk.analysis.registry import AnalysisSettings, run_analyses
+    from dsk.catalogue import load_catalogue
+
+    unknown = [a for a in config.analyses if a not in analysis_names()]
+    if unknown:  # a config built in code skips load_config's check
+        raise ConfigError(f"analyses: unknown analysis {unknown[0]!r}; known analyses: "
+                          f"{', '.join(analysis_names())}")
+    catalogue = load_catalogue()  # the run's catalogue, loaded once and passed to every analysis
+    settings = AnalysisSettings(bootstrap=config.bootstrap, shap_background=config.shap_background,
+                                learned_depths=tuple(config.learned_depths),
+                                teaching_cases=config.teaching_cases)
+    outputs = run_analyses(config.analyses, {"vignettes": vignettes, "decisions": decisions, "trace": trace,
+                                             "judgements": judgements},
+                           rulesets=rulesets, catalogue=catalogue, engine=config.engine, random_state=seed,
+                           settings=settings, stage=stage)
+    stats, failures = outputs.stats, outputs.tables["failures"]
+    importance, teaching = outputs.tables["importance"], outputs.tables["teaching"]
+    learned_texts = {Path(path).stem: text for path, text in outputs.files.items()}
     tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
               "stats": stats, "failures": failures, "importance": importance, "teaching": teaching}
     with stage("write"):

@@ -127,7 +127,18 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("brittleness", "float", nullable=True, lo=0.0, hi=1.0),
         Column("reasons", "list"),
     ),
+    "importance": (  # mean absolute SHAP value per feature, for a ruleset and the panel's surrogate
+        Column("feature", "str"),
+        Column("rule_importance", "float", lo=0.0),
+        Column("panel_importance", "float", lo=0.0),
+        Column("rule_rank", "int", lo=1),
+        Column("panel_rank", "int", lo=1),
+        Column("ruleset_id", "str"),
+    ),
 }
+# teaching cases are rows of the failures table with their score
+TABLES = {**TABLES, "teaching": (*TABLES["failures"], Column("teaching_score", "float", lo=0.0),
+                                 Column("complexity", "float", lo=0.0, hi=1.0))}
 
 
 def columns(table: str, catalogue: Catalogue | None = None) -> tuple[Column, ...]:

@@ -39,12 +39,17 @@ reasons
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from dsk.analysis._features import PanelSurrogate, base_features, panel_summary, with_derived
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.schema import COMPLEXITY_COLUMNS, validate
+
+if TYPE_CHECKING:
+    from dsk.rules import Ruleset
 
 __all__ = [
     "QUADRANTS",
@@ -89,9 +94,10 @@ def one_step_changes(X: pd.DataFrame, cat: Catalogue) -> tuple[pd.DataFrame, np.
 
 
 def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame, *,
-                   ruleset=None, round_: int = 1, clear: float = 0.7,  # type: ignore[no-untyped-def]
-                   cliff_tolerance: float = 0.3, surrogate: PanelSurrogate | None = None,
-                   catalogue: Catalogue | None = None, random_state: int = 0) -> pd.DataFrame:
+                   catalogue: Catalogue, ruleset: Ruleset | None = None, round_: int = 1,
+                   clear: float = 0.7, cliff_tolerance: float = 0.3,
+                   surrogate: PanelSurrogate | None = None, random_state: int = 0,
+                   engine: str = "vector") -> pd.DataFrame:
     """The ``failures`` table for one ruleset's decisions against a panel.
 
     Parameters
@@ -99,12 +105,31 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
     vignettes : the vignettes table.
     decisions : the ruleset's decisions (one ruleset).
     judgements : the panel's judgements (practitioner rows are used; rules rows ignored).
+    catalogue : the catalogue the vignettes were built with.
     ruleset : the parsed ruleset, needed for brittleness (None: brittleness left empty).
     surrogate : a fitted panel surrogate; fitted here from the panel when None.
+    random_state : seed of the surrogate fitted here.
+    engine : the rule engine that re-runs the ruleset on the one-step changes
+        (``vector`` or ``durable``; both give the same table).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> cat = load_catalogue()
+    >>> v = generate("stratified", 30, 1, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> d = evaluate(rs, v, catalogue=cat).decisions()
+    >>> f = failure_points(v, d, j, catalogue=cat, ruleset=rs)
+    >>> len(f), set(f["quadrant"]) <= set(QUADRANTS)
+    (30, True)
     """
     from dsk.rules import evaluate
 
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     if decisions["ruleset_id"].nunique() != 1:
         raise ValueError("failure_points takes the decisions of one ruleset; filter by ruleset_id first")
     summary = panel_summary(judgements, round_)
@@ -135,7 +160,7 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
             surrogate = PanelSurrogate(cat, random_state=random_state).fit(X, s["panel_mean"].to_numpy())
         changed, origin = one_step_changes(X, cat)
         table = with_derived(changed, cat)
-        after = evaluate(ruleset, table, engine="vector", catalogue=cat).need_level
+        after = evaluate(ruleset, table, engine=engine, catalogue=cat).need_level
         before = rule_level[origin]
         flips = after != before
         total = np.bincount(origin, minlength=len(ids))
