@@ -64,8 +64,8 @@ def _known_analysis(name: str) -> str:
     """An analysis name from a config, checked against the registry (dsk.analysis.registry)."""
     known = analysis_names()
     if name not in known:
-        raise PydanticCustomError("unknown_analysis", "unknown analysis {name!r}; known analyses: {known}",
-                                  {"name": name, "known": ", ".join(known)})
+        raise PydanticCustomError("unknown_analysis", "not a registered analysis (known analyses: {known})",
+                                  {"known": ", ".join(known)})
     return name
 
 

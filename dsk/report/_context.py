@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dsk.analysis.learned import OUT_OF_FOLD
 from dsk.report import _plots as plots
 from dsk.report._load import RunData
 from dsk.report._numbers import NumberSource
@@ -438,9 +439,17 @@ def build_context(data: RunData) -> Context:
     learned_ids = sorted(set(learned_ids) | {c for c in fid_ids if c not in rulesets})
     facts["learned_ids"] = learned_ids
     facts["hand_ids"] = [c for c in fid_ids if c in rulesets]
+    # A learned checklist is shown out of fold (scored by checklists learned without each
+    # vignette); a run without those rows shows the in-sample figure, labelled as such.
+    out_of_fold = not fidelity.empty and \
+        (fidelity["metric"] == f"exact_with_panel_median{OUT_OF_FOLD}").any()
+    learned_suffix = OUT_OF_FOLD if out_of_fold else ""
+    facts["learned_exact"] = f"exact_with_panel_median{learned_suffix}"
+    facts["learned_within_one"] = f"within_one_of_panel_median{learned_suffix}"
+    facts["learned_scoring"] = "out of fold" if out_of_fold else "in-sample"
     best = None
     if not fidelity.empty:
-        overall = fidelity[(fidelity["metric"] == "exact_with_panel_median")
+        overall = fidelity[(fidelity["metric"] == facts["learned_exact"])
                            & (fidelity["stratum"] == "all")]
         learned_overall = overall[overall["comparison"].isin([f"{i}~panel" for i in learned_ids])]
         if not learned_overall.empty:
@@ -484,9 +493,12 @@ def build_context(data: RunData) -> Context:
     figures["quadrants"] = plots.quadrant_map(failures, CLEAR) if not failures.empty else None
     fid_rows = []
     if not fidelity.empty:
-        for _, row in fidelity[fidelity["metric"] == "exact_with_panel_median"].iterrows():
-            fid_rows.append({"checklist": row["comparison"].removesuffix("~panel"),
-                             "band": row["stratum"].split("=")[-1], "estimate": row["estimate"]})
+        for _, row in fidelity.iterrows():
+            checklist = row["comparison"].removesuffix("~panel")
+            shown = facts["learned_exact"] if checklist in learned_ids else "exact_with_panel_median"
+            if row["metric"] == shown:
+                fid_rows.append({"checklist": checklist, "band": row["stratum"].split("=")[-1],
+                                 "estimate": row["estimate"]})
     order = {c: i for i, c in enumerate([*facts["hand_ids"], *learned_ids])}
     fid_frame: pd.DataFrame = pd.DataFrame(fid_rows)
     if not fid_frame.empty:

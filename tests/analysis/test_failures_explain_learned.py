@@ -284,3 +284,38 @@ def test_out_of_fold_level_ignores_the_vignettes_own_judgement(study, panel_judg
         assert again[vid] == levels[vid]
     other = out_of_fold_levels(study, panel_judgements, catalogue=catalogue, max_depth=3, random_state=5)
     assert not np.array_equal(levels, other)  # the folds, hence the levels, depend on the seed
+
+
+def _learned_keys(html: str) -> list[dict]:
+    """Row keys of the learned checklists' numbers in the report's learned section."""
+    import json
+    import re
+    from html import unescape
+
+    section = html[html.index('id="learned-h"'):]
+    keys = [json.loads(unescape(k)) for k in re.findall(r'data-row-key="([^"]*)"', section)]
+    return [k for k in keys if k.get("analysis") == "learned_checklists"
+            and k["comparison"].startswith("learned-")]
+
+
+def test_report_shows_learned_fidelity_out_of_fold(tmp_path):
+    """The report's figures for learned checklists are the out-of-fold rows; a run folder without
+    them (written before they existed) shows the in-sample rows, labelled in-sample."""
+    from dsk.experiment import load_config, run_experiment
+    from dsk.io import write_table
+    from dsk.report import render_html
+
+    config = load_config("training").model_copy(update={"analyses": ["learned"], "bootstrap": 0})
+    run = run_experiment(config, tmp_path, report=False)
+    html = render_html(tmp_path)
+    keys = _learned_keys(html)
+    assert keys and all(k["metric"].endswith("_out_of_fold") for k in keys)
+    assert "learned, out of fold" in html and "learned, in-sample" not in html
+    stats = run.tables["stats"]
+    old = stats[~stats["metric"].str.endswith("_out_of_fold")].reset_index(drop=True)
+    write_table(old, tmp_path / "stats.parquet")
+    write_table(old, tmp_path / "stats.csv")
+    html = render_html(tmp_path)
+    keys = _learned_keys(html)
+    assert keys and not any(k["metric"].endswith("_out_of_fold") for k in keys)
+    assert "learned, in-sample" in html and "learned, out of fold" not in html

@@ -1,0 +1,202 @@
+"""One contract for every registered analysis (dsk.analysis.registry).
+
+Every analysis runs on small runs: a simulated panel, human raters with only
+the required judgement columns, one round, one ruleset. Each output must pass
+its schema, hold no missing value where the schema forbids one, and be the
+same bytes for the same seed. A registered analysis without contract settings
+below fails the suite (docs/architecture.md, section "Analysis registry").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dsk.analysis.registry import (
+    AnalysisResult,
+    AnalysisSettings,
+    analysis_names,
+    get_analysis,
+    run_one,
+)
+from dsk.catalogue import Catalogue
+from dsk.design import generate
+from dsk.io import write_table
+from dsk.panels import load_panel, simulate_panel
+from dsk.rules import Ruleset, bundled_rulesets, evaluate, load_ruleset
+from dsk.schema import columns
+
+#: Small settings per registered analysis: a new analysis must add its own here.
+CONTRACT_SETTINGS: Mapping[str, AnalysisSettings] = {
+    "agreement": AnalysisSettings(bootstrap=10),
+    "explanations": AnalysisSettings(shap_background=5),
+    "failures": AnalysisSettings(teaching_cases=3),
+    "learned": AnalysisSettings(learned_depths=(1, 2), learned_folds=3),
+}
+
+SCENARIOS = ("simulated", "human-only", "one-round", "one-ruleset")
+REQUIRED = ["vignette_id", "rater_id", "rater_kind", "round", "need_level"]
+RULESETS = ("threshold-of-need", "count-of-concerns")
+
+
+def _rules_rows(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The rulesets as raters, with the required judgement columns only."""
+    return pd.DataFrame({"vignette_id": decisions["vignette_id"], "rater_id": decisions["ruleset_id"],
+                         "rater_kind": "rules", "round": 1,
+                         "need_level": decisions["need_level"].astype(np.int64)})
+
+
+def _run(scenario: str, catalogue: Catalogue) -> tuple[dict[str, pd.DataFrame], list[Ruleset]]:
+    """The tables an analysis may read, and the rulesets, of one small run."""
+    vignettes = generate("stratified", 24, 3, narratives=False, catalogue=catalogue)
+    names = RULESETS[:1] if scenario == "one-ruleset" else RULESETS
+    rulesets = [load_ruleset(bundled_rulesets()[n]) for n in names]
+    results = [evaluate(rs, vignettes, catalogue=catalogue, margins=True) for rs in rulesets]
+    decisions = pd.concat([r.decisions() for r in results], ignore_index=True)
+    trace = pd.concat([r.trace() for r in results], ignore_index=True)
+    rounds = 1 if scenario in ("one-round", "human-only") else 2
+    people = simulate_panel(vignettes, load_panel("mixed-12"), seed=3, rounds=rounds, rationale=False,
+                            catalogue=catalogue)
+    if scenario == "human-only":
+        people = people[REQUIRED].assign(rater_kind="human")
+    judgements = pd.concat([_rules_rows(decisions), people], ignore_index=True)
+    return {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements}, rulesets
+
+
+@pytest.fixture(scope="module")
+def runs(catalogue: Catalogue) -> dict[str, tuple[dict[str, pd.DataFrame], list[Ruleset]]]:
+    return {s: _run(s, catalogue) for s in SCENARIOS}
+
+
+def _settings(name: str) -> AnalysisSettings:
+    if name not in CONTRACT_SETTINGS:
+        pytest.fail(f"registered analysis {name!r} has no contract settings: add it to CONTRACT_SETTINGS "
+                    "in tests/analysis/test_contract.py")
+    return CONTRACT_SETTINGS[name]
+
+
+def _outputs(result: AnalysisResult) -> dict[str, pd.DataFrame]:
+    out = dict(result.tables)
+    if result.stats is not None:
+        out["stats"] = result.stats
+    return out
+
+
+def _bytes(table: pd.DataFrame, path: Path) -> bytes:
+    write_table(table, path)
+    return path.read_bytes()
+
+
+def test_every_registered_analysis_has_contract_settings() -> None:
+    assert analysis_names(), "no analysis is registered"
+    missing = [n for n in analysis_names() if n not in CONTRACT_SETTINGS]
+    assert not missing, f"registered analyses without contract settings: {', '.join(missing)}"
+    stale = [n for n in CONTRACT_SETTINGS if n not in analysis_names()]
+    assert not stale, f"contract settings for analyses that are not registered: {', '.join(stale)}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("name", analysis_names())
+def test_contract(name: str, scenario: str, runs: dict, catalogue: Catalogue, tmp_path: Path) -> None:
+    settings = _settings(name)
+    analysis = get_analysis(name)
+    tables, rulesets = runs[scenario]
+    result = run_one(analysis, tables, rulesets=rulesets, catalogue=catalogue, random_state=7,
+                     settings=settings)
+    outputs = _outputs(result)
+    assert set(result.tables) == set(analysis.writes)
+    assert any(not t.empty for t in outputs.values()), f"{name} on {scenario}: every output is empty"
+    if result.stats is not None:  # rows only under the labels it declared (a model may skip a small run)
+        assert set(result.stats["analysis"]) <= set(analysis.stats)
+    schemas = {**analysis.writes, **({"stats": "stats"} if "stats" in outputs else {})}
+    for table, schema in schemas.items():
+        frame = outputs[table]
+        for col in columns(schema):
+            assert col.name in frame.columns, f"{name} on {scenario}: {table}.{col.name} missing"
+            if col.nullable:
+                continue
+            values = frame[col.name]
+            missing = np.array([v is None for v in values]) if col.kind == "list" else \
+                values.isna().to_numpy()
+            assert not missing.any(), f"{name} on {scenario}: {table}.{col.name} has missing values"
+    again = run_one(analysis, tables, rulesets=rulesets, catalogue=catalogue, random_state=7,
+                    settings=settings)
+    assert dict(again.files) == dict(result.files)
+    for table, frame in _outputs(again).items():
+        assert _bytes(frame, tmp_path / f"a-{table}.parquet") == _bytes(outputs[table], tmp_path / f"b-{table}.parquet"), \
+            f"{name} on {scenario}: {table} differs between two runs with the same seed"
+
+
+def test_human_only_run_reports_no_factor_overlap(runs: dict, catalogue: Catalogue) -> None:
+    """Without salient factors (not collected) there is no Jaccard overlap; SHAP rows remain."""
+    tables, rulesets = runs["human-only"]
+    result = run_one(get_analysis("explanations"), tables, rulesets=rulesets, catalogue=catalogue,
+                     settings=CONTRACT_SETTINGS["explanations"])
+    assert result.stats is not None
+    metrics = set(result.stats["metric"])
+    assert "jaccard_factors" not in metrics and "spearman_importance" in metrics
+    tables, rulesets = runs["simulated"]
+    simulated = run_one(get_analysis("explanations"), tables, rulesets=rulesets, catalogue=catalogue,
+                        settings=CONTRACT_SETTINGS["explanations"])
+    assert simulated.stats is not None and "jaccard_factors" in set(simulated.stats["metric"])
+
+
+def test_seed_reaches_the_analyses(runs: dict, catalogue: Catalogue) -> None:
+    """Another random_state gives other numbers where an analysis is random (the SHAP orderings)."""
+    tables, rulesets = runs["simulated"]
+    a, b = (run_one(get_analysis("explanations"), tables, rulesets=rulesets, catalogue=catalogue,
+                    random_state=seed, settings=CONTRACT_SETTINGS["explanations"]) for seed in (1, 2))
+    assert not a.tables["importance"]["panel_importance"].equals(b.tables["importance"]["panel_importance"])
+
+
+def test_durable_engine_gives_the_same_tables(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Analyses that re-run the rules use the config's engine; both engines give the same bytes."""
+    tables, rulesets = _run("one-round", catalogue)
+    small = tables["vignettes"].groupby("complexity_band", sort=False).head(4).reset_index(drop=True)
+    keep = set(small["vignette_id"])
+    tables = {k: (t[t["vignette_id"].isin(keep)].reset_index(drop=True) if "vignette_id" in t else t)
+              for k, t in tables.items()}
+    for name in analysis_names():
+        settings = _settings(name)
+        vector, durable = (run_one(get_analysis(name), tables, rulesets=rulesets, catalogue=catalogue,
+                                   engine=engine, random_state=3, settings=settings)
+                           for engine in ("vector", "durable"))
+        assert dict(vector.files) == dict(durable.files)
+        for table, frame in _outputs(vector).items():
+            assert _bytes(frame, tmp_path / f"v-{table}.parquet") == \
+                _bytes(_outputs(durable)[table], tmp_path / f"d-{table}.parquet"), f"{name}: {table} differs"
+
+
+@pytest.mark.parametrize("name", ["explanations", "failures", "learned"])
+def test_analyses_that_rerun_the_rules_use_the_named_engine(name: str, runs: dict, catalogue: Catalogue) -> None:
+    """The engine reaches the rule engine: a name it does not know is refused there."""
+    tables, rulesets = runs["one-ruleset"]
+    with pytest.raises(ValueError, match="engine: expected one of durable, vector, got 'abacus'"):
+        run_one(get_analysis(name), tables, rulesets=rulesets, catalogue=catalogue, engine="abacus",
+                settings=_settings(name))
+
+
+def test_unknown_analysis_lists_the_known_ones(runs: dict, catalogue: Catalogue) -> None:
+    from dsk.analysis.registry import run_analyses
+
+    tables, rulesets = runs["one-ruleset"]
+    with pytest.raises(KeyError, match="unknown analysis 'vibes'; known analyses: agreement, explanations"):
+        run_analyses(["agreement", "vibes"], tables, rulesets=rulesets, catalogue=catalogue)
+
+
+def test_run_analyses_keeps_registration_order(runs: dict, catalogue: Catalogue) -> None:
+    """Stats rows come in registration order whatever the order of the config's list."""
+    from dsk.analysis.registry import run_analyses
+
+    tables, rulesets = runs["one-ruleset"]
+    settings = AnalysisSettings(learned_depths=(1,), learned_folds=3, teaching_cases=2)
+    out = run_analyses(["learned", "failures"], tables, rulesets=rulesets, catalogue=catalogue,
+                       settings=settings)
+    labels = list(dict.fromkeys(out.stats["analysis"]))
+    assert labels[-1] == "learned_checklists"
+    assert not out.tables["failures"].empty and out.tables["importance"].empty
+    assert list(out.files) == ["learned/learned-depth-1.yaml"]
