@@ -208,6 +208,19 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
     vignettes is not modelled (about ten events per variable would be needed
     for stable estimates; with fewer the fit separates and its intervals are
     meaningless), and gets no rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> cx = pd.DataFrame({"vignette_id": [f"v{i}" for i in range(200)], "cx_conflict": rng.random(200)})
+    >>> parts = rng.random(200) < cx["cx_conflict"]  # divergence grows with conflicting reports
+    >>> failures = pd.DataFrame({"vignette_id": cx["vignette_id"], "ruleset_id": "r",
+    ...                          "divergence": np.where(parts, 2.0, 0.0)})
+    >>> row = divergence_model(failures, cx, dimensions=("cx_conflict",)).iloc[0]
+    >>> row["stratum"], bool(row["estimate"] > 1), bool(row["drives_breakdown"])
+    ('dimension=cx_conflict', True, True)
     """
     import statsmodels.api as sm
 
@@ -242,6 +255,16 @@ def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 1
     far from it), plus 0.25 for each reason code other than ``defaulted``, so
     that cases with a nameable mechanism (a cliff, a missed interaction,
     conflicting reports) rise. Ties go to the more complex vignette.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> failures = pd.DataFrame({"vignette_id": ["a", "b", "c"], "ruleset_id": "r",
+    ...                          "divergence": [2.0, 1.0, 0.0], "panel_consensus": [0.5, 0.9, 1.0],
+    ...                          "reasons": [[], ["cliff"], []]})
+    >>> vignettes = pd.DataFrame({"vignette_id": ["a", "b", "c"], "complexity": [0.2, 0.4, 0.6]})
+    >>> teaching_cases(failures, vignettes)[["vignette_id", "teaching_score"]].values.tolist()
+    [['b', 1.15], ['a', 1.0]]
     """
     cx = vignettes.set_index("vignette_id")["complexity"]
     scored = failures.copy()

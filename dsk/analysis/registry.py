@@ -168,25 +168,39 @@ class Analyses(Mapping[str, Analysis]):
         return analysis
 
 
+#: The analyses an experiment can run, in the order the runner runs them.
 REGISTRY = Analyses()
 
 
 def register(name: str, *, reads: Sequence[str], writes: Mapping[str, str] | None = None,
-             stats: Sequence[str] = ()) -> Callable[[Run], Run]:
+             stats: Sequence[str] = (), registry: Analyses | None = None) -> Callable[[Run], Run]:
     """Decorator: register the decorated function as the analysis ``name``.
+
+    Parameters
+    ----------
+    name : the name a config lists under ``analyses``.
+    reads : the tables it reads (of :data:`INPUT_TABLES`).
+    writes : the tables it writes, each with its schema's name in :data:`dsk.schema.TABLES`.
+    stats : the labels of the rows it adds to ``stats``.
+    registry : the registry to add it to (default: the package's, :data:`REGISTRY`).
 
     Examples
     --------
-    >>> from dsk.analysis.registry import REGISTRY, AnalysisResult, register
-    >>> @register("doc-example", reads=("judgements",), stats=("doc",))
-    ... def count(inputs):
-    ...     return AnalysisResult()
-    >>> "doc-example" in REGISTRY
-    True
-    >>> _ = REGISTRY._by_name.pop("doc-example")  # keep the registry as it was
+    >>> import pandas as pd
+    >>> from dsk.analysis.registry import Analyses, AnalysisResult, register
+    >>> mine = Analyses()
+    >>> @register("n-raters", reads=("judgements",), stats=("panel_size",), registry=mine)
+    ... def n_raters(inputs):
+    ...     n = inputs.people["rater_id"].nunique()
+    ...     return AnalysisResult(stats=pd.DataFrame([{
+    ...         "analysis": "panel_size", "metric": "n_raters", "comparison": "panel", "stratum": "all",
+    ...         "estimate": float(n), "ci_low": None, "ci_high": None, "n": n}]))
+    >>> list(mine), mine["n-raters"].reads
+    (['n-raters'], ('judgements',))
     """
     def decorate(run: Run) -> Run:
-        REGISTRY.add(Analysis(name, tuple(reads), MappingProxyType(dict(writes or {})), tuple(stats), run))
+        (REGISTRY if registry is None else registry).add(
+            Analysis(name, tuple(reads), MappingProxyType(dict(writes or {})), tuple(stats), run))
         return run
 
     return decorate
@@ -253,6 +267,21 @@ def run_one(analysis: Analysis, tables: Mapping[str, pd.DataFrame], *, rulesets:
     Every table it writes is validated against its schema and its ``stats``
     rows against the ``stats`` schema; a table it did not declare, or stats
     rows under a label it did not declare, is an error.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> cat = load_catalogue()
+    >>> v = generate("stratified", 30, 1, narratives=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> tables = {"vignettes": v, "decisions": evaluate(rs, v, catalogue=cat).decisions(),
+    ...           "judgements": simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)}
+    >>> result = run_one(get_analysis("failures"), tables, rulesets=[rs], catalogue=cat)
+    >>> len(result.tables["failures"]), sorted(result.tables)
+    (30, ['failures', 'teaching'])
     """
     missing = [t for t in analysis.reads if t not in tables]
     if missing:

@@ -127,7 +127,8 @@ def test_contract(name: str, scenario: str, runs: dict, catalogue: Catalogue, tm
                     settings=settings)
     assert dict(again.files) == dict(result.files)
     for table, frame in _outputs(again).items():
-        assert _bytes(frame, tmp_path / f"a-{table}.parquet") == _bytes(outputs[table], tmp_path / f"b-{table}.parquet"), \
+        first = _bytes(outputs[table], tmp_path / f"a-{table}.parquet")
+        assert _bytes(frame, tmp_path / f"b-{table}.parquet") == first, \
             f"{name} on {scenario}: {table} differs between two runs with the same seed"
 
 

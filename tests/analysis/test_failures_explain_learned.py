@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,27 +23,29 @@ from dsk.analysis import (
     teaching_cases,
 )
 from dsk.analysis._features import ordinal_consensus, panel_summary
+from dsk.catalogue import Catalogue
 from dsk.design import generate, vignettes_from_specs
 from dsk.panels import load_panel, simulate_panel
-from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+from dsk.rules import Ruleset, bundled_rulesets, evaluate, load_ruleset
 
 
 @pytest.fixture(scope="module")
-def threshold():
+def threshold() -> Ruleset:
     return load_ruleset(bundled_rulesets()["threshold-of-need"])
 
 
 @pytest.fixture(scope="module")
-def study():
+def study() -> pd.DataFrame:
     return generate("stratified", 150, seed=2, narratives=False)
 
 
 @pytest.fixture(scope="module")
-def panel_judgements(study):
+def panel_judgements(study: pd.DataFrame) -> pd.DataFrame:
     return simulate_panel(study, load_panel("mixed-12"), seed=2, rationale=False)
 
 
-def _judgements(levels_by_vignette, cited=None):
+def _judgements(levels_by_vignette: Mapping[str, Sequence[int]],
+                cited: Mapping[tuple[str, int], list[str]] | None = None) -> pd.DataFrame:
     rows = []
     for vid, levels in levels_by_vignette.items():
         for k, level in enumerate(levels):
@@ -51,7 +56,7 @@ def _judgements(levels_by_vignette, cited=None):
     return pd.DataFrame(rows)
 
 
-def test_ordinal_consensus_hand_computed():
+def test_ordinal_consensus_hand_computed() -> None:
     """Tastle & Wierman (2007): Cns = 1 + sum p log2(1 - |X - mu| / d), d = 3 for levels 1-4.
 
     All at one level: 1. Half at 1, half at 4: mu = 2.5, each term .5*log2(1 - 1.5/3) = -.5, so 0.
@@ -61,7 +66,7 @@ def test_ordinal_consensus_hand_computed():
     assert cns == pytest.approx([1.0, 0.0, 0.73697], abs=1e-5)
 
 
-def test_failure_points_on_hand_built_cases(catalogue, threshold):
+def test_failure_points_on_hand_built_cases(catalogue: Catalogue, threshold: Ruleset) -> None:
     specs = [
         {"id": "clear-off", "age_band": "primary", "factors": {"disclosure": 1}},
         {"id": "agreed", "age_band": "primary", "factors": {"school_attendance": 2}},
@@ -87,7 +92,7 @@ def test_failure_points_on_hand_built_cases(catalogue, threshold):
     assert f["brittleness"].between(0, 1).all()
 
 
-def test_divergence_model_finds_the_driving_dimension():
+def test_divergence_model_finds_the_driving_dimension() -> None:
     rng = np.random.default_rng(0)
     n = 400
     cx = pd.DataFrame({"vignette_id": [f"v{i}" for i in range(n)],
@@ -103,7 +108,7 @@ def test_divergence_model_finds_the_driving_dimension():
     assert turbulence["ci_low"] < 1 < turbulence["ci_high"] and not turbulence["drives_breakdown"]
 
 
-def test_teaching_cases_rank_clear_divergences_first():
+def test_teaching_cases_rank_clear_divergences_first() -> None:
     failures = pd.DataFrame({
         "vignette_id": ["a", "b", "c", "d"], "ruleset_id": "r", "rule_level": [4, 4, 2, 1],
         "panel_median": [2.0, 3.0, 4.0, 1.0], "panel_consensus": [0.9, 0.95, 0.4, 1.0],
@@ -113,14 +118,14 @@ def test_teaching_cases_rank_clear_divergences_first():
     assert list(ranked["vignette_id"]) == ["a", "b", "c"]
 
 
-def test_permutation_shap_matches_exact_shapley_values():
+def test_permutation_shap_matches_exact_shapley_values() -> None:
     """For two features an antithetic pair covers every ordering, so the estimate is exact;
     compare with SHAP's ExactExplainer on a non-additive function."""
     rng = np.random.default_rng(1)
     X = rng.integers(0, 4, (6, 2))
     bg = rng.integers(0, 4, (5, 2))
 
-    def f(d):
+    def f(d: np.ndarray) -> np.ndarray:
         return d[:, 0] * d[:, 1] + 2.0 * d[:, 0] - (d[:, 1] > 2)
 
     ours = permutation_shap(f, X, bg, random_state=3)
@@ -130,7 +135,7 @@ def test_permutation_shap_matches_exact_shapley_values():
     X = rng.integers(0, 3, (8, 6))
     bg = rng.integers(0, 3, (7, 6))
 
-    def g(d):
+    def g(d: np.ndarray) -> np.ndarray:
         return d[:, 0] * d[:, 1] + d[:, 2] * d[:, 3] * d[:, 4] - d[:, 5]
 
     vals = permutation_shap(g, X, bg, random_state=0)
@@ -141,7 +146,8 @@ def test_permutation_shap_matches_exact_shapley_values():
     assert not np.allclose(other, vals) and np.allclose(other.sum(axis=1), vals.sum(axis=1))
 
 
-def test_shap_comparison_side_by_side(study, panel_judgements, threshold, catalogue):
+def test_shap_comparison_side_by_side(study: pd.DataFrame, panel_judgements: pd.DataFrame,
+                                      threshold: Ruleset, catalogue: Catalogue) -> None:
     result = shap_comparison(study, panel_judgements, threshold, background=20, random_state=1,
                              catalogue=catalogue)
     assert result.rule_values.shape == (len(study), len(result.features))
@@ -156,7 +162,8 @@ def test_shap_comparison_side_by_side(study, panel_judgements, threshold, catalo
     assert (importance.drop(index=unread)["rule_importance"] > 0).any()
 
 
-def test_shap_comparison_of_a_panel_that_follows_the_checklist(study, threshold, catalogue):
+def test_shap_comparison_of_a_panel_that_follows_the_checklist(study: pd.DataFrame, threshold: Ruleset,
+                                                               catalogue: Catalogue) -> None:
     """When every rater gives the checklist's level, the surrogate learns the checklist, so the two
     sides weigh the features in nearly the same order; an unrelated panel does not."""
     level = evaluate(threshold, study, catalogue=catalogue).need_level
@@ -172,7 +179,7 @@ def test_shap_comparison_of_a_panel_that_follows_the_checklist(study, threshold,
     assert unrelated.stats.set_index(["metric", "stratum"]).loc[("cosine_attributions", "all"), "estimate"] < 0.5
 
 
-def test_factor_overlap_jaccard(catalogue, threshold):
+def test_factor_overlap_jaccard(catalogue: Catalogue, threshold: Ruleset) -> None:
     v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1, "hygiene": 1}}],
                              "hand", seed=1, catalogue=catalogue, narratives=False)
     d = evaluate(threshold, v, catalogue=catalogue).decisions()
@@ -183,7 +190,7 @@ def test_factor_overlap_jaccard(catalogue, threshold):
     assert stats.set_index("stratum").loc["all", "estimate"] == pytest.approx(0.25)
 
 
-def test_factor_overlap_without_salient_factors(catalogue, threshold):
+def test_factor_overlap_without_salient_factors(catalogue: Catalogue, threshold: Ruleset) -> None:
     """Salient factors not collected (column absent, or missing for a judgement): those judgements
     are left out, and with none left there are no rows."""
     v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1, "hygiene": 1}}],
@@ -197,7 +204,8 @@ def test_factor_overlap_without_salient_factors(catalogue, threshold):
     assert per.loc[0, "jaccard"] == pytest.approx(1 / 2) and stats.loc[0, "n"] == 1
 
 
-def test_learned_checklist_runs_through_the_engine(study, panel_judgements, catalogue):
+def test_learned_checklist_runs_through_the_engine(study: pd.DataFrame, panel_judgements: pd.DataFrame,
+                                                   catalogue: Catalogue) -> None:
     learned = learn_checklist(study, panel_judgements, catalogue=catalogue, max_depth=3)
     ruleset = learned.ruleset(catalogue)
     assert ruleset.hit_policy == "first" and learned.n_rules <= 8
@@ -209,7 +217,8 @@ def test_learned_checklist_runs_through_the_engine(study, panel_judgements, cata
     assert deeper.train_accuracy >= learned.train_accuracy
 
 
-def test_checklist_fidelity_per_band(study, panel_judgements, threshold, catalogue):
+def test_checklist_fidelity_per_band(study: pd.DataFrame, panel_judgements: pd.DataFrame,
+                                     threshold: Ruleset, catalogue: Catalogue) -> None:
     learned = learn_checklist(study, panel_judgements, catalogue=catalogue, max_depth=3).ruleset(catalogue)
     stats = checklist_fidelity(study, panel_judgements, [threshold, learned], catalogue=catalogue)
     table = stats.pivot_table(index="comparison", columns=["metric", "stratum"], values="estimate")
@@ -225,7 +234,7 @@ def test_checklist_fidelity_per_band(study, panel_judgements, threshold, catalog
     assert (table["within_one_of_panel_median"] >= exact).all().all()
 
 
-def test_checklist_fidelity_hand_counted(catalogue, threshold):
+def test_checklist_fidelity_hand_counted(catalogue: Catalogue, threshold: Ruleset) -> None:
     """Four hand-built cases: the checklist gives 4, 3, 1 and 2; the panel medians (odd panels,
     so no tie rule is involved) are 2, 3, 2 and 2."""
     specs = [
@@ -244,14 +253,14 @@ def test_checklist_fidelity_hand_counted(catalogue, threshold):
     assert overall["within_one_of_panel_median"] == pytest.approx(3 / 4)  # all but "clear-off"
 
 
-def _one_factor_panel(study, rng=None):
+def _one_factor_panel(study: pd.DataFrame, rng: np.random.Generator | None = None) -> pd.DataFrame:
     """A panel whose level is a function of one factor (hygiene present: 4, else 1), or noise."""
     present = study["hygiene"].to_numpy() > 0
     levels = np.where(present, 4, 1) if rng is None else rng.integers(1, 5, len(study))
     return _judgements(dict(zip(study["vignette_id"], ([int(x)] * 3 for x in levels), strict=True)))
 
 
-def test_out_of_fold_fidelity_known_answers(study, catalogue):
+def test_out_of_fold_fidelity_known_answers(study: pd.DataFrame, catalogue: Catalogue) -> None:
     """A panel that follows one factor is learned in every fold (out-of-fold exact = 1); a panel of
     noise is fitted in-sample better than chance but out of fold no better than chance (1/4)."""
     clean = _one_factor_panel(study)
@@ -268,7 +277,9 @@ def test_out_of_fold_fidelity_known_answers(study, catalogue):
     assert set(oof["metric"]) == {"exact_with_panel_median_out_of_fold", "within_one_of_panel_median_out_of_fold"}
 
 
-def test_out_of_fold_level_ignores_the_vignettes_own_judgement(study, panel_judgements, catalogue):
+def test_out_of_fold_level_ignores_the_vignettes_own_judgement(study: pd.DataFrame,
+                                                               panel_judgements: pd.DataFrame,
+                                                               catalogue: Catalogue) -> None:
     """No leakage: changing the panel's judgements of one vignette does not change the level the
     out-of-fold checklist gives that vignette (it was learned without it)."""
     levels = out_of_fold_levels(study, panel_judgements, catalogue=catalogue, max_depth=3, random_state=4)
@@ -286,7 +297,7 @@ def test_out_of_fold_level_ignores_the_vignettes_own_judgement(study, panel_judg
     assert not np.array_equal(levels, other)  # the folds, hence the levels, depend on the seed
 
 
-def _learned_keys(html: str) -> list[dict]:
+def _learned_keys(html: str) -> list[dict[str, str]]:
     """Row keys of the learned checklists' numbers in the report's learned section."""
     import json
     import re
@@ -298,7 +309,7 @@ def _learned_keys(html: str) -> list[dict]:
             and k["comparison"].startswith("learned-")]
 
 
-def test_report_shows_learned_fidelity_out_of_fold(tmp_path):
+def test_report_shows_learned_fidelity_out_of_fold(tmp_path: Path) -> None:
     """The report's figures for learned checklists are the out-of-fold rows; a run folder without
     them (written before they existed) shows the in-sample rows, labelled in-sample."""
     from dsk.experiment import load_config, run_experiment
