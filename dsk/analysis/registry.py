@@ -371,7 +371,7 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
 @register("agreement", reads=("vignettes", "judgements"), stats=("agreement",))
 def _agreement(inputs: AnalysisInputs) -> AnalysisResult:
     """Agreement within the panel, between professions and rounds, and of the rules with the panel."""
-    from dsk.analysis.agreement import agreement_stats, complexity_strata
+    from dsk.analysis import agreement_stats, complexity_strata
 
     strata = complexity_strata(inputs.table("vignettes"))
     stats = agreement_stats(inputs.table("judgements"), strata, n_boot=inputs.settings.bootstrap,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +181,29 @@ def _rater_means(judgements: pd.DataFrame) -> pd.DataFrame:
                      "mean": float(np.nanmean([pct(rule_levels, levels[:, j])
                                                for j in range(len(people))]))})
     return pd.DataFrame(rows)
+
+
+def _fidelity_key(fidelity: pd.DataFrame,
+                  learned_ids: list[str]) -> tuple[Callable[..., dict[str, str]], bool]:
+    """Which stats row holds a checklist's fidelity to the panel median, and whether the run
+    scored its learned checklists out of fold.
+
+    A learned checklist's figure is its out-of-fold row (scored by checklists learned without
+    each vignette) when the run has one; an older run shows the in-sample row, and the report
+    labels it in-sample. ``in_sample=True`` asks for the in-sample row explicitly.
+    """
+    out_of_fold = not fidelity.empty and \
+        bool((fidelity["metric"] == f"exact_with_panel_median{OUT_OF_FOLD}").any())
+
+    def key(checklist: str, stratum: str = "all", within: bool = False,
+            in_sample: bool = False) -> dict[str, str]:
+        metric = "within_one_of_panel_median" if within else "exact_with_panel_median"
+        if checklist in learned_ids and out_of_fold and not in_sample:
+            metric += OUT_OF_FOLD
+        return {"analysis": "learned_checklists", "metric": metric, "comparison": f"{checklist}~panel",
+                "stratum": stratum}
+
+    return key, out_of_fold
 
 
 def _learned_rules(text: str, level_names: Mapping[int, str]) -> dict[str, Any]:
@@ -439,18 +462,13 @@ def build_context(data: RunData) -> Context:
     learned_ids = sorted(set(learned_ids) | {c for c in fid_ids if c not in rulesets})
     facts["learned_ids"] = learned_ids
     facts["hand_ids"] = [c for c in fid_ids if c in rulesets]
-    # A learned checklist is shown out of fold (scored by checklists learned without each
-    # vignette); a run without those rows shows the in-sample figure, labelled as such.
-    out_of_fold = not fidelity.empty and \
-        (fidelity["metric"] == f"exact_with_panel_median{OUT_OF_FOLD}").any()
-    learned_suffix = OUT_OF_FOLD if out_of_fold else ""
-    facts["learned_exact"] = f"exact_with_panel_median{learned_suffix}"
-    facts["learned_within_one"] = f"within_one_of_panel_median{learned_suffix}"
+    fidelity_key, out_of_fold = _fidelity_key(fidelity, learned_ids)
+    facts["fidelity_key"] = fidelity_key
     facts["learned_scoring"] = "out of fold" if out_of_fold else "in-sample"
     best = None
     if not fidelity.empty:
-        overall = fidelity[(fidelity["metric"] == facts["learned_exact"])
-                           & (fidelity["stratum"] == "all")]
+        shown = fidelity["comparison"].map(lambda c: fidelity_key(c.removesuffix("~panel"))["metric"])
+        overall = fidelity[(fidelity["metric"] == shown) & (fidelity["stratum"] == "all")]
         learned_overall = overall[overall["comparison"].isin([f"{i}~panel" for i in learned_ids])]
         if not learned_overall.empty:
             by_fidelity = learned_overall.assign(
@@ -495,8 +513,7 @@ def build_context(data: RunData) -> Context:
     if not fidelity.empty:
         for _, row in fidelity.iterrows():
             checklist = row["comparison"].removesuffix("~panel")
-            shown = facts["learned_exact"] if checklist in learned_ids else "exact_with_panel_median"
-            if row["metric"] == shown:
+            if row["metric"] == fidelity_key(checklist)["metric"]:  # the row the text reads
                 fid_rows.append({"checklist": checklist, "band": row["stratum"].split("=")[-1],
                                  "estimate": row["estimate"]})
     order = {c: i for i, c in enumerate([*facts["hand_ids"], *learned_ids])}

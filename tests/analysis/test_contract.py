@@ -28,7 +28,7 @@ from dsk.design import generate
 from dsk.io import write_table
 from dsk.panels import load_panel, simulate_panel
 from dsk.rules import Ruleset, bundled_rulesets, evaluate, load_ruleset
-from dsk.schema import columns
+from dsk.schema import columns, validate
 
 #: Small settings per registered analysis: a new analysis must add its own here.
 CONTRACT_SETTINGS: Mapping[str, AnalysisSettings] = {
@@ -115,9 +115,9 @@ def test_contract(name: str, scenario: str, runs: dict, catalogue: Catalogue, tm
     schemas = {**analysis.writes, **({"stats": "stats"} if "stats" in outputs else {})}
     for table, schema in schemas.items():
         frame = outputs[table]
+        validate(frame, schema, source=f"{name} on {scenario}")  # columns, types, ranges
         for col in columns(schema):
-            assert col.name in frame.columns, f"{name} on {scenario}: {table}.{col.name} missing"
-            if col.nullable:
+            if col.nullable or col.name not in frame.columns:
                 continue
             values = frame[col.name]
             missing = np.array([v is None for v in values]) if col.kind == "list" else \
