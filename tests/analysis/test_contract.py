@@ -201,3 +201,19 @@ def test_run_analyses_keeps_registration_order(runs: dict, catalogue: Catalogue)
     assert labels[-1] == "learned_checklists"
     assert not out.tables["failures"].empty and out.tables["importance"].empty
     assert list(out.files) == ["learned/learned-depth-1.yaml"]
+
+
+def test_a_durable_run_writes_the_same_tables_as_a_vector_run(tmp_path: Path) -> None:
+    """The runner passes the config's engine to the analyses; both engines write the same bytes."""
+    from dsk.experiment import load_config, run_experiment
+
+    config = load_config("training").model_copy(update={"analyses": list(analysis_names()), "bootstrap": 10,
+                                                        "shap_background": 5})
+    vector = run_experiment(config, tmp_path / "vector", report=False)
+    durable = run_experiment(config.model_copy(update={"engine": "durable"}), tmp_path / "durable",
+                             report=False)
+    assert durable.manifest["config"]["engine"] == "durable"
+    assert all(not vector.tables[t].empty for t in ("stats", "failures", "importance"))
+    assert durable.manifest["tables"] == vector.manifest["tables"]
+    for learned in (tmp_path / "vector" / "learned").glob("*.yaml"):
+        assert learned.read_bytes() == (tmp_path / "durable" / "learned" / learned.name).read_bytes()
