@@ -60,9 +60,9 @@ def rule_factors(ruleset: Ruleset, vignettes: pd.DataFrame, fired: pd.Series,
     >>> from dsk.design import vignettes_from_specs
     >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
     >>> cat = load_catalogue()
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
     >>> v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1}}],
-    ...                          "doc", seed=1, catalogue=cat, narratives=False)
+    ...                          "doc", 1, cat, narratives=False)
     >>> fired = evaluate(rs, v, catalogue=cat).decisions()["fired"]
     >>> rule_factors(rs, v, fired, cat)
     [{'disclosure'}]
@@ -104,9 +104,9 @@ def factor_overlap(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
     >>> from dsk.design import vignettes_from_specs
     >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
     >>> cat = load_catalogue()
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
     >>> v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1}}],
-    ...                          "doc", seed=1, catalogue=cat, narratives=False)
+    ...                          "doc", 1, cat, narratives=False)
     >>> d = evaluate(rs, v, catalogue=cat).decisions()
     >>> j = pd.DataFrame({"vignette_id": ["a", "a"], "rater_id": ["r1", "r2"],
     ...                   "rater_kind": "human", "round": 1, "need_level": 4,
@@ -272,12 +272,14 @@ def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset: 
     >>> import numpy as np
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 30, 1, narratives=False)
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
     >>> result = shap_comparison(v, j, rs, catalogue=cat, background=5)
     >>> level = evaluate(rs, v, catalogue=cat).need_level
     >>> bool(np.allclose(result.rule_values.sum(axis=1) + result.rule_base, level))  # local accuracy

@@ -116,12 +116,14 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 30, 1, narratives=False)
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
     >>> d = evaluate(rs, v, catalogue=cat).decisions()
     >>> f = failure_points(v, d, j, catalogue=cat, ruleset=rs)
     >>> len(f), set(f["quadrant"]) <= set(QUADRANTS)

@@ -164,10 +164,12 @@ def learn_checklist(vignettes: pd.DataFrame, judgements: pd.DataFrame, *, catalo
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 60, 1, narratives=False)
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 60, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
     >>> learned = learn_checklist(v, j, catalogue=cat, max_depth=2)
     >>> learned.ruleset_id, learned.n_rules <= 4, learned.ruleset(cat).hit_policy
     ('learned-depth-2', True, 'first')
@@ -202,10 +204,12 @@ def out_of_fold_levels(vignettes: pd.DataFrame, judgements: pd.DataFrame, *, cat
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 60, 1, narratives=False)
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 60, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
     >>> levels = out_of_fold_levels(v, j, catalogue=cat, max_depth=2)
     >>> len(levels), sorted(set(levels)) == sorted(set(levels) & {1, 2, 3, 4})
     (60, True)
@@ -260,12 +264,14 @@ def checklist_fidelity(vignettes: pd.DataFrame, judgements: pd.DataFrame, rulese
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> from dsk.rules import bundled_rulesets, load_ruleset
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 30, 1, narratives=False)
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
     >>> stats = checklist_fidelity(v, j, [rs], catalogue=cat)
     >>> stats[["metric", "stratum", "n"]].head(2).values.tolist()
     [['exact_with_panel_median', 'all', 30], ['within_one_of_panel_median', 'all', 30]]
@@ -296,10 +302,12 @@ def out_of_fold_fidelity(vignettes: pd.DataFrame, judgements: pd.DataFrame, dept
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 60, 1, narratives=False)
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 60, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
     >>> stats = out_of_fold_fidelity(v, j, [2], catalogue=cat)
     >>> stats[["metric", "comparison", "stratum"]].iloc[0].tolist()
     ['exact_with_panel_median_out_of_fold', 'learned-depth-2~panel', 'all']

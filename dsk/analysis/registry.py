@@ -187,10 +187,10 @@ def register(name: str, *, reads: Sequence[str], writes: Mapping[str, str] | Non
     Examples
     --------
     >>> import pandas as pd
-    >>> from dsk.analysis.registry import Analyses, AnalysisResult, register
+    >>> from dsk.analysis.registry import Analyses, AnalysisInputs, AnalysisResult, register
     >>> mine = Analyses()
     >>> @register("n-raters", reads=("judgements",), stats=("panel_size",), registry=mine)
-    ... def n_raters(inputs):
+    ... def n_raters(inputs: AnalysisInputs) -> AnalysisResult:
     ...     n = inputs.people["rater_id"].nunique()
     ...     return AnalysisResult(stats=pd.DataFrame([{
     ...         "analysis": "panel_size", "metric": "n_raters", "comparison": "panel", "stratum": "all",
@@ -272,13 +272,15 @@ def run_one(analysis: Analysis, tables: Mapping[str, pd.DataFrame], *, rulesets:
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 30, 1, narratives=False)
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
-    >>> tables = {"vignettes": v, "decisions": evaluate(rs, v, catalogue=cat).decisions(),
-    ...           "judgements": simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)}
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> tables = {"vignettes": v, "decisions": evaluate(rs, v, catalogue=cat).decisions(), "judgements": j}
     >>> result = run_one(get_analysis("failures"), tables, rulesets=[rs], catalogue=cat)
     >>> len(result.tables["failures"]), sorted(result.tables)
     (30, ['failures', 'teaching'])
@@ -329,13 +331,15 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
     --------
     >>> from dsk.catalogue import load_catalogue
     >>> from dsk.design import generate
-    >>> from dsk.panels import load_panel, simulate_panel
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
     >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
     >>> cat = load_catalogue()
-    >>> v = generate("stratified", 30, 1, narratives=False)
-    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"])
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
     >>> d = evaluate(rs, v, catalogue=cat).decisions()
-    >>> j = simulate_panel(v, load_panel("mixed-12"), seed=1, rationale=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
     >>> out = run_analyses(["learned"], {"vignettes": v, "decisions": d, "judgements": j},
     ...                    rulesets=[rs], catalogue=cat, settings=AnalysisSettings(learned_depths=(2,)))
     >>> sorted(out.files), len(out.tables["failures"])

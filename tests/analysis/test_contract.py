@@ -26,7 +26,7 @@ from dsk.analysis.registry import (
 from dsk.catalogue import Catalogue
 from dsk.design import generate
 from dsk.io import write_table
-from dsk.panels import load_panel, simulate_panel
+from dsk.panels import load_panel, load_professions, simulate_panel
 from dsk.rules import Ruleset, bundled_rulesets, evaluate, load_ruleset
 from dsk.schema import columns, validate
 
@@ -52,15 +52,16 @@ def _rules_rows(decisions: pd.DataFrame) -> pd.DataFrame:
 
 def _run(scenario: str, catalogue: Catalogue) -> tuple[dict[str, pd.DataFrame], list[Ruleset]]:
     """The tables an analysis may read, and the rulesets, of one small run."""
-    vignettes = generate("stratified", 24, 3, narratives=False, catalogue=catalogue)
+    vignettes = generate("stratified", 24, 3, catalogue, narratives=False)
     names = RULESETS[:1] if scenario == "one-ruleset" else RULESETS
-    rulesets = [load_ruleset(bundled_rulesets()[n]) for n in names]
+    rulesets = [load_ruleset(bundled_rulesets()[n], catalogue) for n in names]
     results = [evaluate(rs, vignettes, catalogue=catalogue, margins=True) for rs in rulesets]
     decisions = pd.concat([r.decisions() for r in results], ignore_index=True)
     trace = pd.concat([r.trace() for r in results], ignore_index=True)
     rounds = 1 if scenario in ("one-round", "human-only") else 2
-    people = simulate_panel(vignettes, load_panel("mixed-12"), seed=3, rounds=rounds, rationale=False,
-                            catalogue=catalogue)
+    profs = load_professions(catalogue=catalogue)
+    people = simulate_panel(vignettes, load_panel("mixed-12", profs), rounds=rounds, professions=profs,
+                            catalogue=catalogue, rationale=False)
     if scenario == "human-only":
         people = people[REQUIRED].assign(rater_kind="human")
     judgements = pd.concat([_rules_rows(decisions), people], ignore_index=True)

@@ -25,23 +25,25 @@ from dsk.analysis import (
 from dsk.analysis._features import ordinal_consensus, panel_summary
 from dsk.catalogue import Catalogue
 from dsk.design import generate, vignettes_from_specs
-from dsk.panels import load_panel, simulate_panel
+from dsk.panels import load_panel, load_professions, simulate_panel
 from dsk.rules import Ruleset, bundled_rulesets, evaluate, load_ruleset
 
 
 @pytest.fixture(scope="module")
-def threshold() -> Ruleset:
-    return load_ruleset(bundled_rulesets()["threshold-of-need"])
+def threshold(catalogue: Catalogue) -> Ruleset:
+    return load_ruleset(bundled_rulesets()["threshold-of-need"], catalogue)
 
 
 @pytest.fixture(scope="module")
-def study() -> pd.DataFrame:
-    return generate("stratified", 150, seed=2, narratives=False)
+def study(catalogue: Catalogue) -> pd.DataFrame:
+    return generate("stratified", 150, 2, catalogue, narratives=False)
 
 
 @pytest.fixture(scope="module")
-def panel_judgements(study: pd.DataFrame) -> pd.DataFrame:
-    return simulate_panel(study, load_panel("mixed-12"), seed=2, rationale=False)
+def panel_judgements(study: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    profs = load_professions(catalogue=catalogue)
+    return simulate_panel(study, load_panel("mixed-12", profs), professions=profs, catalogue=catalogue,
+                          rationale=False)
 
 
 def _judgements(levels_by_vignette: Mapping[str, Sequence[int]],
@@ -73,7 +75,7 @@ def test_failure_points_on_hand_built_cases(catalogue: Catalogue, threshold: Rul
         {"id": "defaulted", "age_band": "primary", "factors": {}},
         {"id": "split", "age_band": "primary", "factors": {"hygiene": 1}},
     ]
-    v = vignettes_from_specs(specs, "hand", seed=1, catalogue=catalogue, narratives=False)
+    v = vignettes_from_specs(specs, "hand", 1, catalogue, narratives=False)
     d = evaluate(threshold, v, catalogue=catalogue).decisions()
     j = _judgements({"clear-off": [2] * 8, "agreed": [3] * 8, "defaulted": [1, 1, 4, 4, 1, 4, 4, 1],
                      "split": [1, 4, 2, 4, 1, 4, 2, 1]})
@@ -181,7 +183,7 @@ def test_shap_comparison_of_a_panel_that_follows_the_checklist(study: pd.DataFra
 
 def test_factor_overlap_jaccard(catalogue: Catalogue, threshold: Ruleset) -> None:
     v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1, "hygiene": 1}}],
-                             "hand", seed=1, catalogue=catalogue, narratives=False)
+                             "hand", 1, catalogue, narratives=False)
     d = evaluate(threshold, v, catalogue=catalogue).decisions()
     j = _judgements({"a": [4, 4]}, cited={("a", 0): ["disclosure"], ("a", 1): ["offending"]})
     per, stats = factor_overlap(v, d, j, threshold, catalogue=catalogue)
@@ -194,7 +196,7 @@ def test_factor_overlap_without_salient_factors(catalogue: Catalogue, threshold:
     """Salient factors not collected (column absent, or missing for a judgement): those judgements
     are left out, and with none left there are no rows."""
     v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1, "hygiene": 1}}],
-                             "hand", seed=1, catalogue=catalogue, narratives=False)
+                             "hand", 1, catalogue, narratives=False)
     d = evaluate(threshold, v, catalogue=catalogue).decisions()
     j = _judgements({"a": [4, 4]}, cited={("a", 0): ["disclosure"]})
     per, stats = factor_overlap(v, d, j.drop(columns="salient_factors"), threshold, catalogue=catalogue)
@@ -243,7 +245,7 @@ def test_checklist_fidelity_hand_counted(catalogue: Catalogue, threshold: Rulese
         {"id": "defaulted", "age_band": "primary", "factors": {}},
         {"id": "split", "age_band": "primary", "factors": {"hygiene": 1}},
     ]
-    v = vignettes_from_specs(specs, "hand", seed=1, catalogue=catalogue, narratives=False)
+    v = vignettes_from_specs(specs, "hand", 1, catalogue, narratives=False)
     assert evaluate(threshold, v, catalogue=catalogue).need_level.tolist() == [4, 3, 1, 2]
     j = _judgements({"clear-off": [2] * 7, "agreed": [3] * 7, "defaulted": [1, 2, 2, 4, 4],
                      "split": [1, 2, 2]})
