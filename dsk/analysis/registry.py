@@ -36,19 +36,24 @@ if TYPE_CHECKING:
     from dsk.rules import Ruleset
 
 __all__ = [
+    "INPUT_TABLES",
+    "REGISTRY",
+    "Analyses",
     "Analysis",
     "AnalysisInputs",
     "AnalysisResult",
     "AnalysisSettings",
-    "Analyses",
+    "RunOutputs",
     "analysis_names",
     "get_analysis",
     "register",
     "registered",
     "run_analyses",
+    "run_one",
 ]
 
-#: Tables an analysis may read: the tables of the run before any analysis.
+#: The tables of a run before any analysis; an analysis reads these, or tables that analyses
+#: registered before it write.
 INPUT_TABLES = ("vignettes", "decisions", "trace", "judgements")
 
 
@@ -112,7 +117,7 @@ class Analysis:
     Attributes
     ----------
     name : the name an experiment config lists under ``analyses``.
-    reads : the run's tables it reads (a subset of :data:`INPUT_TABLES`).
+    reads : the tables it reads: of :data:`INPUT_TABLES`, or written by an analysis registered before it.
     writes : the tables it writes, each with the name of its schema in :data:`dsk.schema.TABLES`.
     stats : the labels (values of ``stats.analysis``) of the rows it adds to ``stats``; empty if none.
     run : the function that runs it.
@@ -125,10 +130,6 @@ class Analysis:
     run: Run
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.reads if t not in INPUT_TABLES]
-        if unknown:
-            raise ValueError(f"analysis {self.name!r}: reads unknown table(s) {', '.join(unknown)} "
-                             f"(tables before the analyses: {', '.join(INPUT_TABLES)})")
         for table, schema in self.writes.items():
             if schema not in TABLES:
                 raise ValueError(f"analysis {self.name!r}: table {table!r} has no schema {schema!r} "
@@ -155,10 +156,24 @@ class Analyses(Mapping[str, Analysis]):
     def __len__(self) -> int:
         return len(self._by_name)
 
+    def writer(self, table: str) -> str | None:
+        """The name of the analysis that writes ``table`` (None for a run's input table)."""
+        return next((a.name for a in self._by_name.values() if table in a.writes), None)
+
     def add(self, analysis: Analysis) -> Analysis:
-        """Register ``analysis``; a name or an output table already registered is an error."""
+        """Register ``analysis``.
+
+        A name or an output table already registered is an error, and so is a table read that
+        is neither an input of the run nor written by an analysis registered before.
+        """
         if analysis.name in self._by_name:
             raise ValueError(f"analysis {analysis.name!r} is already registered")
+        written = [t for a in self._by_name.values() for t in a.writes]
+        unknown = [t for t in analysis.reads if t not in INPUT_TABLES and t not in written]
+        if unknown:
+            raise ValueError(f"analysis {analysis.name!r} reads {', '.join(unknown)}: neither a table of "
+                             f"the run ({', '.join(INPUT_TABLES)}) nor written by an analysis registered "
+                             f"before it ({', '.join(written) or 'none'})")
         for other in self._by_name.values():
             shared = set(other.writes) & set(analysis.writes)
             if shared:
@@ -179,7 +194,7 @@ def register(name: str, *, reads: Sequence[str], writes: Mapping[str, str] | Non
     Parameters
     ----------
     name : the name a config lists under ``analyses``.
-    reads : the tables it reads (of :data:`INPUT_TABLES`).
+    reads : the tables it reads: of :data:`INPUT_TABLES`, or written by an analysis registered before.
     writes : the tables it writes, each with its schema's name in :data:`dsk.schema.TABLES`.
     stats : the labels of the rows it adds to ``stats``.
     registry : the registry to add it to (default: the package's, :data:`REGISTRY`).
@@ -309,7 +324,8 @@ def run_one(analysis: Analysis, tables: Mapping[str, pd.DataFrame], *, rulesets:
 
 def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, rulesets: Sequence[Ruleset],
                  catalogue: Catalogue, engine: str = "vector", random_state: int = 0,
-                 settings: AnalysisSettings | None = None, stage: Stage | None = None) -> RunOutputs:
+                 settings: AnalysisSettings | None = None, stage: Stage | None = None,
+                 registry: Analyses | None = None) -> RunOutputs:
     """Run the named analyses in registration order and combine their outputs.
 
     Parameters
@@ -318,6 +334,7 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
     tables : the run's tables (at least those the analyses read).
     rulesets, catalogue, engine, random_state, settings : passed to every analysis.
     stage : a context manager factory, called with each analysis's name (the runner's timer).
+    registry : the registry to walk (default: the package's, :data:`REGISTRY`).
 
     Returns
     -------
@@ -345,22 +362,29 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
     >>> sorted(out.files), len(out.tables["failures"])
     (['learned/learned-depth-2.yaml'], 0)
     """
+    analyses = REGISTRY if registry is None else registry
     wanted = set(names)
     for name in wanted:
-        get_analysis(name)  # an unknown name is a KeyError listing the known ones
+        for table in analyses[name].reads:  # an unknown name is a KeyError listing the known ones
+            writer = analyses.writer(table)
+            if writer is not None and writer not in wanted:
+                raise ValueError(f"analysis {name!r} reads {table}, which analysis {writer!r} writes: "
+                                 f"run {writer!r} too")
     timer: Stage = stage or (lambda name: nullcontext())
+    available = dict(tables)
     parts: list[pd.DataFrame] = []
-    out_tables: dict[str, pd.DataFrame] = {t: pd.DataFrame() for a in registered() for t in a.writes}
+    out_tables: dict[str, pd.DataFrame] = {t: pd.DataFrame() for a in analyses.values() for t in a.writes}
     files: dict[str, str] = {}
-    for analysis in registered():
+    for analysis in analyses.values():
         if analysis.name not in wanted:
             continue
         with timer(analysis.name):
-            result = run_one(analysis, tables, rulesets=rulesets, catalogue=catalogue, engine=engine,
+            result = run_one(analysis, available, rulesets=rulesets, catalogue=catalogue, engine=engine,
                              random_state=random_state, settings=settings)
         if result.stats is not None:
             parts.append(result.stats)
         out_tables.update(result.tables)
+        available.update(result.tables)
         files.update(result.files)
     parts = [s for s in parts if not s.empty]
     stats = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_stats_columns())

@@ -17,10 +17,14 @@ import pandas as pd
 import pytest
 
 from dsk.analysis.registry import (
+    Analyses,
+    AnalysisInputs,
     AnalysisResult,
     AnalysisSettings,
     analysis_names,
     get_analysis,
+    register,
+    run_analyses,
     run_one,
 )
 from dsk.catalogue import Catalogue
@@ -183,8 +187,6 @@ def test_analyses_that_rerun_the_rules_use_the_named_engine(name: str, runs: dic
 
 
 def test_unknown_analysis_lists_the_known_ones(runs: dict, catalogue: Catalogue) -> None:
-    from dsk.analysis.registry import run_analyses
-
     tables, rulesets = runs["one-ruleset"]
     with pytest.raises(KeyError, match="unknown analysis 'vibes'; known analyses: agreement, explanations"):
         run_analyses(["agreement", "vibes"], tables, rulesets=rulesets, catalogue=catalogue)
@@ -192,8 +194,6 @@ def test_unknown_analysis_lists_the_known_ones(runs: dict, catalogue: Catalogue)
 
 def test_run_analyses_keeps_registration_order(runs: dict, catalogue: Catalogue) -> None:
     """Stats rows come in registration order whatever the order of the config's list."""
-    from dsk.analysis.registry import run_analyses
-
     tables, rulesets = runs["one-ruleset"]
     settings = AnalysisSettings(learned_depths=(1,), learned_folds=3, teaching_cases=2)
     out = run_analyses(["learned", "failures"], tables, rulesets=rulesets, catalogue=catalogue,
@@ -218,3 +218,75 @@ def test_a_durable_run_writes_the_same_tables_as_a_vector_run(tmp_path: Path) ->
     assert durable.manifest["tables"] == vector.manifest["tables"]
     for learned in (tmp_path / "vector" / "learned").glob("*.yaml"):
         assert learned.read_bytes() == (tmp_path / "durable" / "learned" / learned.name).read_bytes()
+
+
+def _stats_row(label: str, estimate: float) -> pd.DataFrame:
+    return pd.DataFrame([{"analysis": label, "metric": "m", "comparison": "c", "stratum": "all",
+                          "estimate": estimate, "ci_low": np.nan, "ci_high": np.nan, "n": 1}])
+
+
+def test_registration_is_checked() -> None:
+    mine = Analyses()
+
+    @register("writer", reads=("judgements",), writes={"importance": "importance"}, registry=mine)
+    def writer(inputs: AnalysisInputs) -> AnalysisResult:  # pragma: no cover - never run
+        return AnalysisResult()
+
+    with pytest.raises(ValueError, match="'writer' is already registered"):
+        register("writer", reads=("judgements",), stats=("x",), registry=mine)(writer)
+    with pytest.raises(ValueError, match="'again': table\\(s\\) importance already written by 'writer'"):
+        register("again", reads=("judgements",), writes={"importance": "importance"}, registry=mine)(writer)
+    with pytest.raises(ValueError, match="reads failures: neither a table of the run"):
+        register("reader", reads=("failures",), stats=("x",), registry=mine)(writer)
+    with pytest.raises(ValueError, match="table 'models' has no schema 'models' in dsk.schema"):
+        register("models", reads=("judgements",), writes={"models": "models"}, registry=mine)(writer)
+    with pytest.raises(ValueError, match="'idle' writes no table and no stats rows"):
+        register("idle", reads=("judgements",), registry=mine)(writer)
+    assert list(mine) == ["writer"]
+
+
+def test_an_analysis_reads_what_an_earlier_one_wrote(runs: dict, catalogue: Catalogue) -> None:
+    mine = Analyses()
+
+    @register("features", reads=("vignettes",), writes={"importance": "importance"}, registry=mine)
+    def features(inputs: AnalysisInputs) -> AnalysisResult:
+        names = ["hygiene", "housing"]
+        table = pd.DataFrame({"feature": names, "rule_importance": [0.5, 0.2], "panel_importance": [0.1, 0.3],
+                              "rule_rank": [1, 2], "panel_rank": [2, 1], "ruleset_id": "r"})
+        return AnalysisResult(tables={"importance": table})
+
+    @register("top", reads=("importance",), stats=("top",), registry=mine)
+    def top(inputs: AnalysisInputs) -> AnalysisResult:
+        return AnalysisResult(stats=_stats_row("top", float(inputs.table("importance")["rule_importance"].max())))
+
+    tables, rulesets = runs["one-ruleset"]
+    with pytest.raises(ValueError, match="'top' reads importance, which analysis 'features' writes: run"):
+        run_analyses(["top"], tables, rulesets=rulesets, catalogue=catalogue, registry=mine)
+    out = run_analyses(["top", "features"], tables, rulesets=rulesets, catalogue=catalogue, registry=mine)
+    assert out.stats["estimate"].tolist() == [0.5] and len(out.tables["importance"]) == 2
+
+
+def test_an_analysis_that_breaks_its_declaration_is_refused(runs: dict, catalogue: Catalogue) -> None:
+    """Undeclared tables, stats rows under another label and tables that break their schema."""
+    mine = Analyses()
+    tables, rulesets = runs["one-ruleset"]
+
+    @register("mislabelled", reads=("judgements",), stats=("mine",), registry=mine)
+    def mislabelled(inputs: AnalysisInputs) -> AnalysisResult:
+        return AnalysisResult(stats=_stats_row("theirs", 1.0))
+
+    @register("stray", reads=("judgements",), stats=("stray",), registry=mine)
+    def stray(inputs: AnalysisInputs) -> AnalysisResult:
+        return AnalysisResult(tables={"failures": pd.DataFrame()})
+
+    @register("broken", reads=("judgements",), writes={"importance": "importance"}, registry=mine)
+    def broken(inputs: AnalysisInputs) -> AnalysisResult:
+        return AnalysisResult(tables={"importance": pd.DataFrame({"feature": ["a"], "rule_importance": [np.nan],
+                                                                  "panel_importance": [0.1], "rule_rank": [1],
+                                                                  "panel_rank": [1], "ruleset_id": ["r"]})})
+
+    for name, message in (("mislabelled", "wrote stats rows labelled theirs; it declared mine"),
+                          ("stray", "returned undeclared table\\(s\\) failures"),
+                          ("broken", "importance.rule_importance: missing value")):
+        with pytest.raises(ValueError, match=message):
+            run_one(mine[name], tables, rulesets=rulesets, catalogue=catalogue)
