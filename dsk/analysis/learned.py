@@ -92,11 +92,13 @@ def _panel_levels(vignettes: pd.DataFrame, judgements: pd.DataFrame,
                   round_: int) -> tuple[list[str], np.ndarray]:
     """The vignettes the panel judged and the panel's consensus level on each.
 
-    The consensus level is the panel median of :func:`dsk.analysis._features.panel_summary`,
-    rounded half to even: the same level the failures table compares with.
+    The consensus level is the ``panel_median`` of :func:`dsk.analysis._features.panel_summary`,
+    the level the failures table and the report compare with (``docs/methods.md``); the trees
+    learn it and the fidelity figures score against it.
     """
     summary = panel_summary(judgements, round_)
     ids = [v for v in vignettes["vignette_id"] if v in summary.index]
+    # as a level on the scale (rounding is a no-op where the median is already a level)
     return ids, np.rint(summary.loc[ids, "panel_median"].to_numpy(dtype=float)).astype(np.int64)
 
 
