@@ -91,7 +91,6 @@ def test_failure_points_on_hand_built_cases(catalogue: Catalogue, threshold: Rul
     # at level 3 both changes of school attendance and every acute factor added flip it
     assert 0 < f.loc["clear-off", "brittleness"] < 0.05
     assert f.loc["agreed", "brittleness"] > 3 * f.loc["clear-off", "brittleness"]
-    assert f["brittleness"].between(0, 1).all()
 
 
 def test_divergence_model_finds_the_driving_dimension() -> None:
@@ -210,7 +209,7 @@ def test_learned_checklist_runs_through_the_engine(study: pd.DataFrame, panel_ju
                                                    catalogue: Catalogue) -> None:
     learned = learn_checklist(study, panel_judgements, catalogue=catalogue, max_depth=3)
     ruleset = learned.ruleset(catalogue)
-    assert ruleset.hit_policy == "first" and learned.n_rules <= 8
+    assert ruleset.hit_policy == "first" and len(ruleset.rules) == learned.n_rules >= 2
     decisions = evaluate(ruleset, study, catalogue=catalogue).decisions()
     assert (decisions["n_fired"] == 1).all()  # leaves are disjoint
     median = np.rint(panel_summary(panel_judgements).loc[study["vignette_id"], "panel_median"].to_numpy())
