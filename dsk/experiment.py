@@ -54,15 +54,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from dsk._paths import data_path
 from dsk._yaml import YamlError, line_of, load_yaml
+from dsk.analysis.registry import analysis_names
 from dsk.catalogue import Catalogue, load_catalogue
-from dsk.schema import STATS_COLUMNS
 
 if TYPE_CHECKING:
-    from dsk.catalogue import Catalogue
     from dsk.panels import ProfessionProfile
     from dsk.rules import Ruleset
 
@@ -78,11 +78,20 @@ __all__ = [
     "run_experiment",
 ]
 
-ANALYSES = ("agreement", "explanations", "failures", "learned")
+ANALYSES = analysis_names()
 
 
 class ConfigError(ValueError):
     """A malformed experiment config; names the file, the key path and what was expected."""
+
+
+def _known_analysis(name: str) -> str:
+    """An analysis name from a config, checked against the registry (dsk.analysis.registry)."""
+    known = analysis_names()
+    if name not in known:
+        raise PydanticCustomError("unknown_analysis", "not a registered analysis (known analyses: {known})",
+                                  {"known": ", ".join(known)})
+    return name
 
 
 class _Frozen(BaseModel):
@@ -148,8 +157,9 @@ class ExperimentConfig(_Frozen):
     rounds: Literal[1, 2] = 1
     engine: Literal["vector", "durable"] = Field(
         "vector", description="Rule backend: the NumPy twin, or durable_rules (the reference engine).")
-    analyses: list[Literal["agreement", "explanations", "failures", "learned"]] = [
-        "agreement", "explanations", "failures", "learned"]
+    analyses: list[Annotated[str, AfterValidator(_known_analysis)]] = Field(
+        default_factory=lambda: list(analysis_names()),
+        description="Analyses to run, by registered name (default: every registered analysis).")
     bootstrap: int = Field(200, ge=0, le=100_000)
     shap_background: int = Field(30, ge=5, le=500)
     learned_depths: list[int] = [2, 3, 4]
@@ -342,7 +352,7 @@ def _is_bundled(path: Path) -> bool:
 
 
 def _load_catalogue(config: ExperimentConfig, where: _Where, inputs: _Inputs) -> Catalogue:
-    from dsk.catalogue import default_catalogue_path, load_catalogue
+    from dsk.catalogue import default_catalogue_path
 
     path = where.file(config.catalogue, "catalogue") if config.catalogue else default_catalogue_path()
     catalogue = load_catalogue(path)
@@ -503,17 +513,6 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     ConfigError
         When a file the config names is missing; the message names the config file and key.
     """
-    from dsk.analysis import (
-        agreement_stats,
-        checklist_fidelity,
-        complexity_strata,
-        divergence_model,
-        factor_overlap,
-        failure_points,
-        learn_checklist,
-        shap_comparison,
-        teaching_cases,
-    )
     from dsk.io import write_table
     from dsk.rules import evaluate
     from dsk.schema import validate
@@ -528,7 +527,6 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
     timings: dict[str, float] = {}
     inputs = _Inputs(out / "inputs")
     seed = config.seed
-    catalogue = load_catalogue()
 
     @contextmanager
     def stage(name: str) -> Iterator[None]:
@@ -561,58 +559,23 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path | 
         people = pd.concat(panel_parts, ignore_index=True)
         judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements",
                               catalogue)
-    stats_parts: list[pd.DataFrame] = []
-    failures = pd.DataFrame()
-    importance = pd.DataFrame()
-    teaching = pd.DataFrame()
-    learned_texts: dict[str, str] = {}
-    strata = complexity_strata(vignettes)
-    if "agreement" in config.analyses:
-        with stage("agreement"):
-            stats_parts.append(agreement_stats(judgements, strata, n_boot=config.bootstrap, random_state=seed,
-                                               per_rater=False))
-    if "explanations" in config.analyses:
-        with stage("explanations"):
-            parts: list[pd.DataFrame] = []
-            for ruleset in rulesets:
-                own = decisions[decisions["ruleset_id"] == ruleset.id]
-                _, overlap = factor_overlap(vignettes, own, people, ruleset, catalogue=catalogue)
-                comparison = shap_comparison(vignettes, people, ruleset, background=config.shap_background,
-                                             seed=seed, catalogue=catalogue)
-                shap_rows = comparison.stats
-                if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
-                    shap_rows = shap_rows[shap_rows["comparison"] != "surrogate~panel"]
-                stats_parts += [overlap, shap_rows]
-                parts.append(comparison.importance.assign(ruleset_id=ruleset.id))
-            importance = pd.concat(parts, ignore_index=True)
-    if "failures" in config.analyses:
-        with stage("failures"):
-            parts, teach = [], []
-            for ruleset in rulesets:
-                own = decisions[decisions["ruleset_id"] == ruleset.id]
-                table = failure_points(vignettes, own, people, ruleset=ruleset, random_state=seed,
-                                       catalogue=catalogue)
-                parts.append(table)
-                teach.append(teaching_cases(table, vignettes, top=config.teaching_cases))
-            failures = validate(pd.concat(parts, ignore_index=True), "failures", catalogue)
-            model = divergence_model(failures, vignettes)
-            stats_parts.append(model)
-            teaching = pd.concat(teach, ignore_index=True).sort_values(
-                ["teaching_score", "vignette_id", "ruleset_id"], ascending=[False, True, True]
-            ).head(config.teaching_cases).reset_index(drop=True)
-    if "learned" in config.analyses:
-        with stage("learned"):
-            learned_sets = []
-            for depth in config.learned_depths:
-                learned = learn_checklist(vignettes, people, max_depth=depth, random_state=seed,
-                                          catalogue=catalogue)
-                learned_texts[learned.ruleset_id] = learned.yaml_text
-                learned_sets.append(learned.ruleset(catalogue))
-            stats_parts.append(checklist_fidelity(vignettes, people, [*rulesets, *learned_sets],
-                                                  catalogue=catalogue))
-    stats = pd.concat([s for s in stats_parts if not s.empty], ignore_index=True) if stats_parts else \
-        pd.DataFrame(columns=list(STATS_COLUMNS))
-    stats = validate(stats, "stats", catalogue)
+    # ---- analyses: walk the registry (dsk.analysis.registry; docs/architecture.md, "Analysis registry")
+    from dsk.analysis.registry import AnalysisSettings, run_analyses
+
+    unknown = [a for a in config.analyses if a not in analysis_names()]
+    if unknown:  # a config built in code skips load_config's check
+        raise ConfigError(f"analyses: unknown analysis {unknown[0]!r}; known analyses: "
+                          f"{', '.join(analysis_names())}")
+    settings = AnalysisSettings(bootstrap=config.bootstrap, shap_background=config.shap_background,
+                                learned_depths=tuple(config.learned_depths),
+                                teaching_cases=config.teaching_cases)
+    outputs = run_analyses(config.analyses, {"vignettes": vignettes, "decisions": decisions, "trace": trace,
+                                             "judgements": judgements},
+                           rulesets=rulesets, catalogue=catalogue, engine=config.engine, random_state=seed,
+                           settings=settings, stage=stage)
+    stats, failures = outputs.stats, outputs.tables["failures"]
+    importance, teaching = outputs.tables["importance"], outputs.tables["teaching"]
+    learned_texts = {Path(path).stem: text for path, text in outputs.files.items()}
     tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
               "stats": stats, "failures": failures, "importance": importance, "teaching": teaching}
     with stage("write"):

@@ -63,7 +63,8 @@ learned_depths: [2]
         (("vignettes: {set: training-12}", "vignettes: {set: training-12, file: x.jsonl}"),
          r"line 3, key vignettes: .*exactly one of set, file or design"),
         (("analyses: [agreement, explanations, failures, learned]", "analyses: [agreement, vibes]"),
-         r"key analyses\.1: Input should be 'agreement', 'explanations', 'failures' or 'learned'"),
+         r"line 8, key analyses\.1: not a registered analysis \(known analyses: agreement, explanations, "
+         r"failures, learned\); got 'vibes'"),
         (("seed: 3", "seed: 3\ncolour: blue"), r"key colour: Extra inputs are not permitted"),
         (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
     ],

@@ -12,6 +12,16 @@ table:
   for every analysis.
 - :mod:`dsk.analysis.explain`, :mod:`dsk.analysis.failures` and
   :mod:`dsk.analysis.learned`.
+
+Every analysis an experiment can run is registered in
+:mod:`dsk.analysis.registry` (docs/architecture.md, "Analysis registry"); the
+statistics are described in docs/methods.md.
+
+Examples
+--------
+>>> from dsk.analysis import analysis_names
+>>> analysis_names()
+('agreement', 'explanations', 'failures', 'learned')
 """
 
 from dsk.analysis.coefficients import (
@@ -35,7 +45,24 @@ from dsk.analysis.comparisons import (
 from dsk.analysis.consensus import median_level
 from dsk.analysis.explain import ShapComparison, factor_overlap, permutation_shap, shap_comparison
 from dsk.analysis.failures import divergence_model, failure_points, teaching_cases
-from dsk.analysis.learned import LearnedChecklist, checklist_fidelity, learn_checklist
+from dsk.analysis.learned import (
+    LearnedChecklist,
+    checklist_fidelity,
+    learn_checklist,
+    out_of_fold_fidelity,
+    out_of_fold_levels,
+)
+from dsk.analysis.registry import (
+    Analysis,
+    AnalysisInputs,
+    AnalysisResult,
+    AnalysisSettings,
+    analysis_names,
+    get_analysis,
+    register,
+    registered,
+    run_analyses,
+)
 from dsk.analysis.strata import complexity_strata
 
 __all__ = [
@@ -43,15 +70,26 @@ __all__ = [
     "MULTI_RATER_METRICS",
     "PAIR_METRICS",
     "RATER_METRICS",
+    "Analysis",
+    "AnalysisInputs",
+    "AnalysisResult",
+    "AnalysisSettings",
     "AgreementInputError",
     "LearnedChecklist",
     "ShapComparison",
+    "analysis_names",
     "checklist_fidelity",
     "divergence_model",
     "factor_overlap",
     "failure_points",
+    "get_analysis",
     "learn_checklist",
+    "out_of_fold_fidelity",
+    "out_of_fold_levels",
     "permutation_shap",
+    "register",
+    "registered",
+    "run_analyses",
     "shap_comparison",
     "teaching_cases",
     "agreement",

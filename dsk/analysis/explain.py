@@ -27,24 +27,45 @@ background mean).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from dsk.analysis._features import base_features, panel_summary, with_derived
-from dsk.catalogue import Catalogue, load_catalogue
-from dsk.schema import BANDS, validate
+from dsk.catalogue import Catalogue
+from dsk.schema import BANDS, columns, validate
+
+if TYPE_CHECKING:
+    from dsk.rules import Ruleset
+
+#: A function from rows of features (n x F) to one prediction per row.
+Predict = Callable[[np.ndarray], np.ndarray]
 
 __all__ = ["ShapComparison", "factor_overlap", "permutation_shap", "rule_factors", "shap_comparison"]
 
 
-def rule_factors(ruleset, vignettes: pd.DataFrame, fired: pd.Series,  # type: ignore[no-untyped-def]
+def rule_factors(ruleset: Ruleset, vignettes: pd.DataFrame, fired: pd.Series,
                  catalogue: Catalogue) -> list[set[str]]:
     """Per vignette, the present factors that the fired rules read.
 
     A derived feature stands for the present factors it counts (``n_concerns``
     for every concern present, ``toxic_trio`` for the trio factors present).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import vignettes_from_specs
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> cat = load_catalogue()
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
+    >>> v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1}}],
+    ...                          "doc", 1, cat, narratives=False)
+    >>> fired = evaluate(rs, v, catalogue=cat).decisions()["fired"]
+    >>> rule_factors(rs, v, fired, cat)
+    [{'disclosure'}]
     """
     cat = catalogue
     factor_set = set(cat.factor_ids)
@@ -66,23 +87,46 @@ def rule_factors(ruleset, vignettes: pd.DataFrame, fired: pd.Series,  # type: ig
 
 
 def factor_overlap(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame,
-                   ruleset, *, round_: int = 1,  # type: ignore[no-untyped-def]
-                   catalogue: Catalogue | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   ruleset: Ruleset, *, catalogue: Catalogue,
+                   round_: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Jaccard overlap of the checklist's factors and practitioners' salient factors.
 
     Returns ``(per_vignette, stats)``: per vignette the mean Jaccard index over
     raters (two empty sets count as full agreement), and ``stats`` rows for
-    all vignettes and each complexity band.
+    all vignettes and each complexity band. A judgement whose
+    ``salient_factors`` is missing (not collected) is left out; when no
+    judgement has them, or the column is absent, both tables are empty.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import vignettes_from_specs
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> cat = load_catalogue()
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
+    >>> v = vignettes_from_specs([{"id": "a", "age_band": "primary", "factors": {"disclosure": 1}}],
+    ...                          "doc", 1, cat, narratives=False)
+    >>> d = evaluate(rs, v, catalogue=cat).decisions()
+    >>> j = pd.DataFrame({"vignette_id": ["a", "a"], "rater_id": ["r1", "r2"],
+    ...                   "rater_kind": "human", "round": 1, "need_level": 4,
+    ...                   "salient_factors": [["disclosure"], ["disclosure", "hygiene"]]})
+    >>> per, stats = factor_overlap(v, d, j, rs, catalogue=cat)
+    >>> float(per.loc[0, "jaccard"])
+    0.75
     """
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     dec = decisions.set_index("vignette_id").loc[vignettes["vignette_id"]]
     ruled = dict(zip(vignettes["vignette_id"], rule_factors(ruleset, vignettes, dec["fired"], cat), strict=True))
     people = judgements[(judgements["rater_kind"] != "rules") & (judgements["round"] == round_)]
+    cited_column = people["salient_factors"] if "salient_factors" in people.columns else \
+        pd.Series([None] * len(people), index=people.index, dtype=object)
     scores = []
-    for vid, cited in zip(people["vignette_id"], people["salient_factors"], strict=True):
-        a, b = ruled.get(vid), set(cited)
-        if a is None:
-            continue
+    for vid, cited in zip(people["vignette_id"], cited_column, strict=True):
+        a = ruled.get(vid)
+        if a is None or not isinstance(cited, (list, tuple, np.ndarray)):
+            continue  # not a vignette of this run, or no salient factors collected
+        b = set(cited)
         union = a | b
         scores.append((vid, 1.0 if not union else len(a & b) / len(union)))
     per = pd.DataFrame(scores, columns=["vignette_id", "jaccard"]).groupby("vignette_id", sort=False)["jaccard"]
@@ -98,7 +142,8 @@ def factor_overlap(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
         rows.append({"analysis": "explanations", "metric": "jaccard_factors", "comparison": comparison,
                      "stratum": stratum, "estimate": float(part["jaccard"].mean()),
                      "ci_low": np.nan, "ci_high": np.nan, "n": len(part)})
-    return per_vignette, validate(pd.DataFrame(rows), "stats")
+    stats = pd.DataFrame(rows) if rows else pd.DataFrame(columns=[c.name for c in columns("stats")])
+    return per_vignette, validate(stats, "stats")
 
 
 @dataclass(frozen=True)
@@ -138,7 +183,7 @@ def _row_keys(rows: np.ndarray, radix: np.ndarray) -> np.ndarray:
     return halves[0].astype(float) + 1j * halves[1].astype(float)
 
 
-def _unique_call(fn, rows: np.ndarray, radix: np.ndarray | None) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _unique_call(fn: Predict, rows: np.ndarray, radix: np.ndarray | None) -> np.ndarray:
     """``fn(rows)``, evaluating each distinct row once (masked rows repeat a lot)."""
     if radix is None:
         return np.asarray(fn(rows), dtype=float)
@@ -146,7 +191,7 @@ def _unique_call(fn, rows: np.ndarray, radix: np.ndarray | None) -> np.ndarray: 
     return np.asarray(fn(rows[first]), dtype=float)[inverse.ravel()]
 
 
-def permutation_shap(fn, X: np.ndarray, background: np.ndarray, seed: int = 0,  # type: ignore[no-untyped-def]
+def permutation_shap(fn: Predict, X: np.ndarray, background: np.ndarray, random_state: int = 0,
                      chunk: int = 32) -> np.ndarray:
     """Shapley values by antithetic permutation sampling, vectorised over vignettes.
 
@@ -165,6 +210,17 @@ def permutation_shap(fn, X: np.ndarray, background: np.ndarray, seed: int = 0,  
     vignettes take seconds instead of minutes; for small non-negative integer
     features each distinct masked row is evaluated once. ``tests/analysis``
     checks it against ``shap.explainers.Exact``.
+
+    ``random_state`` seeds the orderings; the same seed gives the same values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1, 2], [3, 0]])
+    >>> background = np.array([[0, 0], [1, 1]])
+    >>> values = permutation_shap(lambda d: 2.0 * d[:, 0] + d[:, 1], X, background)
+    >>> values.tolist()  # additive: each feature's weight times its distance from the background mean
+    [[1.0, 1.5], [5.0, -0.5]]
     """
     X = np.asarray(X)
     background = np.asarray(background)
@@ -175,7 +231,7 @@ def permutation_shap(fn, X: np.ndarray, background: np.ndarray, seed: int = 0,  
     if np.issubdtype(both.dtype, np.integer) and both.min() >= 0 and \
             np.log2(both.max(axis=0) + 1.0).sum() <= 104:
         radix = both.max(axis=0).astype(np.int64) + 1
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     orders = np.argsort(rng.random((n, n_features)), axis=1)
     values = np.zeros((n, n_features))
     steps = np.arange(n_features + 1)
@@ -195,37 +251,67 @@ def permutation_shap(fn, X: np.ndarray, background: np.ndarray, seed: int = 0,  
     return values
 
 
-def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset, *,  # type: ignore[no-untyped-def]
-                    round_: int = 1, background: int = 30, seed: int = 0,
-                    catalogue: Catalogue | None = None) -> ShapComparison:
-    """SHAP for the ruleset and for a surrogate of the panel, side by side."""
+def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset: Ruleset, *,
+                    catalogue: Catalogue, round_: int = 1, background: int = 30,
+                    random_state: int = 0, engine: str = "vector") -> ShapComparison:
+    """SHAP for the ruleset and for a surrogate of the panel, side by side.
+
+    Parameters
+    ----------
+    vignettes, judgements : the run's tables (rules rows of ``judgements`` are ignored).
+    ruleset : the checklist to explain.
+    catalogue : the catalogue the vignettes were built with.
+    round_ : the round of the panel's judgements.
+    background : the size of the shared background sample.
+    random_state : seed of the surrogate, the background sample and the orderings.
+    engine : the rule engine that re-runs the ruleset on the masked rows
+        (``vector`` or ``durable``; both give the same attributions).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> cat = load_catalogue()
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
+    >>> result = shap_comparison(v, j, rs, catalogue=cat, background=5)
+    >>> level = evaluate(rs, v, catalogue=cat).need_level
+    >>> bool(np.allclose(result.rule_values.sum(axis=1) + result.rule_base, level))  # local accuracy
+    True
+    """
     from scipy.stats import spearmanr
 
     from dsk.analysis._surrogate import PanelSurrogate
     from dsk.rules import evaluate
 
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     summary = panel_summary(judgements, round_)
     ids = np.array([v for v in vignettes["vignette_id"] if v in summary.index], dtype=object)
     v = vignettes.set_index("vignette_id").loc[ids]
     names = base_features(cat)
     X = v[names].to_numpy(dtype=np.int64)
-    surrogate = PanelSurrogate(cat, random_state=seed).fit(pd.DataFrame(X, columns=names),
+    surrogate = PanelSurrogate(cat, random_state=random_state).fit(pd.DataFrame(X, columns=names),
                                                            summary.loc[ids, "panel_mean"].to_numpy())
     fidelity = surrogate.fidelity(pd.DataFrame(X, columns=names), summary.loc[ids, "panel_mean"].to_numpy(),
                                   summary.loc[ids, "panel_median"].to_numpy())
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     bg = X[rng.choice(len(X), size=min(background, len(X)), replace=False)]
 
     def rule_fn(data: np.ndarray) -> np.ndarray:
         table = with_derived(pd.DataFrame(np.rint(data).astype(np.int64), columns=names), cat)
-        return evaluate(ruleset, table, engine="vector", catalogue=cat).need_level.astype(float)
+        return evaluate(ruleset, table, engine=engine, catalogue=cat).need_level.astype(float)
 
     def panel_fn(data: np.ndarray) -> np.ndarray:
         return surrogate.predict(np.rint(data).astype(np.int64))
 
-    rule_values = permutation_shap(rule_fn, X, bg, seed)
-    panel_values = permutation_shap(panel_fn, X, bg, seed)
+    rule_values = permutation_shap(rule_fn, X, bg, random_state)
+    panel_values = permutation_shap(panel_fn, X, bg, random_state)
     rule_imp = np.abs(rule_values).mean(axis=0)
     panel_imp = np.abs(panel_values).mean(axis=0)
     importance = pd.DataFrame({"feature": names, "rule_importance": rule_imp, "panel_importance": panel_imp})

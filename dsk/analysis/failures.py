@@ -49,12 +49,13 @@ import numpy as np
 import pandas as pd
 
 from dsk.analysis._features import base_features, panel_summary, with_derived
-from dsk.catalogue import Catalogue, load_catalogue
+from dsk.catalogue import Catalogue
 from dsk.schema import CLEAR_CONSENSUS, COMPLEXITY_COLUMNS, QUADRANTS, REASONS, validate
 from dsk.schema import columns as schema_columns
 
 if TYPE_CHECKING:
     from dsk.analysis._surrogate import PanelSurrogate
+    from dsk.rules import Ruleset
 
 __all__ = [
     "QUADRANTS",
@@ -97,9 +98,10 @@ def one_step_changes(X: pd.DataFrame, cat: Catalogue) -> tuple[pd.DataFrame, np.
 
 
 def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame, *,
-                   ruleset=None, round_: int = 1, clear: float = CLEAR_CONSENSUS,  # type: ignore[no-untyped-def]
-                   cliff_tolerance: float = 0.3, surrogate: PanelSurrogate | None = None,
-                   catalogue: Catalogue | None = None, random_state: int = 0) -> pd.DataFrame:
+                   catalogue: Catalogue, ruleset: Ruleset | None = None, round_: int = 1,
+                   clear: float = CLEAR_CONSENSUS, cliff_tolerance: float = 0.3,
+                   surrogate: PanelSurrogate | None = None, random_state: int = 0,
+                   engine: str = "vector") -> pd.DataFrame:
     """The ``failures`` table for one ruleset's decisions against a panel.
 
     Parameters
@@ -107,12 +109,33 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
     vignettes : the vignettes table.
     decisions : the ruleset's decisions (one ruleset).
     judgements : the panel's judgements (practitioner rows are used; rules rows ignored).
+    catalogue : the catalogue the vignettes were built with.
     ruleset : the parsed ruleset, needed for brittleness (None: brittleness left empty).
     surrogate : a fitted panel surrogate; fitted here from the panel when None.
+    random_state : seed of the surrogate fitted here.
+    engine : the rule engine that re-runs the ruleset on the one-step changes
+        (``vector`` or ``durable``; both give the same table).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> cat = load_catalogue()
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> rs = load_ruleset(bundled_rulesets()["threshold-of-need"], cat)
+    >>> d = evaluate(rs, v, catalogue=cat).decisions()
+    >>> f = failure_points(v, d, j, catalogue=cat, ruleset=rs)
+    >>> len(f), set(f["quadrant"]) <= set(QUADRANTS)
+    (30, True)
     """
     from dsk.rules import evaluate
 
-    cat = catalogue or load_catalogue()
+    cat = catalogue
     if decisions["ruleset_id"].nunique() != 1:
         raise ValueError("failure_points takes the decisions of one ruleset; filter by ruleset_id first")
     summary = panel_summary(judgements, round_)
@@ -145,7 +168,7 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
             surrogate = PanelSurrogate(cat, random_state=random_state).fit(X, s["panel_mean"].to_numpy())
         changed, origin = one_step_changes(X, cat)
         table = with_derived(changed, cat)
-        after = evaluate(ruleset, table, engine="vector", catalogue=cat).need_level
+        after = evaluate(ruleset, table, engine=engine, catalogue=cat).need_level
         before = rule_level[origin]
         flips = after != before
         total = np.bincount(origin, minlength=len(ids))
@@ -193,6 +216,19 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
     vignettes is not modelled (about ten events per variable would be needed
     for stable estimates; with fewer the fit separates and its intervals are
     meaningless), and gets no rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> cx = pd.DataFrame({"vignette_id": [f"v{i}" for i in range(200)], "cx_conflict": rng.random(200)})
+    >>> parts = rng.random(200) < cx["cx_conflict"]  # divergence grows with conflicting reports
+    >>> failures = pd.DataFrame({"vignette_id": cx["vignette_id"], "ruleset_id": "r",
+    ...                          "divergence": np.where(parts, 2.0, 0.0)})
+    >>> row = divergence_model(failures, cx, dimensions=("cx_conflict",)).iloc[0]
+    >>> row["stratum"], bool(row["estimate"] > 1), bool(row["drives_breakdown"])
+    ('dimension=cx_conflict', True, True)
     """
     import statsmodels.api as sm
 
@@ -226,6 +262,16 @@ def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 1
     far from it), plus 0.25 for each reason code other than ``defaulted``, so
     that cases with a nameable mechanism (a cliff, a missed interaction,
     conflicting reports) rise. Ties go to the more complex vignette.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> failures = pd.DataFrame({"vignette_id": ["a", "b", "c"], "ruleset_id": "r",
+    ...                          "divergence": [2.0, 1.0, 0.0], "panel_consensus": [0.5, 0.9, 1.0],
+    ...                          "reasons": [[], ["cliff"], []]})
+    >>> vignettes = pd.DataFrame({"vignette_id": ["a", "b", "c"], "complexity": [0.2, 0.4, 0.6]})
+    >>> teaching_cases(failures, vignettes)[["vignette_id", "teaching_score"]].values.tolist()
+    [['b', 1.15], ['a', 1.0]]
     """
     cx = vignettes.set_index("vignette_id")["complexity"]
     scored = failures.copy()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dsk.analysis.learned import OUT_OF_FOLD
 from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
 from dsk.report._load import RunData
@@ -175,31 +176,40 @@ def _rater_points(stats: pd.DataFrame, judgements: pd.DataFrame, prefix: str,
     return pd.DataFrame(rows)
 
 
-def _median_key(stats: pd.DataFrame, prefix: str,
-                rulesets: list[str]) -> Callable[..., dict[str, str]]:
-    """Which stats row holds "checklist C gives the panel's median level" (or within one level).
+def _median_key(stats: pd.DataFrame, prefix: str, rulesets: list[str],
+                learned_ids: list[str]) -> tuple[Callable[..., dict[str, str]], bool]:
+    """Which stats row holds "checklist C gives the panel's median level" (or within one
+    level), and whether the run scored its learned checklists out of fold.
 
     A hand-written checklist's figure is the agreement analysis' row
     (``rules:C~panel-median``) when the run has it, so that the summary and the learned
-    checklists' section read the same row; a learned checklist's (or a run without the
-    agreement analysis) is the learned-checklists row. With several panels the agreement
-    rows are per panel while learned checklists are fitted to all of them, so the
-    learned-checklists rows are used throughout.
+    checklists' section read the same row. A learned checklist's figure is its out-of-fold
+    row (scored by checklists learned without each vignette) when the run has one; an
+    older run shows the in-sample row, and the report labels it in-sample;
+    ``in_sample=True`` asks for the in-sample row explicitly. Without the agreement
+    analysis, or with several panels (the agreement rows are per panel while learned
+    checklists are fitted to all of them), the learned-checklists rows are used throughout.
     """
     have = set(zip(stats["analysis"], stats["comparison"], strict=True)) if not stats.empty \
         else set()
+    out_of_fold = not stats.empty and \
+        bool(((stats["analysis"] == "learned_checklists")
+              & (stats["metric"] == f"exact_with_panel_median{OUT_OF_FOLD}")).any())
 
-    def key(checklist: str, stratum: str = "all", within: bool = False) -> dict[str, str]:
+    def key(checklist: str, stratum: str = "all", within: bool = False,
+            in_sample: bool = False) -> dict[str, str]:
         comparison = f"{prefix}rules:{checklist}~panel-median"
         if not prefix and checklist in rulesets and ("agreement", comparison) in have:
             return {"analysis": "agreement",
                     "metric": "percent_within_one" if within else "percent_exact",
                     "comparison": comparison, "stratum": stratum}
-        return {"analysis": "learned_checklists",
-                "metric": "within_one_of_panel_median" if within else "exact_with_panel_median",
+        metric = "within_one_of_panel_median" if within else "exact_with_panel_median"
+        if checklist in learned_ids and out_of_fold and not in_sample:
+            metric += OUT_OF_FOLD
+        return {"analysis": "learned_checklists", "metric": metric,
                 "comparison": f"{checklist}~panel", "stratum": stratum}
 
-    return key
+    return key, out_of_fold
 
 
 def _learned_rules(text: str, level_names: Mapping[int, str]) -> dict[str, Any]:
@@ -458,10 +468,13 @@ def build_context(data: RunData) -> Context:
     learned_ids = sorted(set(learned_ids) | {c for c in fid_ids if c not in rulesets})
     facts["learned_ids"] = learned_ids
     facts["hand_ids"] = [c for c in fid_ids if c in rulesets]
+    median_key, out_of_fold = _median_key(stats, prefixes[0] if prefixes else "", rulesets, learned_ids)
+    facts["median_key"] = median_key
+    facts["learned_scoring"] = "out of fold" if out_of_fold else "in-sample"
     best = None
     if not fidelity.empty:
-        overall = fidelity[(fidelity["metric"] == "exact_with_panel_median")
-                           & (fidelity["stratum"] == "all")]
+        shown = fidelity["comparison"].map(lambda c: median_key(c.removesuffix("~panel"))["metric"])
+        overall = fidelity[(fidelity["metric"] == shown) & (fidelity["stratum"] == "all")]
         learned_overall = overall[overall["comparison"].isin([f"{i}~panel" for i in learned_ids])]
         if not learned_overall.empty:
             by_fidelity = learned_overall.assign(
@@ -476,8 +489,6 @@ def build_context(data: RunData) -> Context:
                         if i in data.learned}
     facts["fidelity_bands"] = [s for s in ("all", *(f"complexity_band={b}" for b in BANDS))
                                if not fidelity.empty and (fidelity["stratum"] == s).any()]
-    median_key = _median_key(stats, prefixes[0] if prefixes else "", rulesets)
-    facts["median_key"] = median_key
     facts["professions"] = _professions(data)
     facts["cases"] = _gallery(data, level_names, labels, facts["professions"]["labels"])
     facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
