@@ -33,7 +33,24 @@ __all__ = [
 
 
 class PanelError(ValueError):
-    """A malformed profession or panel file; names the file and the key path."""
+    """A malformed profession or panel file; names the file and the key path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp, "small.yaml")
+    ...     _ = path.write_text("id: small\\n"
+    ...                         "members:\\n"
+    ...                         "  - profession: police\\n"
+    ...                         "    experience: 60\\n")
+    ...     try:
+    ...         load_panel(path, load_professions())
+    ...     except PanelError as exc:
+    ...         print(exc)
+    /.../small.yaml, line 4, key members.0.experience: Input should be less than or equal to 50
+    """
 
 
 class ProfessionProfile(BaseModel):
@@ -157,7 +174,17 @@ class PanelSpec(BaseModel):
         return self
 
     def raters(self) -> list[tuple[str, str, float]]:
-        """(rater_id, profession, experience) for every rater, in file order."""
+        """(rater_id, profession, experience) for every rater, in file order.
+
+        Rater ids number each profession's members from 1, after the panel id.
+
+        Examples
+        --------
+        >>> panel = PanelSpec(id="small", members=[PanelMember(profession="police", count=2),
+        ...                                        PanelMember(profession="gp", experience=12)])
+        >>> panel.raters()
+        [('small:police-1', 'police', 5.0), ('small:police-2', 'police', 5.0), ('small:gp-1', 'gp', 12.0)]
+        """
         out: list[tuple[str, str, float]] = []
         counter: dict[str, int] = {}
         for m in self.members:
