@@ -92,16 +92,20 @@ def calibration_figures(judgements: pd.DataFrame, vignettes: pd.DataFrame) -> pd
     >>> vignettes = generate("stratified", 60, 1, cat, narratives=False)
     >>> judgements = simulate_panel(vignettes, load_panel("mixed-12", professions), random_state=1,
     ...                             professions=professions, catalogue=cat, rationale=False)
-    >>> calibration_figures(judgements, vignettes)[["figure", "simulated", "met"]]
-                           figure  simulated   met
-    0               alpha_overall      0.536  True
-    1        alpha_low_minus_high      0.503  True
-    2          share_level4_clear      0.917  True
-    3      confidence_agreement_r     -0.045  True
-    4  police_minus_social_worker      0.650  True
-    5              alpha_low_band      0.574  None
-    6             alpha_high_band      0.071  None
-    7             clear_vignettes      5.000  None
+    >>> figures = calibration_figures(judgements, vignettes)
+    >>> figures.set_index("figure")["simulated"]
+    figure
+    alpha_overall                 0.536
+    alpha_low_minus_high          0.503
+    share_level4_clear            0.917
+    confidence_agreement_r       -0.045
+    police_minus_social_worker    0.650
+    alpha_low_band                0.574
+    alpha_high_band               0.071
+    clear_vignettes               5.000
+    Name: simulated, dtype: float64
+    >>> figures["met"].tolist()
+    [True, True, True, True, True, None, None, None]
     """
     r1 = judgements[judgements["round"] == 1]
     band = dict(zip(vignettes["vignette_id"], vignettes["complexity_band"], strict=True))

@@ -54,7 +54,20 @@ class PanelError(ValueError):
 
 
 class ProfessionProfile(BaseModel):
-    """How one profession reads a case. Defaults describe a generic practitioner."""
+    """How one profession reads a case. Defaults describe a generic practitioner.
+
+    Examples
+    --------
+    Police weigh the family environment most and lean to more intrusive
+    responses than social workers (a lower ``threshold_shift``):
+
+    >>> professions = load_professions()
+    >>> police = professions["police"]
+    >>> police.agency, police.lens["family_environment"], police.lens["child_development"]
+    ('police', 1.25, 0.9)
+    >>> police.threshold_shift < professions["social_worker"].threshold_shift
+    True
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -158,7 +171,19 @@ class PanelMember(BaseModel):
 
 
 class PanelSpec(BaseModel):
-    """A panel file: id, title, seed and members."""
+    """A panel file: id, title, seed and members.
+
+    Examples
+    --------
+    Eight social workers, two at each of four levels of experience:
+
+    >>> panel = load_panel("social-workers-8", load_professions())
+    >>> panel.title, panel.seed
+    ("Children's social workers (single profession)", 8)
+    >>> [(m.profession, m.experience, m.count) for m in panel.members]  # doctest: +NORMALIZE_WHITESPACE
+    [('social_worker', 1.0, 2), ('social_worker', 5.0, 2), ('social_worker', 10.0, 2),
+     ('social_worker', 20.0, 2)]
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
