@@ -5,6 +5,16 @@ checklist) and through panels of practitioners; dsk compares their
 agreement, their explanations and their failure points.
 
 The public surface is re-exported here; everything else is private.
+
+Examples
+--------
+Six vignettes stratified by complexity band, on the bundled catalogue:
+
+>>> import dsk
+>>> cat = dsk.load_catalogue()
+>>> vignettes = dsk.generate("stratified", 6, 1, cat, narratives=False)
+>>> vignettes[["complexity_band", "n_concerns"]].to_numpy().tolist()
+[['low', 2], ['low', 1], ['medium', 2], ['medium', 3], ['high', 7], ['high', 5]]
 """
 
 from dsk.catalogue import Catalogue, CatalogueError, load_catalogue

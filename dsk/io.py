@@ -36,7 +36,17 @@ class TableFileError(ValueError):
 
 
 def table_format(path: str | Path) -> str:
-    """``jsonl``, ``parquet`` or ``csv`` from the file extension."""
+    """``jsonl``, ``parquet`` or ``csv`` from the file extension.
+
+    Examples
+    --------
+    >>> table_format("run/judgements.JSONL"), table_format("decisions.pq")
+    ('jsonl', 'parquet')
+    >>> table_format("vignettes.xlsx")
+    Traceback (most recent call last):
+        ...
+    dsk.io.TableFileError: vignettes.xlsx: unknown file type '.xlsx'; use .jsonl, .parquet or .csv
+    """
     suffix = Path(path).suffix.lower()
     try:
         return FORMATS[suffix]
@@ -64,7 +74,30 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a table; the format comes from the extension. Returns the path."""
+    """Write a table; the format comes from the extension. Returns the path.
+
+    Missing parent folders are created. The file is written beside its final
+    name and then moved into place, so a failed write never leaves half a table.
+
+    Examples
+    --------
+    List columns become JSON text in CSV and stay lists in JSON Lines:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> decisions = pd.DataFrame({"vignette_id": ["v1", "v2"], "need_level": [4, 1],
+    ...                           "fired": [["disclosure", "one-present"], []]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     csv = write_table(decisions, Path(tmp, "out", "decisions.csv"))
+    ...     jsonl = write_table(decisions, Path(tmp, "out", "decisions.jsonl"))
+    ...     print(csv.read_text(), jsonl.read_text(), sep="")
+    vignette_id,need_level,fired
+    v1,4,"[""disclosure"",""one-present""]"
+    v2,1,[]
+    {"vignette_id":"v1","need_level":4,"fired":["disclosure","one-present"]}
+    {"vignette_id":"v2","need_level":1,"fired":[]}
+    """
     path = Path(path)
     fmt = table_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,9 @@
-"""The examples in the package's docstrings run and show what they say."""
+"""Every public module of dsk carries runnable examples, and they all pass.
+
+A public module is one with no path component starting with ``_``. ``dsk.app``
+itself runs in tests/app/test_app_doctests.py (beside the app's other tests);
+its public submodules, such as ``dsk.app.cli``, run here.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,57 @@ import pytest
 
 import dsk
 
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(dsk.__path__, "dsk.")
-    if not m.name.startswith("dsk.app")  # the app's doctests run in tests/app
-    and not m.name.endswith("__main__")
+OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+PUBLIC = sorted(
+    ["dsk"] + [m.name for m in pkgutil.walk_packages(dsk.__path__, "dsk.")
+               if not any(part.startswith("_") for part in m.name.split("."))]
 )
 
+#: Run by tests/app/test_app_doctests.py instead.
+ELSEWHERE = {"dsk.app"}
 
-#: Modules whose public entry points carry runnable examples (STYLE.md habit 10).
-DOCUMENTED = {"dsk.catalogue", "dsk.design", "dsk.schema", "dsk.complexity", "dsk.narrative", "dsk.sets",
-              "dsk.panels.simulate", "dsk.rules", "dsk.report"}
+#: Public modules allowed to have no example, each with the reason it cannot have one.
+EXEMPT: dict[str, str] = {}
+
+#: Modules being rewritten on other branches; their examples come with the rewrite.
+#: Strict, so each mark fails as soon as the module's examples exist and pass.
+PENDING = {
+    "dsk.analysis",
+    "dsk.analysis.cli",
+    "dsk.analysis.explain",
+    "dsk.analysis.failures",
+    "dsk.analysis.learned",
+    "dsk.cli",
+    "dsk.experiment",
+}
 
 
-def test_modules_are_found():
-    assert {"dsk.catalogue", "dsk.design", "dsk.schema", "dsk.panels.simulate"} <= set(MODULES)
+def _case(name: str) -> object:
+    if name in PENDING:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="examples pending"))
+    return name
+
+
+MODULES = [_case(name) for name in PUBLIC if name not in ELSEWHERE]
+
+
+def test_public_modules_are_found() -> None:
+    found = set(PUBLIC)
+    assert {"dsk", "dsk.catalogue", "dsk.panels", "dsk.panels.cli", "dsk.rules.cli",
+            "dsk.app.cli"} <= found
+    assert not {"dsk._doe", "dsk.report._context", "dsk.app._web", "dsk.app.__main__"} & found
+
+
+def test_exemptions_name_public_modules() -> None:
+    assert set(EXEMPT) | PENDING | ELSEWHERE <= set(PUBLIC)
+    assert not set(EXEMPT) & PENDING
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name):
+def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(module, optionflags=OPTIONS)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
-    if name in DOCUMENTED:
+    if name not in EXEMPT:
         assert result.attempted > 0, f"{name} has no runnable example"

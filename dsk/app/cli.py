@@ -2,6 +2,30 @@
 
 Mounted by ``dsk/cli.py``: the :func:`serve` command, :data:`admin_app` as ``admin``
 and :data:`study_app` as ``study``.
+
+Examples
+--------
+``dsk admin create`` makes a researcher account in a new database (migrating
+it first); errors name what is wrong and exit with status 1:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from typer.testing import CliRunner
+>>> from dsk.cli import app as dsk_cli
+>>> runner = CliRunner()
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
+...     created = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                       "a long passphrase", "--db", db])
+...     short = runner.invoke(dsk_cli, ["admin", "create", "bob", "--password", "short", "--db", db])
+...     missing = runner.invoke(dsk_cli, ["study", "export", "7", "-o", str(Path(tmp, "j.csv")),
+...                                       "--db", db])
+>>> print(created.output)
+researcher 'ada' can now log in
+>>> short.exit_code, short.output.strip()
+(1, 'error: password: expected at least 8 characters')
+>>> missing.exit_code, missing.output.strip()
+(1, 'error: study_id: no study 7')
 """
 
 from __future__ import annotations

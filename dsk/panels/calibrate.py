@@ -27,7 +27,33 @@ TARGETS = {
 
 
 def ordinal_alpha(judgements: pd.DataFrame, rating: str = "need_level") -> float:
-    """Krippendorff's alpha (ordinal) of a long table with vignette_id and rater_id."""
+    """Krippendorff's alpha (ordinal) of a long table with vignette_id and rater_id.
+
+    Parameters
+    ----------
+    judgements : pandas.DataFrame
+        One row per rating, with ``vignette_id``, ``rater_id`` and ``rating``.
+    rating : str
+        The ordinal column to agree on.
+
+    Returns
+    -------
+    float
+        1 for perfect agreement; NaN when fewer than two ratings or only one
+        distinct value leave nothing to compare.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from dsk.panels.calibrate import ordinal_alpha
+    >>> two_raters = pd.DataFrame({"vignette_id": ["a", "b", "c"] * 2,
+    ...                            "rater_id": ["r1"] * 3 + ["r2"] * 3,
+    ...                            "need_level": [1, 2, 4, 1, 2, 4]})
+    >>> ordinal_alpha(two_raters)
+    1.0
+    >>> round(ordinal_alpha(two_raters.assign(need_level=[1, 2, 4, 2, 2, 3])), 3)
+    0.731
+    """
     import krippendorff
 
     matrix = judgements.pivot_table(index="rater_id", columns="vignette_id", values=rating, aggfunc="first")
@@ -40,7 +66,46 @@ def ordinal_alpha(judgements: pd.DataFrame, rating: str = "need_level") -> float
 def calibration_figures(judgements: pd.DataFrame, vignettes: pd.DataFrame) -> pd.DataFrame:
     """The calibration figures for round 1 of ``judgements`` on ``vignettes``.
 
-    Columns: figure, simulated, published, source, target, met.
+    Parameters
+    ----------
+    judgements : pandas.DataFrame
+        A judgements table (rows of later rounds are ignored).
+    vignettes : pandas.DataFrame
+        The vignettes they judged, with ``complexity_band``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns figure, simulated, published, source, target, met: one row
+        per figure of :data:`TARGETS` (``met`` says whether the simulated value
+        is in the acceptance range), then the band alphas and the number of
+        clear vignettes (``met`` None).
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
+    >>> from dsk.panels.calibrate import calibration_figures
+    >>> cat = load_catalogue()
+    >>> professions = load_professions(catalogue=cat)
+    >>> vignettes = generate("stratified", 60, 1, cat, narratives=False)
+    >>> judgements = simulate_panel(vignettes, load_panel("mixed-12", professions), random_state=1,
+    ...                             professions=professions, catalogue=cat, rationale=False)
+    >>> figures = calibration_figures(judgements, vignettes)
+    >>> figures.set_index("figure")["simulated"]
+    figure
+    alpha_overall                 0.536
+    alpha_low_minus_high          0.503
+    share_level4_clear            0.917
+    confidence_agreement_r       -0.045
+    police_minus_social_worker    0.650
+    alpha_low_band                0.574
+    alpha_high_band               0.071
+    clear_vignettes               5.000
+    Name: simulated, dtype: float64
+    >>> figures["met"].tolist()
+    [True, True, True, True, True, None, None, None]
     """
     r1 = judgements[judgements["round"] == 1]
     band = dict(zip(vignettes["vignette_id"], vignettes["complexity_band"], strict=True))

@@ -1,4 +1,30 @@
-"""``dsk panel``: simulate panels and check their calibration."""
+"""``dsk panel``: simulate panels and check their calibration.
+
+Examples
+--------
+``dsk panel simulate`` writes a judgements table (here from the bundled
+``social-workers-8`` panel on the ``training-12`` set), and ``dsk panel
+calibrate`` prints the panel's agreement figures beside the published ones:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from typer.testing import CliRunner
+>>> from dsk.io import read_table
+>>> from dsk.panels.cli import app
+>>> runner = CliRunner()
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     out = Path(tmp, "judgements.csv")
+...     result = runner.invoke(app, ["simulate", "social-workers-8", "training-12", "-o", str(out)])
+...     judgements = read_table(out, "judgements")
+>>> print(result.output)
+wrote 96 judgements (8 raters x 12 vignettes x 1 round(s)) to ...
+>>> judgements["profession"].unique().tolist(), bool(judgements["rationale"].str.len().gt(0).all())
+(['social_worker'], True)
+>>> result = runner.invoke(app, ["calibrate", "mixed-12", "--n", "30"])
+>>> title = "Calibration of mixed-12 on 30 stratified vignettes (seed 1)"
+>>> result.exit_code, title in " ".join(result.output.split())
+(0, True)
+"""
 
 from __future__ import annotations
 

@@ -33,11 +33,41 @@ __all__ = [
 
 
 class PanelError(ValueError):
-    """A malformed profession or panel file; names the file and the key path."""
+    """A malformed profession or panel file; names the file and the key path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp, "small.yaml")
+    ...     _ = path.write_text("id: small\\n"
+    ...                         "members:\\n"
+    ...                         "  - profession: police\\n"
+    ...                         "    experience: 60\\n")
+    ...     try:
+    ...         load_panel(path, load_professions())
+    ...     except PanelError as exc:
+    ...         print(exc)
+    /.../small.yaml, line 4, key members.0.experience: Input should be less than or equal to 50
+    """
 
 
 class ProfessionProfile(BaseModel):
-    """How one profession reads a case. Defaults describe a generic practitioner."""
+    """How one profession reads a case. Defaults describe a generic practitioner.
+
+    Examples
+    --------
+    Police weigh the family environment most and lean to more intrusive
+    responses than social workers (a lower ``threshold_shift``):
+
+    >>> professions = load_professions()
+    >>> police = professions["police"]
+    >>> police.agency, police.lens["family_environment"], police.lens["child_development"]
+    ('police', 1.25, 0.9)
+    >>> police.threshold_shift < professions["social_worker"].threshold_shift
+    True
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -141,7 +171,19 @@ class PanelMember(BaseModel):
 
 
 class PanelSpec(BaseModel):
-    """A panel file: id, title, seed and members."""
+    """A panel file: id, title, seed and members.
+
+    Examples
+    --------
+    Eight social workers, two at each of four levels of experience:
+
+    >>> panel = load_panel("social-workers-8", load_professions())
+    >>> panel.title, panel.seed
+    ("Children's social workers (single profession)", 8)
+    >>> [(m.profession, m.experience, m.count) for m in panel.members]  # doctest: +NORMALIZE_WHITESPACE
+    [('social_worker', 1.0, 2), ('social_worker', 5.0, 2), ('social_worker', 10.0, 2),
+     ('social_worker', 20.0, 2)]
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -157,7 +199,17 @@ class PanelSpec(BaseModel):
         return self
 
     def raters(self) -> list[tuple[str, str, float]]:
-        """(rater_id, profession, experience) for every rater, in file order."""
+        """(rater_id, profession, experience) for every rater, in file order.
+
+        Rater ids number each profession's members from 1, after the panel id.
+
+        Examples
+        --------
+        >>> panel = PanelSpec(id="small", members=[PanelMember(profession="police", count=2),
+        ...                                        PanelMember(profession="gp", experience=12)])
+        >>> panel.raters()
+        [('small:police-1', 'police', 5.0), ('small:police-2', 'police', 5.0), ('small:gp-1', 'gp', 12.0)]
+        """
         out: list[tuple[str, str, float]] = []
         counter: dict[str, int] = {}
         for m in self.members:

@@ -63,6 +63,50 @@ def write_rationales(result: RoundResult, features: CaseFeatures, professions: M
 
     ``previous`` is the round-1 result when ``result`` is round 2: a rater then
     says whether colleagues' views moved them.
+
+    Parameters
+    ----------
+    result : RoundResult
+        One round of :func:`dsk.panels.simulate_panel`'s model.
+    features : CaseFeatures
+        The vignettes' features, as the model computed them.
+    professions : mapping of str to ProfessionProfile
+        The profiles, by id; each one's ``voice`` gives the openers.
+    cat : Catalogue
+        The catalogue whose factor labels name the concerns.
+    rng : numpy.random.Generator
+        Picks the openers and frames.
+    previous : RoundResult, optional
+        The round-1 result, when ``result`` is round 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of strings.
+
+    Examples
+    --------
+    :func:`dsk.panels.simulate_panel` calls this for its ``rationale`` column.
+    A police officer on the training set's non-accidental injury, in both rounds:
+
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
+    >>> from dsk.sets import load_set
+    >>> cat = load_catalogue()
+    >>> professions = load_professions(catalogue=cat)
+    >>> vignettes = load_set("training-12", cat)
+    >>> injury = vignettes[vignettes["vignette_id"] == "tame-03-injury"]
+    >>> judgements = simulate_panel(injury, load_panel("mixed-12", professions), random_state=1,
+    ...                             rounds=2, professions=professions, catalogue=cat)
+    >>> for text in judgements.loc[judgements["rater_id"] == "mixed-12:police-1", "rationale"]:
+    ...     print(text)
+    On the risk of harm, non-accidental injury stands out. I would refer to children's social care today.
+    I have considered colleagues' views and stay at level 4. Given what police know, what worries me most is non-accidental injury. I would refer to children's social care today.
+
+    Each text ends with one of the :data:`LEVEL_PHRASES` of its level:
+
+    >>> LEVEL_PHRASES[4][2]
+    "I would refer to children's social care today"
     """
     n, n_raters = result.need_level.shape
     labels = [_short(f.label) for f in cat.factors]

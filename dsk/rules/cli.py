@@ -1,4 +1,37 @@
-"""``dsk rules``: check, apply and explain rulesets from the command line."""
+"""``dsk rules``: check, apply and explain rulesets from the command line.
+
+Examples
+--------
+``dsk rules check`` lints a ruleset on a random sample (exit status 1 on
+errors); ``dsk rules apply`` writes the decisions table:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from typer.testing import CliRunner
+>>> from dsk.catalogue import load_catalogue
+>>> from dsk.io import read_table, write_table
+>>> from dsk.rules import bundled_rulesets
+>>> from dsk.rules.cli import app
+>>> from dsk.sets import load_set
+>>> runner = CliRunner()
+>>> toxic_trio = str(bundled_rulesets()["toxic-trio"])
+>>> result = runner.invoke(app, ["check", toxic_trio, "--sample", "500"])
+>>> result.exit_code, result.output.splitlines()[-1].endswith("toxic-trio.yaml: 0 errors, 1 warnings")
+(0, True)
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     vignettes = write_table(load_set("training-12", load_catalogue()), Path(tmp, "v.jsonl"))
+...     decisions = Path(tmp, "decisions.csv")
+...     result = runner.invoke(app, ["apply", toxic_trio, str(vignettes), "-o", str(decisions)])
+...     levels = read_table(decisions, "decisions").set_index("vignette_id")["need_level"]
+>>> print(result.output)
+toxic-trio (durable): 12 vignettes -> .../decisions.csv
+>>> levels[["tame-01-disclosure", "wicked-05-toxic-trio-baby"]].tolist()
+[1, 4]
+
+The checklist misses the disclosure of abuse, which names no toxic-trio
+factor. ``dsk rules explain --id ...`` prints :func:`explanation` and
+:func:`near_misses` for one vignette.
+"""
 
 from __future__ import annotations
 
@@ -100,7 +133,31 @@ def explain(
 
 
 def explanation(result: Evaluation) -> str:
-    """Decision, decisive rule and fired rules of the first vignette in ``result``."""
+    """Decision, decisive rule and fired rules of the first vignette in ``result``.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> from dsk.sets import load_set
+    >>> cat = load_catalogue()
+    >>> ruleset = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
+    >>> vignettes = load_set("training-12", cat)
+    >>> baby = vignettes[vignettes["vignette_id"] == "wicked-05-toxic-trio-baby"]
+    >>> print(explanation(evaluate(ruleset, baby, engine="vector", catalogue=cat)))
+    vignette wicked-05-toxic-trio-baby: need level 4 under toxic-trio (max, version ...)
+      decisive rule: two-of-three-with-baby (level 4, lead agency social_care)
+      conflict: the fired rules disagree on the level
+    fired (4):
+      - two-of-three-with-baby [level 4] when toxic_trio >= 2 and age_band <= infant
+          because: Two toxic-trio factors around an unborn baby or infant put ...
+      - all-three-present [level 3] when toxic_trio == 3
+          because: ...
+      - two-of-three [level 3] when toxic_trio >= 2
+          because: ...
+      - one-present [level 2] when toxic_trio >= 1
+          because: ...
+    """
     rs = result.ruleset
     lines = [f"vignette {result.vignette_ids[0]}: need level {int(result.need_level[0])} "
              f"under {rs.id} ({rs.hit_policy}, version {rs.version})"]
@@ -124,7 +181,29 @@ def explanation(result: Evaluation) -> str:
 
 
 def near_misses(result: Evaluation, limit: int) -> str:
-    """Rules that did not fire, fewest changes first (higher levels first among equals)."""
+    """Rules that did not fire, fewest changes first (higher levels first among equals).
+
+    A rule's margin is the number of one-step factor changes it needs to fire;
+    ``result`` must come from ``evaluate(..., margins=True)``.
+
+    Examples
+    --------
+    The disclosure vignette falls to the default level under the toxic-trio
+    checklist; one more toxic-trio factor would fire ``one-present``:
+
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    >>> from dsk.sets import load_set
+    >>> cat = load_catalogue()
+    >>> ruleset = load_ruleset(bundled_rulesets()["toxic-trio"], cat)
+    >>> vignettes = load_set("training-12", cat)
+    >>> disclosure = vignettes[vignettes["vignette_id"] == "tame-01-disclosure"]
+    >>> print(near_misses(evaluate(ruleset, disclosure, engine="vector", margins=True,
+    ...                            catalogue=cat), 2))
+    near misses (fewest one-step changes to fire, top 2):
+      - one-present [level 2] needs 1 change: when toxic_trio >= 1
+      - two-of-three [level 3] needs 2 changes: when toxic_trio >= 2
+    """
     rs = result.ruleset
     if result.margins is None:
         raise ValueError("near misses need an evaluation with margins=True")
