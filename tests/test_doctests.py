@@ -28,26 +28,7 @@ ELSEWHERE = {"dsk.app"}
 #: Public modules allowed to have no example, each with the reason it cannot have one.
 EXEMPT: dict[str, str] = {}
 
-#: Modules being rewritten on other branches; their examples come with the rewrite.
-#: Strict, so each mark fails as soon as the module's examples exist and pass.
-PENDING = {
-    "dsk.analysis",
-    "dsk.analysis.cli",
-    "dsk.analysis.explain",
-    "dsk.analysis.failures",
-    "dsk.analysis.learned",
-    "dsk.cli",
-    "dsk.experiment",
-}
-
-
-def _case(name: str) -> object:
-    if name in PENDING:
-        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="examples pending"))
-    return name
-
-
-MODULES = [_case(name) for name in PUBLIC if name not in ELSEWHERE]
+MODULES = [name for name in PUBLIC if name not in ELSEWHERE]
 
 
 def test_public_modules_are_found() -> None:
@@ -58,8 +39,7 @@ def test_public_modules_are_found() -> None:
 
 
 def test_exemptions_name_public_modules() -> None:
-    assert set(EXEMPT) | PENDING | ELSEWHERE <= set(PUBLIC)
-    assert not set(EXEMPT) & PENDING
+    assert set(EXEMPT) | ELSEWHERE <= set(PUBLIC)
 
 
 @pytest.mark.parametrize("name", MODULES)

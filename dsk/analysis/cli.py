@@ -2,6 +2,27 @@
 
 :func:`agree` is a plain function with typer annotations; ``dsk.cli`` mounts
 it with ``app.command("agree")(agree)``.
+
+Examples
+--------
+Two raters on three cases agree exactly on two (1/1 and 4/4) and are one level
+apart on the third (2/3):
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from typer.testing import CliRunner
+>>> from dsk.cli import app
+>>> ratings = pd.DataFrame({"vignette_id": ["a", "a", "b", "b", "c", "c"],
+...                         "rater_id": ["x", "y"] * 3, "need_level": [1, 1, 2, 3, 4, 4]})
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     path = Path(tmp, "ratings.csv")
+...     ratings.to_csv(path, index=False)
+...     result = CliRunner().invoke(app, ["agree", str(path), "--bootstrap", "0"])
+>>> print(result.output)  # doctest: +ELLIPSIS
+analysis,metric,comparison,stratum,estimate,ci_low,ci_high,n
+agreement,percent_exact,within-raters,all,0.666...,,,3
+agreement,percent_within_one,within-raters,all,1.0,,,3
+...
 """
 
 from __future__ import annotations
