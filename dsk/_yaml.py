@@ -19,7 +19,7 @@ class YamlError(ValueError):
     """A file that is not valid YAML; the message names the file and line."""
 
 
-class LineDict(dict):  # type: ignore[type-arg]
+class LineDict(dict[Any, Any]):
     """A dict that knows the line it, and each of its keys, came from."""
 
     line: int = 0

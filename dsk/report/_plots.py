@@ -13,7 +13,7 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -25,6 +25,10 @@ import pandas as pd  # noqa: E402
 from markupsafe import Markup, escape  # noqa: E402
 
 from dsk.schema import BANDS, CLEAR_CONSENSUS  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, VERMILION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
@@ -102,13 +106,13 @@ def _to_svg(fig: plt.Figure, slug: str, title: str, description: str = "") -> Sv
     return Svg(slug, title, Markup(text))
 
 
-def _figure(width: float, height: float, ncols: int = 1, **kwargs: Any):  # type: ignore[no-untyped-def]
+def _figure(width: float, height: float, ncols: int = 1, **kwargs: Any) -> tuple[Figure, list[Axes]]:
     with matplotlib.rc_context(_RC):
         fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False, **kwargs)
     return fig, list(axes[0])
 
 
-def _style(ax) -> None:  # type: ignore[no-untyped-def]
+def _style(ax: Axes) -> None:
     with matplotlib.rc_context(_RC):
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)

@@ -34,7 +34,7 @@ Examples
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from dsk.catalogue import NEED_LEVELS, Catalogue, load_catalogue
 from dsk.rules.ruleset import Ruleset, bundled_rulesets, load_ruleset
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
 
 __all__ = ["EXPECTED_FAILED_CHECKS", "RulesetClassifier"]
 
@@ -88,7 +91,7 @@ class RulesetClassifier(ClassifierMixin, BaseEstimator):
         self.missing = missing
         self.catalogue = catalogue
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.poor_score = True  # a fixed checklist, not fitted to the data
         return tags
