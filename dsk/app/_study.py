@@ -98,7 +98,7 @@ def _int_field(value: Any, name: str, lo: int, hi: int) -> int:
 
 def create_study(db: Session, *, title: str, set_id: str, deck_size: int | str,
                  n_participants: int | str, rounds: int | str, seed: int | str = 1,
-                 catalogue: Catalogue | None = None) -> Study:
+                 catalogue: Catalogue) -> Study:
     """Create a study: copy the vignettes, deal decks (balanced, counterbalanced orders)."""
     title = (title or "").strip()
     if not title:

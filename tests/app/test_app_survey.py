@@ -32,7 +32,7 @@ CATALOGUE = load_catalogue()
 def study_db(sqlite_url: str) -> tuple[str, int]:
     with open_database(sqlite_url) as db:
         study = st.create_study(db, title="Survey", set_id="training-12", deck_size=3,
-                                n_participants=4, rounds=1, seed=2)
+                                n_participants=4, rounds=1, seed=2, catalogue=load_catalogue())
         return sqlite_url, study.id
 
 
