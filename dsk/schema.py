@@ -144,6 +144,11 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("rationale", "str", nullable=True),
         Column("lead_agency", "str", nullable=True),
         Column("seconds", "float", nullable=True, lo=0.0),
+        # where the practitioner saw the vignette: their deck and its 1-based position in it
+        Column("deck_id", "str", nullable=True, required=False),
+        Column("position", "int", nullable=True, lo=1, required=False),
+        Column("site", "str", nullable=True, required=False),
+        Column("years_experience", "float", nullable=True, lo=0.0, hi=70.0, required=False),
     ),
     "stats": (
         Column("analysis", "str"),
