@@ -35,7 +35,7 @@ from ._security import hash_password, new_token, token_hash
 
 JUDGEMENT_COLUMNS = tuple(c.name for c in columns("judgements"))
 #: Extra columns the app adds after the schema's (allowed by ``validate``).
-EXTRA_COLUMNS = ("study_id", "experience_years", "position", "salient_other", "submitted_at")
+EXTRA_COLUMNS = ("study_id", "salient_other", "submitted_at")
 MAX_TEXT = 5000
 
 
@@ -406,19 +406,19 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
     """The study's answers as a judgements table (``dsk.schema``), plus extra columns.
 
     Rows are sorted by round, rater and the position at which the rater saw the
-    vignette; the extra columns are ``study_id``, ``experience_years``, ``position``
-    (1-based place in the rater's deck), ``salient_other`` (free-text factors) and
-    ``submitted_at`` (UTC, ISO 8601).
+    vignette. ``deck_id``, ``position`` (1-based place in the rater's deck) and
+    ``years_experience`` are filled; the extra columns are ``study_id``, ``salient_other``
+    (free-text factors) and ``submitted_at`` (UTC, ISO 8601).
     """
     rows = db.execute(
         select(Response, Participant.number, Participant.profession,
-               Participant.experience_years, Assignment.position)
+               Participant.experience_years, Participant.deck, Assignment.position)
         .join(Participant, Participant.id == Response.participant_id)
         .join(Assignment, (Assignment.participant_id == Response.participant_id)
               & (Assignment.vignette_id == Response.vignette_id))
         .where(Response.study_id == study.id)).all()
     records = []
-    for r, number, profession, experience, position in rows:
+    for r, number, profession, experience, deck, position in rows:
         records.append({
             "vignette_id": r.vignette_id, "rater_id": rater_id(study.id, number),
             "rater_kind": "human", "profession": profession, "panel_id": f"study-{study.id}",
@@ -426,8 +426,9 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
             "confidence": float(r.confidence), "risk": float(r.risk),
             "salient_factors": json.loads(r.salient_factors), "rationale": r.rationale,
             "lead_agency": r.lead_agency, "seconds": float(r.seconds),
-            "study_id": int(study.id), "experience_years": experience,
-            "position": int(position), "salient_other": r.salient_other,
+            "deck_id": f"deck-{int(deck)}", "position": int(position), "site": None,
+            "years_experience": None if experience is None else float(experience),
+            "study_id": int(study.id), "salient_other": r.salient_other,
             "submitted_at": r.submitted_at.replace(microsecond=0).isoformat(),
             "_order": (r.round, number, position),
         })
@@ -437,7 +438,7 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
         frame[name] = frame[name].astype("int64")
     for name in ("confidence", "risk", "seconds"):
         frame[name] = frame[name].astype(float)
-    frame["experience_years"] = frame["experience_years"].astype("Int64")
+    frame["years_experience"] = frame["years_experience"].astype(float)
     frame["salient_factors"] = pd.Series(list(frame["salient_factors"]), dtype=object)
     return validate(frame, "judgements", source=f"study {study.id}")
 

@@ -238,16 +238,16 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                 "need_level": int(level), "confidence": values["conf"], "risk": values["risk"],
                 "salient_factors": factors, "rationale": cell(f"{prefix}_why") or None,
                 "lead_agency": agency, "seconds": values["seconds"],
-                "experience_years": int(float(experience)) if experience else None,
+                "years_experience": float(experience) if experience else None,
                 "salient_other": cell(f"{prefix}_other"),
             })
     out = pd.DataFrame.from_records(
-        records, columns=[*JUDGEMENT_COLUMNS, "experience_years", "salient_other"])
+        records, columns=[*JUDGEMENT_COLUMNS, "salient_other"])
     for name in ("round", "need_level"):
         out[name] = out[name].astype("int64")
     for name in ("confidence", "risk", "seconds"):
         out[name] = pd.to_numeric(out[name]).astype(float)
-    out["experience_years"] = out["experience_years"].astype("Int64")
+    out["years_experience"] = out["years_experience"].astype(float)
     out["salient_factors"] = pd.Series([list(v) for v in out["salient_factors"]], dtype=object)
     return validate(out, "judgements", source=source)
 
