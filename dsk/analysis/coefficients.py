@@ -30,7 +30,9 @@ out, the scale is taken as the integers from the lowest to the highest rating
 seen, which is only right when both end levels were used. The number of
 categories q enters the chance agreement of Gwet's AC1/AC2 and of
 Brennan-Prediger (and the weights of AC2 and Krippendorff's alpha), so a
-scale shrunk by an unused end level moves them, by up to 0.2 on a 1-4 scale.
+scale shrunk by an unused end level moves them (with level 4 unused, two
+raters at 75% exact agreement get AC1 0.68 on the 1-4 scale but 0.63 on 1-3,
+and AC2 0.83 against 0.72).
 Fleiss' kappa and percent agreement do not depend on unused levels. The
 experiment's analyses and ``dsk agree`` always pass the scale.
 

@@ -755,6 +755,11 @@ def test_cli_errors_name_file_and_column(cli: typer.Typer, tmp_path: Path) -> No
 #   q = 4: pe = 7/32, AC1 = (3/4 - 7/32) / (25/32) = 17/25 = 0.68
 #   q = 3 (scale shrunk to the levels seen): pe = 21/64, AC1 = (27/64) / (43/64) = 27/43 = 0.6279
 # Brennan-Prediger (1981): pe = 1/q; q = 4 gives (3/4 - 1/4) / (3/4) = 2/3, q = 3 gives 5/8.
+# AC2 with linear weights w = 1 - |k - l| / (q_max - q_min) (Gwet 2014, ch. 5): the split unit
+# scores w(2, 3), so pa = (3 + w23) / 4 and pe = T_w / (q (q - 1)) * sum pi (1 - pi), T_w the sum
+# of all weights.
+#   q = 4: w23 = 2/3, pa = 11/12, T_w = 28/3, pe = 49/96, AC2 = 39/47 = 0.830
+#   q = 3: w23 = 1/2, pa = 7/8,   T_w = 5,    pe = 35/64, AC2 = 21/29 = 0.724
 # Fleiss' kappa does not depend on an unused level: 13/21 either way.
 UNUSED_FOUR = pd.DataFrame(
     {
@@ -769,6 +774,8 @@ def test_unused_end_level_changes_ac1_and_bp_by_hand() -> None:
     four, three = (1, 2, 3, 4), (1, 2, 3)
     assert gwet_ac(UNUSED_FOUR, categories=four) == pytest.approx(17 / 25)
     assert gwet_ac(UNUSED_FOUR, categories=three) == pytest.approx(27 / 43)
+    assert gwet_ac(UNUSED_FOUR, weights="linear", categories=four) == pytest.approx(39 / 47)
+    assert gwet_ac(UNUSED_FOUR, weights="linear", categories=three) == pytest.approx(21 / 29)
     assert brennan_prediger(UNUSED_FOUR, categories=four) == pytest.approx(2 / 3)
     assert brennan_prediger(UNUSED_FOUR, categories=three) == pytest.approx(5 / 8)
     assert fleiss_kappa(UNUSED_FOUR, categories=four) == pytest.approx(13 / 21)
@@ -777,6 +784,7 @@ def test_unused_end_level_changes_ac1_and_bp_by_hand() -> None:
     assert gwet_ac(UNUSED_FOUR) == pytest.approx(27 / 43)
     table = agreement(UNUSED_FOUR, n_boot=0, categories=four)
     assert _est(table, "gwet_ac1") == pytest.approx(17 / 25)
+    assert _est(table, "gwet_ac2_linear") == pytest.approx(39 / 47)
     assert _est(table, "brennan_prediger") == pytest.approx(2 / 3)
     assert _est(table, "percent_exact") == pytest.approx(3 / 4)
 
