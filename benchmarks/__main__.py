@@ -1,4 +1,9 @@
-"""Run every benchmark module and print one table: ``python -m benchmarks [NAME ...]``."""
+"""Run every benchmark module and print one table: ``python -m benchmarks [NAME ...]``.
+
+On a terminal the table is drawn by rich; otherwise (``make bench > log``, a
+pipe, CI) it is printed as a Markdown table that is never wrapped, whatever
+the width of the output.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,45 @@ import importlib
 import pkgutil
 import sys
 import traceback
+from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 import benchmarks
+from benchmarks._harness import COLUMNS, LEFT, Row, markdown_table
+
+
+def print_table(rows: list[Row], console: Console, stream: TextIO) -> None:
+    """Print the table with rich on a terminal, else as Markdown on ``stream``."""
+    if not console.is_terminal:
+        stream.write(markdown_table(rows) + "\n")
+        return
+    table = Table(title="dsk benchmarks")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in LEFT else "right")
+    for row in rows:
+        table.add_row(*row.cells())
+    console.print(table)
 
 
 def main(argv: list[str]) -> int:
     wanted = set(argv)
     names = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
-    table = Table(title="dsk benchmarks")
-    for col in ("benchmark", "items", "seconds", "per second", "peak MiB", "target", "met"):
-        table.add_column(col, justify="left" if col in ("benchmark", "target") else "right")
     failed = 0
     console = Console()
+    rows: list[Row] = []
     for name in names:
         if wanted and name.removeprefix("bench_") not in wanted and name not in wanted:
             continue
         console.print(f"[dim]running {name} ...[/dim]")
         try:
-            rows = importlib.import_module(f"benchmarks.{name}").run()
+            rows += importlib.import_module(f"benchmarks.{name}").run()
         except Exception:  # noqa: BLE001 - report and carry on with the others
             traceback.print_exc()
             failed += 1
             continue
-        for row in rows:
-            met = "" if row.met is None else ("yes" if row.met else "NO")
-            table.add_row(row.name, f"{row.items:,}", f"{row.seconds:.3f}", f"{row.per_second:,.0f} {row.unit}/s",
-                          f"{row.peak_mib:,.1f}", row.target, met)
-    console.print(table)
+    print_table(rows, console, sys.stdout)
     return 1 if failed else 0
 
 

@@ -24,9 +24,17 @@ Which code computes what:
   coefficient (a thousand resamples in one pass); the tests check that they
   equal the libraries on the point estimates.
 
-Categories are the integers from the lowest to the highest rating seen
-unless ``categories`` is given; they matter for AC1/AC2 and
-Brennan-Prediger (the number of categories) and for the weights.
+Every function takes ``categories``, the rating scale (e.g. ``(1, 2, 3, 4)``
+for need levels, :data:`dsk.schema.NEED_LEVELS`). Pass it: when it is left
+out, the scale is taken as the integers from the lowest to the highest rating
+seen, which is only right when both end levels were used. The number of
+categories q enters the chance agreement of Gwet's AC1/AC2 and of
+Brennan-Prediger (and the weights of AC2 and Krippendorff's alpha), so a
+scale shrunk by an unused end level moves them (with level 4 unused, two
+raters at 75% exact agreement get AC1 0.68 on the 1-4 scale but 0.63 on 1-3,
+and AC2 0.83 against 0.72).
+Fleiss' kappa and percent agreement do not depend on unused levels. The
+experiment's analyses and ``dsk agree`` always pass the scale.
 
 Examples
 --------
@@ -81,6 +89,7 @@ def percent_agreement(
     rating: str = "need_level",
     *,
     tolerance: int = 0,
+    categories: Sequence[int] | None = None,
 ) -> float:
     """Mean share of pairs of raters whose ratings differ by at most ``tolerance``.
 
@@ -96,7 +105,7 @@ def percent_agreement(
     >>> round(percent_agreement(data), 3), round(percent_agreement(data, tolerance=1), 3)
     (0.333, 0.667)
     """
-    r = _ratings(data, unit, rater, rating)
+    r = _ratings(data, unit, rater, rating, categories)
     diff = np.abs(r.values[:, None] - r.values[None, :])
     w = (diff <= tolerance).astype(float)
     return float(K.percent_agreement(K.panel_sums(K.onehot(r.codes, len(r.values))), w)[0])
@@ -315,7 +324,9 @@ def agreement(
     ci : float
         Coverage of the percentile interval.
     categories : sequence of int, optional
-        The rating scale; default the integers from the lowest to the highest rating.
+        The rating scale, e.g. ``(1, 2, 3, 4)``. Default: the integers from the
+        lowest to the highest rating seen (see the module notes: pass the
+        scale when an end level may be unused).
     metrics : sequence of str
         A subset of :data:`MULTI_RATER_METRICS`.
 
@@ -324,6 +335,12 @@ def agreement(
     DataFrame
         The ``stats`` table: analysis, metric, comparison, stratum, estimate,
         ci_low, ci_high, n (units rated by two or more raters).
+
+    Raises
+    ------
+    AgreementInputError
+        When a column is missing, a rating is not an integer on the scale, or
+        the data hold fewer than two raters.
 
     Examples
     --------
@@ -337,6 +354,13 @@ def agreement(
     columns = [unit, rater, rating] + ([by] if by else [])
     _check_columns(data, columns, source)
     whole = _ratings(data, unit, rater, rating, categories, source)
+    if len(whole.raters) < 2:
+        where = f"{source}: " if source else ""
+        who = f" ({whole.raters[0]!r})" if len(whole.raters) else ""
+        raise AgreementInputError(
+            f"{where}column {rater!r}: agreement needs two or more raters, got "
+            f"{len(whole.raters)}{who}"
+        )
     values = whole.values
     cats = values.astype(np.int64)
     rows = _within(

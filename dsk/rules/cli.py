@@ -2,8 +2,11 @@
 
 Examples
 --------
-``dsk rules check`` lints a ruleset on a random sample (exit status 1 on
-errors); ``dsk rules apply`` writes the decisions table:
+Each command takes a ruleset file or the id of a bundled ruleset (such as
+``threshold-of-need``). ``dsk rules check`` lints a ruleset on a random sample
+(exit status 1 on errors, all of them reported at once on standard error, each
+with its line, column and a caret under the bad text); ``dsk rules apply``
+writes the decisions table:
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -15,7 +18,7 @@ errors); ``dsk rules apply`` writes the decisions table:
 >>> from dsk.sets import load_set
 >>> runner = CliRunner()
 >>> toxic_trio = str(bundled_rulesets()["toxic-trio"])
->>> result = runner.invoke(app, ["check", toxic_trio, "--sample", "500"])
+>>> result = runner.invoke(app, ["check", "toxic-trio", "--sample", "500"])
 >>> result.exit_code, result.output.splitlines()[-1].endswith("toxic-trio.yaml: 0 errors, 1 warnings")
 (0, True)
 >>> with tempfile.TemporaryDirectory() as tmp:
@@ -44,9 +47,18 @@ import typer
 from dsk._cli import fail
 from dsk.catalogue import CatalogueError, load_catalogue
 from dsk.io import TableFileError, read_vignettes, write_table
-from dsk.rules import ENGINES, Evaluation, RulesetError, RulesInputError, evaluate, load_ruleset
+from dsk.rules import (
+    ENGINES,
+    Evaluation,
+    RulesetError,
+    RulesInputError,
+    bundled_rulesets,
+    evaluate,
+    load_ruleset,
+)
+from dsk.rules._errors import did_you_mean
 from dsk.rules.durable import DurableRulesError
-from dsk.rules.lint import check_ruleset
+from dsk.rules.lint import lint_ruleset
 from dsk.schema import SchemaError
 
 __all__ = ["app"]
@@ -64,27 +76,60 @@ def _engine(value: str) -> str:
     return value
 
 
+_RULES_HELP = "Ruleset YAML file, or a bundled ruleset id such as threshold-of-need."
+
+
+def ruleset_path(name: str) -> Path:
+    """The file a ``dsk rules`` argument names: an existing file, else a bundled ruleset id.
+
+    Examples
+    --------
+    >>> ruleset_path("toxic-trio").name
+    'toxic-trio.yaml'
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    bundled = bundled_rulesets()
+    if name in bundled:
+        return bundled[name]
+    hint = did_you_mean(name, bundled)
+    raise fail(f"{name}: no such ruleset file, and no bundled ruleset with that id{hint} "
+               f"(bundled: {', '.join(bundled)})")
+
+
 @app.command()
 def check(
-    file: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
+    rules: Annotated[str, typer.Argument(help=_RULES_HELP)],
     sample: Annotated[int, typer.Option(help="Random vignettes to try the rules on.")] = 20000,
     seed: Annotated[int, typer.Option(help="Seed of the random sample.")] = 0,
 ) -> None:
-    """Report errors (exit status 1), warnings and notes for a ruleset."""
+    """Report errors (exit status 1), warnings and notes for a ruleset.
+
+    Every error in the file is reported at once on standard error, each as
+    file:line:column with the source line and a caret under the bad text.
+    """
+    path = ruleset_path(rules)
     try:
-        report = check_ruleset(file, load_catalogue(), sample_size=sample, random_state=seed)
+        cat = load_catalogue()
+        ruleset = load_ruleset(path, cat)
+    except RulesetError as exc:
+        typer.echo(str(exc), err=True)
+        typer.echo(f"{path}: {len(exc.errors)} errors, 0 warnings", err=True)
+        raise typer.Exit(1) from exc
     except _FAILURES as exc:
         raise fail(str(exc)) from exc
+    report = lint_ruleset(ruleset, cat, sample_size=sample, random_state=seed)
     for line in report.lines():
         typer.echo(line)
-    typer.echo(f"{file}: {len(report.errors)} errors, {len(report.warnings)} warnings")
+    typer.echo(f"{path}: {len(report.errors)} errors, {len(report.warnings)} warnings")
     if not report.ok:
         raise typer.Exit(1)
 
 
 @app.command()
 def apply(
-    rules: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
+    rules: Annotated[str, typer.Argument(help=_RULES_HELP)],
     vignettes: Annotated[Path, typer.Argument(help="Vignettes table (.jsonl, .parquet, .csv).")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Decisions table to write (.csv, .parquet, .jsonl).")],
@@ -95,7 +140,7 @@ def apply(
     """Apply a ruleset to vignettes and write the decisions (and trace) tables."""
     try:
         cat = load_catalogue()
-        ruleset = load_ruleset(rules, cat)
+        ruleset = load_ruleset(ruleset_path(rules), cat)
         table = read_vignettes(vignettes, cat)
         result = evaluate(ruleset, table, engine=engine, margins=trace is not None, catalogue=cat)
         write_table(result.decisions(), output)
@@ -109,7 +154,7 @@ def apply(
 
 @app.command()
 def explain(
-    rules: Annotated[Path, typer.Argument(help="Ruleset YAML file.")],
+    rules: Annotated[str, typer.Argument(help=_RULES_HELP)],
     vignettes: Annotated[Path, typer.Argument(help="Vignettes table (.jsonl, .parquet, .csv).")],
     vignette_id: Annotated[str, typer.Option("--id", help="The vignette to explain.")],
     engine: Annotated[str, typer.Option(callback=_engine)] = "durable",
@@ -118,7 +163,7 @@ def explain(
     """Fired rules with their reasons, the decisive rule, and the near misses."""
     try:
         cat = load_catalogue()
-        ruleset = load_ruleset(rules, cat)
+        ruleset = load_ruleset(ruleset_path(rules), cat)
         table = read_vignettes(vignettes, cat)
         rows = table.index[table["vignette_id"].astype(str) == vignette_id]
         if len(rows) == 0:

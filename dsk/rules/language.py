@@ -62,12 +62,18 @@ _KEYWORDS = ("and", "or", "not")
 
 
 class ConditionError(ValueError):
-    """A malformed condition. ``column`` is the 1-based position in the condition text."""
+    """A malformed condition. ``column`` is the 1-based position in the condition text.
+
+    ``errors`` holds every problem found in the condition, in column order
+    (this one first): unknown names, unknown levels and out-of-range values
+    are all reported, and parsing stops at the first syntax error.
+    """
 
     def __init__(self, problem: str, column: int, text: str) -> None:
         self.problem = problem
         self.column = column
         self.text = text
+        self.errors: tuple[ConditionError, ...] = (self,)
         super().__init__(f"column {column}: {problem}")
 
     def pointer(self) -> str:
@@ -152,9 +158,14 @@ class _Parser:
         self.catalogue = catalogue
         self.tokens = _tokenize(text)
         self.i = 0
+        self.found: list[ConditionError] = []  # problems that do not stop the parse
 
     def fail(self, problem: str, token: _Token) -> ConditionError:
         return ConditionError(problem, token.column, self.text)
+
+    def note(self, problem: str, token: _Token) -> None:
+        """Record a problem and carry on parsing, so that every one is reported."""
+        self.found.append(self.fail(problem, token))
 
     @property
     def peek(self) -> _Token:
@@ -166,6 +177,18 @@ class _Parser:
         return token
 
     def parse(self) -> Node:
+        try:
+            node = self._parse()
+        except ConditionError as exc:
+            self.found.append(exc)
+        if self.found:
+            found = sorted(self.found, key=lambda e: e.column)
+            first = found[0]
+            first.errors = tuple(found)
+            raise first
+        return node
+
+    def _parse(self) -> Node:
         if self.peek.kind == "end":
             raise self.fail("empty condition", self.peek)
         node = self.or_expr()
@@ -208,41 +231,49 @@ class _Parser:
         if token.kind != "name":
             found = "the end of the condition" if token.kind == "end" else repr(token.text)
             raise self.fail(f"expected a catalogue name, got {found}", token)
-        name = self.check_name(token)
+        known = self.check_name(token)
+        name = token.text
         if self.peek.kind != "op":
             if self.peek.kind in ("int", "name"):
                 raise self.fail(f"expected a comparison (<, <=, >, >=, ==, !=) after {name!r}",
                                 self.peek)
-            return Compare(name, ">=", self.check_value(name, 1, token), token.column)
+            value = self.check_value(name, 1, token) if known else 1
+            return Compare(name, ">=", value, token.column)
         op = self.take().text
         value_token = self.take()
-        value = self.value(name, value_token)
+        value = self.value(name, value_token, known)
         return Compare(name, op, value, token.column)
 
-    def check_name(self, token: _Token) -> str:
+    def check_name(self, token: _Token) -> bool:
+        """Whether the name is in the catalogue; an unknown one is noted, with the closest."""
         name = token.text
         if name not in self.catalogue.names():
             hint = self.catalogue.closest_names(name)
-            raise self.fail(
+            self.note(
                 f"unknown name {name!r}"
-                + (f"; closest catalogue names: {', '.join(hint)}" if hint else ""),
+                + (f"; did you mean {' or '.join(map(repr, hint))}?" if hint else ""),
                 token,
             )
-        return name
+            return False
+        return True
 
-    def value(self, name: str, token: _Token) -> int:
+    def value(self, name: str, token: _Token, known: bool = True) -> int:
         if token.kind == "int":
             if "." in token.text:
-                raise self.fail(f"{name!r} takes whole numbers, got {token.text}", token)
-            return self.check_value(name, int(token.text), token)
+                self.note(f"{name!r} takes whole numbers, got {token.text}", token)
+                return 0
+            return self.check_value(name, int(token.text), token) if known else int(token.text)
         if token.kind == "name":
+            if not known:
+                return 0
             levels = self.catalogue.level_names(name)
             if not levels:
-                raise self.fail(f"{name!r} is a count and takes numbers, not {token.text!r}",
-                                token)
+                self.note(f"{name!r} is a count and takes numbers, not {token.text!r}", token)
+                return 0
             if token.text not in levels:
-                raise self.fail(f"{name!r} has no level {token.text!r}; its levels are "
-                                + ", ".join(f"{lv} ({i})" for i, lv in enumerate(levels)), token)
+                self.note(f"{name!r} has no level {token.text!r}; its levels are "
+                          + ", ".join(f"{lv} ({i})" for i, lv in enumerate(levels)), token)
+                return 0
             return levels.index(token.text)
         found = "the end of the condition" if token.kind == "end" else repr(token.text)
         raise self.fail(f"expected a number or a level of {name!r} after the comparison, "
@@ -251,7 +282,7 @@ class _Parser:
     def check_value(self, name: str, value: int, token: _Token) -> int:
         lo, hi = self.catalogue.value_range(name)
         if not lo <= value <= hi:
-            raise self.fail(f"value {value} is out of range for {name!r} ({lo} to {hi})", token)
+            self.note(f"value {value} is out of range for {name!r} ({lo} to {hi})", token)
         return value
 
 
@@ -262,8 +293,19 @@ def parse_condition(text: str, catalogue: Catalogue) -> Node:
     ------
     ConditionError
         With the 1-based ``column`` of the problem: a syntax error, an unknown
-        name (listing the closest catalogue names), an unknown level name or a
-        value outside the name's range.
+        name (with the closest catalogue names), an unknown level name or a
+        value outside the name's range. Its ``errors`` lists every problem in
+        the condition, up to the first syntax error.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> try:
+    ...     parse_condition("toxic_trio >= 5 or disclosur", load_catalogue())
+    ... except ConditionError as exc:
+    ...     print([(e.column, e.problem) for e in exc.errors])
+    [(15, "value 5 is out of range for 'toxic_trio' (0 to 3)"), \
+(20, "unknown name 'disclosur'; did you mean 'disclosure'?")]
     """
     if not isinstance(text, str):
         raise ConditionError(f"expected condition text, got {type(text).__name__}", 1, str(text))

@@ -49,9 +49,11 @@ class Finding:
     message: str
     line: int = 0
     rule: str | None = None
+    column: int = 0
 
     def format(self, source: str) -> str:
-        where = source + (f":{self.line}" if self.line else "")
+        where = source + (f":{self.line}" if self.line else "") + (
+            f":{self.column}" if self.line and self.column else "")
         who = f" rule {self.rule!r}:" if self.rule else ""
         return f"{where}: {self.severity}:{who} {self.message}"
 
@@ -82,7 +84,7 @@ class LintReport:
 def check_ruleset(path: str | Path, catalogue: Catalogue,
                   sample: pd.DataFrame | None = None, sample_size: int = 20000,
                   random_state: int = 0) -> LintReport:
-    """Check a ruleset file; parse errors become error findings.
+    """Check a ruleset file; every parse error becomes an error finding (line and column).
 
     ``sample`` (default: ``sample_size`` random vignettes drawn with
     ``random_state``) is what the rules are tried on.
@@ -91,10 +93,9 @@ def check_ruleset(path: str | Path, catalogue: Catalogue,
     try:
         ruleset = load_ruleset(path, cat)
     except RulesetError as exc:
-        text = exc.problem + (f" (column {exc.column})" if exc.column else "")
-        if exc.field:
-            text = f"field {exc.field!r}: {text}"
-        return LintReport(str(path), [Finding("error", text, exc.line, exc.rule)])
+        findings = [Finding("error", (f"field {e.field!r}: " if e.field else "") + e.problem,
+                            e.line, e.rule, e.column) for e in exc.errors]
+        return LintReport(str(path), findings)
     return lint_ruleset(ruleset, cat, sample, sample_size, random_state)
 
 

@@ -695,7 +695,8 @@ def test_cli_reads_any_long_file(cli: typer.Typer, tmp_path: Path, suffix: str) 
     else:
         data.to_parquet(path)
     result = _run(
-        cli, path, "--unit", "unit", "--rater", "observer", "--rating", "value", "--bootstrap", "50"
+        cli, path, "--unit", "unit", "--rater", "observer", "--rating", "value", "--levels", "1-5",
+        "--bootstrap", "50",
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(pd.io.common.StringIO(result.stdout))
@@ -745,6 +746,124 @@ def test_cli_errors_name_file_and_column(cli: typer.Typer, tmp_path: Path) -> No
     assert result.exit_code == 1 and "no such file" in result.output
     result = _run(cli, path, "--format", "xml")
     assert result.exit_code == 1 and "--format" in result.output
+
+
+# Level 4 is never used: two raters on four vignettes, agreeing on 1/1, 2/2, 3/3 and split 2/3.
+# Observed agreement pa = 3/4. Category prevalences (each unit's share, averaged over units):
+# pi = (1/4, 3/8, 3/8, 0), so sum pi (1 - pi) = 3/16 + 2 * 15/64 = 21/32.
+# Gwet (2014, eq. 4.2; irrCAC gwet.ac1.raw): pe = sum pi (1 - pi) / (q - 1), AC1 = (pa - pe) / (1 - pe).
+#   q = 4: pe = 7/32, AC1 = (3/4 - 7/32) / (25/32) = 17/25 = 0.68
+#   q = 3 (scale shrunk to the levels seen): pe = 21/64, AC1 = (27/64) / (43/64) = 27/43 = 0.6279
+# Brennan-Prediger (1981): pe = 1/q; q = 4 gives (3/4 - 1/4) / (3/4) = 2/3, q = 3 gives 5/8.
+# AC2 with linear weights w = 1 - |k - l| / (q_max - q_min) (Gwet 2014, ch. 5): the split unit
+# scores w(2, 3), so pa = (3 + w23) / 4 and pe = T_w / (q (q - 1)) * sum pi (1 - pi), T_w the sum
+# of all weights.
+#   q = 4: w23 = 2/3, pa = 11/12, T_w = 28/3, pe = 49/96, AC2 = 39/47 = 0.830
+#   q = 3: w23 = 1/2, pa = 7/8,   T_w = 5,    pe = 35/64, AC2 = 21/29 = 0.724
+# Fleiss' kappa does not depend on an unused level: 13/21 either way.
+UNUSED_FOUR = pd.DataFrame(
+    {
+        "vignette_id": [1, 1, 2, 2, 3, 3, 4, 4],
+        "rater_id": list("abababab"),
+        "need_level": [1, 1, 2, 2, 3, 3, 2, 3],
+    }
+)
+
+
+def test_unused_end_level_changes_ac1_and_bp_by_hand() -> None:
+    four, three = (1, 2, 3, 4), (1, 2, 3)
+    assert gwet_ac(UNUSED_FOUR, categories=four) == pytest.approx(17 / 25)
+    assert gwet_ac(UNUSED_FOUR, categories=three) == pytest.approx(27 / 43)
+    assert gwet_ac(UNUSED_FOUR, weights="linear", categories=four) == pytest.approx(39 / 47)
+    assert gwet_ac(UNUSED_FOUR, weights="linear", categories=three) == pytest.approx(21 / 29)
+    assert brennan_prediger(UNUSED_FOUR, categories=four) == pytest.approx(2 / 3)
+    assert brennan_prediger(UNUSED_FOUR, categories=three) == pytest.approx(5 / 8)
+    assert fleiss_kappa(UNUSED_FOUR, categories=four) == pytest.approx(13 / 21)
+    assert fleiss_kappa(UNUSED_FOUR, categories=three) == pytest.approx(13 / 21)
+    # The Python default, documented: the observed range (here 1-3).
+    assert gwet_ac(UNUSED_FOUR) == pytest.approx(27 / 43)
+    table = agreement(UNUSED_FOUR, n_boot=0, categories=four)
+    assert _est(table, "gwet_ac1") == pytest.approx(17 / 25)
+    assert _est(table, "gwet_ac2_linear") == pytest.approx(39 / 47)
+    assert _est(table, "brennan_prediger") == pytest.approx(2 / 3)
+    assert _est(table, "percent_exact") == pytest.approx(3 / 4)
+
+
+def test_cli_uses_the_need_scale_not_the_levels_seen(cli: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    UNUSED_FOUR.to_csv(path, index=False)
+    default = _run(cli, path, "--bootstrap", "0")
+    assert default.exit_code == 0, default.output
+    table = pd.read_csv(pd.io.common.StringIO(default.stdout))
+    assert _est(table, "gwet_ac1") == pytest.approx(17 / 25)
+    assert _est(table, "brennan_prediger") == pytest.approx(2 / 3)
+    for spec in ("1-3", "1,2,3", " 3, 1,2 "):
+        shrunk = _run(cli, path, "--bootstrap", "0", "--levels", spec)
+        assert shrunk.exit_code == 0, shrunk.output
+        table = pd.read_csv(pd.io.common.StringIO(shrunk.stdout))
+        assert _est(table, "gwet_ac1") == pytest.approx(27 / 43)
+        assert _est(table, "brennan_prediger") == pytest.approx(5 / 8)
+    wide = _run(cli, path, "--bootstrap", "0", "--levels", "0-4")
+    table = pd.read_csv(pd.io.common.StringIO(wide.stdout))
+    assert _est(table, "brennan_prediger") == pytest.approx((3 / 4 - 1 / 5) / (4 / 5))
+
+
+def test_cli_scale_errors(cli: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    UNUSED_FOUR.to_csv(path, index=False)
+    for spec, fragment in (("4-1", "the range 4-1 is empty"), ("one-four", "expected a range"),
+                           ("3", "two or more levels")):
+        result = _run(cli, path, "--levels", spec)
+        assert result.exit_code == 1 and fragment in result.output, result.output
+    result = _run(cli, path, "--levels", "2-4")
+    assert result.exit_code == 1
+    assert f"{path}, line 2: column 'need_level': rating 1 is not on the scale 2-4" in result.output
+    other = tmp_path / "scores.csv"
+    UNUSED_FOUR.rename(columns={"need_level": "score"}).to_csv(other, index=False)
+    result = _run(cli, other, "--rating", "score")
+    assert result.exit_code == 1
+    assert "give the rating scale with --levels" in result.output
+    assert "ratings seen run from 1 to 3" in result.output
+    assert _run(cli, other, "--rating", "score", "--levels", "1-4", "--bootstrap", "0").exit_code == 0
+
+
+def test_one_rater_is_an_error(cli: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    one = UNUSED_FOUR[UNUSED_FOUR.rater_id == "a"]
+    one.to_csv(path, index=False)
+    result = _run(cli, path, "--bootstrap", "0")
+    assert result.exit_code == 1
+    assert f"{path}: column 'rater_id': agreement needs two or more raters, the file has 1 ('a')" \
+        in result.output
+    with pytest.raises(AgreementInputError, match="two or more raters, got 1"):
+        agreement(one, n_boot=0, categories=(1, 2, 3, 4))
+
+
+def test_cli_by_a_vignette_column(cli: typer.Typer, tmp_path: Path) -> None:
+    path, vignettes = tmp_path / "ratings.csv", tmp_path / "vignettes.jsonl"
+    UNUSED_FOUR.assign(vignette_id=lambda d: "v" + d.vignette_id.astype(str)).to_csv(path, index=False)
+    pd.DataFrame({"vignette_id": ["v1", "v2", "v3", "v4", "v5"],
+                  "complexity_band": ["low", "low", "high", "high", "medium"]}).to_json(
+        vignettes, orient="records", lines=True)
+    result = _run(cli, path, "--bootstrap", "0", "--by", "complexity_band",
+                  "--vignettes", vignettes)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert set(table.stratum) == {"all", "complexity_band=high", "complexity_band=low"}
+    assert _est(table, "percent_exact", stratum="complexity_band=low") == 1.0
+    assert _est(table, "percent_exact", stratum="complexity_band=high") == 0.5
+    # q = 4 within the stratum too: BP = (1/2 - 1/4) / (3/4) = 1/3 on the high vignettes.
+    assert _est(table, "brennan_prediger", stratum="complexity_band=high") == pytest.approx(1 / 3)
+    assert table[table.stratum == "complexity_band=high"].n.iloc[0] == 2
+    missing = _run(cli, path, "--by", "band", "--vignettes", vignettes)
+    assert missing.exit_code == 1 and f"{vignettes}: column 'band' missing" in missing.output
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"vignette_id": ["v1"], "complexity_band": ["low"]}).to_csv(short, index=False)
+    unknown = _run(cli, path, "--by", "complexity_band", "--vignettes", short)
+    assert unknown.exit_code == 1
+    assert f"column 'vignette_id': 'v2', 'v3', 'v4' not in {short}" in unknown.output
+    alone = _run(cli, path, "--vignettes", vignettes)
+    assert alone.exit_code == 1 and "--vignettes is only used with --by" in alone.output
 
 
 # --------------------------------------------------------------------------- docstring examples

@@ -33,7 +33,54 @@ def test_check_broken_exits_one(tmp_path):
                     encoding="utf-8")
     result = RUNNER.invoke(app, ["check", str(path), "--sample", "500"])
     assert result.exit_code == 1
-    assert f"{path}:4: error: rule 'r': field 'when': value 7 is out of range" in result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"{path}:4:25: rule 'r', field 'when': value 7 is out of range for 'toxic_trio' "
+        "(0 to 3)\n"
+        "    4 |     when: toxic_trio >= 7\n"
+        "      |                         ^\n"
+        f"{path}: 1 errors, 0 warnings\n"
+    )
+
+
+def test_every_error_reaches_stderr_at_once(tmp_path, vignettes_file):
+    path = tmp_path / "broken.yaml"
+    path.write_text("id: b\nrules:\n  - id: r\n    when: toxic_trio >= 7 or disclosur\n"
+                    "    level: 3\n  - id: s\n    when: (housing\n    level: 9\n",
+                    encoding="utf-8")
+    for args in (["check", str(path)], ["apply", str(path), str(vignettes_file), "-o",
+                                        str(tmp_path / "out.csv")]):
+        result = RUNNER.invoke(app, args)
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        heads = [line.removeprefix("error: ").split(": ")[0]
+                 for line in result.stderr.splitlines()]
+        assert [h for h in heads if h.startswith(f"{path}:")] == [
+            f"{path}:4:25", f"{path}:4:30", f"{path}:7:19", f"{path}:8:12"]
+        assert result.stderr.count("^") == 4
+        assert f"{path}: 4 errors" in result.stderr
+
+
+def test_bundled_ids_are_accepted(tmp_path, vignettes_file):
+    check = RUNNER.invoke(app, ["check", "toxic-trio", "--sample", "500"])
+    assert check.exit_code == 0, check.output
+    assert check.stdout.splitlines()[-1] == f"{TOXIC}: 0 errors, 1 warnings"
+    by_id, by_file = tmp_path / "id.jsonl", tmp_path / "file.jsonl"
+    assert RUNNER.invoke(app, ["apply", "toxic-trio", str(vignettes_file), "-o",
+                               str(by_id)]).exit_code == 0
+    assert RUNNER.invoke(app, ["apply", TOXIC, str(vignettes_file), "-o",
+                               str(by_file)]).exit_code == 0
+    assert by_id.read_bytes() == by_file.read_bytes()
+    first = pd.read_json(vignettes_file, lines=True)["vignette_id"].iloc[0]
+    explained = RUNNER.invoke(app, ["explain", "threshold-of-need", str(vignettes_file),
+                                    "--id", first])
+    assert explained.exit_code == 0, explained.output
+    assert f"vignette {first}: need level" in explained.stdout
+    assert "under threshold-of-need (max" in explained.stdout
+    unknown = RUNNER.invoke(app, ["explain", "toxic-trioo", str(vignettes_file), "--id", first])
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("error: toxic-trioo: no such ruleset file, and no bundled "
+                                     "ruleset with that id; did you mean 'toxic-trio'? (bundled: ")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])

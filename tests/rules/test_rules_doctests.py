@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["dsk.rules", "dsk.rules.language", "dsk.rules.ruleset", "dsk.rules.margins",
-           "dsk.rules.vector", "dsk.rules.durable", "dsk.rules.lint", "dsk.rules.sklearn"]
+           "dsk.rules.vector", "dsk.rules.durable", "dsk.rules.lint", "dsk.rules.sklearn",
+           "dsk.rules._errors"]
 
 
 @pytest.mark.parametrize("name", MODULES)

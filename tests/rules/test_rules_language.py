@@ -44,7 +44,7 @@ def test_keywords_are_case_insensitive(catalogue):
 @pytest.mark.parametrize(
     ("text", "column", "fragment"),
     [
-        ("domestc_abuse >= 2", 1, "closest catalogue names: domestic_abuse"),
+        ("domestc_abuse >= 2", 1, "unknown name 'domestc_abuse'; did you mean 'domestic_abuse'"),
         ("domestic_abuse >= 9", 19, "out of range for 'domestic_abuse' (0 to 3)"),
         ("domestic_abuse >= -1", 19, "out of range"),
         ("age_band <= toddler", 13, "has no level 'toddler'; its levels are unborn (0)"),
@@ -67,6 +67,27 @@ def test_errors_name_the_column(catalogue, text, column, fragment):
     assert info.value.column == column
     assert fragment in str(info.value)
     assert info.value.pointer().splitlines()[1].index("^") - 4 == column - 1
+
+
+def test_every_problem_in_a_condition_is_reported(catalogue):
+    text = "domestc_abuse >= 2 and toxic_trio >= 9 or age_band <= toddler and n_concerns >= many"
+    with pytest.raises(ConditionError) as info:
+        parse_condition(text, catalogue)
+    found = [(e.column, e.problem.split(";")[0]) for e in info.value.errors]
+    assert found == [
+        (1, "unknown name 'domestc_abuse'"),
+        (38, "value 9 is out of range for 'toxic_trio' (0 to 3)"),
+        (55, "'age_band' has no level 'toddler'"),
+        (81, "'n_concerns' is a count and takes numbers, not 'many'"),
+    ]
+    assert info.value is info.value.errors[0]
+
+
+def test_problems_before_a_syntax_error_are_kept(catalogue):
+    with pytest.raises(ConditionError) as info:
+        parse_condition("disclosur or (fgm_risk >= 5", catalogue)
+    assert [e.column for e in info.value.errors] == [1, 27, 28]
+    assert "expected ')' to close the '(' at column 14" in info.value.errors[2].problem
 
 
 def test_negate_flips_every_operator():

@@ -70,9 +70,18 @@ def test_parse_errors_become_error_findings(tmp_path, catalogue, sample):
     report = check_ruleset(path, catalogue, sample=sample)
     assert not report.ok
     (error,) = report.errors
-    assert (error.line, error.rule) == (7, "a")
-    assert error.format(str(path)).startswith(f"{path}:7: error: rule 'a': field 'when': unknown "
-                                              "name 'disclosur'")
+    assert (error.line, error.column, error.rule) == (7, 12, "a")  # after the quote
+    assert error.format(str(path)).startswith(f"{path}:7:12: error: rule 'a': field 'when': "
+                                              "unknown name 'disclosur'")
+
+
+def test_every_parse_error_is_a_finding(tmp_path, catalogue, sample):
+    path = tmp_path / "bad.yaml"
+    path.write_text(HEADER.format(policy="max") + rule("a", "disclosur", 4)
+                    + rule("b", "housing >= 9", 5), encoding="utf-8")
+    report = check_ruleset(path, catalogue, sample=sample)
+    assert [(e.line, e.column, e.rule, e.message.split(":")[0]) for e in report.errors] == [
+        (7, 12, "a", "field 'when'"), (11, 23, "b", "field 'when'"), (12, 12, "b", "field 'level'")]
 
 
 def test_shadowed_on_the_sample_only(catalogue, sample):
