@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -19,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dsk._yaml import LineDict, load_yaml
 from dsk.catalogue import Catalogue
 from dsk.decks import make_decks
 from dsk.io import read_vignettes
@@ -141,6 +143,8 @@ def read_vignettes_file(path: str | Path, catalogue: Catalogue, *, name: str | N
             frame = read_vignettes(path, catalogue)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if suffix in (".yaml", ".yml"):
+            message = _with_yaml_line(message, path)
         if name is not None:
             message = message.replace(str(path), name)
         if not message.startswith(shown):
@@ -152,6 +156,31 @@ def read_vignettes_file(path: str | Path, catalogue: Catalogue, *, name: str | N
         raise AppError(f"{shown}: vignette {empty[0]!r} has no narrative to show practitioners; "
                        "generate the file with narratives", status=422, field="vignettes_file")
     return frame
+
+
+def _with_yaml_line(message: str, path: Path) -> str:
+    """Add the line to a set builder's ``vignette 'id': ...`` message that lacks one: the
+    line of the field it names inside that vignette, or else the vignette's first line."""
+    found = re.match(rf"{re.escape(str(path))}: vignette '([^']+)': (.*)", message, re.S)
+    if found is None:
+        return message
+    try:
+        spec = load_yaml(path)
+    except ValueError:
+        return message
+    vignettes = spec.get("vignettes") if isinstance(spec, dict) else None
+    entry = next((v for v in vignettes or [] if isinstance(v, LineDict)
+                  and str(v.get("id")) == found.group(1)), None)
+    if entry is None:
+        return message
+    named = re.findall(r"'([^']+)'", found.group(2))
+    line = entry.line
+    for mapping in (entry, *(v for v in entry.values() if isinstance(v, LineDict))):
+        hit = next((k for k in named if k in mapping), None)
+        if hit is not None:
+            line = mapping.key_line(hit)
+            break
+    return f"{path}, line {line}: vignette {found.group(1)!r}: {found.group(2)}"
 
 
 def parse_sites(text: str | Sequence[str], n_participants: int) -> list[tuple[str, int]]:
