@@ -124,6 +124,21 @@ async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
     return await run_in_threadpool(issue)
 
 
+@router.post("/studies/{study_id}/site")
+async def move_site(request: Request, study_id: int, core: State) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def move() -> None:
+        with core.db() as db:
+            core.researcher(db, request)
+            st.move_to_site(db, st.get_study(db, study_id), str(form.get("participant") or ""),
+                            str(form.get("site") or ""))
+
+    await run_in_threadpool(move)
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
 @router.post("/studies/{study_id}/close")
 async def close(request: Request, study_id: int, core: State) -> Response:
     form = await request.form()

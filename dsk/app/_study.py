@@ -330,6 +330,26 @@ def issue_links(db: Session, study: Study, site: str | None = None
     return out
 
 
+def move_to_site(db: Session, study: Study, number: int | str, site: str) -> Participant:
+    """Move participant ``number`` of ``study`` to another of its sites (their deck and
+    answers stay; the export then gives the new site)."""
+    wanted = _int_field(number, "participant", 1, study.n_participants)
+    site = (site or "").strip()
+    if site not in sites_of(study):
+        known = ", ".join(sites_of(study)) or "none: this study has no sites"
+        raise AppError(f"unknown site {site[:60]!r}; the study's sites are {known}",
+                       status=422, field="site")
+    p = db.scalar(select(Participant).where(Participant.study_id == study.id,
+                                            Participant.number == wanted))
+    if p is None:
+        raise AppError(f"no participant {wanted} in study {study.id}", status=404,
+                       field="participant")
+    p.site = site
+    with writing(db):
+        db.commit()
+    return p
+
+
 def close_round(db: Session, study: Study) -> str:
     """round1 -> round2 (two-round studies) or closed; round2 -> closed."""
     if study.phase == "round1":

@@ -87,6 +87,12 @@ class Researcher:
         """Link -> rater id, from the links page."""
         return {link: rid for rid, _, link in self.issued_links(study_id)}
 
+    def move_to_site(self, study_id: int, number: int, site: str) -> httpx.Response:
+        """Move participant ``number`` (1-based) of the study to ``site``."""
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/site", data={
+            "participant": str(number), "site": site, "csrf_token": csrf_of(page)})
+
     def close_round(self, study_id: int) -> httpx.Response:
         page = self.client.get(f"/studies/{study_id}").text
         return self.client.post(f"/studies/{study_id}/close", data={"csrf_token": csrf_of(page)})

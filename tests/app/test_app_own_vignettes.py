@@ -83,6 +83,11 @@ def test_upload_own_file_with_sites(make_client, researcher: Researcher, db_url:
     r = researcher.client.post(f"/studies/{study}/links", data={
         "site": "York", "csrf_token": csrf(researcher, study)})
     assert r.status_code == 422 and "unknown site 'York'" in html.unescape(r.text)
+    r = researcher.move_to_site(study, 4, "Leeds")  # then back: the form works both ways
+    assert r.status_code == 200 and f"s{study}-p04 (Leeds)" in r.text
+    assert researcher.move_to_site(study, 4, "Bristol").status_code == 200
+    r = researcher.move_to_site(study, 9, "Leeds")
+    assert r.status_code == 422 and "participant: expected a whole number from 1 to 4" in r.text
     for years, (_, _, link) in enumerate(leeds + bristol, start=3):
         bot = Practitioner(make_client(), link)
         bot.consent(years=years)
