@@ -1,5 +1,9 @@
 """Researchers' pages: the dashboard, studies, participant links, rounds and exports.
 
+A study is made from a bundled set or from an uploaded vignettes file (read by
+:func:`dsk.app._study.read_vignettes_file`); a file that cannot be used re-shows the
+form with its errors, and nothing is stored. Links are issued for every site or one.
+
 Every handler first checks the researcher's session (:meth:`AppState.researcher`),
 which sends a browser without one to the log-in page.
 """

@@ -26,6 +26,22 @@ researcher 'ada' can now log in
 (1, 'error: password: expected at least 8 characters')
 >>> missing.exit_code, missing.output.strip()
 (1, 'error: study_id: no study 7')
+
+``dsk study create`` makes a study from your own vignettes file (or a bundled set),
+keeping its vignette ids and set id, with the participants shared between sites:
+
+>>> from dsk.catalogue import load_catalogue
+>>> from dsk.design import generate
+>>> from dsk.io import write_table
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
+...     own = write_table(generate("random", 8, 1, load_catalogue(), set_id="ours"),
+...                       Path(tmp, "ours.jsonl"))
+...     made = runner.invoke(dsk_cli, ["study", "create", "--vignettes", str(own), "--title",
+...                                    "Pilot", "--deck-size", "4", "--participants", "4",
+...                                    "--sites", "Leeds,Bristol", "--db", db])
+>>> print(made.output.strip())
+created study 1: ours, 4 participants, decks of 4, sites Leeds, Bristol
 """
 
 from __future__ import annotations
