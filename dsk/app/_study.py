@@ -141,8 +141,10 @@ def read_vignettes_file(path: str | Path, catalogue: Catalogue, *, name: str | N
             frame = build_set(path, catalogue)
         else:
             frame = read_vignettes(path, catalogue)
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an uploaded file must never give a server error
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if not isinstance(exc, (ValueError, KeyError, OSError)):
+            message = f"{shown}: not a vignettes file this app can read ({message})"
         if suffix in (".yaml", ".yml"):
             message = _with_yaml_line(message, path)
         if name is not None:

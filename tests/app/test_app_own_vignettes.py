@@ -128,6 +128,9 @@ def _download(researcher: Researcher, study: int, folder: Path) -> Path:
     ("cases.yaml", HAND_SET.replace("disclosure: present", "disclosure: sometimes"),
      "cases.yaml, line 9: vignette 'disclosure': 'disclosure' has no level 'sometimes'"),
     ("cases.xlsx", "x", "cases.xlsx: unknown file type '.xlsx'"),
+    ("odd.yaml", "id: x\nseed: 1\nvignettes: [1, 2]\n",
+     "odd.yaml: not a vignettes file this app can read"),
+    ("garbage.parquet", "PAR1 no footer", "garbage.parquet: not a readable Parquet file"),
 ])
 def test_bad_upload_shows_the_errors_and_stores_nothing(
         researcher: Researcher, db_url: str, own_frame: pd.DataFrame, tmp_path: Path,
