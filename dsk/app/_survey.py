@@ -177,7 +177,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
     Only questions a respondent answered a need level for become judgements. ``deck_id``
     and ``position`` come from the design (the question's deck and its place in it),
     ``years_experience`` from an ``experience_years`` (or ``years_experience``) column and
-    ``site`` from a ``site`` column, when the file has them. Numeric answer codes may be
+    ``site`` from a ``site`` (or ``Site``) column, when the file has them. Numeric answer codes may be
     written ``4.0``; ``2.5`` is refused with its line and column.
 
     Examples
@@ -225,6 +225,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
     questions = design.set_index("question_id")
     prefixes = list(dict.fromkeys(q.rsplit("_", 1)[0] for q in questions.index))  # survey order
     study = str(design["study_id"].iloc[0]) if len(design) else "survey"
+    site_column = next((c for c in frame.columns if str(c).strip().casefold() == "site"), None)
     records = []
     for offset, (_, row) in enumerate(frame.iterrows()):
         line = first_line + offset
@@ -308,7 +309,8 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                 "lead_agency": agency, "seconds": values["seconds"],
                 "deck_id": f"deck-{int(str(questions.loc[level_q, 'deck']))}",
                 "position": int(str(questions.loc[level_q, "position"])),
-                "site": cell("site") or None, "years_experience": experience,
+                "site": (cell(site_column) or None) if site_column else None,
+                "years_experience": experience,
                 "salient_other": cell(f"{prefix}_other"),
             })
     out = pd.DataFrame.from_records(

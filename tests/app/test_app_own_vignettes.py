@@ -72,7 +72,7 @@ def test_upload_own_file_with_sites(make_client, researcher: Researcher, db_url:
     study = researcher.create_study(title="Own", vignettes_file=path, deck_size=4,
                                     n_participants=4, rounds=1, sites="Leeds, Bristol")
     page = _text(researcher.client.get(f"/studies/{study}").text)
-    assert "Set our-pilot from the file our pilot.csv" in page
+    assert "Set our-pilot from the file our pilot.csv" in page and "2 decks of 4" in page
     assert "Sites: Leeds, Bristol." in page
     assert "our-pilot (our pilot.csv)" in html.unescape(researcher.client.get("/").text)
     leeds = researcher.issued_links(study, "Leeds")
@@ -251,7 +251,7 @@ def test_survey_round_trip_with_own_vignettes(sqlite_url: str, own_frame: pd.Dat
     assert all(narratives[v] == text for v, text in zip(shown["vignette_id"], shown["text"],
                                                         strict=True))
     levels = design[design["field"] == "need_level"]
-    row = {"respondent_id": "R1", "site": "Leeds", "experience_years": "4.0"}
+    row = {"respondent_id": "R1", "Site": "Leeds", "experience_years": "4.0"}
     deck2 = levels[levels["deck"] == 2]
     for i, q in enumerate(deck2["question_id"]):
         row[q] = f"{1 + i % 4}.0"  # a spreadsheet's way of writing 1, 2, 3, 4
