@@ -1,6 +1,8 @@
 """The practitioners' scoring web app.
 
-Researchers create studies from a vignette set and hand out one-time links;
+Researchers create studies from a bundled vignette set or their own vignettes file
+(uploaded in the page, or ``dsk study create --vignettes FILE``), optionally over
+several sites, and hand out one-time links, site by site;
 practitioners consent, score their deck one vignette at a time and, in studies
 with two rounds, revise after seeing anonymised colleagues' answers. Answers
 are exported as the judgements table of :mod:`dsk.schema`.

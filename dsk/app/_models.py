@@ -61,6 +61,12 @@ class Study(Base):
     n_participants: Mapped[int] = mapped_column(Integer)
     rounds: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
+    #: the researcher's own vignettes file (its name), or "" for a bundled set
+    source: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    #: sha256 of that file's bytes, or ""
+    source_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    #: JSON list of site names, in order; "[]" when the study has no sites
+    sites: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     #: round1 -> (round2 when rounds == 2) -> closed
     phase: Mapped[str] = mapped_column(String(20), default="round1")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -92,6 +98,8 @@ class Participant(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     profession: Mapped[str | None] = mapped_column(String(100), nullable=True)
     experience_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: the site whose links this participant's link was issued with (null: no sites)
+    site: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class Assignment(Base):

@@ -1,11 +1,16 @@
 """Researchers' pages: the dashboard, studies, participant links, rounds and exports.
 
+A study is made from a bundled set or from an uploaded vignettes file (read by
+:func:`dsk.app._study.read_vignettes_file`); a file that cannot be used re-shows the
+form with its errors, and nothing is stored. Links are issued for every site or one.
+
 Every handler first checks the researcher's session (:meth:`AppState.researcher`),
 which sends a browser without one to the log-in page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -13,6 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from dsk.io import write_table
 
@@ -34,25 +41,58 @@ def dashboard(request: Request, core: State) -> HTMLResponse:
                            sets=core.sets, phases=PHASES, form={})
 
 
+#: Largest vignettes file the create-study form accepts.
+MAX_UPLOAD = 20 * 2**20
+
+
+def _upload_name(filename: str) -> str:
+    """The uploaded file's own name, without any folder a browser may send."""
+    return Path(filename.replace("\\", "/")).name[:200] or "upload"
+
+
 @router.post("/studies")
 async def new_study(request: Request, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     fields = {k: str(form.get(k) or "") for k in
-              ("title", "set_id", "deck_size", "n_participants", "rounds", "seed")}
+              ("title", "set_id", "deck_size", "n_participants", "rounds", "seed", "sites")}
+    upload = form.get("vignettes_file")
+    data: bytes | None = None
+    name = ""
+    if isinstance(upload, UploadFile) and upload.filename:
+        name = _upload_name(upload.filename)
+        data = await upload.read(MAX_UPLOAD + 1)
 
     def make() -> Response:
         with core.db() as db:
             who = core.researcher(db, request)
             try:
-                study = st.create_study(db, catalogue=core.catalogue, **fields)
+                study = _create(db, fields, name, data)
             except st.AppError as exc:
+                db.rollback()
                 studies = list(db.scalars(select(Study).order_by(Study.id.desc())))
                 return core.render(request, "dashboard.html", status=exc.status,
                                    researcher=who, studies=studies, sets=core.sets,
                                    phases=PHASES, form=fields,
                                    errors={exc.field or "title": exc.message})
             return RedirectResponse(f"/studies/{study.id}", status_code=303)
+
+    def _create(db: Session, fields: dict[str, str], name: str, data: bytes | None) -> Study:
+        vignettes, source, digest = None, "", ""
+        if data is not None:
+            if len(data) > MAX_UPLOAD:
+                raise st.AppError(f"{name}: expected a file of at most {MAX_UPLOAD // 2**20} MB",
+                                  status=422, field="vignettes_file")
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"upload{Path(name).suffix.lower()}"
+                path.write_bytes(data)
+                vignettes = st.read_vignettes_file(path, core.catalogue, name=name)
+            source, digest = name, hashlib.sha256(data).hexdigest()
+        return st.create_study(
+            db, title=fields["title"], set_id=fields["set_id"], deck_size=fields["deck_size"],
+            n_participants=fields["n_participants"], rounds=fields["rounds"],
+            seed=fields["seed"], sites=fields["sites"], catalogue=core.catalogue,
+            vignettes=vignettes, source=source, source_sha256=digest)
 
     return await run_in_threadpool(make)
 
@@ -64,6 +104,7 @@ def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
         study = st.get_study(db, study_id)
         return core.render(request, "study.html", researcher=who, study=study,
                            rows=st.progress(db, study), phases=PHASES,
+                           sites=st.sites_of(study),
                            professions=core.professions)
 
 
@@ -72,16 +113,34 @@ async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
     form = await request.form()
     core.check_csrf(request, form)
     base = str(request.base_url).rstrip("/")
+    site = str(form.get("site") or "").strip() or None
 
     def issue() -> HTMLResponse:
         with core.db() as db:
             who = core.researcher(db, request)
             study = st.get_study(db, study_id)
-            issued = st.issue_links(db, study)
-            rows = [(st.rater_id(study.id, p.number), f"{base}/p/{token}") for p, token in issued]
-            return core.render(request, "links.html", researcher=who, study=study, links=rows)
+            issued = st.issue_links(db, study, site)
+            rows = [(st.rater_id(study.id, p.number), p.site or "", f"{base}/p/{token}")
+                    for p, token in issued]
+            return core.render(request, "links.html", researcher=who, study=study, links=rows,
+                               site=site, sites=st.sites_of(study))
 
     return await run_in_threadpool(issue)
+
+
+@router.post("/studies/{study_id}/site")
+async def move_site(request: Request, study_id: int, core: State) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def move() -> None:
+        with core.db() as db:
+            core.researcher(db, request)
+            st.move_to_site(db, st.get_study(db, study_id), str(form.get("participant") or ""),
+                            str(form.get("site") or ""))
+
+    await run_in_threadpool(move)
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
 
 
 @router.post("/studies/{study_id}/close")

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,10 +20,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dsk._yaml import LineDict, load_yaml
 from dsk.catalogue import Catalogue
 from dsk.decks import make_decks
+from dsk.io import read_vignettes
 from dsk.schema import columns, validate
-from dsk.sets import bundled_sets, load_set
+from dsk.sets import build_set, bundled_sets, load_set
 
 from ._models import (
     Assignment,
@@ -96,36 +101,195 @@ def _int_field(value: Any, name: str, lo: int, hi: int) -> int:
     return number
 
 
-def create_study(db: Session, *, title: str, set_id: str, deck_size: int | str,
+#: Suffixes of the vignette files a study can be made from.
+VIGNETTE_SUFFIXES = (".jsonl", ".ndjson", ".parquet", ".pq", ".csv", ".yaml", ".yml")
+
+
+def read_vignettes_file(path: str | Path, catalogue: Catalogue, *, name: str | None = None
+                        ) -> pd.DataFrame:
+    """Read a researcher's own vignettes: a generated file or a hand-authored YAML set.
+
+    JSON Lines, Parquet and CSV files (as ``dsk vignettes generate`` writes them) are read
+    with :func:`dsk.io.read_vignettes`; ``.yaml``/``.yml`` set sources (``id``, ``seed`` and
+    ``vignettes:`` or a design) are built with :func:`dsk.sets.build_set`. Every problem
+    is an :class:`AppError` on the field ``vignettes_file`` naming the file (as ``name``,
+    when given, e.g. the name of an uploaded file), the line and the field.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from dsk.catalogue import load_catalogue
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     bad = Path(tmp, "upload.csv")
+    ...     _ = bad.write_text("vignette_id,set_id\\nv1,mine\\n")
+    ...     try:
+    ...         read_vignettes_file(bad, load_catalogue(), name="mine.csv")
+    ...     except AppError as exc:
+    ...         print(exc.message.split(":")[:2])
+    ['vignettes_file', ' mine.csv']
+    """
+    path = Path(path)
+    shown = name or str(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIGNETTE_SUFFIXES:
+        raise AppError(f"{shown}: unknown file type {suffix or '(none)'!r}; expected a vignettes "
+                       "file (.jsonl, .parquet or .csv, as `dsk vignettes generate` writes them) "
+                       "or a YAML set (.yaml)", status=422, field="vignettes_file")
+    try:
+        if suffix in (".yaml", ".yml"):
+            frame = build_set(path, catalogue)
+        else:
+            frame = read_vignettes(path, catalogue)
+    except Exception as exc:  # noqa: BLE001 - an uploaded file must never give a server error
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if not isinstance(exc, (ValueError, KeyError, OSError)):
+            message = f"{shown}: not a vignettes file this app can read ({message})"
+        if suffix in (".yaml", ".yml"):
+            message = _with_yaml_line(message, path)
+        if name is not None:
+            message = message.replace(str(path), name)
+        if not message.startswith(shown):
+            message = f"{shown}: {message}"
+        raise AppError(message, status=422, field="vignettes_file") from exc
+    empty = [str(v) for v, text in zip(frame["vignette_id"], frame["narrative"], strict=True)
+             if not isinstance(text, str) or not text.strip()]
+    if empty:
+        raise AppError(f"{shown}: vignette {empty[0]!r} has no narrative to show practitioners; "
+                       "generate the file with narratives", status=422, field="vignettes_file")
+    return frame
+
+
+def _with_yaml_line(message: str, path: Path) -> str:
+    """Add the line to a set builder's ``vignette 'id': ...`` message that lacks one: the
+    line of the field it names inside that vignette, or else the vignette's first line."""
+    found = re.match(rf"{re.escape(str(path))}: vignette '([^']+)': (.*)", message, re.S)
+    if found is None:
+        return message
+    try:
+        spec = load_yaml(path)
+    except ValueError:
+        return message
+    vignettes = spec.get("vignettes") if isinstance(spec, dict) else None
+    entry = next((v for v in vignettes or [] if isinstance(v, LineDict)
+                  and str(v.get("id")) == found.group(1)), None)
+    if entry is None:
+        return message
+    named = re.findall(r"'([^']+)'", found.group(2))
+    line = entry.line
+    for mapping in (entry, *(v for v in entry.values() if isinstance(v, LineDict))):
+        hit = next((k for k in named if k in mapping), None)
+        if hit is not None:
+            line = mapping.key_line(hit)
+            break
+    return f"{path}, line {line}: vignette {found.group(1)!r}: {found.group(2)}"
+
+
+def parse_sites(text: str | Sequence[str], n_participants: int) -> list[tuple[str, int]]:
+    """Sites and how many participants each gets.
+
+    ``text`` is a comma-separated list of site names (``"Leeds, Bristol"``), which share
+    the participants as evenly as possible (earlier sites get one more), or of
+    ``name:count`` pairs whose counts add up to ``n_participants``. Empty: no sites.
+
+    Examples
+    --------
+    >>> parse_sites("Leeds, Bristol", 5)
+    [('Leeds', 3), ('Bristol', 2)]
+    >>> parse_sites("Leeds:1,Bristol:4", 5)
+    [('Leeds', 1), ('Bristol', 4)]
+    >>> parse_sites("", 5)
+    []
+    """
+    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text)]
+    parts = [p for p in parts if p]
+    if not parts:
+        return []
+    names: list[str] = []
+    counts: list[int | None] = []
+    for part in parts:
+        name, sep, count = part.rpartition(":") if ":" in part else (part, "", "")
+        name = name.strip()
+        if not name:
+            raise AppError(f"expected site names separated by commas, got {part[:40]!r}",
+                           status=422, field="sites")
+        if len(name) > 100:
+            raise AppError(f"expected site names of at most 100 characters, got {name[:40]!r}...",
+                           status=422, field="sites")
+        if name in names:
+            raise AppError(f"site {name!r} is given twice", status=422, field="sites")
+        names.append(name)
+        counts.append(_int_field(count, "sites", 1, 1000) if sep else None)
+    if any(c is not None for c in counts):
+        if any(c is None for c in counts):
+            raise AppError("give a count for every site (Leeds:12, Bristol:12) or for none",
+                           status=422, field="sites")
+        total = sum(c for c in counts if c is not None)
+        if total != n_participants:
+            raise AppError(f"the sites' counts add up to {total}, but the study has "
+                           f"{n_participants} participants", status=422, field="sites")
+        return [(name, int(c or 0)) for name, c in zip(names, counts, strict=True)]
+    if len(names) > n_participants:
+        raise AppError(f"{len(names)} sites but only {n_participants} participants; every site "
+                       "needs at least one", status=422, field="sites")
+    base, extra = divmod(n_participants, len(names))
+    return [(name, base + (i < extra)) for i, name in enumerate(names)]
+
+
+def sites_of(study: Study) -> list[str]:
+    """The study's site names, in the order they were given (empty: no sites)."""
+    return [str(s) for s in json.loads(study.sites or "[]")]
+
+
+def create_study(db: Session, *, title: str, set_id: str = "", deck_size: int | str,
                  n_participants: int | str, rounds: int | str, seed: int | str = 1,
-                 catalogue: Catalogue) -> Study:
-    """Create a study: copy the vignettes, deal decks (balanced, counterbalanced orders)."""
+                 catalogue: Catalogue, vignettes: pd.DataFrame | None = None,
+                 source: str = "", source_sha256: str = "",
+                 sites: str | Sequence[str] = "") -> Study:
+    """Create a study: copy the vignettes, deal decks (balanced, counterbalanced orders).
+
+    The vignettes are the bundled set ``set_id``, or ``vignettes`` (a researcher's own
+    set, see :func:`read_vignettes_file`), whose vignette ids and ``set_id`` are kept;
+    ``source`` and ``source_sha256`` record the file it came from. ``sites`` (see
+    :func:`parse_sites`) splits the participants into consecutive blocks, one per site,
+    so each site is dealt the decks in turn like the whole study.
+    """
     title = (title or "").strip()
     if not title:
         raise AppError("missing; give the study a title", status=422, field="title")
     if len(title) > 200:
         raise AppError("expected at most 200 characters", status=422, field="title")
-    if set_id not in bundled_sets():
-        raise AppError(f"expected one of {', '.join(bundled_sets())}, got {set_id!r}",
-                       status=422, field="set_id")
-    vignettes = load_set(set_id, catalogue)
+    if vignettes is None:
+        if set_id not in bundled_sets():
+            raise AppError(f"expected one of {', '.join(bundled_sets())}, got {set_id!r}",
+                           status=422, field="set_id")
+        vignettes = load_set(set_id, catalogue)
+        source, source_sha256 = "", ""
+    else:
+        set_id = ",".join(sorted({str(s) for s in vignettes["set_id"]}))[:100]
     deck = _int_field(deck_size, "deck_size", 1, len(vignettes))
     n = _int_field(n_participants, "n_participants", 1, 1000)
     n_rounds = _int_field(rounds, "rounds", 1, 2)
     seed_value = _int_field(seed, "seed", 0, 2**31 - 1)
+    site_counts = parse_sites(sites, n)
     decks = make_decks(list(vignettes["vignette_id"]), deck, n, random_state=seed_value)
     study = Study(title=title, set_id=set_id, deck_size=deck, n_participants=n, rounds=n_rounds,
-                  seed=seed_value, phase="round1")
+                  seed=seed_value, phase="round1", source=source[:300],
+                  source_sha256=source_sha256,
+                  sites=json.dumps([name for name, _ in site_counts], ensure_ascii=False))
     db.add(study)
     db.flush()
     for i, v in enumerate(vignettes.to_dict("records")):
         db.add(StudyVignette(study_id=study.id, vignette_id=str(v["vignette_id"]), ordinal=i,
-                             narrative=v["narrative"] or "", complexity_band=v["complexity_band"]))
+                             narrative=v["narrative"] or "",
+                             complexity_band=str(v.get("complexity_band") or "")))
+    site_of = [name for name, count in site_counts for _ in range(count)]
     participants: dict[int, Participant] = {}
     first = decks.drop_duplicates("respondent").sort_values("respondent")
     for respondent, deck_number in zip(first["respondent"].tolist(), first["deck"].tolist(),
                                        strict=True):
-        p = Participant(study_id=study.id, number=int(respondent), deck=int(deck_number))
+        p = Participant(study_id=study.id, number=int(respondent), deck=int(deck_number),
+                        site=site_of[int(respondent) - 1] if site_of else None)
         db.add(p)
         participants[int(respondent)] = p
     db.flush()
@@ -143,21 +307,49 @@ def get_study(db: Session, study_id: int) -> Study:
     return study
 
 
-def issue_links(db: Session, study: Study) -> list[tuple[Participant, str]]:
-    """New one-time link tokens for every participant who has not used theirs.
+def issue_links(db: Session, study: Study, site: str | None = None
+                ) -> list[tuple[Participant, str]]:
+    """New one-time link tokens for every participant (of ``site``, when given) who has
+    not used theirs.
 
     Earlier unused tokens stop working. Only hashes are stored, so the tokens are
     returned once, here.
     """
+    query = select(Participant).where(Participant.study_id == study.id,
+                                      Participant.claimed_at.is_(None))
+    if site:
+        if site not in sites_of(study):
+            known = ", ".join(sites_of(study)) or "none: this study has no sites"
+            raise AppError(f"unknown site {site[:60]!r}; the study's sites are {known}",
+                           status=422, field="site")
+        query = query.where(Participant.site == site)
     out = []
-    for p in db.scalars(select(Participant).where(Participant.study_id == study.id,
-                                                 Participant.claimed_at.is_(None))
-                        .order_by(Participant.number)):
+    for p in db.scalars(query.order_by(Participant.number)):
         token = new_token()
         p.link_hash = token_hash(token)
         out.append((p, token))
     db.commit()
     return out
+
+
+def move_to_site(db: Session, study: Study, number: int | str, site: str) -> Participant:
+    """Move participant ``number`` of ``study`` to another of its sites (their deck and
+    answers stay; the export then gives the new site)."""
+    wanted = _int_field(number, "participant", 1, study.n_participants)
+    site = (site or "").strip()
+    if site not in sites_of(study):
+        known = ", ".join(sites_of(study)) or "none: this study has no sites"
+        raise AppError(f"unknown site {site[:60]!r}; the study's sites are {known}",
+                       status=422, field="site")
+    p = db.scalar(select(Participant).where(Participant.study_id == study.id,
+                                            Participant.number == wanted))
+    if p is None:
+        raise AppError(f"no participant {wanted} in study {study.id}", status=404,
+                       field="participant")
+    p.site = site
+    with writing(db):
+        db.commit()
+    return p
 
 
 def close_round(db: Session, study: Study) -> str:
@@ -181,6 +373,7 @@ class ParticipantProgress:
     number: int
     rater_id: str
     deck: int
+    site: str | None
     linked: bool
     claimed: bool
     profession: str | None
@@ -198,7 +391,7 @@ def progress(db: Session, study: Study) -> list[ParticipantProgress]:
                         .order_by(Participant.number)):
         rows.append(ParticipantProgress(
             number=p.number, rater_id=rater_id(study.id, p.number), deck=p.deck,
-            linked=p.link_hash is not None, claimed=p.claimed_at is not None,
+            site=p.site, linked=p.link_hash is not None, claimed=p.claimed_at is not None,
             profession=p.profession,
             answered={r: counts.get((p.id, r), 0) for r in range(1, study.rounds + 1)}))
     return rows
@@ -406,19 +599,20 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
     """The study's answers as a judgements table (``dsk.schema``), plus extra columns.
 
     Rows are sorted by round, rater and the position at which the rater saw the
-    vignette. ``deck_id``, ``position`` (1-based place in the rater's deck) and
-    ``years_experience`` are filled; the extra columns are ``study_id``, ``salient_other``
+    vignette. ``deck_id``, ``position`` (1-based place in the rater's deck), ``site``
+    (empty in a study without sites) and ``years_experience`` are filled; the extra columns are ``study_id``, ``salient_other``
     (free-text factors) and ``submitted_at`` (UTC, ISO 8601).
     """
     rows = db.execute(
         select(Response, Participant.number, Participant.profession,
-               Participant.experience_years, Participant.deck, Assignment.position)
+               Participant.experience_years, Participant.deck, Participant.site,
+               Assignment.position)
         .join(Participant, Participant.id == Response.participant_id)
         .join(Assignment, (Assignment.participant_id == Response.participant_id)
               & (Assignment.vignette_id == Response.vignette_id))
         .where(Response.study_id == study.id)).all()
     records = []
-    for r, number, profession, experience, deck, position in rows:
+    for r, number, profession, experience, deck, site, position in rows:
         records.append({
             "vignette_id": r.vignette_id, "rater_id": rater_id(study.id, number),
             "rater_kind": "human", "profession": profession, "panel_id": f"study-{study.id}",
@@ -426,7 +620,7 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
             "confidence": float(r.confidence), "risk": float(r.risk),
             "salient_factors": json.loads(r.salient_factors), "rationale": r.rationale,
             "lead_agency": r.lead_agency, "seconds": float(r.seconds),
-            "deck_id": f"deck-{int(deck)}", "position": int(position), "site": None,
+            "deck_id": f"deck-{int(deck)}", "position": int(position), "site": site,
             "years_experience": None if experience is None else float(experience),
             "study_id": int(study.id), "salient_other": r.salient_other,
             "submitted_at": r.submitted_at.replace(microsecond=0).isoformat(),

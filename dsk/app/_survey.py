@@ -14,8 +14,8 @@ deck, a descriptive-text question with the narrative, then the answer questions,
 with ``[[ID:...]]`` set to the question ids above so the export's columns match.
 
 **Responses** (a CSV export, one row per respondent) need a respondent column
-(``respondent_id``, ``ResponseId`` or ``ResponseID``), optionally ``profession``
-and ``experience_years``, and columns named by question id. Choice answers may be
+(``respondent_id``, ``ResponseId`` or ``ResponseID``), optionally ``profession``,
+``experience_years`` and ``site``, and columns named by question id. Choice answers may be
 the value (``social_care``), its label, or its numeric code. Qualtrics' two extra
 header rows (question text, ``{"ImportId": ...}``) are recognised and skipped.
 Optional ``<question prefix>_seconds`` columns give time on task.
@@ -131,15 +131,36 @@ def read_survey(path: str | Path) -> pd.DataFrame:
                           f"{', '.join(DESIGN_COLUMNS)}")
     for name in ("deck", "position"):
         numbers = pd.to_numeric(design[name], errors="coerce")
-        if numbers.isna().any():
-            line = int(numbers.isna().to_numpy().argmax()) + 2
-            raise SurveyError(f"{path}, line {line}, column {name!r}: expected a whole number")
+        bad = (numbers.isna() | (numbers % 1 != 0)).to_numpy()
+        if bad.any():
+            line = int(bad.argmax()) + 2
+            raise SurveyError(f"{path}, line {line}, column {name!r}: expected a whole number, "
+                              f"got {design[name].iloc[line - 2]!r}")
         design[name] = numbers.astype("int64")
     return design
 
 
+class _NotWhole(ValueError):
+    """A numeric answer code with a fractional part (``2.5``)."""
+
+
+def _whole(value: str) -> str:
+    """``4.0`` -> ``4`` (spreadsheets rewrite codes so); ``2.5`` raises :class:`_NotWhole`;
+    anything that is not a number is returned unchanged."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if number != number or number in (float("inf"), float("-inf")):
+        return value
+    if number % 1:
+        raise _NotWhole(value)
+    return str(int(number))
+
+
 def _choice(value: str, choices: str, labels: dict[str, str]) -> str | None:
     pairs = dict(pair.split("=", 1) for pair in choices.split("|") if "=" in pair)
+    value = _whole(value)
     if value in pairs.values():
         return value
     if value in pairs:
@@ -153,7 +174,31 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                   catalogue: Catalogue) -> pd.DataFrame:
     """Survey responses (one row per respondent) as a judgements table.
 
-    Only questions a respondent answered a need level for become judgements.
+    Only questions a respondent answered a need level for become judgements. ``deck_id``
+    and ``position`` come from the design (the question's deck and its place in it),
+    ``years_experience`` from an ``experience_years`` (or ``years_experience``) column and
+    ``site`` from a ``site`` (or ``Site``) column, when the file has them. Numeric answer codes may be
+    written ``4.0``; ``2.5`` is refused with its line and column.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> cat = load_catalogue()
+    >>> decks = pd.DataFrame({"deck": [1, 1], "position": [1, 2], "vignette_id": ["a", "b"]})
+    >>> vignettes = pd.DataFrame({"vignette_id": ["a", "b"], "ordinal": [0, 1],
+    ...                           "narrative": ["Case a.", "Case b."]})
+    >>> design = survey_design(7, decks, vignettes, cat)
+    >>> answers = pd.DataFrame({"respondent_id": ["r1"], "site": ["Leeds"],
+    ...                         "experience_years": ["4.0"], "d1_02_level": ["3.0"]})
+    >>> table = import_survey(answers, design, catalogue=cat)
+    >>> table[["vignette_id", "need_level", "deck_id", "position", "site",
+    ...        "years_experience"]].to_dict("records")
+    [{'vignette_id': 'b', 'need_level': 3, 'deck_id': 'deck-1', 'position': 2, 'site': 'Leeds', 'years_experience': 4.0}]
+    >>> answers["d1_02_level"] = "2.5"
+    >>> import_survey(answers, design, catalogue=cat)
+    Traceback (most recent call last):
+        ...
+    dsk.app._survey.SurveyError: responses, line 2, column 'd1_02_level': expected a need level from 1 to 4 (a whole number), got '2.5'
     """
     cat = catalogue
     source = str(responses) if not isinstance(responses, pd.DataFrame) else "responses"
@@ -180,6 +225,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
     questions = design.set_index("question_id")
     prefixes = list(dict.fromkeys(q.rsplit("_", 1)[0] for q in questions.index))  # survey order
     study = str(design["study_id"].iloc[0]) if len(design) else "survey"
+    site_column = next((c for c in frame.columns if str(c).strip().casefold() == "site"), None)
     records = []
     for offset, (_, row) in enumerate(frame.iterrows()):
         line = first_line + offset
@@ -191,12 +237,28 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
         def fail(column: str, problem: str, line: int = line) -> SurveyError:
             return SurveyError(f"{source}, line {line}, column {column!r}: {problem}")
 
+        experience = None
+        years_column = next((c for c in ("experience_years", "years_experience")
+                             if c in frame.columns), None)
+        raw_years = cell(years_column) if years_column else ""
+        if raw_years:
+            try:
+                experience = float(raw_years)
+            except ValueError:
+                raise fail(str(years_column), f"expected a number of years, got {raw_years!r}"
+                           ) from None
+            if not 0 <= experience <= 80:
+                raise fail(str(years_column), f"expected 0 to 80 years, got {raw_years!r}")
         for prefix in prefixes:
             level_q = f"{prefix}_level"
             raw_level = cell(level_q)
             if not raw_level:
                 continue
-            level = _choice(raw_level, str(questions.loc[level_q, "choices"]), labels)
+            try:
+                level = _choice(raw_level, str(questions.loc[level_q, "choices"]), labels)
+            except _NotWhole:
+                raise fail(level_q, f"expected a need level from 1 to 4 (a whole number), "
+                                    f"got {raw_level!r}") from None
             if level is None:
                 raise fail(level_q, f"expected a need level from 1 to 4, got {raw_level!r}")
             values: dict[str, Any] = {}
@@ -217,19 +279,26 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
             raw_factors = cell(f"{prefix}_factors")
             for part in raw_factors.replace(";", ",").split(","):
                 if part.strip():
-                    found = _choice(part.strip(), str(questions.loc[f"{prefix}_factors", "choices"]),
-                                    labels)
+                    try:
+                        found = _choice(part.strip(),
+                                        str(questions.loc[f"{prefix}_factors", "choices"]), labels)
+                    except _NotWhole:
+                        raise fail(f"{prefix}_factors", "expected factor codes as whole numbers, "
+                                                        f"got {part.strip()!r}") from None
                     if found is None:
                         raise fail(f"{prefix}_factors", f"unknown factor {part.strip()!r}")
                     factors.append(found)
             agency = None
             raw_agency = cell(f"{prefix}_agency")
             if raw_agency:
-                agency = _choice(raw_agency, str(questions.loc[f"{prefix}_agency", "choices"]),
-                                 labels)
+                try:
+                    agency = _choice(raw_agency,
+                                     str(questions.loc[f"{prefix}_agency", "choices"]), labels)
+                except _NotWhole:
+                    raise fail(f"{prefix}_agency", "expected an agency code as a whole number, "
+                                                   f"got {raw_agency!r}") from None
                 if agency is None:
                     raise fail(f"{prefix}_agency", f"unknown agency {raw_agency!r}")
-            experience = cell("experience_years")
             records.append({
                 "vignette_id": str(questions.loc[level_q, "vignette_id"]),
                 "rater_id": f"survey-{cell(who)}", "rater_kind": "human",
@@ -238,12 +307,15 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                 "need_level": int(level), "confidence": values["conf"], "risk": values["risk"],
                 "salient_factors": factors, "rationale": cell(f"{prefix}_why") or None,
                 "lead_agency": agency, "seconds": values["seconds"],
-                "years_experience": float(experience) if experience else None,
+                "deck_id": f"deck-{int(str(questions.loc[level_q, 'deck']))}",
+                "position": int(str(questions.loc[level_q, "position"])),
+                "site": (cell(site_column) or None) if site_column else None,
+                "years_experience": experience,
                 "salient_other": cell(f"{prefix}_other"),
             })
     out = pd.DataFrame.from_records(
         records, columns=[*JUDGEMENT_COLUMNS, "salient_other"])
-    for name in ("round", "need_level"):
+    for name in ("round", "need_level", "position"):
         out[name] = out[name].astype("int64")
     for name in ("confidence", "risk", "seconds"):
         out[name] = pd.to_numeric(out[name]).astype(float)

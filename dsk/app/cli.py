@@ -26,6 +26,22 @@ researcher 'ada' can now log in
 (1, 'error: password: expected at least 8 characters')
 >>> missing.exit_code, missing.output.strip()
 (1, 'error: study_id: no study 7')
+
+``dsk study create`` makes a study from your own vignettes file (or a bundled set),
+keeping its vignette ids and set id, with the participants shared between sites:
+
+>>> from dsk.catalogue import load_catalogue
+>>> from dsk.design import generate
+>>> from dsk.io import write_table
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
+...     own = write_table(generate("random", 8, 1, load_catalogue(), set_id="ours"),
+...                       Path(tmp, "ours.jsonl"))
+...     made = runner.invoke(dsk_cli, ["study", "create", "--vignettes", str(own), "--title",
+...                                    "Pilot", "--deck-size", "4", "--participants", "4",
+...                                    "--sites", "Leeds,Bristol", "--db", db])
+>>> print(made.output.strip())
+created study 1: ours, 4 participants, decks of 4, sites Leeds, Bristol
 """
 
 from __future__ import annotations
@@ -44,7 +60,7 @@ DB_HELP = "Database: sqlite:///FILE (default ./dsk-app.sqlite3), a file path, or
 console = Console()
 
 admin_app = typer.Typer(help="Researcher accounts of the scoring app.", no_args_is_help=True)
-study_app = typer.Typer(help="Export studies and import survey responses.", no_args_is_help=True)
+study_app = typer.Typer(help="Create and export studies; survey export and import.", no_args_is_help=True)
 
 
 def serve(
@@ -80,6 +96,54 @@ def admin_create(
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"researcher {username!r} can now log in")
+
+
+@study_app.command("create")
+def study_create(
+    title: Annotated[str, typer.Option("--title", help="The study's title.")],
+    deck_size: Annotated[int, typer.Option("--deck-size", help="Vignettes per practitioner.")],
+    participants: Annotated[int, typer.Option("--participants", help="Number of practitioners.")],
+    vignettes: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--vignettes", help="Your own vignettes: .jsonl, .parquet or .csv from `dsk vignettes "
+                            "generate`, or a YAML set (.yaml).")] = None,
+    set_id: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--set", help="A bundled set instead (core-60, training-12).")] = None,
+    rounds: Annotated[int, typer.Option("--rounds", help="1, or 2 with deliberation.")] = 1,
+    sites: Annotated[str, typer.Option(
+        "--sites", help='Sites, e.g. "Leeds,Bristol" (participants shared evenly) or '
+                        '"Leeds:14,Bristol:10".')] = "",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the decks and their orders.")] = 1,
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Create a study from your own vignettes file (or a bundled set) and print its number."""
+    import hashlib
+
+    from dsk.app import AppError, open_database
+    from dsk.app import _study as st
+    from dsk.catalogue import load_catalogue
+
+    if (vignettes is None) == (set_id is None):
+        raise fail("give either --vignettes FILE or --set ID")
+    try:
+        cat = load_catalogue()
+        with open_database(db) as session:
+            if vignettes is not None:
+                frame = st.read_vignettes_file(vignettes, cat)
+                study = st.create_study(
+                    session, title=title, deck_size=deck_size, n_participants=participants,
+                    rounds=rounds, seed=seed, sites=sites, catalogue=cat, vignettes=frame,
+                    source=vignettes.name,
+                    source_sha256=hashlib.sha256(vignettes.read_bytes()).hexdigest())
+            else:
+                study = st.create_study(
+                    session, title=title, set_id=str(set_id), deck_size=deck_size,
+                    n_participants=participants, rounds=rounds, seed=seed, sites=sites,
+                    catalogue=cat)
+            where = f", sites {', '.join(st.sites_of(study))}" if st.sites_of(study) else ""
+            console.print(f"created study {study.id}: {study.set_id}, {participants} "
+                          f"participants, decks of {deck_size}{where}")
+    except (AppError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from exc
 
 
 @study_app.command("export")

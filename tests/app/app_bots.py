@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,8 @@ RESEARCHER, RESEARCHER_PASSWORD = "ada", "correct horse battery"
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _FORM = re.compile(r'name="form_token" value="([^"]+)"')
-_LINK = re.compile(r'class="plink" href="([^"]+)"')
+_ROW = re.compile(r'<tr><td>([^<]+)</td><td class="site">([^<]*)</td>'
+                  r'<td><a class="plink" href="([^"]+)"')
 
 
 def csrf_of(page: str) -> str:
@@ -41,29 +43,55 @@ class Researcher:
                                                 "csrf_token": csrf_of(page)})
 
     def create_study(self, *, title: str = "Pilot", set_id: str = "training-12", deck_size: int = 3,
-                     n_participants: int = 2, rounds: int = 2, seed: int = 1) -> int:
-        page = self.client.get("/").text
-        r = self.client.post("/studies", data={
-            "title": title, "set_id": set_id, "deck_size": str(deck_size),
-            "n_participants": str(n_participants), "rounds": str(rounds), "seed": str(seed),
-            "csrf_token": csrf_of(page)})
+                     n_participants: int = 2, rounds: int = 2, seed: int = 1,
+                     vignettes_file: str | Path | None = None, sites: str = "") -> int:
+        """Fill in the create-study form; with ``vignettes_file``, upload that file instead
+        of choosing a bundled set. ``sites`` is the form's text (``"Leeds, Bristol"``)."""
+        r = self.post_study(title=title, set_id=set_id, deck_size=deck_size,
+                            n_participants=n_participants, rounds=rounds, seed=seed,
+                            vignettes_file=vignettes_file, sites=sites)
         assert r.status_code == 200, r.text
         match = re.search(r"/studies/(\d+)$", str(r.url))
         assert match, r.url
         return int(match.group(1))
 
-    def links(self, study_id: int) -> list[str]:
+    def post_study(self, *, title: str = "Pilot", set_id: str = "training-12", deck_size: int = 3,
+                   n_participants: int = 2, rounds: int = 2, seed: int = 1,
+                   vignettes_file: str | Path | None = None, sites: str = "") -> httpx.Response:
+        """Send the create-study form and return the response (an error page when refused)."""
+        page = self.client.get("/").text
+        data = {"title": title, "set_id": set_id, "deck_size": str(deck_size),
+                "n_participants": str(n_participants), "rounds": str(rounds), "seed": str(seed),
+                "sites": sites, "csrf_token": csrf_of(page)}
+        if vignettes_file is None:
+            return self.client.post("/studies", data=data)
+        path = Path(vignettes_file)
+        files = {"vignettes_file": (path.name, path.read_bytes(), "application/octet-stream")}
+        return self.client.post("/studies", data=data, files=files)
+
+    def links(self, study_id: int, site: str | None = None) -> list[str]:
+        """Issue links (for one site, when given) and return them."""
+        return [link for _, _, link in self.issued_links(study_id, site)]
+
+    def issued_links(self, study_id: int, site: str | None = None) -> list[tuple[str, str, str]]:
+        """Issue links (for one site, when given): (rater id, site or "", link) each."""
         page = self.client.get(f"/studies/{study_id}").text
-        r = self.client.post(f"/studies/{study_id}/links", data={"csrf_token": csrf_of(page)})
+        data = {"csrf_token": csrf_of(page)} | ({"site": site} if site else {})
+        r = self.client.post(f"/studies/{study_id}/links", data=data)
         assert r.status_code == 200, r.text
-        return [html.unescape(u) for u in _LINK.findall(r.text)]
+        rows = _ROW.findall(r.text)
+        return [(html.unescape(rid), html.unescape(where), html.unescape(url))
+                for rid, where, url in rows]
 
     def links_with_raters(self, study_id: int) -> dict[str, str]:
         """Link -> rater id, from the links page."""
+        return {link: rid for rid, _, link in self.issued_links(study_id)}
+
+    def move_to_site(self, study_id: int, number: int, site: str) -> httpx.Response:
+        """Move participant ``number`` (1-based) of the study to ``site``."""
         page = self.client.get(f"/studies/{study_id}").text
-        r = self.client.post(f"/studies/{study_id}/links", data={"csrf_token": csrf_of(page)})
-        pairs = re.findall(r'<tr><td>([^<]+)</td><td><a class="plink" href="([^"]+)"', r.text)
-        return {html.unescape(url): rid for rid, url in pairs}
+        return self.client.post(f"/studies/{study_id}/site", data={
+            "participant": str(number), "site": site, "csrf_token": csrf_of(page)})
 
     def close_round(self, study_id: int) -> httpx.Response:
         page = self.client.get(f"/studies/{study_id}").text

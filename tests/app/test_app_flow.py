@@ -191,7 +191,8 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
     app = researcher.client.app
     posts = sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))
     assert posts == ["/login", "/logout", "/p/{token}", "/s/answer", "/studies",
-                     "/studies/{study_id}/close", "/studies/{study_id}/links"]
+                     "/studies/{study_id}/close", "/studies/{study_id}/links",
+                     "/studies/{study_id}/site"]
     for path in posts:
         url = path.replace("{token}", bot.link.rsplit("/", 1)[1]).replace("{study_id}", str(study))
         for data in ({}, {"csrf_token": "x" + token[1:]}):
