@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from dsk.catalogue import default_catalogue_path, load_catalogue
 from dsk.experiment import (
@@ -58,23 +59,67 @@ learned_depths: [2]
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("bootstrap: 20", "bootstrap: lots"), r"line 9, key bootstrap: Input should be a valid integer"),
-        (("rounds: 2", "rounds: 3"), r"line 7, key rounds: Input should be 1 or 2; got 3"),
+        (("bootstrap: 20", "bootstrap: lots"), r"exp\.yaml:9:12: bootstrap: expected a whole number, got 'lots'\n"
+                                               r"    9 \| bootstrap: lots\n      \|            \^\^\^\^$"),
+        (("rounds: 2", "rounds: 3"), r"exp\.yaml:7:9: rounds: expected 1 or 2, got the number 3\n"),
         (("vignettes: {set: training-12}", "vignettes: {set: training-12, file: x.jsonl}"),
-         r"line 3, key vignettes: .*exactly one of set, file or design"),
+         r"exp\.yaml:3:12: vignettes: give exactly one of set, file or design \(got set, file\)"),
         (("analyses: [agreement, explanations, failures, learned]", "analyses: [agreement, vibes]"),
-         r"line 8, key analyses\.1: not a registered analysis \(known analyses: agreement, explanations, "
-         r"failures, learned\); got 'vibes'"),
-        (("seed: 3", "seed: 3\ncolour: blue"), r"key colour: Extra inputs are not permitted"),
-        (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
+         r"exp\.yaml:8:23: analyses\.1: unknown analysis 'vibes' \(analyses: agreement, explanations, "
+         r"failures, learned\)\n.*\n +\| {23}\^\^\^\^\^"),
+        (("seed: 3", "seed: 3\ncolour: blue"), r"exp\.yaml:3:1: unknown key 'colour' \(keys here: id, title, "
+                                              r"description, seed, "),
+        (("seed: 3", "seed: 3\nrulesetz: [x]"), r"exp\.yaml:3:1: unknown key 'rulesetz'; did you mean 'rulesets'\?"),
+        (("{panel: mixed-12}", "{panel: mixed-12, studdy: 2}"),
+         r"exp\.yaml:6:23: unknown key 'studdy' in panels\.0; did you mean 'study'\? \(keys here: panel, "
+         r"judgements, database, study\)"),
+        (("rulesets: [threshold-of-need]", "rulesets: []"), r"exp\.yaml:4:11: rulesets: expected at least 1 item, "
+                                                            r"got none"),
+        (("id: t", "title: no id"), r"exp\.yaml:1:1: missing key 'id': Experiment id"),
+        (("rounds: 2", "rounds: 2\ndecks: {size: 4}"), r"exp\.yaml:8:8: decks: give size and per_deck"),
     ],
 )
-def test_config_errors_name_file_line_and_key(tmp_path: Path, change: tuple[str, str],
-                                              expected: str) -> None:
+def test_config_errors_name_file_line_column_and_key(tmp_path: Path, change: tuple[str, str],
+                                                     expected: str) -> None:
     path = _config(tmp_path, BASE.replace(*change))
     with pytest.raises(ConfigError, match=expected) as info:
         load_config(path)
     assert str(info.value).startswith(str(path))
+    assert "Input should" not in str(info.value) and "Extra inputs" not in str(info.value)
+    assert "Value error" not in str(info.value)
+
+
+def test_every_config_error_is_reported_in_one_pass(tmp_path: Path) -> None:
+    text = (BASE.replace("rounds: 2", "rounds: 3").replace("bootstrap: 20", "bootstrap: lots")
+            .replace("{panel: mixed-12}", "{panel: mixed-13}")
+            .replace("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, cont-of-concerns]")
+            + "colour: blue\n")
+    path = _config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    where = [problem.splitlines()[0].split(": ")[0] for problem in info.value.problems]
+    assert where == [f"{path}:4:31", f"{path}:6:13", f"{path}:7:9", f"{path}:9:12", f"{path}:11:1"]
+    assert str(info.value).startswith(f"{path}: 5 problems in the experiment config\n")
+    assert "did you mean 'count-of-concerns'?" in info.value.problems[0]
+    assert "did you mean 'mixed-12'?" in info.value.problems[1]
+
+
+def test_cli_prints_every_problem_on_stderr(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    path = _config(tmp_path, BASE.replace("rounds: 2", "rounds: 3") + "colour: blue\n")
+    for command in (["run", str(path), "-o", str(tmp_path / "run")], ["config", "check", str(path)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert lines[0] == "error: 2 problems in the experiment config"
+        assert f"{path}:7:9: rounds: expected 1 or 2, got the number 3" in lines
+        assert "      |         ^" in lines
+        assert any(line.startswith(f"{path}:11:1: unknown key 'colour'") for line in lines)
+    assert not (tmp_path / "run").exists()
 
 
 def test_bundled_configs_validate() -> None:
@@ -197,16 +242,16 @@ def test_a_config_names_its_own_catalogue_and_professions(tmp_path: Path, twice:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("", "catalogue: nope.yaml\n"), r"line 11, key catalogue: no such file '.*nope\.yaml'"),
-        (("", "professions: ../nope.yaml\n"), r"line 11, key professions: no such file '.*nope\.yaml'"),
+        (("", "catalogue: nope.yaml\n"), r":11:12: catalogue: no such catalogue file '.*nope\.yaml'"),
+        (("", "professions: ../nope.yaml\n"), r":11:14: professions: no such professions file '.*nope\.yaml'"),
         (("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, mine.yaml]"),
-         r"line 4, key rulesets\.1: no bundled ruleset or file 'mine\.yaml' \(bundled: "),
-        (("{set: training-12}", "{file: none.jsonl}"), r"line 3, key vignettes\.file: no such file"),
-        (("{set: training-12}", "{set: core-61}"), r"line 3, key vignettes\.set: no bundled vignette set "
-                                                   r"'core-61' \(sets: core-60, training-12\)"),
-        (("{panel: mixed-12}", "{judgements: gone.csv}"), r"line 6, key panels\.0\.judgements: no such file"),
-        (("{panel: mixed-12}", "{panel: nobody}"), r"line 6, key panels\.0\.panel: no bundled panel 'nobody'"),
-        (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r"key panels\.0\.panel: no such file"),
+         r":4:31: rulesets\.1: no bundled ruleset or file 'mine\.yaml' \(bundled: "),
+        (("{set: training-12}", "{file: none.jsonl}"), r":3:19: vignettes\.file: no such vignettes file"),
+        (("{set: training-12}", "{set: core-61}"), r":3:18: vignettes\.set: no bundled vignette set "
+                                                   r"'core-61'; did you mean 'core-60'\? \(sets: core-60, training-12\)"),
+        (("{panel: mixed-12}", "{judgements: gone.csv}"), r":6:18: panels\.0\.judgements: no such judgements file"),
+        (("{panel: mixed-12}", "{panel: nobody}"), r":6:13: panels\.0\.panel: no bundled panel 'nobody'"),
+        (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r":6:13: panels\.0\.panel: no such panel file"),
     ],
 )
 def test_missing_files_name_the_config_and_key(tmp_path: Path, change: tuple[str, str],
@@ -215,8 +260,13 @@ def test_missing_files_name_the_config_and_key(tmp_path: Path, change: tuple[str
     assert text != BASE
     path = _config(tmp_path, text)
     with pytest.raises(ConfigError, match=expected) as info:
-        run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
-    assert str(info.value).startswith(f"{path}, line ")
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:")
+    # a config built in code is checked the same way before anything runs
+    config = ExperimentConfig.model_validate(yaml.safe_load(text))
+    with pytest.raises(ConfigError, match=expected):
+        run_experiment(config, tmp_path / "run", report=False, config_path=path)
+    assert not (tmp_path / "run").exists()
 
 
 def test_human_judgements_from_a_file(tmp_path: Path) -> None:
@@ -242,7 +292,8 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path: Path) -> None:
                            professions=profs, catalogue=load_catalogue(), rationale=False)
     write_table(human, tmp_path / "responses.csv")
     path = _config(tmp_path, BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}"))
-    with pytest.raises(ConfigError, match="judgements for vignettes not in the set: core-60-00001"):
+    with pytest.raises(ConfigError, match=r"exp\.yaml:6:18: panels\.0\.judgements: judgements for vignettes "
+                                          r"not in the set: core-60-00001"):
         run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
 
 
