@@ -341,7 +341,7 @@ def config_check(
         cfg = load_config(path)
     except ConfigError as exc:
         raise _config_failed(exc) from exc
-    console.print(f"{escape(str(path))}: experiment {cfg.id!r} is valid", highlight=False)
+    typer.echo(f"{path}: experiment {cfg.id!r} is valid")
 
 
 @config_app.command("schema")

@@ -266,13 +266,16 @@ def load_config(path: str | Path) -> ExperimentConfig:
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = Path(tmp) / "x.yaml"
-    ...     _ = path.write_text("id: x\nvignettes: {set: core-60}\nrulesetz: [threshold-of-need]\n"
-    ...                         "panels: [{panel: mixed-12}]\n")
+    ...     _ = path.write_text("id: x\\nvignettes: {set: core-60}\\nrulesetz: [threshold-of-need]\\n"
+    ...                         "panels: [{panel: mixed-12}]\\n")
     ...     try:
     ...         load_config(path)
     ...     except ConfigError as exc:
-    ...         print("\n".join(line.replace(tmp, "TMP") for line in exc.problems[0].splitlines()[:3]))
-    TMP/x.yaml:3:1: unknown key 'rulesetz'; did you mean 'rulesets'? (keys here: id, title, description, seed, catalogue, professions, vignettes, decks, rulesets, panels, rounds, engine, analyses, bootstrap, shap_background, learned_depths, teaching_cases, output)
+    ...         print(len(exc.problems), exc.problems[0].replace(tmp, "TMP")[:38])
+    ...         print(exc.problems[1].replace(tmp, "TMP")[:64])
+    ...         print("\\n".join(exc.problems[1].splitlines()[1:]))
+    2 TMP/x.yaml:1:1: missing key 'rulesets'
+    TMP/x.yaml:3:1: unknown key 'rulesetz'; did you mean 'rulesets'?
         3 | rulesetz: [threshold-of-need]
           | ^^^^^^^^
     """
@@ -540,7 +543,7 @@ def check_config(config: ExperimentConfig, config_path: Path | None = None) -> N
     >>> check_config(config.model_copy(update={"rulesets": ["threshold-of-ned"]}))
     Traceback (most recent call last):
     ...
-    dsk.experiment.ConfigError: experiment 'quickstart': rulesets.0: no bundled ruleset or file 'threshold-of-ned'; did you mean 'threshold-of-need'? (bundled: count-of-concerns, safeguarding-first, threshold-of-need)
+    dsk.experiment.ConfigError: experiment 'quickstart': rulesets.0: no bundled ruleset or file 'threshold-of-ned'; did you mean 'threshold-of-need'? (bundled: count-of-concerns, threshold-of-need, toxic-trio)
     """
     where = _Where(config, config_path)
     problems = _reference_problems(config_dict(config), where.base)

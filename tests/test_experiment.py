@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -360,7 +361,7 @@ def test_demo_run_and_report_commands(tmp_path: Path) -> None:
     assert report.read_bytes() == before
     bad = _config(tmp_path, BASE.replace("rounds: 2", "rounds: 5"))
     failed = runner.invoke(app, ["run", str(bad)])
-    assert failed.exit_code == 1 and "key rounds" in failed.output
+    assert failed.exit_code == 1 and ":7:9: rounds: expected 1 or 2, got the number 5" in failed.stderr
     missing = runner.invoke(app, ["report", str(tmp_path)])
     assert missing.exit_code == 1 and "not a run" in missing.output and "manifest.json" in missing.output
 
@@ -387,3 +388,218 @@ def test_a_generated_design_keeps_the_narrative_templates(tmp_path: Path) -> Non
         "templates/frames.j2", "templates/vignette.txt.j2"]
     assert files["templates/vignette.txt.j2"].read_bytes() == (template_dir() / "vignette.txt.j2").read_bytes()
     assert len(run.tables["vignettes"]) == 6
+
+
+# ---------------------------------------------------------------- the config reference
+
+
+def test_config_reference_is_current() -> None:
+    from dsk.experiment import config_docs
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+    assert path.read_text(encoding="utf-8") == config_docs(), (
+        "docs/config.md is stale: regenerate it with `dsk config docs > docs/config.md`")
+
+
+def test_config_reference_names_every_key_with_a_description() -> None:
+    from dsk.experiment import DecksSpec, ExperimentConfig, PanelSource, VignetteSource, config_docs
+
+    docs = config_docs()
+    for model in (ExperimentConfig, VignetteSource, DecksSpec, PanelSource):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
+            assert f"| `{name}` |" in docs
+    assert "| `bootstrap` | integer (at least `0`, at most `100000`) | `200` |" in docs
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "docs/config.md" in readme
+
+
+def test_config_schema_command_prints_the_json_schema() -> None:
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    result = CliRunner().invoke(app, ["config", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["required"] == ["id", "vignettes", "rulesets", "panels"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["$defs"]) == {"DecksSpec", "PanelSource", "VignetteSource"}
+    assert schema["properties"]["rounds"]["enum"] == [1, 2]
+    ok = CliRunner().invoke(app, ["config", "check", "quickstart"])
+    assert ok.exit_code == 0 and "experiment 'quickstart' is valid" in ok.stdout
+
+
+# ---------------------------------------------------------------- before anything runs, and paths
+
+FAST = BASE.replace("rounds: 2", "rounds: 1").replace("analyses: [agreement, explanations, failures, learned]",
+                                                       "analyses: [agreement]").replace("bootstrap: 20",
+                                                                                        "bootstrap: 0")
+
+
+def test_unknown_ruleset_or_panel_stops_before_any_stage(tmp_path: Path) -> None:
+    stages: list[str] = []
+    for change in (("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, nope]"),
+                   ("{panel: mixed-12}", "{panel: nope}")):
+        config = ExperimentConfig.model_validate(yaml.safe_load(FAST.replace(*change)))
+        with pytest.raises(ConfigError, match="nope"):
+            run_experiment(config, tmp_path / "out" / "run", report=False,
+                           progress=lambda stage, message: stages.append(stage))
+    assert stages == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_that_fails_leaves_no_half_written_run_folder(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("id: broken\nrules:\n  - id: r\n    when: no_such_factor\n    level: 4\n")
+    path = _config(tmp_path, FAST.replace("rulesets: [threshold-of-need]", "rulesets: [broken.yaml]"))
+    stages: list[str] = []
+    with pytest.raises(ValueError, match="no_such_factor"):
+        run_experiment(path, tmp_path / "runs" / "t", report=False,
+                       progress=lambda stage, message: stages.append(stage))
+    assert "vignettes" in stages  # it did start, and left nothing behind
+    assert not (tmp_path / "runs").exists()
+    # an earlier run in the same folder is left as it was
+    good = run_experiment(_config(tmp_path, FAST), tmp_path / "runs" / "t", report=False)
+    before = {p.name: p.read_bytes() for p in good.out_dir.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="no_such_factor"):
+        run_experiment(_config(tmp_path, FAST.replace("rulesets: [threshold-of-need]", "rulesets: [broken.yaml]")),
+                       tmp_path / "runs" / "t", report=False)
+    assert {p.name: p.read_bytes() for p in good.out_dir.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["t"]
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = tmp_path / "study"
+    (study / "data").mkdir(parents=True)
+    write_table(load_set("training-12"), study / "data" / "mine.jsonl")
+    shutil.copy(bundled_rulesets()["threshold-of-need"], study / "data" / "rules.yaml")
+    text = (FAST.replace("{set: training-12}", "{file: data/mine.jsonl}")
+            .replace("rulesets: [threshold-of-need]", "rulesets: [data/rules.yaml]") + "output: ../out/pilot\n")
+    _config(study, text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = run_experiment(Path("..") / "study" / "exp.yaml", report=False)
+    assert run.out_dir.resolve() == (tmp_path / "out" / "pilot").resolve()
+    assert (tmp_path / "out" / "pilot" / "manifest.json").is_file()
+    assert list(elsewhere.iterdir()) == []
+    assert run.manifest["input_sources"]["vignettes/mine.jsonl"] == "data/mine.jsonl"
+    # the CLI too, and `-o` stays relative to where it is run
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(Path("..") / "study" / "exp.yaml"), "-o", "here"])
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "here" / "manifest.json").is_file()
+
+
+# ---------------------------------------------------------------- own vignettes and decks
+
+YAML_SET = """id: my-set
+seed: 4
+vignettes:
+  - id: my-1
+    age_band: primary
+    factors: {domestic_abuse: 2, parental_mental_health: 1}
+  - id: my-2
+    age_band: primary
+    factors: {disclosure: present, school_attendance: occasional_absence}
+  - id: my-3
+    age_band: secondary
+    factors: {parental_mental_health: 2}
+"""
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet", "csv", "yaml"])
+def test_own_vignettes_in_every_format_keep_their_ids(tmp_path: Path, suffix: str) -> None:
+    source = tmp_path / f"mine.{suffix}"
+    if suffix == "yaml":
+        source.write_text(YAML_SET)
+        ids, set_id = ["my-1", "my-2", "my-3"], "my-set"
+    else:
+        frame = load_set("training-12")
+        write_table(frame, source)
+        ids, set_id = list(frame["vignette_id"]), "training-12"
+    path = _config(tmp_path, FAST.replace("{set: training-12}", f"{{file: mine.{suffix}, set_id: {set_id}}}"))
+    run = run_experiment(path, tmp_path / "run", report=False)
+    assert list(run.tables["vignettes"]["vignette_id"]) == ids
+    assert set(run.tables["judgements"]["vignette_id"]) == set(ids)
+    assert f"vignettes/mine.{suffix}" in run.manifest["inputs"]
+    assert "design" not in run.manifest
+
+
+def test_set_id_must_match_a_file(tmp_path: Path) -> None:
+    write_table(load_set("training-12"), tmp_path / "mine.jsonl")
+    path = _config(tmp_path, FAST.replace("{set: training-12}", "{file: mine.jsonl, set_id: pilot}"))
+    with pytest.raises(ConfigError, match=r"exp\.yaml:3:39: vignettes\.set_id: set_id 'pilot' does not match the "
+                                          r"vignettes, whose set id is 'training-12'") as info:
+        run_experiment(path, tmp_path / "run", report=False)
+    assert "^^^^^" in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_generated_design_takes_the_set_id_and_records_its_parameters(tmp_path: Path) -> None:
+    from dsk.design import generate
+
+    design = ("{design: d-efficient, n: 12, set_id: pilot-12, "
+              "dimensions: [domestic_abuse, parental_mental_health]}")
+    path = _config(tmp_path, FAST.replace("{set: training-12}", design))
+    run = run_experiment(path, tmp_path / "run", report=False)
+    same = generate("d-efficient", 12, 3, load_catalogue(), set_id="pilot-12",
+                    dimensions=["domestic_abuse", "parental_mental_health"])
+    assert list(run.tables["vignettes"]["vignette_id"]) == list(same["vignette_id"])
+    assert set(run.tables["vignettes"]["set_id"]) == {"pilot-12"}
+    entry = run.manifest["design"]
+    assert {k: entry[k] for k in ("design", "n", "set_id", "random_state", "dimensions")} == {
+        "design": "d-efficient", "n": 12, "set_id": "pilot-12", "random_state": 3,
+        "dimensions": ["domestic_abuse", "parental_mental_health"]}
+    assert entry["d_efficiency"] == pytest.approx(same.attrs["d_efficiency"])
+    assert entry["d_efficiency_plausible"] == pytest.approx(same.attrs["d_efficiency_plausible"])
+    stratified = _config(tmp_path, FAST.replace("{set: training-12}",
+                                                "{design: stratified, bands: {low: 2, medium: 2, high: 2}, "
+                                                "acute_share: 0.5}"))
+    run = run_experiment(stratified, tmp_path / "run2", report=False)
+    assert run.manifest["design"] == {"design": "stratified", "n": 6, "set_id": "stratified-3", "random_state": 3,
+                                      "bands": {"low": 2, "medium": 2, "high": 2}, "acute_share": 0.5}
+
+
+def test_decks_from_size_and_per_deck(tmp_path: Path) -> None:
+    from dsk.decks import make_decks
+
+    path = _config(tmp_path, FAST.replace("rounds: 1", "rounds: 1\ndecks: {size: 4, per_deck: 4}"))
+    run = run_experiment(path, tmp_path / "run", report=False)
+    people = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "simulated"]
+    assert len(people) == 12 * 4  # twelve practitioners, four vignettes each
+    assert set(people["deck_id"]) == {"deck-1", "deck-2", "deck-3"}
+    assert sorted(set(people["position"])) == [1, 2, 3, 4]
+    plan = make_decks(list(run.tables["vignettes"]["vignette_id"]), 4, 12, random_state=3)
+    first = people[people["rater_id"] == people["rater_id"].iloc[0]]
+    assert list(first["vignette_id"]) == list(plan[plan["respondent"] == 1]["vignette_id"])
+    assert run.manifest["decks"] == {"deck_size": 4, "per_deck": 4, "n_decks": 3, "respondents": 12}
+    assert "decks.csv" in run.manifest["inputs"]
+    saved = pd.read_parquet(run.out_dir / "judgements.parquet")
+    assert saved["position"].notna().sum() == 48
+
+
+def test_decks_from_a_file_and_too_few_respondents(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    write_table(load_set("training-12"), tmp_path / "mine.jsonl")
+    made = CliRunner().invoke(app, ["vignettes", "decks", str(tmp_path / "mine.jsonl"), "--deck-size", "6",
+                                    "--respondents", "12", "-o", str(tmp_path / "decks.csv")])
+    assert made.exit_code == 0, made.output
+    text = FAST.replace("{set: training-12}", "{file: mine.jsonl}").replace("rounds: 1",
+                                                                          "rounds: 1\ndecks: {file: decks.csv}")
+    run = run_experiment(_config(tmp_path, text), tmp_path / "run", report=False)
+    people = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "simulated"]
+    assert len(people) == 12 * 6 and set(people["deck_id"]) == {"deck-1", "deck-2"}
+    assert run.manifest["decks"]["file"] == "decks.csv"
+    assert run.manifest["inputs"]["decks/decks.csv"] == _sha(tmp_path / "decks.csv")
+    small = _config(tmp_path, FAST.replace("rounds: 1", "rounds: 1\ndecks: {size: 6, per_deck: 2}"))
+    with pytest.raises(ConfigError, match=r"exp\.yaml:6:13: panels\.0\.panel: panel 'mixed-12' has 12 "
+                                          r"practitioners but the decks have only 4 respondents"):
+        run_experiment(small, tmp_path / "run2", report=False)
+    assert not (tmp_path / "run2").exists()
