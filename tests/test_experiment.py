@@ -603,3 +603,12 @@ def test_decks_from_a_file_and_too_few_respondents(tmp_path: Path) -> None:
                                           r"practitioners but the decks have only 4 respondents"):
         run_experiment(small, tmp_path / "run2", report=False)
     assert not (tmp_path / "run2").exists()
+
+
+def test_a_relative_sqlite_database_is_relative_to_the_config(tmp_path: Path) -> None:
+    from dsk.experiment import _database_url
+
+    assert _database_url("sqlite:///study.db", tmp_path) == f"sqlite:///{tmp_path / 'study.db'}"
+    assert _database_url("sqlite:////srv/study.db", tmp_path) == "sqlite:////srv/study.db"
+    assert _database_url("sqlite:///:memory:", tmp_path) == "sqlite:///:memory:"
+    assert _database_url("postgresql://db/study", tmp_path) == "postgresql://db/study"
