@@ -40,6 +40,13 @@ confidence, raised by experience and lowered by complexity, with noise, so
 that it relates only weakly to agreement with the panel (Regehr et al.
 2010).
 
+With a deck plan (``decks=``, from :func:`dsk.decks.make_decks` or ``dsk vignettes
+decks``) each rater is one of the plan's respondents and keeps only the judgements of
+their own deck, in its order, with ``deck_id`` and ``position``; in round 2 the panel
+median and the colleagues' factors come from those who rated the same vignette. The
+draws are those of the full panel, so decks change which judgements are kept, not
+their values in round 1.
+
 All randomness comes from ``numpy.random.default_rng([panel seed, random_state])``;
 the same panel, vignettes and ``random_state`` give the same table. The model
 and its sources are set out in ``docs/methods.md``, "Simulated practitioners".
