@@ -57,6 +57,9 @@ app = typer.Typer(help="dsk: rules versus judgement in children's services.", no
                   add_completion=False, pretty_exceptions_enable=False)
 vignettes_app = typer.Typer(help="Generate, show and describe vignette sets.", no_args_is_help=True)
 app.add_typer(vignettes_app, name="vignettes")
+config_app = typer.Typer(help="Experiment configs: check one, print the JSON Schema or the reference.",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 console = Console()
 
@@ -293,9 +296,9 @@ def run(
 
     path = Path(config) if Path(config).suffix else experiments_dir() / f"{config}.yaml"
     try:
-        cfg = load_config(path)
+        cfg = load_config(path)  # every problem at once, before anything runs
     except ConfigError as exc:
-        raise fail(str(exc)) from exc
+        raise _config_failed(exc) from exc
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         tasks: dict[str, Any] = {}
@@ -308,10 +311,55 @@ def run(
 
         try:
             result = run_experiment(cfg, output, progress=progress, config_path=path)
-        except (ConfigError, ValueError, TableFileError, CatalogueError) as exc:
+        except ConfigError as exc:
+            raise _config_failed(exc) from exc
+        except (ValueError, TableFileError, CatalogueError) as exc:
             raise fail(str(exc)) from exc
     console.print(f"tables, manifest and report written to {result.out_dir}")
     console.print(f"open the report: {result.report.resolve()}")
+
+
+def _config_failed(exc: Exception) -> typer.Exit:
+    """Every problem of a config on stderr (exit status 1)."""
+    problems = getattr(exc, "problems", None) or [str(exc)]
+    if len(problems) > 1:
+        typer.echo(f"error: {len(problems)} problems in the experiment config", err=True)
+        typer.echo("\n\n".join(problems), err=True)
+        return typer.Exit(code=1)
+    return fail(problems[0])
+
+
+@config_app.command("check")
+def config_check(
+    config: Annotated[str, typer.Argument(help="Experiment config file, or a bundled id such as quickstart.")],
+) -> None:
+    """Check a config without running it: every problem at once, with file:line:column."""
+    from dsk.experiment import ConfigError, experiments_dir, load_config
+
+    path = Path(config) if Path(config).suffix else experiments_dir() / f"{config}.yaml"
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        raise _config_failed(exc) from exc
+    typer.echo(f"{path}: experiment {cfg.id!r} is valid")
+
+
+@config_app.command("schema")
+def config_schema_command() -> None:
+    """Print the JSON Schema of an experiment config (for editors and validators)."""
+    import json
+
+    from dsk.experiment import config_schema
+
+    typer.echo(json.dumps(config_schema(), indent=2))
+
+
+@config_app.command("docs")
+def config_docs_command() -> None:
+    """Print the config reference in Markdown (docs/config.md is this output)."""
+    from dsk.experiment import config_docs
+
+    sys.stdout.write(config_docs())
 
 
 @app.command("report")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from dsk.catalogue import default_catalogue_path, load_catalogue
 from dsk.experiment import (
@@ -58,23 +60,67 @@ learned_depths: [2]
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("bootstrap: 20", "bootstrap: lots"), r"line 9, key bootstrap: Input should be a valid integer"),
-        (("rounds: 2", "rounds: 3"), r"line 7, key rounds: Input should be 1 or 2; got 3"),
+        (("bootstrap: 20", "bootstrap: lots"), r"exp\.yaml:9:12: bootstrap: expected a whole number, got 'lots'\n"
+                                               r"    9 \| bootstrap: lots\n      \|            \^\^\^\^$"),
+        (("rounds: 2", "rounds: 3"), r"exp\.yaml:7:9: rounds: expected 1 or 2, got the number 3\n"),
         (("vignettes: {set: training-12}", "vignettes: {set: training-12, file: x.jsonl}"),
-         r"line 3, key vignettes: .*exactly one of set, file or design"),
+         r"exp\.yaml:3:12: vignettes: give exactly one of set, file or design \(got set, file\)"),
         (("analyses: [agreement, explanations, failures, learned]", "analyses: [agreement, vibes]"),
-         r"line 8, key analyses\.1: not a registered analysis \(known analyses: agreement, explanations, "
-         r"failures, learned\); got 'vibes'"),
-        (("seed: 3", "seed: 3\ncolour: blue"), r"key colour: Extra inputs are not permitted"),
-        (("rulesets: [threshold-of-need]", "rulesets: []"), r"key rulesets: List should have at least 1 item"),
+         r"exp\.yaml:8:23: analyses\.1: unknown analysis 'vibes' \(analyses: agreement, explanations, "
+         r"failures, learned\)\n.*\n +\| {23}\^\^\^\^\^"),
+        (("seed: 3", "seed: 3\ncolour: blue"), r"exp\.yaml:3:1: unknown key 'colour' \(keys here: id, title, "
+                                              r"description, seed, "),
+        (("seed: 3", "seed: 3\nrulesetz: [x]"), r"exp\.yaml:3:1: unknown key 'rulesetz'; did you mean 'rulesets'\?"),
+        (("{panel: mixed-12}", "{panel: mixed-12, studdy: 2}"),
+         r"exp\.yaml:6:23: unknown key 'studdy' in panels\.0; did you mean 'study'\? \(keys here: panel, "
+         r"judgements, database, study\)"),
+        (("rulesets: [threshold-of-need]", "rulesets: []"), r"exp\.yaml:4:11: rulesets: expected at least 1 item, "
+                                                            r"got none"),
+        (("id: t", "title: no id"), r"exp\.yaml:1:1: missing key 'id': Experiment id"),
+        (("rounds: 2", "rounds: 2\ndecks: {size: 4}"), r"exp\.yaml:8:8: decks: give size and per_deck"),
     ],
 )
-def test_config_errors_name_file_line_and_key(tmp_path: Path, change: tuple[str, str],
-                                              expected: str) -> None:
+def test_config_errors_name_file_line_column_and_key(tmp_path: Path, change: tuple[str, str],
+                                                     expected: str) -> None:
     path = _config(tmp_path, BASE.replace(*change))
     with pytest.raises(ConfigError, match=expected) as info:
         load_config(path)
     assert str(info.value).startswith(str(path))
+    assert "Input should" not in str(info.value) and "Extra inputs" not in str(info.value)
+    assert "Value error" not in str(info.value)
+
+
+def test_every_config_error_is_reported_in_one_pass(tmp_path: Path) -> None:
+    text = (BASE.replace("rounds: 2", "rounds: 3").replace("bootstrap: 20", "bootstrap: lots")
+            .replace("{panel: mixed-12}", "{panel: mixed-13}")
+            .replace("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, cont-of-concerns]")
+            + "colour: blue\n")
+    path = _config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    where = [problem.splitlines()[0].split(": ")[0] for problem in info.value.problems]
+    assert where == [f"{path}:4:31", f"{path}:6:13", f"{path}:7:9", f"{path}:9:12", f"{path}:11:1"]
+    assert str(info.value).startswith(f"{path}: 5 problems in the experiment config\n")
+    assert "did you mean 'count-of-concerns'?" in info.value.problems[0]
+    assert "did you mean 'mixed-12'?" in info.value.problems[1]
+
+
+def test_cli_prints_every_problem_on_stderr(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    path = _config(tmp_path, BASE.replace("rounds: 2", "rounds: 3") + "colour: blue\n")
+    for command in (["run", str(path), "-o", str(tmp_path / "run")], ["config", "check", str(path)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert lines[0] == "error: 2 problems in the experiment config"
+        assert f"{path}:7:9: rounds: expected 1 or 2, got the number 3" in lines
+        assert "      |         ^" in lines
+        assert any(line.startswith(f"{path}:11:1: unknown key 'colour'") for line in lines)
+    assert not (tmp_path / "run").exists()
 
 
 def test_bundled_configs_validate() -> None:
@@ -197,16 +243,16 @@ def test_a_config_names_its_own_catalogue_and_professions(tmp_path: Path, twice:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("", "catalogue: nope.yaml\n"), r"line 11, key catalogue: no such file '.*nope\.yaml'"),
-        (("", "professions: ../nope.yaml\n"), r"line 11, key professions: no such file '.*nope\.yaml'"),
+        (("", "catalogue: nope.yaml\n"), r":11:12: catalogue: no such catalogue file '.*nope\.yaml'"),
+        (("", "professions: ../nope.yaml\n"), r":11:14: professions: no such professions file '.*nope\.yaml'"),
         (("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, mine.yaml]"),
-         r"line 4, key rulesets\.1: no bundled ruleset or file 'mine\.yaml' \(bundled: "),
-        (("{set: training-12}", "{file: none.jsonl}"), r"line 3, key vignettes\.file: no such file"),
-        (("{set: training-12}", "{set: core-61}"), r"line 3, key vignettes\.set: no bundled vignette set "
-                                                   r"'core-61' \(sets: core-60, training-12\)"),
-        (("{panel: mixed-12}", "{judgements: gone.csv}"), r"line 6, key panels\.0\.judgements: no such file"),
-        (("{panel: mixed-12}", "{panel: nobody}"), r"line 6, key panels\.0\.panel: no bundled panel 'nobody'"),
-        (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r"key panels\.0\.panel: no such file"),
+         r":4:31: rulesets\.1: no bundled ruleset or file 'mine\.yaml' \(bundled: "),
+        (("{set: training-12}", "{file: none.jsonl}"), r":3:19: vignettes\.file: no such vignettes file"),
+        (("{set: training-12}", "{set: core-61}"), r":3:18: vignettes\.set: no bundled vignette set "
+                                                   r"'core-61'; did you mean 'core-60'\? \(sets: core-60, training-12\)"),
+        (("{panel: mixed-12}", "{judgements: gone.csv}"), r":6:18: panels\.0\.judgements: no such judgements file"),
+        (("{panel: mixed-12}", "{panel: nobody}"), r":6:13: panels\.0\.panel: no bundled panel 'nobody'"),
+        (("{panel: mixed-12}", "{panel: panels/mine.yaml}"), r":6:13: panels\.0\.panel: no such panel file"),
     ],
 )
 def test_missing_files_name_the_config_and_key(tmp_path: Path, change: tuple[str, str],
@@ -215,8 +261,13 @@ def test_missing_files_name_the_config_and_key(tmp_path: Path, change: tuple[str
     assert text != BASE
     path = _config(tmp_path, text)
     with pytest.raises(ConfigError, match=expected) as info:
-        run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
-    assert str(info.value).startswith(f"{path}, line ")
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:")
+    # a config built in code is checked the same way before anything runs
+    config = ExperimentConfig.model_validate(yaml.safe_load(text))
+    with pytest.raises(ConfigError, match=expected):
+        run_experiment(config, tmp_path / "run", report=False, config_path=path)
+    assert not (tmp_path / "run").exists()
 
 
 def test_human_judgements_from_a_file(tmp_path: Path) -> None:
@@ -242,7 +293,8 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path: Path) -> None:
                            professions=profs, catalogue=load_catalogue(), rationale=False)
     write_table(human, tmp_path / "responses.csv")
     path = _config(tmp_path, BASE.replace("  - {panel: mixed-12}", "  - {judgements: responses.csv}"))
-    with pytest.raises(ConfigError, match="judgements for vignettes not in the set: core-60-00001"):
+    with pytest.raises(ConfigError, match=r"exp\.yaml:6:18: panels\.0\.judgements: judgements for vignettes "
+                                          r"not in the set: core-60-00001"):
         run_experiment(load_config(path), tmp_path / "run", report=False, config_path=path)
 
 
@@ -309,7 +361,7 @@ def test_demo_run_and_report_commands(tmp_path: Path) -> None:
     assert report.read_bytes() == before
     bad = _config(tmp_path, BASE.replace("rounds: 2", "rounds: 5"))
     failed = runner.invoke(app, ["run", str(bad)])
-    assert failed.exit_code == 1 and "key rounds" in failed.output
+    assert failed.exit_code == 1 and ":7:9: rounds: expected 1 or 2, got the number 5" in failed.stderr
     missing = runner.invoke(app, ["report", str(tmp_path)])
     assert missing.exit_code == 1 and "not a run" in missing.output and "manifest.json" in missing.output
 
@@ -336,3 +388,227 @@ def test_a_generated_design_keeps_the_narrative_templates(tmp_path: Path) -> Non
         "templates/frames.j2", "templates/vignette.txt.j2"]
     assert files["templates/vignette.txt.j2"].read_bytes() == (template_dir() / "vignette.txt.j2").read_bytes()
     assert len(run.tables["vignettes"]) == 6
+
+
+# ---------------------------------------------------------------- the config reference
+
+
+def test_config_reference_is_current() -> None:
+    from dsk.experiment import config_docs
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+    assert path.read_text(encoding="utf-8") == config_docs(), (
+        "docs/config.md is stale: regenerate it with `dsk config docs > docs/config.md`")
+
+
+def test_config_reference_names_every_key_with_a_description() -> None:
+    from dsk.experiment import DecksSpec, ExperimentConfig, PanelSource, VignetteSource, config_docs
+
+    docs = config_docs()
+    for model in (ExperimentConfig, VignetteSource, DecksSpec, PanelSource):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
+            assert f"| `{name}` |" in docs
+    assert "| `bootstrap` | integer (at least `0`, at most `100000`) | `200` |" in docs
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "docs/config.md" in readme
+
+
+def test_config_schema_command_prints_the_json_schema() -> None:
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    result = CliRunner().invoke(app, ["config", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["required"] == ["id", "vignettes", "rulesets", "panels"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["$defs"]) == {"DecksSpec", "PanelSource", "VignetteSource"}
+    assert schema["properties"]["rounds"]["enum"] == [1, 2]
+    ok = CliRunner().invoke(app, ["config", "check", "quickstart"])
+    assert ok.exit_code == 0 and "experiment 'quickstart' is valid" in ok.stdout
+
+
+# ---------------------------------------------------------------- before anything runs, and paths
+
+FAST = BASE.replace("rounds: 2", "rounds: 1").replace("analyses: [agreement, explanations, failures, learned]",
+                                                       "analyses: [agreement]").replace("bootstrap: 20",
+                                                                                        "bootstrap: 0")
+
+
+def test_unknown_ruleset_or_panel_stops_before_any_stage(tmp_path: Path) -> None:
+    stages: list[str] = []
+    for change in (("rulesets: [threshold-of-need]", "rulesets: [threshold-of-need, nope]"),
+                   ("{panel: mixed-12}", "{panel: nope}")):
+        config = ExperimentConfig.model_validate(yaml.safe_load(FAST.replace(*change)))
+        with pytest.raises(ConfigError, match="nope"):
+            run_experiment(config, tmp_path / "out" / "run", report=False,
+                           progress=lambda stage, message: stages.append(stage))
+    assert stages == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_that_fails_leaves_no_half_written_run_folder(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("id: broken\nrules:\n  - id: r\n    when: no_such_factor\n    level: 4\n")
+    path = _config(tmp_path, FAST.replace("rulesets: [threshold-of-need]", "rulesets: [broken.yaml]"))
+    stages: list[str] = []
+    with pytest.raises(ValueError, match="no_such_factor"):
+        run_experiment(path, tmp_path / "runs" / "t", report=False,
+                       progress=lambda stage, message: stages.append(stage))
+    assert "vignettes" in stages  # it did start, and left nothing behind
+    assert not (tmp_path / "runs").exists()
+    # an earlier run in the same folder is left as it was
+    good = run_experiment(_config(tmp_path, FAST), tmp_path / "runs" / "t", report=False)
+    before = {p.name: p.read_bytes() for p in good.out_dir.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="no_such_factor"):
+        run_experiment(_config(tmp_path, FAST.replace("rulesets: [threshold-of-need]", "rulesets: [broken.yaml]")),
+                       tmp_path / "runs" / "t", report=False)
+    assert {p.name: p.read_bytes() for p in good.out_dir.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["t"]
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = tmp_path / "study"
+    (study / "data").mkdir(parents=True)
+    write_table(load_set("training-12"), study / "data" / "mine.jsonl")
+    shutil.copy(bundled_rulesets()["threshold-of-need"], study / "data" / "rules.yaml")
+    text = (FAST.replace("{set: training-12}", "{file: data/mine.jsonl}")
+            .replace("rulesets: [threshold-of-need]", "rulesets: [data/rules.yaml]") + "output: ../out/pilot\n")
+    _config(study, text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = run_experiment(Path("..") / "study" / "exp.yaml", report=False)
+    assert run.out_dir.resolve() == (tmp_path / "out" / "pilot").resolve()
+    assert (tmp_path / "out" / "pilot" / "manifest.json").is_file()
+    assert list(elsewhere.iterdir()) == []
+    assert run.manifest["input_sources"]["vignettes/mine.jsonl"] == "data/mine.jsonl"
+    # the CLI too, and `-o` stays relative to where it is run
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(Path("..") / "study" / "exp.yaml"), "-o", "here"])
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "here" / "manifest.json").is_file()
+
+
+# ---------------------------------------------------------------- own vignettes and decks
+
+YAML_SET = """id: my-set
+seed: 4
+vignettes:
+  - id: my-1
+    age_band: primary
+    factors: {domestic_abuse: 2, parental_mental_health: 1}
+  - id: my-2
+    age_band: primary
+    factors: {disclosure: present, school_attendance: occasional_absence}
+  - id: my-3
+    age_band: secondary
+    factors: {parental_mental_health: 2}
+"""
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet", "csv", "yaml"])
+def test_own_vignettes_in_every_format_keep_their_ids(tmp_path: Path, suffix: str) -> None:
+    source = tmp_path / f"mine.{suffix}"
+    if suffix == "yaml":
+        source.write_text(YAML_SET)
+        ids, set_id = ["my-1", "my-2", "my-3"], "my-set"
+    else:
+        frame = load_set("training-12")
+        write_table(frame, source)
+        ids, set_id = list(frame["vignette_id"]), "training-12"
+    path = _config(tmp_path, FAST.replace("{set: training-12}", f"{{file: mine.{suffix}, set_id: {set_id}}}"))
+    run = run_experiment(path, tmp_path / "run", report=False)
+    assert list(run.tables["vignettes"]["vignette_id"]) == ids
+    assert set(run.tables["judgements"]["vignette_id"]) == set(ids)
+    assert f"vignettes/mine.{suffix}" in run.manifest["inputs"]
+    assert "design" not in run.manifest
+
+
+def test_set_id_must_match_a_file(tmp_path: Path) -> None:
+    write_table(load_set("training-12"), tmp_path / "mine.jsonl")
+    path = _config(tmp_path, FAST.replace("{set: training-12}", "{file: mine.jsonl, set_id: pilot}"))
+    with pytest.raises(ConfigError, match=r"exp\.yaml:3:39: vignettes\.set_id: set_id 'pilot' does not match the "
+                                          r"vignettes, whose set id is 'training-12'") as info:
+        run_experiment(path, tmp_path / "run", report=False)
+    assert "^^^^^" in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_generated_design_takes_the_set_id_and_records_its_parameters(tmp_path: Path) -> None:
+    from dsk.design import generate
+
+    design = ("{design: d-efficient, n: 12, set_id: pilot-12, "
+              "dimensions: [domestic_abuse, parental_mental_health]}")
+    path = _config(tmp_path, FAST.replace("{set: training-12}", design))
+    run = run_experiment(path, tmp_path / "run", report=False)
+    same = generate("d-efficient", 12, 3, load_catalogue(), set_id="pilot-12",
+                    dimensions=["domestic_abuse", "parental_mental_health"])
+    assert list(run.tables["vignettes"]["vignette_id"]) == list(same["vignette_id"])
+    assert set(run.tables["vignettes"]["set_id"]) == {"pilot-12"}
+    entry = run.manifest["design"]
+    assert {k: entry[k] for k in ("design", "n", "set_id", "random_state", "dimensions")} == {
+        "design": "d-efficient", "n": 12, "set_id": "pilot-12", "random_state": 3,
+        "dimensions": ["domestic_abuse", "parental_mental_health"]}
+    assert entry["d_efficiency"] == pytest.approx(same.attrs["d_efficiency"])
+    assert entry["d_efficiency_plausible"] == pytest.approx(same.attrs["d_efficiency_plausible"])
+    stratified = _config(tmp_path, FAST.replace("{set: training-12}",
+                                                "{design: stratified, bands: {low: 2, medium: 2, high: 2}, "
+                                                "acute_share: 0.5}"))
+    run = run_experiment(stratified, tmp_path / "run2", report=False)
+    assert run.manifest["design"] == {"design": "stratified", "n": 6, "set_id": "stratified-3", "random_state": 3,
+                                      "bands": {"low": 2, "medium": 2, "high": 2}, "acute_share": 0.5}
+
+
+def test_decks_from_size_and_per_deck(tmp_path: Path) -> None:
+    from dsk.decks import make_decks
+
+    path = _config(tmp_path, FAST.replace("rounds: 1", "rounds: 1\ndecks: {size: 4, per_deck: 4}"))
+    run = run_experiment(path, tmp_path / "run", report=False)
+    people = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "simulated"]
+    assert len(people) == 12 * 4  # twelve practitioners, four vignettes each
+    assert set(people["deck_id"]) == {"deck-1", "deck-2", "deck-3"}
+    assert sorted(set(people["position"])) == [1, 2, 3, 4]
+    plan = make_decks(list(run.tables["vignettes"]["vignette_id"]), 4, 12, random_state=3)
+    first = people[people["rater_id"] == people["rater_id"].iloc[0]]
+    assert list(first["vignette_id"]) == list(plan[plan["respondent"] == 1]["vignette_id"])
+    assert run.manifest["decks"] == {"deck_size": 4, "per_deck": 4, "n_decks": 3, "respondents": 12}
+    assert "decks.csv" in run.manifest["inputs"]
+    saved = pd.read_parquet(run.out_dir / "judgements.parquet")
+    assert saved["position"].notna().sum() == 48
+
+
+def test_decks_from_a_file_and_too_few_respondents(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    write_table(load_set("training-12"), tmp_path / "mine.jsonl")
+    made = CliRunner().invoke(app, ["vignettes", "decks", str(tmp_path / "mine.jsonl"), "--deck-size", "6",
+                                    "--respondents", "12", "-o", str(tmp_path / "decks.csv")])
+    assert made.exit_code == 0, made.output
+    text = FAST.replace("{set: training-12}", "{file: mine.jsonl}").replace("rounds: 1",
+                                                                          "rounds: 1\ndecks: {file: decks.csv}")
+    run = run_experiment(_config(tmp_path, text), tmp_path / "run", report=False)
+    people = run.tables["judgements"][run.tables["judgements"]["rater_kind"] == "simulated"]
+    assert len(people) == 12 * 6 and set(people["deck_id"]) == {"deck-1", "deck-2"}
+    assert run.manifest["decks"]["file"] == "decks.csv"
+    assert run.manifest["inputs"]["decks/decks.csv"] == _sha(tmp_path / "decks.csv")
+    small = _config(tmp_path, FAST.replace("rounds: 1", "rounds: 1\ndecks: {size: 6, per_deck: 2}"))
+    with pytest.raises(ConfigError, match=r"exp\.yaml:6:13: panels\.0\.panel: panel 'mixed-12' has 12 "
+                                          r"practitioners but the decks have only 4 respondents"):
+        run_experiment(small, tmp_path / "run2", report=False)
+    assert not (tmp_path / "run2").exists()
+
+
+def test_a_relative_sqlite_database_is_relative_to_the_config(tmp_path: Path) -> None:
+    from dsk.experiment import _database_url
+
+    assert _database_url("sqlite:///study.db", tmp_path) == f"sqlite:///{tmp_path / 'study.db'}"
+    assert _database_url("sqlite:////srv/study.db", tmp_path) == "sqlite:////srv/study.db"
+    assert _database_url("sqlite:///:memory:", tmp_path) == "sqlite:///:memory:"
+    assert _database_url("postgresql://db/study", tmp_path) == "postgresql://db/study"

@@ -40,6 +40,13 @@ confidence, raised by experience and lowered by complexity, with noise, so
 that it relates only weakly to agreement with the panel (Regehr et al.
 2010).
 
+With a deck plan (``decks=``, from :func:`dsk.decks.make_decks` or ``dsk vignettes
+decks``) each rater is one of the plan's respondents and keeps only the judgements of
+their own deck, in its order, with ``deck_id`` and ``position``; in round 2 the panel
+median and the colleagues' factors come from those who rated the same vignette. The
+draws are those of the full panel, so decks change which judgements are kept, not
+their values in round 1.
+
 All randomness comes from ``numpy.random.default_rng([panel seed, random_state])``;
 the same panel, vignettes and ``random_state`` give the same table. The model
 and its sources are set out in ``docs/methods.md``, "Simulated practitioners".
@@ -347,10 +354,20 @@ def _lead_agency(features: CaseFeatures, raters: Sequence[Rater], need: np.ndarr
 
 
 def deliberate(first: RoundResult, features: CaseFeatures, professions: Mapping[str, ProfessionProfile],
-               cat: Catalogue, rng: np.random.Generator) -> RoundResult:
-    """Round 2: revise towards the panel median by the documented social-influence rule."""
+               cat: Catalogue, rng: np.random.Generator, seen: np.ndarray | None = None) -> RoundResult:
+    """Round 2: revise towards the panel median by the documented social-influence rule.
+
+    ``seen`` (n_vignettes, n_raters) marks who rated what when raters have decks: the median
+    and the colleagues' most cited factor then come only from the raters who saw the vignette.
+    """
     level = first.need_level
-    median = np.median(level, axis=1, keepdims=True)
+    if seen is None:
+        median = np.median(level, axis=1, keepdims=True)
+    else:
+        masked = np.where(seen, level, np.nan)
+        nobody = ~seen.any(axis=1)
+        masked[nobody] = 1.0  # unseen vignettes: no row is kept, any value will do
+        median = np.nanmedian(masked, axis=1, keepdims=True)
     direction = np.sign(median - level)
     influence = np.array([professions[r.profession].influence for r in first.raters])[None, :]
     anchoring = np.array([r.anchoring for r in first.raters])[None, :]
@@ -363,6 +380,8 @@ def deliberate(first: RoundResult, features: CaseFeatures, professions: Mapping[
     n, n_raters, width = first.salient.shape
     counts = np.zeros((n, int(first.salient.max(initial=0)) + 2), dtype=np.int64)
     valid = first.salient >= 0
+    if seen is not None:
+        valid &= seen[:, :, None]
     np.add.at(counts, (np.repeat(np.arange(n), n_raters * width)[valid.ravel()],
                        first.salient.ravel()[valid.ravel()]), 1)
     top_cited = counts.argmax(axis=1)
@@ -410,9 +429,58 @@ def judgements_table(result: RoundResult, features: CaseFeatures, panel: PanelSp
     return table
 
 
+def _deck_plan(decks: pd.DataFrame, features: CaseFeatures,
+               raters: Sequence[Rater], panel: PanelSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Who sees what: (seen, deck number, position), each of shape (n_vignettes, n_raters).
+
+    The panel's raters, in order, are the deck plan's respondents in order (respondent 1 first).
+    """
+    missing = [c for c in ("respondent", "deck", "position", "vignette_id") if c not in decks.columns]
+    if missing:
+        raise ValueError(f"decks: missing columns {missing} (expected respondent, deck, position, vignette_id)")
+    respondents = sorted(pd.unique(decks["respondent"]))
+    if len(raters) > len(respondents):
+        raise ValueError(f"panel {panel.id!r} has {len(raters)} raters but the decks have only "
+                         f"{len(respondents)} respondents")
+    row_of = {v: i for i, v in enumerate(features.vignette_id)}
+    unknown = sorted({str(v) for v in decks["vignette_id"] if v not in row_of})
+    if unknown:
+        raise ValueError(f"decks: vignettes not in the vignettes table: {', '.join(unknown[:5])}"
+                         f"{' ...' if len(unknown) > 5 else ''}")
+    column_of = {r: j for j, r in enumerate(respondents[:len(raters)])}
+    used = decks[decks["respondent"].isin(column_of)]
+    shape = (len(features), len(raters))
+    seen = np.zeros(shape, dtype=bool)
+    deck = np.zeros(shape, dtype=np.int64)
+    position = np.zeros(shape, dtype=np.int64)
+    rows = used["vignette_id"].map(row_of).to_numpy(dtype=np.int64)
+    cols = used["respondent"].map(column_of).to_numpy(dtype=np.int64)
+    if len(set(zip(rows.tolist(), cols.tolist(), strict=True))) < len(rows):
+        raise ValueError("decks: a respondent is given the same vignette twice")
+    seen[rows, cols] = True
+    deck[rows, cols] = used["deck"].to_numpy(dtype=np.int64)
+    position[rows, cols] = used["position"].to_numpy(dtype=np.int64)
+    return seen, deck, position
+
+
+def _keep_decks(table: pd.DataFrame, seen: np.ndarray, deck: np.ndarray, position: np.ndarray,
+                raters: Sequence[Rater]) -> pd.DataFrame:
+    """Only the judgements each rater made on their own deck, rater by rater in deck order,
+    with ``deck_id``, ``position`` and ``years_experience``."""
+    n, n_raters = seen.shape  # the table is vignette-major: row i * n_raters + j
+    keep = seen.ravel()
+    out = table.loc[keep].copy()
+    out["deck_id"] = [f"deck-{d}" for d in deck.ravel()[keep]]
+    out["position"] = position.ravel()[keep].astype(np.int64)
+    out["years_experience"] = np.tile(np.array([r.experience for r in raters], dtype=float), n)[keep]
+    rater_index = np.tile(np.arange(n_raters), n)[keep]
+    order = np.lexsort((out["position"].to_numpy(), rater_index))
+    return out.iloc[order].reset_index(drop=True)
+
+
 def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: int = 0, rounds: int = 1,
                    professions: Mapping[str, ProfessionProfile], catalogue: Catalogue,
-                   rationale: bool = True) -> pd.DataFrame:
+                   rationale: bool = True, decks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Judgements of a simulated panel on a vignettes table.
 
     Parameters
@@ -424,6 +492,13 @@ def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: i
     professions : the profession profiles, by id (see :func:`dsk.panels.load_professions`).
     catalogue : the catalogue the vignettes were made with.
     rationale : write each judgement's rationale text (slower).
+    decks : a deck plan (columns ``respondent``, ``deck``, ``position``, ``vignette_id``, as from
+        :func:`dsk.decks.make_decks` or ``dsk vignettes decks``). The panel's raters, in order,
+        are its respondents in order; each rates only their own deck, and the table is ordered
+        rater by rater in deck order with ``deck_id`` (``deck-N``), ``position`` and
+        ``years_experience`` filled, so it has the missing-data structure of a real study. In
+        round 2 raters see only the colleagues who rated the same vignette. Without decks
+        every rater rates every vignette (the draws are the same either way).
 
     Examples
     --------
@@ -436,6 +511,18 @@ def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: i
     ...                    professions=profs, catalogue=cat)
     >>> len(j), j["rater_id"].nunique(), bool(j["need_level"].between(1, 4).all())
     (144, 12, True)
+
+    With decks, each rater rates only their own deck, in its order:
+
+    >>> from dsk.decks import make_decks
+    >>> ids = load_set("training-12", cat)["vignette_id"].tolist()
+    >>> plan = make_decks(ids, 4, 12, random_state=1)
+    >>> j = simulate_panel(load_set("training-12", cat), load_panel("mixed-12", profs), random_state=1,
+    ...                    professions=profs, catalogue=cat, decks=plan)
+    >>> len(j), j.groupby("rater_id")["vignette_id"].nunique().unique().tolist()
+    (48, [4])
+    >>> j[["deck_id", "position"]].head(2).to_dict("records")
+    [{'deck_id': 'deck-1', 'position': 1}, {'deck_id': 'deck-1', 'position': 2}]
     """
     from dsk.panels.rationale import write_rationales
 
@@ -449,14 +536,17 @@ def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: i
     rng = np.random.default_rng([panel.seed, random_state])
     features = case_features(vignettes, profs, cat)
     raters = draw_raters(panel, profs, cat, rng)
+    plan = _deck_plan(decks, features, raters, panel) if decks is not None else None
     first = simulate_round(features, raters, profs, cat, rng)
     text_rng = np.random.default_rng([panel.seed, random_state, 7])
     tables = [judgements_table(first, features, panel, cat,
                                write_rationales(first, features, profs, cat, text_rng) if rationale else None)]
     if rounds == 2:
-        second = deliberate(first, features, profs, cat, rng)
+        second = deliberate(first, features, profs, cat, rng, seen=plan[0] if plan is not None else None)
         tables.append(judgements_table(
             second, features, panel, cat,
             write_rationales(second, features, profs, cat, text_rng, previous=first) if rationale else None))
+    if plan is not None:
+        tables = [_keep_decks(t, *plan, raters) for t in tables]
     out = pd.concat(tables, ignore_index=True)
     return validate(out, "judgements")

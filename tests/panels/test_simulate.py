@@ -257,3 +257,67 @@ def test_every_bundled_panel_meets_the_contract(panel_id, simulate, professions,
     assert len(first) == 2 * len(vignettes) * len(spec.raters())
     assert first["rater_id"].str.startswith(f"{spec.id}:").all()
     assert set(first["profession"]) == {m.profession for m in spec.members}
+
+
+# ---------------------------------------------------------------- decks
+
+
+@pytest.fixture(scope="module")
+def training(catalogue):
+    return load_set("training-12", catalogue)
+
+
+def test_decks_keep_only_each_raters_deck_in_its_order(simulate, training, mixed):
+    from dsk.decks import make_decks
+
+    plan = make_decks(training["vignette_id"].tolist(), 4, 12, random_state=5)
+    full = simulate(training, mixed, random_state=3)
+    dealt = simulate(training, mixed, random_state=3, decks=plan)
+    assert len(dealt) == 12 * 4
+    # rater r (in panel order) is respondent r: the same vignettes, in the plan's order
+    raters = list(dict.fromkeys(full["rater_id"]))
+    for respondent, rater in enumerate(raters, start=1):
+        mine = plan[plan["respondent"] == respondent].sort_values("position")
+        rows = dealt[dealt["rater_id"] == rater]
+        assert rows["vignette_id"].tolist() == mine["vignette_id"].tolist()
+        assert rows["position"].tolist() == [1, 2, 3, 4]
+        assert set(rows["deck_id"]) == {f"deck-{mine['deck'].iloc[0]}"}
+    # the judgements are those of the full simulation: the random streams do not change
+    key = ["vignette_id", "rater_id"]
+    merged = dealt.merge(full, on=key, suffixes=("", "_full"))
+    assert len(merged) == len(dealt)
+    assert (merged["need_level"] == merged["need_level_full"]).all()
+    assert merged["years_experience"].notna().all()
+
+
+def test_no_decks_leaves_the_table_as_it_was(simulate, training, mixed):
+    table = simulate(training, mixed, random_state=3)
+    assert "deck_id" not in table.columns and "position" not in table.columns
+    assert len(table) == 12 * 12
+
+
+def test_decks_round_two_listens_only_to_colleagues_on_the_same_vignette(simulate, training, mixed):
+    from dsk.decks import make_decks
+
+    plan = make_decks(training["vignette_id"].tolist(), 6, 12, random_state=2)
+    dealt = simulate(training, mixed, random_state=4, rounds=2, decks=plan)
+    first, second = dealt[dealt["round"] == 1], dealt[dealt["round"] == 2]
+    assert len(first) == len(second) == 12 * 6
+    merged = first.merge(second, on=["vignette_id", "rater_id"], suffixes=("_1", "_2"))
+    # every move goes towards the median of those who rated the vignette in round 1
+    median = first.groupby("vignette_id")["need_level"].median()
+    moved = merged[merged["need_level_1"] != merged["need_level_2"]]
+    towards = np.sign(moved["vignette_id"].map(median) - moved["need_level_1"])
+    assert len(moved) > 0
+    assert ((moved["need_level_2"] - moved["need_level_1"]) == towards).all()
+
+
+def test_decks_with_too_few_respondents_or_unknown_vignettes_are_errors(simulate, training, mixed):
+    from dsk.decks import make_decks
+
+    small = make_decks(training["vignette_id"].tolist(), 4, 6, random_state=1)
+    with pytest.raises(ValueError, match="12 raters but the decks have only 6 respondents"):
+        simulate(training, mixed, decks=small)
+    wrong = make_decks([f"x{i}" for i in range(12)], 4, 12, random_state=1)
+    with pytest.raises(ValueError, match="vignettes not in the vignettes table: x0"):
+        simulate(training, mixed, decks=wrong)
