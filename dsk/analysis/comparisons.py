@@ -33,7 +33,14 @@ from dsk.analysis._bootstrap import (
 from dsk.analysis.strata import Strata, _strata_masks
 from dsk.schema import NEED_LEVELS
 
-__all__ = ["GROUP_METRICS", "PAIR_METRICS", "RATER_METRICS", "agreement_stats", "rules_as_rater"]
+__all__ = [
+    "GROUP_METRICS",
+    "NO_OVERLAP",
+    "PAIR_METRICS",
+    "RATER_METRICS",
+    "agreement_stats",
+    "rules_as_rater",
+]
 
 #: Metrics between two raters (or a rater and a panel consensus).
 PAIR_METRICS = (
@@ -52,6 +59,10 @@ GROUP_METRICS = (
     "group_kappa_quadratic",
 )
 _RULE_RATER_METRICS = ("percent_exact", "percent_within_one")
+#: The metric of the one row a comparison between two groups of raters gets when no vignette
+#: was rated by both (two professions that never shared a deck): its estimate is the number of
+#: vignettes they share, 0, and the comparison has no agreement rows.
+NO_OVERLAP = "no_overlap"
 #: Metrics of each rater against the other raters of the panel (comparison
 #: ``rater:ID~other-raters``): the rater's mean agreement with each of the others.
 RATER_METRICS = tuple(f"mean_{m}" for m in _RULE_RATER_METRICS)
@@ -70,8 +81,8 @@ def _between_groups(
 ) -> list[dict[str, Any]]:
     keep = (codes_a >= 0).any(axis=1) & (codes_b >= 0).any(axis=1)
     n = int(keep.sum())
-    if n == 0:
-        return _rows({name: np.array([np.nan]) for name in names}, comparison, stratum, 0, ci, 0)
+    if n == 0:  # no vignette rated by both groups (they never shared a deck): say so, no NaN rows
+        return _rows({NO_OVERLAP: np.array([0.0])}, comparison, stratum, 0, ci, 0)
     a, b = codes_a[keep], codes_b[keep]
     k = len(values)
     rng = _rng(random_state, comparison, stratum)
@@ -316,7 +327,9 @@ def agreement_stats(
       (:data:`dsk.analysis.coefficients.MULTI_RATER_METRICS`); ``within-panel:round2`` after deliberation.
     - ``A~B`` for each pair of professions in the panel: agreement between
       a rater of one and a rater of the other (:data:`GROUP_METRICS`,
-      Vanbelle and Albert's 2009 kappa between two groups of raters).
+      Vanbelle and Albert's 2009 kappa between two groups of raters). Two
+      professions that rated no vignette in common (in the stratum) get one
+      row of metric :data:`NO_OVERLAP` instead, with ``n`` 0.
     - ``round1~round2``: each rater's round-2 rating against their round-1
       rating (:data:`PAIR_METRICS`, pooled over raters).
     - ``rules:R~RATER`` for ruleset R (a rater of kind ``rules``) against each
