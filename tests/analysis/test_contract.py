@@ -151,6 +151,31 @@ def test_human_only_run_reports_no_factor_overlap(runs: dict, catalogue: Catalog
     assert simulated.stats is not None and "jaccard_factors" in set(simulated.stats["metric"])
 
 
+def test_professions_that_never_shared_a_vignette_get_no_overlap_rows(runs: dict,
+                                                                     catalogue: Catalogue) -> None:
+    """Two decks, each taken by other professions: the pairs across decks get one no_overlap row
+    per stratum (estimate 0 shared vignettes), never n = 0 or NaN agreement rows."""
+    tables, rulesets = runs["one-round"]
+    judgements = tables["judgements"]
+    ids = sorted(tables["vignettes"]["vignette_id"])
+    deck_a = judgements["profession"].isin(["social_worker", "teacher", "health_visitor"])
+    first = judgements["vignette_id"].isin(ids[: len(ids) // 2])
+    keep = (judgements["rater_kind"] == "rules") | (deck_a & first) | (~deck_a & ~first)
+    decked = {**tables, "judgements": judgements[keep].reset_index(drop=True)}
+    result = run_one(get_analysis("agreement"), decked, rulesets=rulesets, catalogue=catalogue,
+                     settings=CONTRACT_SETTINGS["agreement"])
+    assert result.stats is not None
+    stats = result.stats
+    across = stats[stats["comparison"] == "police~social_worker"]
+    assert set(across["metric"]) == {"no_overlap"} and set(across["stratum"]) == set(stats["stratum"])
+    assert (across["estimate"] == 0).all() and (across["n"] == 0).all()
+    within = stats[stats["comparison"] == "social_worker~teacher"]
+    assert "no_overlap" not in set(within.loc[within["stratum"] == "all", "metric"])
+    agreement_rows = stats[stats["metric"] != "no_overlap"]
+    assert not ((agreement_rows["n"] == 0) & agreement_rows["comparison"].str.fullmatch(
+        r"[a-z_]+~[a-z_]+")).any()
+
+
 def test_seed_reaches_the_analyses(runs: dict, catalogue: Catalogue) -> None:
     """Another random_state gives other numbers where an analysis is random (the SHAP orderings)."""
     tables, rulesets = runs["simulated"]

@@ -234,3 +234,53 @@ def test_simulated_runs_say_so_first(training_run: Path) -> None:
     first = _text(summary).split(".")[0]
     assert "simulated panel of" in first
     assert "The simulated practitioners" in page and not NAN.search(page)
+
+
+def test_methods_show_the_design_and_decks_when_the_manifest_has_them(required_only: Path,
+                                                                       tmp_path: Path) -> None:
+    import json
+
+    before = _text(render_html(required_only))
+    assert "The vignettes' design" not in before
+    copy = tmp_path / "run"
+    shutil.copytree(required_only, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["design"] = {"design": "d-efficient", "n": 48, "set_id": "my-study", "random_state": 7,
+                          "dimensions": ["cx_conflict", "cx_network"], "d_efficiency": 0.912345,
+                          "d_efficiency_plausible": 0.87}
+    manifest["decks"] = {"deck_size": 12, "per_deck": 6, "n_decks": 4}
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = _text(render_html(copy))
+    design = text.split("The vignettes' design")[1].split("The run")[0]
+    assert "design d-efficient n 48 set id my-study random state 7" in design
+    assert "dimensions cx_conflict, cx_network d efficiency 0.9123 d efficiency plausible 0.87" in design
+    assert "Decks deck size 12 per deck 6 n decks 4" in design
+
+
+def test_methods_describe_an_app_study(required_only: Path, tmp_path: Path) -> None:
+    """A panel read from the scoring app: the study id, the dates from the export's submitted_at
+    and the practitioners by site and profession."""
+    import json
+
+    copy = tmp_path / "run"
+    shutil.copytree(required_only, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["config"]["panels"] = [{"database": "sqlite:///study.db", "study": 3}]
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    judgements = pd.read_parquet(copy / "judgements.parquet")
+    humans = judgements["rater_kind"] == "human"
+    judgements.loc[humans, "profession"] = np.where(
+        judgements.loc[humans, "rater_id"].str.contains("police"), "police", "social_worker")
+    judgements.loc[humans, "site"] = "Leeds"
+    judgements.to_parquet(copy / "judgements.parquet", index=False)
+    export = judgements[humans].assign(submitted_at="2026-05-04T09:00:00")
+    export.loc[export.index[-1], "submitted_at"] = "2026-05-20T17:45:10"
+    export.to_parquet(copy / "inputs" / "judgements" / "study-3.parquet", index=False)
+    page = render_html(copy)
+    text = _text(page)
+    assert ("Practitioners' judgements from study 3 in the scoring app, submitted between 2026-05-04 "
+            "and 2026-05-20; the study's export is inputs/judgements/study-3.parquet") in text
+    table = text.split("Practitioners by profession and site")[1].split("Not collected")[0]
+    assert "Profession Leeds All sites Social worker 10 10 Police officer (public protection) 2 2 All 12 12" \
+        in table
+    assert "simulat" not in page.lower()
