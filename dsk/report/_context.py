@@ -410,7 +410,8 @@ def _restricted_range(numbers: NumberSource, people: pd.DataFrame,
             continue
         kind = str(rows["rater_kind"].mode().iloc[0])
         rows = rows[rows["rater_kind"] == kind]
-        level = int(rows["need_level"].value_counts().sort_index().idxmax())
+        counts = rows["need_level"].value_counts().sort_index()
+        level = int(counts.index[int(np.argmax(counts.to_numpy()))])
         row_key: dict[str, Any] = {"rater_kind": kind, "round": 1}
         if prefix:
             row_key["panel_id"] = prefix.rstrip("/")

@@ -100,7 +100,7 @@ def _counts(people: pd.DataFrame, labels: dict[str, str]) -> tuple[list[tuple[st
     by_profession: list[tuple[str, int]] = []
     if "profession" in raters.columns and collected(raters["profession"]):
         counts = raters["profession"].fillna("not recorded").astype(str).value_counts()
-        by_profession = sorted(((labels.get(p, p), int(n)) for p, n in counts.items()),
+        by_profession = sorted(((labels.get(str(p), str(p)), int(n)) for p, n in counts.items()),
                                key=lambda x: (-x[1], x[0]))
     sites: list[str] = []
     table: list[list[Any]] = []
