@@ -519,6 +519,7 @@ def build_context(data: RunData) -> Context:
             extremes[prefix] = (ranked[0], ranked[-1])
     facts["band_extremes"] = extremes
     facts["restricted"] = _restricted_range(numbers, people, prefixes)
+    facts["restricted_alpha"], facts["restricted_exact"] = RESTRICTED_ALPHA, RESTRICTED_EXACT
     facts["no_overlap"] = _no_overlap(stats, prefixes)
     facts["has_round2"] = any(
         not _stats_frame(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2").empty
