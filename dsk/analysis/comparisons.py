@@ -59,9 +59,9 @@ GROUP_METRICS = (
     "group_kappa_quadratic",
 )
 _RULE_RATER_METRICS = ("percent_exact", "percent_within_one")
-#: The metric of the one row a comparison between two groups of raters gets when no vignette
-#: was rated by both (two professions that never shared a deck): its estimate is the number of
-#: vignettes they share, 0, and the comparison has no agreement rows.
+#: The metric of the one row a comparison gets where it has no vignette in common (two
+#: professions that never shared a deck, a rater whose deck holds no vignette of the stratum):
+#: its estimate is the number of shared vignettes, 0, and the comparison has no agreement rows.
 NO_OVERLAP = "no_overlap"
 #: Metrics of each rater against the other raters of the panel (comparison
 #: ``rater:ID~other-raters``): the rater's mean agreement with each of the others.
@@ -114,10 +114,8 @@ def _rule_vs_each(
         both = (rule >= 0) & (panel[:, j] >= 0)
         n = int(both.sum())
         comparison = f"{tag}~{rater_id}"
-        if n == 0:
-            out += _rows(
-                {name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0
-            )
+        if n == 0:  # the rater judged no vignette of the stratum (not in their deck)
+            out += _rows({NO_OVERLAP: np.array([0.0])}, comparison, stratum, 0, ci, 0)
             continue
         joint = K.pair_joint(rule[both], panel[both, j], len(values), units[:, both])
         out += _rows(
@@ -223,9 +221,12 @@ def _each_rater(
     for i, rater_id in enumerate(raters):
         others = np.delete(rated, i, axis=1).any(axis=1)
         n = int((rated[:, i] & others).sum())
+        comparison = f"{prefix}rater:{rater_id}~other-raters"
+        if n == 0:  # no vignette of the stratum shared with another rater (not in their deck)
+            out += _rows({NO_OVERLAP: np.array([0.0])}, comparison, stratum, 0, ci, 0)
+            continue
         metrics = {f"mean_{m}": means[m][:, i] for m in _RULE_RATER_METRICS}
-        out += _rows(metrics, f"{prefix}rater:{rater_id}~other-raters", stratum, n, ci,
-                     n_boot if n else 0)
+        out += _rows(metrics, comparison, stratum, n, ci, n_boot)
     return out
 
 
@@ -327,9 +328,7 @@ def agreement_stats(
       (:data:`dsk.analysis.coefficients.MULTI_RATER_METRICS`); ``within-panel:round2`` after deliberation.
     - ``A~B`` for each pair of professions in the panel: agreement between
       a rater of one and a rater of the other (:data:`GROUP_METRICS`,
-      Vanbelle and Albert's 2009 kappa between two groups of raters). Two
-      professions that rated no vignette in common (in the stratum) get one
-      row of metric :data:`NO_OVERLAP` instead, with ``n`` 0.
+      Vanbelle and Albert's 2009 kappa between two groups of raters).
     - ``round1~round2``: each rater's round-2 rating against their round-1
       rating (:data:`PAIR_METRICS`, pooled over raters).
     - ``rules:R~RATER`` for ruleset R (a rater of kind ``rules``) against each
@@ -341,6 +340,13 @@ def agreement_stats(
     - ``rater:ID~other-raters`` for each panel rater: their mean agreement
       with the other raters (:data:`RATER_METRICS`), the practitioners'
       side of ``rules:R~raters``. These rows come last.
+
+    A comparison between two professions, or of one rater (against the
+    others, or the rules against them), that has no vignette in common in a
+    stratum (with decks: the two never shared a deck, or the rater's deck
+    holds no vignette of the stratum) gets one row of metric
+    :data:`NO_OVERLAP` there, with estimate and ``n`` 0, instead of rows of
+    missing coefficients.
 
     Intervals come from a two-way cluster bootstrap (vignettes and the panel's
     raters; within each profession for ``A~B``), seeded per comparison and

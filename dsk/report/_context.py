@@ -428,6 +428,8 @@ def _no_overlap(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, dict[str,
     if stats.empty:
         return out
     rows = stats[(stats["analysis"] == "agreement") & (stats["metric"] == NO_OVERLAP)]
+    # pairs of professions only (a rater's rows, rater:ID~... and rules:R~ID, carry a colon)
+    rows = rows[~rows["comparison"].str.replace(r"^[^/]*/", "", regex=True).str.contains(":")]
     for prefix in prefixes or [""]:
         mine = rows[rows["comparison"].str.startswith(prefix)] if prefix else rows[
             ~rows["comparison"].str.contains("/", regex=False)]

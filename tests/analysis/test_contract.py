@@ -315,3 +315,23 @@ def test_an_analysis_that_breaks_its_declaration_is_refused(runs: dict, catalogu
                           ("broken", "importance.rule_importance: missing value")):
         with pytest.raises(ValueError, match=message):
             run_one(mine[name], tables, rulesets=rulesets, catalogue=catalogue)
+
+
+def test_a_rater_without_vignettes_in_a_stratum_gets_no_overlap_rows() -> None:
+    """The rules against each rater, and each rater against the others, where the rater's deck
+    holds no vignette of the stratum: one no_overlap row, no NaN coefficients."""
+    from dsk.analysis import agreement_stats
+
+    rows = [(v, r, "human", lvl) for v, r, lvl in (("a", "p1", 2), ("a", "p2", 2), ("b", "p1", 3),
+                                                    ("b", "p2", 2), ("c", "p3", 4), ("c", "p4", 4),
+                                                    ("d", "p3", 3), ("d", "p4", 4))]
+    rows += [(v, "rule", "rules", 3) for v in "abcd"]
+    j = pd.DataFrame(rows, columns=["vignette_id", "rater_id", "rater_kind", "need_level"]).assign(round=1)
+    out = agreement_stats(j, {"a": "deck=1", "b": "deck=1", "c": "deck=2", "d": "deck=2"}, n_boot=0)
+    deck1 = out[out["stratum"] == "deck=1"]
+    for comparison in ("rater:p3~other-raters", "rules:rule~p3"):
+        row = deck1[deck1["comparison"] == comparison]
+        assert row[["metric", "estimate", "n"]].values.tolist() == [["no_overlap", 0.0, 0]]
+    p1 = deck1[deck1["comparison"] == "rater:p1~other-raters"].set_index("metric")
+    assert p1.loc["mean_percent_exact", "estimate"] == pytest.approx(0.5) and p1["n"].tolist() == [2, 2]
+    assert not deck1.loc[deck1["metric"] != "no_overlap", "n"].eq(0).any()

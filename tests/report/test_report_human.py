@@ -146,6 +146,9 @@ def test_professions_without_shared_vignettes(some_optional: Path) -> None:
     text = _text(render_html(some_optional))
     assert "Some professions never rated a vignette in common (they took different decks)" in text
     assert "Police officer (public protection) and Social worker;" in text
+    sentence = text.split("Some professions never rated")[1].split("The stats table records")[0]
+    assert "other-raters" not in sentence and "rater:" not in sentence
+    assert sentence.count(" and ") == 12  # 3 professions in one deck x 4 in the other
 
 
 def test_holm_adjustment_by_hand() -> None:
