@@ -25,7 +25,8 @@ from dsk.catalogue import Catalogue
 from dsk.narrative import Reports, ReportsError, reports_to_lists
 from dsk.schema import SchemaError, columns, validate
 
-__all__ = ["FORMATS", "TableFileError", "read_table", "read_vignettes", "table_format", "write_table"]
+__all__ = ["FORMATS", "TableFileError", "fill_optional", "read_table", "read_vignettes", "table_format",
+           "write_table"]
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 LIST_COLUMNS = ("reports", "fired", "salient_factors", "reasons", "factors")
@@ -229,7 +230,10 @@ def read_table(path: str | Path, table: str) -> pd.DataFrame:
     """Read a table file and validate it against the schema of ``table``.
 
     Vignettes are read with :func:`read_vignettes`, which checks them against
-    the catalogue.
+    the catalogue. Every required column the file lacks is named at once; a
+    judgements file may leave out the optional columns (profession, confidence,
+    rationale and so on, see :data:`dsk.schema.TABLES`), which are then added
+    empty (:func:`fill_optional`).
 
     Examples
     --------
@@ -260,9 +264,44 @@ def read_table(path: str | Path, table: str) -> pd.DataFrame:
         if c.kind == "float" and c.name in df.columns:
             df[c.name] = pd.to_numeric(df[c.name], errors="coerce").astype(float)
     try:
-        return validate(df, table)
+        validate(df, table)
     except SchemaError as exc:
         raise _rewrap(exc, p, fmt, df, lines) from exc
+    if table == "judgements":
+        df = fill_optional(df, table)
+    return df
+
+
+def fill_optional(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` with every optional column of ``table`` it lacks added, empty.
+
+    Empty means missing values (None for text and lists, NaN for numbers, a
+    missing integer for integers), so that an analysis finds the column and
+    sees that nothing was collected. Columns already present are left as they are.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> j = pd.DataFrame({"vignette_id": ["v1"], "rater_id": ["p1"], "rater_kind": ["human"],
+    ...                   "round": [1], "need_level": [3]})
+    >>> full = fill_optional(j, "judgements")
+    >>> full["confidence"].isna().all(), full["salient_factors"].tolist(), full["position"].dtype
+    (np.True_, [None], Int64Dtype())
+    """
+    out = df.copy()
+    n = len(out)
+    for col in columns(table):
+        if col.required or col.name in out.columns:
+            continue
+        if col.kind == "float":
+            out[col.name] = pd.Series(np.full(n, np.nan), index=out.index, dtype=float)
+        elif col.kind == "int":
+            out[col.name] = pd.Series(pd.array([pd.NA] * n, dtype="Int64"), index=out.index)
+        elif col.kind == "bool":
+            out[col.name] = pd.Series(pd.array([pd.NA] * n, dtype="boolean"), index=out.index)
+        else:
+            out[col.name] = pd.Series([None] * n, index=out.index, dtype=object)
+    return out
 
 
 def read_vignettes(path: str | Path, catalogue: Catalogue) -> pd.DataFrame:

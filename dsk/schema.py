@@ -134,16 +134,17 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("vignette_id", "str"),
         Column("rater_id", "str"),
         Column("rater_kind", "str", choices=("rules", "simulated", "human")),
-        Column("profession", "str", nullable=True),
-        Column("panel_id", "str", nullable=True),
+        Column("profession", "str", nullable=True, required=False),
+        Column("panel_id", "str", nullable=True, required=False),
         Column("round", "int", lo=1, hi=2),
         Column("need_level", "int", lo=1, hi=4),
-        Column("confidence", "float", nullable=True, lo=0.0, hi=1.0),
-        Column("risk", "float", nullable=True, lo=0.0, hi=10.0),
-        Column("salient_factors", "list"),
-        Column("rationale", "str", nullable=True),
-        Column("lead_agency", "str", nullable=True),
-        Column("seconds", "float", nullable=True, lo=0.0),
+        # what a study may or may not collect: absent or empty when it did not
+        Column("confidence", "float", nullable=True, lo=0.0, hi=1.0, required=False),
+        Column("risk", "float", nullable=True, lo=0.0, hi=10.0, required=False),
+        Column("salient_factors", "list", nullable=True, required=False),  # None: not collected
+        Column("rationale", "str", nullable=True, required=False),
+        Column("lead_agency", "str", nullable=True, required=False),
+        Column("seconds", "float", nullable=True, lo=0.0, required=False),
         # where the practitioner saw the vignette: their deck and its 1-based position in it
         Column("deck_id", "str", nullable=True, required=False),
         Column("position", "int", nullable=True, lo=1, required=False),
@@ -161,6 +162,8 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("n", "int", lo=0),
         # written by the divergence model only; empty on other analyses' rows
         Column("p_value", "float", nullable=True, lo=0.0, hi=1.0, required=False),
+        # p_value adjusted by Holm's method across the dimensions of one model
+        Column("p_holm", "float", nullable=True, lo=0.0, hi=1.0, required=False),
         Column("drives_breakdown", "bool", nullable=True, required=False),
     ),
     "failures": (
@@ -239,12 +242,14 @@ def validate(df: pd.DataFrame, table: str, catalogue: Catalogue | None = None,
     where = f"{source}: " if source else ""
     if not isinstance(df, pd.DataFrame):
         raise SchemaError(f"{where}{table}: expected a pandas DataFrame, got {type(df).__name__}")
+    absent = [c.name for c in columns(table, catalogue) if c.required and c.name not in df.columns]
+    if absent:
+        plural = "s" if len(absent) > 1 else ""
+        raise SchemaError(f"{where}{table}: missing required column{plural} {', '.join(absent)}")
     for col in columns(table, catalogue):
         name = f"{where}{table}.{col.name}"
         if col.name not in df.columns:
-            if not col.required:
-                continue
-            raise SchemaError(f"{name}: column missing")
+            continue
         series = df[col.name]
         missing = series.isna().to_numpy()
         if col.kind == "list":

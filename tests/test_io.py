@@ -150,3 +150,46 @@ def test_vignettes_are_read_with_the_catalogue(tmp_path: Path, small: pd.DataFra
     path = write_table(small, tmp_path / "v.parquet")
     with pytest.raises(TableFileError, match=r"v\.parquet: read vignettes with read_vignettes"):
         read_table(path, "vignettes")
+
+
+JUDGEMENT_REQUIRED = ["vignette_id", "rater_id", "rater_kind", "round", "need_level"]
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet", "csv"])
+def test_judgements_need_only_the_required_columns(tmp_path: Path, ext: str) -> None:
+    """A file with the required columns alone loads, with every optional column there and empty;
+    columns it has are kept as they are."""
+    from dsk.schema import columns
+
+    people = pd.DataFrame({"vignette_id": ["a", "a", "b"], "rater_id": ["p1", "p2", "p1"],
+                           "rater_kind": "human", "round": 1, "need_level": [2, 3, 4],
+                           "confidence": [0.5, None, 0.75]})
+    back = read_table(write_table(people, tmp_path / f"j.{ext}"), "judgements")
+    optional = [c.name for c in columns("judgements") if not c.required]
+    assert set(optional) <= set(back.columns)
+    assert back[[c for c in optional if c != "confidence"]].isna().all().all()
+    assert back["salient_factors"].tolist() == [None, None, None]
+    assert back["need_level"].tolist() == [2, 3, 4]
+    assert back["confidence"].tolist()[::2] == [0.5, 0.75] and pd.isna(back["confidence"].iloc[1])
+
+
+def test_older_judgements_without_deck_columns_still_load(tmp_path: Path) -> None:
+    """A file written before deck_id, position, site and years_experience existed."""
+    old = pd.DataFrame({"vignette_id": ["a"], "rater_id": ["p1"], "rater_kind": ["human"],
+                        "profession": ["police"], "panel_id": ["s"], "round": [1], "need_level": [3],
+                        "confidence": [0.8], "risk": [4.0], "salient_factors": [["disclosure"]],
+                        "rationale": ["because"], "lead_agency": ["police"], "seconds": [40.0]})
+    back = read_table(write_table(old, tmp_path / "old.jsonl"), "judgements")
+    assert back["salient_factors"].tolist() == [["disclosure"]] and back["rationale"].tolist() == ["because"]
+    assert back[["deck_id", "position", "site", "years_experience"]].isna().all().all()
+
+
+def test_every_missing_required_column_is_named_at_once(tmp_path: Path) -> None:
+    partial = pd.DataFrame({"vignette_id": ["a"], "need_level": [3], "confidence": [0.5]})
+    path = write_table(partial, tmp_path / "partial.csv")
+    with pytest.raises(TableFileError) as info:
+        read_table(path, "judgements")
+    assert str(info.value) == f"{path}: judgements: missing required columns rater_id, rater_kind, round"
+    one = write_table(partial.assign(rater_id="p", rater_kind="human"), tmp_path / "one.csv")
+    with pytest.raises(TableFileError, match=r"one\.csv: judgements: missing required column round$"):
+        read_table(one, "judgements")

@@ -33,7 +33,14 @@ from dsk.analysis._bootstrap import (
 from dsk.analysis.strata import Strata, _strata_masks
 from dsk.schema import NEED_LEVELS
 
-__all__ = ["GROUP_METRICS", "PAIR_METRICS", "RATER_METRICS", "agreement_stats", "rules_as_rater"]
+__all__ = [
+    "GROUP_METRICS",
+    "NO_OVERLAP",
+    "PAIR_METRICS",
+    "RATER_METRICS",
+    "agreement_stats",
+    "rules_as_rater",
+]
 
 #: Metrics between two raters (or a rater and a panel consensus).
 PAIR_METRICS = (
@@ -52,6 +59,10 @@ GROUP_METRICS = (
     "group_kappa_quadratic",
 )
 _RULE_RATER_METRICS = ("percent_exact", "percent_within_one")
+#: The metric of the one row a comparison gets where it has no vignette in common (two
+#: professions that never shared a deck, a rater whose deck holds no vignette of the stratum):
+#: its estimate is the number of shared vignettes, 0, and the comparison has no agreement rows.
+NO_OVERLAP = "no_overlap"
 #: Metrics of each rater against the other raters of the panel (comparison
 #: ``rater:ID~other-raters``): the rater's mean agreement with each of the others.
 RATER_METRICS = tuple(f"mean_{m}" for m in _RULE_RATER_METRICS)
@@ -70,8 +81,8 @@ def _between_groups(
 ) -> list[dict[str, Any]]:
     keep = (codes_a >= 0).any(axis=1) & (codes_b >= 0).any(axis=1)
     n = int(keep.sum())
-    if n == 0:
-        return _rows({name: np.array([np.nan]) for name in names}, comparison, stratum, 0, ci, 0)
+    if n == 0:  # no vignette rated by both groups (they never shared a deck): say so, no NaN rows
+        return _rows({NO_OVERLAP: np.array([0.0])}, comparison, stratum, 0, ci, 0)
     a, b = codes_a[keep], codes_b[keep]
     k = len(values)
     rng = _rng(random_state, comparison, stratum)
@@ -103,10 +114,8 @@ def _rule_vs_each(
         both = (rule >= 0) & (panel[:, j] >= 0)
         n = int(both.sum())
         comparison = f"{tag}~{rater_id}"
-        if n == 0:
-            out += _rows(
-                {name: np.array([np.nan]) for name in PAIR_METRICS}, comparison, stratum, 0, ci, 0
-            )
+        if n == 0:  # the rater judged no vignette of the stratum (not in their deck)
+            out += _rows({NO_OVERLAP: np.array([0.0])}, comparison, stratum, 0, ci, 0)
             continue
         joint = K.pair_joint(rule[both], panel[both, j], len(values), units[:, both])
         out += _rows(
@@ -212,9 +221,12 @@ def _each_rater(
     for i, rater_id in enumerate(raters):
         others = np.delete(rated, i, axis=1).any(axis=1)
         n = int((rated[:, i] & others).sum())
+        comparison = f"{prefix}rater:{rater_id}~other-raters"
+        if n == 0:  # no vignette of the stratum shared with another rater (not in their deck)
+            out += _rows({NO_OVERLAP: np.array([0.0])}, comparison, stratum, 0, ci, 0)
+            continue
         metrics = {f"mean_{m}": means[m][:, i] for m in _RULE_RATER_METRICS}
-        out += _rows(metrics, f"{prefix}rater:{rater_id}~other-raters", stratum, n, ci,
-                     n_boot if n else 0)
+        out += _rows(metrics, comparison, stratum, n, ci, n_boot)
     return out
 
 
@@ -328,6 +340,13 @@ def agreement_stats(
     - ``rater:ID~other-raters`` for each panel rater: their mean agreement
       with the other raters (:data:`RATER_METRICS`), the practitioners'
       side of ``rules:R~raters``. These rows come last.
+
+    A comparison between two professions, or of one rater (against the
+    others, or the rules against them), that has no vignette in common in a
+    stratum (with decks: the two never shared a deck, or the rater's deck
+    holds no vignette of the stratum) gets one row of metric
+    :data:`NO_OVERLAP` there, with estimate and ``n`` 0, instead of rows of
+    missing coefficients.
 
     Intervals come from a two-way cluster bootstrap (vignettes and the panel's
     raters; within each profession for ``A~B``), seeded per comparison and

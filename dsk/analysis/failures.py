@@ -62,6 +62,7 @@ __all__ = [
     "REASONS",
     "divergence_model",
     "failure_points",
+    "holm_adjust",
     "one_step_changes",
     "teaching_cases",
 ]
@@ -210,8 +211,10 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
 
     Dimensions are standardised, so each odds ratio is per standard deviation.
     Returns the ``stats`` table rows (metric ``odds_ratio`` with a 95% Wald
-    interval, plus ``p_value``), one per dimension and ruleset, and a column
-    ``drives_breakdown`` (odds ratio above 1 with p < 0.05). A ruleset with
+    interval, plus ``p_value`` and ``p_holm``, the p-value adjusted by Holm's
+    method across the dimensions of the ruleset's model, :func:`holm_adjust`),
+    one per dimension and ruleset, and a column ``drives_breakdown`` (odds
+    ratio above 1 with a Holm-adjusted p below 0.05). A ruleset with
     fewer than ``min_events`` divergent or fewer than ``min_events`` agreeing
     vignettes is not modelled (about ten events per variable would be needed
     for stable estimates; with fewer the fit separates and its intervals are
@@ -246,13 +249,38 @@ def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,
             continue  # too few divergent (or agreeing) vignettes for a logistic model
         model = sm.Logit(y, sm.add_constant(Z)).fit(disp=0, method="bfgs", maxiter=200)
         params, conf, pvals = model.params, model.conf_int(0.05), model.pvalues
+        holm = holm_adjust(np.asarray(pvals[1:], dtype=float))
         for k, name in enumerate(names, start=1):
             odds, lo, hi = np.exp(params[k]), np.exp(conf[k][0]), np.exp(conf[k][1])
             base = {"analysis": "divergence_model", "comparison": f"{ruleset_id}~panel",
                     "stratum": f"dimension={name}", "n": len(y)}
             rows.append({**base, "metric": "odds_ratio", "estimate": odds, "ci_low": lo, "ci_high": hi,
-                         "p_value": pvals[k], "drives_breakdown": bool(odds > 1 and pvals[k] < 0.05)})
+                         "p_value": pvals[k], "p_holm": holm[k - 1],
+                         "drives_breakdown": bool(odds > 1 and holm[k - 1] < 0.05)})
     return pd.DataFrame(rows, columns=[c.name for c in schema_columns("stats")])
+
+
+def holm_adjust(p_values: np.ndarray) -> np.ndarray:
+    """Holm's (1979) step-down adjustment of a family of p-values.
+
+    The smallest of ``m`` p-values is multiplied by ``m``, the next by
+    ``m - 1`` and so on, each kept at least as large as the one before and at
+    most 1 (``statsmodels.stats.multitest.multipletests``, method ``holm``).
+    Missing p-values stay missing and do not count towards ``m``.
+
+    Examples
+    --------
+    >>> holm_adjust(np.array([0.01, 0.04, 0.03, 0.5])).round(3).tolist()
+    [0.04, 0.09, 0.09, 0.5]
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    known = ~np.isnan(p)
+    if known.any():
+        out[known] = multipletests(p[known], alpha=0.05, method="holm")[1]
+    return out
 
 
 def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 10) -> pd.DataFrame:

@@ -5,7 +5,10 @@
 summary whose every number names the table row it comes from, agreement by complexity
 band, the checklists as one more rater, SHAP for checklist and panel side by side, the
 divergence model and quadrant map, a teaching-case gallery, the learned checklists and a
-methods appendix with the panel model's parameters and the run's manifest.
+methods appendix with the panel's source (a simulated panel and its model's parameters, a
+judgements file, or a study in the scoring app), the vignettes' design and decks, and the
+run's manifest. On practitioners' own judgements it names the optional columns they did not
+record (confidence, rationale and so on) and leaves out what would use them.
 
 The file has no external resources (plots are inline SVG drawn with matplotlib's Agg
 backend, styles are inline), so it opens offline and prints cleanly; rendering the same

@@ -23,6 +23,7 @@ from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
 from dsk.report._load import RunData
 from dsk.report._numbers import NumberSource
+from dsk.report._sources import OPTIONAL_TEXT, collected, not_collected, panel_sources
 from dsk.schema import BANDS, CLEAR_CONSENSUS, QUADRANTS, REASONS
 
 DIMENSIONS = {
@@ -92,6 +93,20 @@ def _as_list(value: Any) -> list[Any]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     return list(value)
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, or None for a missing or non-numeric cell."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _text(value: Any) -> str:
+    """A text cell, or "" for a missing one (never the text "nan")."""
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _labels(catalogue: Catalogue) -> dict[str, str]:
@@ -298,7 +313,8 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
                   for r, g in mine.groupby("round")} if not mine.empty else {}
         plot = plots.level_distribution(
             counts, rule_levels, slug=f"case-{number}",
-            title=f"How the panel's raters placed {vid}, by round, with the checklists' levels",
+            title=f"How the panel's raters placed {vid}{', by round,' if len(counts) > 1 else ''} "
+                  "with the checklists' levels",
         ) if counts else None
         first = mine[mine["round"] == 1].sort_values(["need_level", "rater_id"]) \
             if not mine.empty else mine
@@ -311,18 +327,18 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
                 if len(picked) >= 4:
                     break
                 seen = {p["rater_id"] for p in picked}
-                professions = {p["profession"] for p in picked}
+                professions = {p.get("profession") for p in picked}
                 if extra["rater_id"] not in seen and (
-                        not new_voice or extra["profession"] not in professions):
+                        not new_voice or extra.get("profession") not in professions):
                     picked.append(extra)
         picked = sorted(picked[:4], key=lambda r: (int(r["need_level"]), str(r["rater_id"])))
         rationales = [{
             "who": profession_labels.get(r["profession"], r["profession"])
-            if isinstance(r["profession"], str) else str(r["rater_id"]),
+            if isinstance(r.get("profession"), str) else str(r["rater_id"]),
             "level": int(r["need_level"]),
             "level_name": level_names.get(int(r["need_level"]), ""),
-            "confidence": r.get("confidence"),
-            "text": r.get("rationale") or "",
+            "confidence": _number(r.get("confidence")),
+            "text": _text(r.get("rationale")),
             "factors": [labels.get(f, f) for f in _as_list(r.get("salient_factors"))],
         } for r in picked]
         note = vignette.get("note") if "note" in vignettes.columns else None
@@ -369,6 +385,85 @@ def _professions(data: RunData) -> dict[str, Any]:
             "labels": {p.id: p.label for p in profiles.values()}}
 
 
+#: An α below this beside exact agreement of at least RESTRICTED_EXACT gets the sentence on
+#: restricted range (most ratings at one level, so chance agreement is high).
+RESTRICTED_ALPHA = 0.2
+RESTRICTED_EXACT = 0.6
+
+
+def _restricted_range(numbers: NumberSource, people: pd.DataFrame,
+                      prefixes: list[str]) -> dict[str, dict[str, Any]]:
+    """Per panel whose α is near zero although exact agreement is high: the most used level
+    and the key of the judgements rows that give its share."""
+    out: dict[str, dict[str, Any]] = {}
+    for prefix in prefixes:
+        key = {"analysis": "agreement", "comparison": f"{prefix}within-panel", "stratum": "all"}
+        alpha = numbers.value("stats", {**key, "metric": "krippendorff_alpha_ordinal"})
+        exact = numbers.value("stats", {**key, "metric": "percent_exact"})
+        if alpha is None or exact is None or not (alpha < RESTRICTED_ALPHA
+                                                  and exact >= RESTRICTED_EXACT):
+            continue
+        rows = people[people["round"] == 1]
+        if prefix:
+            rows = rows[rows["panel_id"].astype(str) == prefix.rstrip("/")]
+        if rows.empty:
+            continue
+        kind = str(rows["rater_kind"].mode().iloc[0])
+        rows = rows[rows["rater_kind"] == kind]
+        counts = rows["need_level"].value_counts().sort_index()
+        level = int(counts.index[int(np.argmax(counts.to_numpy()))])
+        row_key: dict[str, Any] = {"rater_kind": kind, "round": 1}
+        if prefix:
+            row_key["panel_id"] = prefix.rstrip("/")
+        out[prefix] = {"level": level, "key": row_key}
+    return out
+
+
+def _no_overlap(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, dict[str, Any]]:
+    """Per panel: the pairs of professions that rated no vignette in common (metric
+    ``no_overlap``), over all vignettes, and how many strata had such a pair."""
+    from dsk.analysis.comparisons import NO_OVERLAP
+
+    out: dict[str, dict[str, Any]] = {}
+    if stats.empty:
+        return out
+    rows = stats[(stats["analysis"] == "agreement") & (stats["metric"] == NO_OVERLAP)]
+    # pairs of professions only (a rater's rows, rater:ID~... and rules:R~ID, carry a colon)
+    rows = rows[~rows["comparison"].str.replace(r"^[^/]*/", "", regex=True).str.contains(":")]
+    for prefix in prefixes or [""]:
+        mine = rows[rows["comparison"].str.startswith(prefix)] if prefix else rows[
+            ~rows["comparison"].str.contains("/", regex=False)]
+        if mine.empty:
+            continue
+        overall = [str(c)[len(prefix):].split("~") for c in mine.loc[mine["stratum"] == "all",
+                                                                      "comparison"]]
+        strata = sorted(set(mine.loc[mine["stratum"] != "all", "stratum"]))
+        out[prefix] = {"pairs": overall, "strata": strata}
+    return out
+
+
+def _parameters(section: Any) -> list[tuple[str, str]]:
+    """A manifest section (``design``, ``decks``) as (key, text) rows; empty when absent."""
+    if not isinstance(section, Mapping):
+        return []
+    rows = []
+    for key, value in section.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            text = f"{value:.4g}" if np.isfinite(value) else "not computed"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, Mapping):
+            text = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        rows.append((str(key).replace("_", " "), text))
+    return rows
+
+
 def build_context(data: RunData) -> Context:
     """Decide what the report shows and draw its plots."""
     stats = data.table("stats")
@@ -402,6 +497,13 @@ def build_context(data: RunData) -> Context:
         "labels": labels,
     }
     people = judgements[judgements["rater_kind"] != "rules"] if not judgements.empty else judgements
+    kinds = set(people["rater_kind"]) if not people.empty else set()
+    facts["simulated"] = "simulated" in kinds
+    facts["human"] = "human" in kinds
+    humans = people[people["rater_kind"] == "human"] if not people.empty else people
+    facts["not_collected"] = [OPTIONAL_TEXT[c] for c in not_collected(humans)]
+    facts["has"] = {c: not people.empty and c in people.columns and collected(people[c])
+                    for c in OPTIONAL_TEXT}
     facts["n_raters"] = int(people["rater_id"].nunique()) if not people.empty else 0
     facts["rounds"] = sorted(int(r) for r in people["round"].unique()) if not people.empty else []
     facts["panel_ids"] = sorted(people["panel_id"].dropna().astype(str).unique()) \
@@ -418,6 +520,9 @@ def build_context(data: RunData) -> Context:
             ranked = sorted(known, key=lambda b: (known[b], BANDS.index(b)))
             extremes[prefix] = (ranked[0], ranked[-1])
     facts["band_extremes"] = extremes
+    facts["restricted"] = _restricted_range(numbers, people, prefixes)
+    facts["restricted_alpha"], facts["restricted_exact"] = RESTRICTED_ALPHA, RESTRICTED_EXACT
+    facts["no_overlap"] = _no_overlap(stats, prefixes)
     facts["has_round2"] = any(
         not _stats_frame(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2").empty
         for p in prefixes)
@@ -428,24 +533,34 @@ def build_context(data: RunData) -> Context:
                                  if f"{d}={t}" in strata] for d in DIMENSIONS}
     else:
         facts["tertiles"] = {}
-    # divergence model: drivers per ruleset
-    drivers: dict[str, list[str]] = {}
+    # divergence model: per ruleset, the dimensions significant after Holm's correction across
+    # the model's dimensions (p_holm; older runs without it: p_value, and the text says so)
+    divergence: dict[str, dict[str, list[str]]] = {}
     model_rows = []
+    holm = "p_holm" in stats.columns
     if "divergence_model" in analyses:
         model = stats[stats["analysis"] == "divergence_model"]
         for rid in rulesets:
             part = model[model["comparison"] == f"{rid}~panel"]
             if part.empty:
                 continue
-            significant = (part["estimate"] > 1) & (part["p_value"] < 0.05)
-            drivers[rid] = list(part.loc[significant, "stratum"])
-            for _, row in part.iterrows():
+            p_used = part["p_holm"] if holm else part["p_value"]
+            sig = p_used < 0.05
+            nominal = (part["p_value"] < 0.05) & ~sig
+            divergence[rid] = {
+                "more": list(part.loc[sig & (part["estimate"] > 1), "stratum"]),
+                "less": list(part.loc[sig & (part["estimate"] < 1), "stratum"]),
+                "nominal": list(part.loc[nominal, "stratum"]),
+            }
+            for (_, row), significant in zip(part.iterrows(), sig, strict=True):
                 model_rows.append({"ruleset": rid, "dimension": row["stratum"].split("=", 1)[1],
                                    "stratum": row["stratum"], "estimate": row["estimate"],
                                    "ci_low": row["ci_low"], "ci_high": row["ci_high"],
-                                   "significant": bool(row["estimate"] > 1
-                                                       and row["p_value"] < 0.05)})
-    facts["drivers"] = drivers
+                                   "significant": bool(significant and row["estimate"] > 1),
+                                   "protective": bool(significant and row["estimate"] < 1)})
+    facts["divergence"] = divergence
+    facts["holm"] = holm
+    facts["n_dimensions"] = {rid: sum(r["ruleset"] == rid for r in model_rows) for rid in divergence}
     facts["model_rows"] = model_rows
     # failures: reason code counts (plain numbers, from the table)
     reason_counts: dict[str, dict[str, int]] = {}
@@ -490,6 +605,9 @@ def build_context(data: RunData) -> Context:
     facts["fidelity_bands"] = [s for s in ("all", *(f"complexity_band={b}" for b in BANDS))
                                if not fidelity.empty and (fidelity["stratum"] == s).any()]
     facts["professions"] = _professions(data)
+    facts["sources"] = panel_sources(data, people, facts["professions"]["labels"])
+    facts["design"] = _parameters(manifest.get("design"))
+    facts["decks"] = _parameters(manifest.get("decks"))
     facts["cases"] = _gallery(data, level_names, labels, facts["professions"]["labels"])
     facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
 

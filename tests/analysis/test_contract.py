@@ -151,6 +151,31 @@ def test_human_only_run_reports_no_factor_overlap(runs: dict, catalogue: Catalog
     assert simulated.stats is not None and "jaccard_factors" in set(simulated.stats["metric"])
 
 
+def test_professions_that_never_shared_a_vignette_get_no_overlap_rows(runs: dict,
+                                                                     catalogue: Catalogue) -> None:
+    """Two decks, each taken by other professions: the pairs across decks get one no_overlap row
+    per stratum (estimate 0 shared vignettes), never n = 0 or NaN agreement rows."""
+    tables, rulesets = runs["one-round"]
+    judgements = tables["judgements"]
+    ids = sorted(tables["vignettes"]["vignette_id"])
+    deck_a = judgements["profession"].isin(["social_worker", "teacher", "health_visitor"])
+    first = judgements["vignette_id"].isin(ids[: len(ids) // 2])
+    keep = (judgements["rater_kind"] == "rules") | (deck_a & first) | (~deck_a & ~first)
+    decked = {**tables, "judgements": judgements[keep].reset_index(drop=True)}
+    result = run_one(get_analysis("agreement"), decked, rulesets=rulesets, catalogue=catalogue,
+                     settings=CONTRACT_SETTINGS["agreement"])
+    assert result.stats is not None
+    stats = result.stats
+    across = stats[stats["comparison"] == "police~social_worker"]
+    assert set(across["metric"]) == {"no_overlap"} and set(across["stratum"]) == set(stats["stratum"])
+    assert (across["estimate"] == 0).all() and (across["n"] == 0).all()
+    within = stats[stats["comparison"] == "social_worker~teacher"]
+    assert "no_overlap" not in set(within.loc[within["stratum"] == "all", "metric"])
+    agreement_rows = stats[stats["metric"] != "no_overlap"]
+    assert not ((agreement_rows["n"] == 0) & agreement_rows["comparison"].str.fullmatch(
+        r"[a-z_]+~[a-z_]+")).any()
+
+
 def test_seed_reaches_the_analyses(runs: dict, catalogue: Catalogue) -> None:
     """Another random_state gives other numbers where an analysis is random (the SHAP orderings)."""
     tables, rulesets = runs["simulated"]
@@ -290,3 +315,23 @@ def test_an_analysis_that_breaks_its_declaration_is_refused(runs: dict, catalogu
                           ("broken", "importance.rule_importance: missing value")):
         with pytest.raises(ValueError, match=message):
             run_one(mine[name], tables, rulesets=rulesets, catalogue=catalogue)
+
+
+def test_a_rater_without_vignettes_in_a_stratum_gets_no_overlap_rows() -> None:
+    """The rules against each rater, and each rater against the others, where the rater's deck
+    holds no vignette of the stratum: one no_overlap row, no NaN coefficients."""
+    from dsk.analysis import agreement_stats
+
+    rows = [(v, r, "human", lvl) for v, r, lvl in (("a", "p1", 2), ("a", "p2", 2), ("b", "p1", 3),
+                                                    ("b", "p2", 2), ("c", "p3", 4), ("c", "p4", 4),
+                                                    ("d", "p3", 3), ("d", "p4", 4))]
+    rows += [(v, "rule", "rules", 3) for v in "abcd"]
+    j = pd.DataFrame(rows, columns=["vignette_id", "rater_id", "rater_kind", "need_level"]).assign(round=1)
+    out = agreement_stats(j, {"a": "deck=1", "b": "deck=1", "c": "deck=2", "d": "deck=2"}, n_boot=0)
+    deck1 = out[out["stratum"] == "deck=1"]
+    for comparison in ("rater:p3~other-raters", "rules:rule~p3"):
+        row = deck1[deck1["comparison"] == comparison]
+        assert row[["metric", "estimate", "n"]].values.tolist() == [["no_overlap", 0.0, 0]]
+    p1 = deck1[deck1["comparison"] == "rater:p1~other-raters"].set_index("metric")
+    assert p1.loc["mean_percent_exact", "estimate"] == pytest.approx(0.5) and p1["n"].tolist() == [2, 2]
+    assert not deck1.loc[deck1["metric"] != "no_overlap", "n"].eq(0).any()
