@@ -133,6 +133,12 @@ def _rng(random_state: int, comparison: str, stratum: str) -> np.random.Generato
     return np.random.default_rng(np.random.SeedSequence(key))
 
 
+#: The metric of the one row a comparison gets where it has no vignette in common (two
+#: professions that never shared a deck, a rater whose deck holds no vignette of the stratum):
+#: its estimate is the number of shared vignettes, 0, and the comparison has no agreement rows.
+NO_OVERLAP = "no_overlap"
+
+
 def _rows(
     metrics: Mapping[str, np.ndarray], comparison: str, stratum: str, n: int, ci: float, n_boot: int
 ) -> list[dict[str, Any]]:

@@ -62,10 +62,12 @@ import pandas as pd
 from dsk.analysis import _kernels as K
 from dsk.analysis._bootstrap import (
     MULTI_RATER_METRICS,
+    NO_OVERLAP,
     AgreementInputError,
     _check_columns,
     _frame,
     _ratings,
+    _rows,
     _weights,
     _within,
 )
@@ -369,6 +371,9 @@ def agreement(
     if by:
         for value in sorted(data[by].dropna().unique(), key=str):
             part = _ratings(data[data[by] == value], unit, rater, rating, cats, source)
+            if not ((part.codes >= 0).sum(axis=1) >= 2).any():  # no case rated twice here
+                rows += _rows({NO_OVERLAP: np.array([0.0])}, comparison, f"{by}={value}", 0, ci, 0)
+                continue
             rows += _within(
                 part.codes,
                 values,

@@ -20,6 +20,7 @@ import pandas as pd
 
 from dsk.analysis import _kernels as K
 from dsk.analysis._bootstrap import (
+    NO_OVERLAP,
     AgreementInputError,
     _check_columns,
     _draw,
@@ -59,10 +60,6 @@ GROUP_METRICS = (
     "group_kappa_quadratic",
 )
 _RULE_RATER_METRICS = ("percent_exact", "percent_within_one")
-#: The metric of the one row a comparison gets where it has no vignette in common (two
-#: professions that never shared a deck, a rater whose deck holds no vignette of the stratum):
-#: its estimate is the number of shared vignettes, 0, and the comparison has no agreement rows.
-NO_OVERLAP = "no_overlap"
 #: Metrics of each rater against the other raters of the panel (comparison
 #: ``rater:ID~other-raters``): the rater's mean agreement with each of the others.
 RATER_METRICS = tuple(f"mean_{m}" for m in _RULE_RATER_METRICS)

@@ -146,12 +146,17 @@ def agreement_by_band(alpha: pd.DataFrame, exact: pd.DataFrame, slug: str = "ban
                 part = frame[frame["series"] == name].set_index("band").reindex(bands)
                 xs = x - 0.35 + width * (i + 0.5)
                 est = part["estimate"].to_numpy(dtype=float)
-                lo = est - part["ci_low"].to_numpy(dtype=float)
-                hi = part["ci_high"].to_numpy(dtype=float) - est
-                yerr = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
-                ax.errorbar(xs, est, yerr=yerr, fmt="o", color=SERIES[i % len(SERIES)],
-                            ecolor=SERIES[i % len(SERIES)], elinewidth=1.4, capsize=3,
-                            markersize=5, label=name)
+                low = part["ci_low"].to_numpy(dtype=float)
+                high = part["ci_high"].to_numpy(dtype=float)
+                color = SERIES[i % len(SERIES)]
+                # The interval is drawn as it is: a percentile interval of a small or sparse
+                # sample need not contain its estimate, so it is not an error bar around it.
+                shown = ~(np.isnan(low) | np.isnan(high))
+                ax.vlines(xs[shown], low[shown], high[shown], color=color, linewidth=1.4)
+                ax.hlines(np.concatenate([low[shown], high[shown]]),
+                          np.tile(xs[shown] - 0.04, 2), np.tile(xs[shown] + 0.04, 2),
+                          color=color, linewidth=1.4)
+                ax.plot(xs, est, "o", color=color, markersize=5, label=name)
             ax.set_xticks(x, [f"{b}" for b in bands])
             ax.set_xlabel("complexity band")
             ax.set_ylabel(ylabel)

@@ -876,3 +876,19 @@ def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_by_group_without_a_shared_case_says_no_overlap() -> None:
+    """Two social workers share two cases; the GP and the police officer each rated a case no one
+    else rated. Their groups get one ``no_overlap`` row (n = 0), not rows of NaN."""
+    data = pd.DataFrame({"vignette_id": ["a", "a", "b", "b", "c", "d"],
+                         "rater_id": ["x", "y", "x", "y", "z", "w"],
+                         "need_level": [1, 1, 2, 3, 4, 4],
+                         "profession": ["sw", "sw", "sw", "sw", "gp", "police"]})
+    out = agreement(data, by="profession", n_boot=0)
+    gp = out[out["stratum"] == "profession=gp"]
+    assert gp[["metric", "estimate", "n"]].values.tolist() == [["no_overlap", 0.0, 0]]
+    assert out[out["stratum"] == "profession=police"]["metric"].tolist() == ["no_overlap"]
+    sw = out[out["stratum"] == "profession=sw"].set_index("metric")
+    assert sw.loc["percent_exact", "estimate"] == pytest.approx(0.5)  # a: 1/1, b: 2/3
+    assert not out[out["metric"] != "no_overlap"]["estimate"].isna().any()

@@ -124,7 +124,7 @@ def _download(researcher: Researcher, study: int, folder: Path) -> Path:
 
 @pytest.mark.parametrize(("name", "content", "expected"), [
     ("broken.jsonl", None, "broken.jsonl, line 2: not valid JSON"),
-    ("short.csv", "vignette_id,set_id\nv1,mine\n", "short.csv: vignettes.seed: column missing"),
+    ("short.csv", "vignette_id,set_id\nv1,mine\n", "short.csv: vignettes: missing required columns seed, "),
     ("cases.yaml", HAND_SET.replace("disclosure: present", "disclosure: sometimes"),
      "cases.yaml, line 9: vignette 'disclosure': 'disclosure' has no level 'sometimes'"),
     ("cases.xlsx", "x", "cases.xlsx: unknown file type '.xlsx'"),
