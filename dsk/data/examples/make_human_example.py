@@ -14,10 +14,9 @@ six per deck, one round. Every deck has two social workers, a health visitor, a
 teacher and a police officer; a paediatrician takes each of decks 1 and 2 and a
 GP each of decks 3 and 4, so those two professions never score the same vignette.
 
-Columns the study did not collect (confidence, risk, salient factors) are written
-empty. The judgements loader of this version still expects every one of the
-schema's base columns to be present, so they are kept as empty columns; see
-``NOT_COLLECTED``.
+Columns the study did not collect (confidence, risk, salient factors; see
+``NOT_COLLECTED``) are left out of the file, as a survey platform's export would
+leave them out; the judgements loader fills missing optional columns as empty.
 
 Run ``python -m dsk.data.examples.make_human_example`` or this file directly to
 rewrite the file; the same code gives the same bytes.
@@ -56,9 +55,7 @@ SET_ID = "core-60"
 DECK_SIZE = 15
 N_PRACTITIONERS = 24
 STUDY = "synthetic-example-study"
-#: Columns this study did not collect. They are written as empty columns, which the
-#: loader of this version requires; once missing optional columns load as empty, they
-#: can be dropped from the file altogether.
+#: Optional judgements columns this study did not collect: absent from the file.
 NOT_COLLECTED = ("confidence", "risk", "salient_factors")
 
 # (profession, site) of the practitioner in each of a deck's six seats, for decks 1-4.
@@ -105,10 +102,8 @@ def human_example() -> pd.DataFrame:
     rows["panel_id"] = STUDY
     # answer times as a person's: a minute or two each, quicker later in the deck
     rows["seconds"] = np.round(rng.lognormal(np.log(110.0), 0.35, len(rows)) * (1.1 - 0.01 * rows["position"]), 0)
-    for name in NOT_COLLECTED:
-        rows[name] = [[] for _ in range(len(rows))] if name == "salient_factors" else np.nan
     rows = rows.sort_values(["round", "respondent", "position"], kind="stable").reset_index(drop=True)
-    out = rows[[c.name for c in columns("judgements")]]
+    out = rows[[c.name for c in columns("judgements") if c.name not in NOT_COLLECTED]]
     return validate(out, "judgements", source="synthetic human example")
 
 
