@@ -1,7 +1,8 @@
 """Where a ruleset error is in its file: positions of YAML nodes and the caret excerpt.
 
-:func:`caret` formats one problem as ``file:line:column: message`` followed by
-the offending source line and a caret under the column. :class:`Positions`
+:func:`caret` (the one formatter of :mod:`dsk._yaml`, shared with the experiment
+configs) formats one problem as ``file:line:column: message`` followed by the
+offending source line and a caret under the column. :class:`Positions`
 composes the YAML text once (PyYAML keeps the start of every node) so a
 problem found in the parsed data can be placed on the key or the value it came
 from, and :meth:`Positions.in_scalar` maps a column of a condition (after YAML
@@ -27,27 +28,11 @@ from typing import Any
 
 import yaml
 
+from dsk._yaml import caret
+
 __all__ = ["Positions", "caret", "did_you_mean", "duplicate_keys", "syntax_error"]
 
 Path_ = tuple[Any, ...]
-
-
-def caret(label: str, text: str, line: int, column: int, message: str) -> str:
-    """``label:line:column: message``, then line ``line`` of ``text`` with a caret under ``column``.
-
-    Line and column are 1-based; a column of 0 puts no caret, a line of 0 shows
-    no excerpt (and no position in the heading).
-    """
-    head = label + (f":{line}" if line else "") + (f":{column}" if line and column else "")
-    lines = text.splitlines()
-    if not line or line > len(lines):
-        return f"{head}: {message}"
-    source = lines[line - 1].expandtabs(1)
-    gutter = f"{line:>5} | "
-    out = [f"{head}: {message}", gutter + source]
-    if column:
-        out.append(" " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^")
-    return "\n".join(out)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
