@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -449,8 +449,9 @@ class SetProblem(NamedTuple):
     """One problem in a vignette set: where it is and what is wrong.
 
     ``loc`` is the path of keys and list indices to the bad text in the source
-    (``("vignettes", 2, "factors", "hygiene")``); ``vignette`` the vignette's id (or
-    ``"3"``, its number, when it has none) and ``field`` the field inside it
+    (``("vignettes", 2, "factors", "hygiene")``); ``vignette`` the vignette's id and
+    ``number`` its 1-based position in the list (None for a problem outside any vignette,
+    and ``vignette`` None when it has no usable id); ``field`` the field inside it
     (``"factors.hygiene"``, ``"reports[0].agency"``), or None; ``at_key`` puts the caret
     under the key rather than its value (an unknown key).
     """
@@ -460,12 +461,15 @@ class SetProblem(NamedTuple):
     field: str | None
     message: str
     at_key: bool = False
+    number: int | None = None
 
     def describe(self) -> str:
         """``vignette 'x', field 'f': problem`` (the parts that are known)."""
         named = []
         if self.vignette is not None:
-            named.append(f"vignette {self.vignette}")
+            named.append(f"vignette {self.vignette!r}")
+        elif self.number is not None:
+            named.append(f"vignette {self.number}")
         if self.field is not None:
             named.append(f"field {self.field!r}")
         return (", ".join(named) + ": " if named else "") + self.message
@@ -585,11 +589,11 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
     child_ok: list[bool] = []
     for i, spec in enumerate(items):
         at = (*prefix, i)
-        label = f"{str(spec.get('id'))!r}" if isinstance(spec, Mapping) and _usable_id(spec.get("id")) else str(i + 1)
+        label = _id_of(spec)
 
         def add(field: str | None, loc: tuple[str | int, ...], message: str, at_key: bool = False,
-                _at: tuple[str | int, ...] = at, _label: str = label) -> None:
-            problems.append(SetProblem((*_at, *loc), _label, field, message, at_key))
+                _at: tuple[str | int, ...] = at, _label: str | None = label, _number: int = i + 1) -> None:
+            problems.append(SetProblem((*_at, *loc), _label, field, message, at_key, _number))
 
         known.append(set())
         bad.append(set())
@@ -709,9 +713,20 @@ def _usable_id(value: Any) -> bool:
     return isinstance(value, str) or _is_int(value)
 
 
+def _id_of(spec: Any) -> str | None:
+    """A spec's id as text, for naming it in a message; None when it has none that can be used."""
+    if isinstance(spec, Mapping) and _usable_id(spec.get("id")) and str(spec["id"]).strip():
+        return str(spec["id"])
+    return None
+
+
+#: Records one problem of a vignette: field, path inside the vignette, message, at_key.
+_Add = Callable[..., None]
+
+
 def _check_reports(reports: Any, levels: np.ndarray, known: set[int], bad: set[int], cat: Catalogue,
                    agency_index: Mapping[str, int],
-                   add: Any) -> list[tuple[int, int, int]] | None:
+                   add: _Add) -> list[tuple[int, int, int]] | None:
     if not isinstance(reports, (list, tuple)):
         add("reports", ("reports",), "expected a list of reports, each {agency, factor, stance}, "
                                      f"got {_kind(reports)}")
@@ -789,9 +804,8 @@ def _exclusion_problem(cat: Catalogue, spec: Mapping[str, Any], i: int, j: int, 
             reason = f"; catalogue exclusion {excl.id!r}: {excl.why}"
             break
     name = cat.level_names(fid)[level]
-    label = f"{str(spec['id'])!r}" if _usable_id(spec.get("id")) else str(i + 1)
-    return SetProblem((*prefix, i, "factors", fid), label, f"factors.{fid}",
-                      f"level {name!r} is not plausible for this child ({child}){reason}")
+    return SetProblem((*prefix, i, "factors", fid), _id_of(spec), f"factors.{fid}",
+                      f"level {name!r} is not plausible for this child ({child}){reason}", number=i + 1)
 
 
 def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random_state: int,

@@ -1,9 +1,11 @@
-"""Bundled vignette sets (``vignettes/sets/`` in the package data): their sources and built files.
+"""Vignette sets written in YAML: the bundled ones (``vignettes/sets/`` in the package data) and yours.
 
-Each set has a YAML source: either a design (``design``, ``bands`` or
-``n``, ``seed``) or a list of hand-built ``vignettes``. The built file
-``<id>.jsonl`` beside it is what studies use; :func:`build_set` rebuilds it
-from the source, and a test checks that the committed file matches.
+Each set has a YAML source: ``id`` and ``seed``, then either a design
+(``design``, ``bands`` or ``n``, ...) or a list of hand-built ``vignettes``
+(the format is in ``docs/vignettes.md``). :func:`build_set` builds the table
+from a source and reports every problem in it at once (:class:`VignetteSetError`).
+The built file ``<id>.jsonl`` beside a bundled source is what studies use; a
+test checks that the committed file matches its source.
 
 Examples
 --------
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from dsk.design import (
     DESIGNS,
     SetProblem,
     VignetteSetError,
+    _kind,
     check_specs,
     generate,
     vignettes_from_specs,
@@ -60,6 +64,8 @@ def bundled_sets() -> list[str]:
 SET_KEYS = ("id", "seed", "vignettes", "design", "n", "bands", "acute_share", "dimensions")
 _DESIGN_KEYS = ("design", "n", "bands", "acute_share", "dimensions")
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
+#: Records one top-level problem: key, message, at_key.
+_Add = Callable[..., None]
 
 
 def build_set(source: str | Path, catalogue: Catalogue) -> pd.DataFrame:
@@ -146,7 +152,7 @@ def build_set(source: str | Path, catalogue: Catalogue) -> pd.DataFrame:
     return frame
 
 
-def _set_id(spec: dict[str, Any], add: Any) -> str | None:
+def _set_id(spec: dict[str, Any], add: _Add) -> str | None:
     if "id" not in spec:
         add("id", "missing key 'id': the set's id, written into every vignette's set_id")
         return None
@@ -160,21 +166,7 @@ def _set_id(spec: dict[str, Any], add: Any) -> str | None:
     return str(raw)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a yes/no value)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    return repr(value)
-
-
-def _whole(spec: dict[str, Any], key: str, add: Any, *, required: bool = False, minimum: int = 0,
+def _whole(spec: dict[str, Any], key: str, add: _Add, *, required: bool = False, minimum: int = 0,
            what: str = "") -> int | None:
     if key not in spec:
         if required:
@@ -190,7 +182,7 @@ def _whole(spec: dict[str, Any], key: str, add: Any, *, required: bool = False, 
     return int(value)
 
 
-def _design(spec: dict[str, Any], cat: Catalogue, add: Any
+def _design(spec: dict[str, Any], cat: Catalogue, add: _Add
             ) -> tuple[str, int, dict[str, int] | None, list[str] | None] | None:
     """The design's name, size, bands and dimensions; None (with problems added) when wrong."""
     ok = True

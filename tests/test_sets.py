@@ -268,8 +268,8 @@ def test_dicts_name_the_vignette_and_field_without_a_line(catalogue: Catalogue) 
     ]
     assert str(info.value).splitlines()[0] == "my specs: 7 problems in the vignette set"
     assert check_specs(specs[:1], catalogue) == [
-        SetProblem((0, "factors", "hygene"), "'a'", "factors.hygene",
-                   "unknown factor 'hygene'; did you mean 'hygiene'?", True)]
+        SetProblem((0, "factors", "hygene"), "a", "factors.hygene",
+                   "unknown factor 'hygene'; did you mean 'hygiene'?", True, 1)]
     one = {"id": "ok", "age_band": "primary", "factors": {"hygiene": 1}}
     assert check_specs([one], catalogue) == []
     with pytest.raises(VignetteSetError, match=r"^<specs>: no vignettes: give at least one$"):
