@@ -626,12 +626,12 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
                     first_seen[vid] = i
         checked.ids.append(vid)
         # child attributes
-        ok = True
+        ok = age_known = True
         for attr, default in (("age_band", None), ("disability", "none")):
             names = cat.level_names(attr)
             if attr not in spec:
                 if default is None:
-                    ok = False
+                    ok = age_known = False
                     add(attr, (attr,), f"missing key {attr!r}: the child's age band, one of {', '.join(names)}")
                 else:
                     checked.child[attr][i] = names.index(default)
@@ -639,12 +639,14 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
             value = spec[attr]
             if not isinstance(value, str):
                 ok = False
+                age_known = age_known and attr != "age_band"
                 add(attr, (attr,), f"expected a level name ({', '.join(names)}), got {_kind(value)}")
                 continue
             try:
                 checked.child[attr][i] = cat.level_code(attr, value)
             except KeyError as exc:
                 ok = False
+                age_known = age_known and attr != "age_band"
                 add(attr, (attr,), str(exc.args[0]))
         child_ok[i] = ok
         # factors
@@ -692,8 +694,9 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
         if "reports" not in spec:
             checked.given.append(None)
         else:
-            checked.given.append(_check_reports(spec["reports"], checked.levels[i], known[i], bad[i], cat,
-                                                agency_index, add))
+            age = int(checked.child["age_band"][i]) if age_known else None
+            checked.given.append(_check_reports(spec["reports"], checked.levels[i], known[i], bad[i], age,
+                                                cat, agency_index, add))
         # note
         note = spec.get("note")
         if "note" in spec and (isinstance(note, bool) or not isinstance(note, (str, int, float))):
@@ -724,7 +727,8 @@ def _id_of(spec: Any) -> str | None:
 _Add = Callable[..., None]
 
 
-def _check_reports(reports: Any, levels: np.ndarray, known: set[int], bad: set[int], cat: Catalogue,
+def _check_reports(reports: Any, levels: np.ndarray, known: set[int], bad: set[int], age: int | None,
+                   cat: Catalogue,
                    agency_index: Mapping[str, int],
                    add: _Add) -> list[tuple[int, int, int]] | None:
     if not isinstance(reports, (list, tuple)):
@@ -770,6 +774,12 @@ def _check_reports(reports: Any, levels: np.ndarray, known: set[int], bad: set[i
                 f"unknown agency {shown}{_hint(agency, cat.agency_ids)} (agencies: {', '.join(cat.agency_ids)})")
         else:
             a = agency_index[agency]
+            ages = cat.agency_ages.get(agency)
+            if age is not None and ages is not None and age not in ages:
+                sees = ", ".join(cat.level_names("age_band")[x] for x in ages)
+                add(f"{field}.agency", ("reports", k, "agency"),
+                    f"{agency!r} does not see a child of this age (age_band "
+                    f"{cat.level_names('age_band')[age]}); it sees {sees}")
         stance = rep.get("stance", "concern")
         if stance not in STANCES:
             add(f"{field}.stance", ("reports", k, "stance"),

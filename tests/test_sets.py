@@ -161,6 +161,10 @@ def test_every_problem_is_reported_together_with_line_and_column(tmp_path: Path,
      "mean 'health_visitor'? (agencies: school, early_years, health_visitor, midwife, gp, paediatrics, "
      "camhs, adult_mental_health, substance_service, police, youth_justice, housing, "
      "domestic_abuse_service, social_care)"),
+    (("{agency: health_visitor, factor: parental_mental_health}", "{agency: school, "
+                                                                  "factor: parental_mental_health}"),
+     "set.yaml:11:18: vignette 'b', field 'reports[0].agency': 'school' does not see a child of this age "
+     "(age_band infant); it sees primary, secondary"),
     (("factor: parental_mental_health}", "factor: parental_mental_healt}"),
      "set.yaml:11:42: vignette 'b', field 'reports[0].factor': unknown factor 'parental_mental_healt'; "
      "did you mean 'parental_mental_health'?"),
@@ -343,3 +347,21 @@ def test_the_docs_list_every_key(catalogue: Catalogue) -> None:
         assert f"`{agency}`" in reports, agency
     assert "[docs/vignettes.md](docs/vignettes.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
     assert "[vignettes.md](vignettes.md)" in (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- where sets are used
+
+
+def test_an_experiment_stops_on_a_bad_set_before_anything_runs(tmp_path: Path) -> None:
+    from dsk.experiment import run_experiment
+
+    (tmp_path / "cases.yaml").write_text(GOOD.replace("age_band: primary", "age_band: primry"))
+    config = tmp_path / "exp.yaml"
+    config.write_text("id: t\nseed: 1\nvignettes: {file: cases.yaml}\nrulesets: [threshold-of-need]\n"
+                      "panels:\n  - {panel: mixed-12}\nrounds: 1\nanalyses: [agreement]\nbootstrap: 20\n"
+                      "output: out\n")
+    with pytest.raises(VignetteSetError) as info:
+        run_experiment(config)
+    assert str(info.value).startswith(f"{tmp_path}/cases.yaml:5:15: vignette 'a', field 'age_band': "
+                                      "'age_band' has no level 'primry'")
+    assert not (tmp_path / "out").exists()
