@@ -116,7 +116,7 @@ def build_set(source: str | Path, catalogue: Catalogue) -> pd.DataFrame:
 
     if not isinstance(spec, dict):
         add(None, "a set source is a mapping with the keys id, seed and vignettes (or a design), got "
-                  f"{'nothing' if spec is None else 'a list' if isinstance(spec, list) else repr(spec)}")
+                  f"{_kind(spec)}")
         raise VignetteSetError.from_problems(label, problems, data=spec, text=text)
     for key in spec:
         if key not in SET_KEYS:
