@@ -21,21 +21,28 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from dsk._yaml import caret, span_of
 from dsk.catalogue import Catalogue
 from dsk.complexity import complexity_scores
 from dsk.decks import make_decks
-from dsk.narrative import Reports, render_narrative, reports_to_lists, sample_reports
+from dsk.narrative import STANCES, Reports, render_narrative, reports_to_lists, sample_reports
 from dsk.schema import BANDS, COMPLEXITY_COLUMNS, validate
 
 __all__ = [
     "DESIGNS",
+    "REPORT_KEYS",
+    "SPEC_KEYS",
+    "SetProblem",
+    "VignetteSetError",
+    "check_specs",
     "make_decks",
     "VignetteArrays",
     "d_efficient_vignettes",
@@ -432,6 +439,385 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
     return frame
 
 
+#: The keys a hand-built vignette may have (see ``docs/vignettes.md``).
+SPEC_KEYS = ("id", "age_band", "disability", "factors", "reports", "note")
+#: The keys of one agency report in a hand-built vignette.
+REPORT_KEYS = ("agency", "factor", "stance")
+
+
+class SetProblem(NamedTuple):
+    """One problem in a vignette set: where it is and what is wrong.
+
+    ``loc`` is the path of keys and list indices to the bad text in the source
+    (``("vignettes", 2, "factors", "hygiene")``); ``vignette`` the vignette's id and
+    ``number`` its 1-based position in the list (None for a problem outside any vignette,
+    and ``vignette`` None when it has no usable id); ``field`` the field inside it
+    (``"factors.hygiene"``, ``"reports[0].agency"``), or None; ``at_key`` puts the caret
+    under the key rather than its value (an unknown key).
+    """
+
+    loc: tuple[str | int, ...]
+    vignette: str | None
+    field: str | None
+    message: str
+    at_key: bool = False
+    number: int | None = None
+
+    def describe(self) -> str:
+        """``vignette 'x', field 'f': problem`` (the parts that are known)."""
+        named = []
+        if self.vignette is not None:
+            named.append(f"vignette {self.vignette!r}")
+        elif self.number is not None:
+            named.append(f"vignette {self.number}")
+        if self.field is not None:
+            named.append(f"field {self.field!r}")
+        return (", ".join(named) + ": " if named else "") + self.message
+
+
+class VignetteSetError(ValueError):
+    """A vignette set (hand-built specs or a YAML set source) with problems, all found in one pass.
+
+    ``problems`` lists each one formatted as ``file:line:column: vignette 'x', field 'f':
+    problem`` followed by the offending line and a caret under the bad text (see
+    :func:`dsk._yaml.caret`); without positions (specs built in Python) as ``source: vignette
+    'x', field 'f': problem``. ``details`` holds the same problems as :class:`SetProblem`, in
+    the same order. The message is all of them, after a count when there are several.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = (),
+                 details: Sequence[SetProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [message]
+        self.details = tuple(details)
+
+    @classmethod
+    def from_problems(cls, source: str, problems: Sequence[SetProblem], *, data: Any = None,
+                      text: str = "") -> VignetteSetError:
+        """Place each problem in ``data`` (as :func:`dsk._yaml.load_yaml` read it from ``text``)
+        and format them in file order."""
+        placed = []
+        for problem in problems:
+            span = span_of(data, problem.loc, key=problem.at_key) if data is not None else None
+            if span is None:
+                placed.append(((0, 0), f"{source}: {problem.describe()}", problem))
+            else:
+                placed.append(((span.line, span.column),
+                               caret(source, text, span.line, span.column, problem.describe(),
+                                     length=span.length), problem))
+        placed.sort(key=lambda item: item[0])
+        formatted = [block for _, block, _ in placed]
+        details = [problem for _, _, problem in placed]
+        if len(formatted) == 1:
+            return cls(formatted[0], formatted, details)
+        head = f"{source}: {len(formatted)} problems in the vignette set"
+        return cls("\n".join([head, *formatted]), formatted, details)
+
+
+def _kind(value: Any) -> str:
+    """A value as a researcher would name it in a message."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a yes/no value)"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    return repr(value)
+
+
+def _hint(name: Any, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _level_list(cat: Catalogue, name: str) -> str:
+    return ", ".join(f"{k} {level}" for k, level in enumerate(cat.level_names(name)))
+
+
+class _Checked(NamedTuple):
+    levels: np.ndarray
+    child: dict[str, np.ndarray]
+    given: list[list[tuple[int, int, int]] | None]
+    ids: list[str | None]
+
+
+def check_specs(specs: Any, catalogue: Catalogue, *, prefix: tuple[str | int, ...] = ()
+                ) -> list[SetProblem]:
+    """Every problem in a list of hand-built vignette specs, in one pass.
+
+    ``prefix`` is the path of the list in its source (``("vignettes",)`` in a YAML set), so
+    each problem's ``loc`` is a path from the top of the file. Empty when all is well.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> specs = [{"id": "a", "factors": {"hygene": 1}}]
+    >>> for p in check_specs(specs, load_catalogue()):
+    ...     print(p.describe())
+    vignette 'a', field 'age_band': missing key 'age_band': the child's age band, one of unborn, infant, preschool, primary, secondary
+    vignette 'a', field 'factors.hygene': unknown factor 'hygene'; did you mean 'hygiene'?
+    """
+    return _check(specs, catalogue, prefix)[0]
+
+
+def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
+           ) -> tuple[list[SetProblem], _Checked]:
+    problems: list[SetProblem] = []
+    items = list(specs) if isinstance(specs, (list, tuple)) else []
+    n = len(items)
+    checked = _Checked(np.zeros((n, len(cat.factors)), dtype=np.int64),
+                       {a: np.zeros(n, dtype=np.int64) for a in cat.child_ids}, [], [])
+    if not isinstance(specs, (list, tuple)):
+        problems.append(SetProblem(prefix, None, None, f"expected a list of vignettes, got {_kind(specs)}"))
+        return problems, checked
+    if n == 0:
+        problems.append(SetProblem(prefix, None, None, "no vignettes: give at least one"))
+        return problems, checked
+    agency_index = {a: i for i, a in enumerate(cat.agency_ids)}
+    first_seen: dict[str, int] = {}
+    # per vignette: which factors have a known level, and whether its child attributes are known
+    known: list[set[int]] = []
+    bad: list[set[int]] = []  # factors given with a level that is wrong
+    child_ok: list[bool] = []
+    for i, spec in enumerate(items):
+        at = (*prefix, i)
+        label = _id_of(spec)
+
+        def add(field: str | None, loc: tuple[str | int, ...], message: str, at_key: bool = False,
+                _at: tuple[str | int, ...] = at, _label: str | None = label, _number: int = i + 1) -> None:
+            problems.append(SetProblem((*_at, *loc), _label, field, message, at_key, _number))
+
+        known.append(set())
+        bad.append(set())
+        child_ok.append(False)
+        if not isinstance(spec, Mapping):
+            add(None, (), f"expected a mapping with the keys {', '.join(SPEC_KEYS)}, got {_kind(spec)}")
+            checked.given.append(None)
+            checked.ids.append(None)
+            continue
+        for key in spec:
+            if key not in SPEC_KEYS:
+                add(str(key), (key,), f"unknown key {str(key)!r}{_hint(key, SPEC_KEYS)} "
+                                      f"(keys of a vignette: {', '.join(SPEC_KEYS)})", at_key=True)
+        # id
+        vid: str | None = None
+        if "id" in spec:
+            raw = spec["id"]
+            if not _usable_id(raw):
+                add("id", ("id",), f"expected text, got {_kind(raw)}")
+            else:
+                vid = str(raw)
+                if not vid.strip():
+                    add("id", ("id",), "the id is empty")
+                elif vid in first_seen:
+                    k = first_seen[vid]
+                    line = getattr(items[k], "line", 0)
+                    where = f"at line {line}" if line else f"by vignette {k + 1}"
+                    add("id", ("id",), f"duplicate id {vid!r}, already used {where}")
+                else:
+                    first_seen[vid] = i
+        checked.ids.append(vid)
+        # child attributes
+        ok = age_known = True
+        for attr, default in (("age_band", None), ("disability", "none")):
+            names = cat.level_names(attr)
+            if attr not in spec:
+                if default is None:
+                    ok = age_known = False
+                    add(attr, (attr,), f"missing key {attr!r}: the child's age band, one of {', '.join(names)}")
+                else:
+                    checked.child[attr][i] = names.index(default)
+                continue
+            value = spec[attr]
+            if not isinstance(value, str):
+                ok = False
+                age_known = age_known and attr != "age_band"
+                add(attr, (attr,), f"expected a level name ({', '.join(names)}), got {_kind(value)}")
+                continue
+            try:
+                checked.child[attr][i] = cat.level_code(attr, value)
+            except KeyError as exc:
+                ok = False
+                age_known = age_known and attr != "age_band"
+                add(attr, (attr,), str(exc.args[0]))
+        child_ok[i] = ok
+        # factors
+        factors = spec.get("factors", {})
+        if factors is None:
+            factors = {}
+        if not isinstance(factors, Mapping):
+            add("factors", ("factors",), f"expected a mapping of factor id to level, got {_kind(factors)}")
+            factors = {}
+        for fid, value in factors.items():
+            field = f"factors.{fid}"
+            if fid not in cat.factor_ids:
+                if fid in cat.child_ids:
+                    message = (f"{fid!r} is a child attribute, not a factor: give it as the vignette's "
+                               f"own key {fid!r}")
+                elif fid in cat.derived_ids:
+                    message = f"{fid!r} is derived from the factors and cannot be set"
+                else:
+                    message = f"unknown factor {str(fid)!r}{_hint(fid, cat.factor_ids)}"
+                add(field, ("factors", fid), message, at_key=True)
+                continue
+            j = cat.factor_index(fid)
+            top = cat.factors[j].max_level
+            bad[i].add(j)  # until its level is read
+            if isinstance(value, str):
+                try:
+                    code = cat.level_code(fid, value)
+                except KeyError as exc:
+                    add(field, ("factors", fid), str(exc.args[0]))
+                    continue
+            elif _is_int(value):
+                code = int(value)
+                if not 0 <= code <= top:
+                    add(field, ("factors", fid), f"level {code} is outside 0-{top} "
+                                                 f"(levels: {_level_list(cat, fid)})")
+                    continue
+            else:
+                add(field, ("factors", fid), f"expected a level name or a number 0-{top}, got {_kind(value)} "
+                                             f"(levels: {_level_list(cat, fid)})")
+                continue
+            checked.levels[i, j] = code
+            known[i].add(j)
+            bad[i].discard(j)
+        # reports
+        if "reports" not in spec:
+            checked.given.append(None)
+        else:
+            age = int(checked.child["age_band"][i]) if age_known else None
+            checked.given.append(_check_reports(spec["reports"], checked.levels[i], known[i], bad[i], age,
+                                                cat, agency_index, add))
+        # note
+        note = spec.get("note")
+        if "note" in spec and (isinstance(note, bool) or not isinstance(note, (str, int, float))):
+            add("note", ("note",), f"expected text, got {_kind(note)}")
+    # catalogue exclusions, for vignettes whose child attributes are known
+    rows = [i for i, ok in enumerate(child_ok) if ok]
+    if rows:
+        caps = cat.caps({a: v[rows] for a, v in checked.child.items()})
+        for r, i in enumerate(rows):
+            for j in sorted(known[i]):
+                if checked.levels[i, j] > caps[r, j]:
+                    problems.append(_exclusion_problem(cat, items[i], i, j, checked, prefix))
+    return problems, checked
+
+
+def _usable_id(value: Any) -> bool:
+    return isinstance(value, str) or _is_int(value)
+
+
+def _id_of(spec: Any) -> str | None:
+    """A spec's id as text, for naming it in a message; None when it has none that can be used."""
+    if isinstance(spec, Mapping) and _usable_id(spec.get("id")) and str(spec["id"]).strip():
+        return str(spec["id"])
+    return None
+
+
+#: Records one problem of a vignette: field, path inside the vignette, message, at_key.
+_Add = Callable[..., None]
+
+
+def _check_reports(reports: Any, levels: np.ndarray, known: set[int], bad: set[int], age: int | None,
+                   cat: Catalogue,
+                   agency_index: Mapping[str, int],
+                   add: _Add) -> list[tuple[int, int, int]] | None:
+    if not isinstance(reports, (list, tuple)):
+        add("reports", ("reports",), "expected a list of reports, each {agency, factor, stance}, "
+                                     f"got {_kind(reports)}")
+        return None
+    items: list[tuple[int, int, int]] = []
+    complete = True
+    for k, rep in enumerate(reports):
+        field = f"reports[{k}]"
+        if not isinstance(rep, Mapping):
+            add(field, ("reports", k), f"expected a mapping with agency, factor and stance, got {_kind(rep)}")
+            complete = False
+            continue
+        for key in rep:
+            if key not in REPORT_KEYS:
+                add(f"{field}.{key}", ("reports", k, key),
+                    f"unknown key {str(key)!r}{_hint(key, REPORT_KEYS)} (keys of a report: "
+                    f"{', '.join(REPORT_KEYS)})", at_key=True)
+        j = a = s = -1
+        fid = rep.get("factor")
+        if "factor" not in rep:
+            add(f"{field}.factor", ("reports", k, "factor"), "missing key 'factor': the factor the agency reports on")
+        elif not isinstance(fid, str):
+            add(f"{field}.factor", ("reports", k, "factor"), f"expected a factor id, got {_kind(fid)}")
+        elif fid not in cat.factor_ids:
+            add(f"{field}.factor", ("reports", k, "factor"), f"unknown factor {fid!r}{_hint(fid, cat.factor_ids)}")
+        else:
+            j = cat.factor_index(fid)
+            if levels[j] == 0:
+                if j not in bad:
+                    add(f"{field}.factor", ("reports", k, "factor"),
+                        f"factor {fid!r} is not present in this vignette (its level is 0): give it a level "
+                        "under factors, or report on a present factor")
+                j = -2  # not reported on; a factor with a bad level has its own problem
+        agency = rep.get("agency")
+        if "agency" not in rep:
+            add(f"{field}.agency", ("reports", k, "agency"),
+                f"missing key 'agency': who reports, one of {', '.join(cat.agency_ids)}")
+        elif not isinstance(agency, str) or agency not in agency_index:
+            shown = repr(agency) if isinstance(agency, str) else _kind(agency)
+            add(f"{field}.agency", ("reports", k, "agency"),
+                f"unknown agency {shown}{_hint(agency, cat.agency_ids)} (agencies: {', '.join(cat.agency_ids)})")
+        else:
+            a = agency_index[agency]
+            ages = cat.agency_ages.get(agency)
+            if age is not None and ages is not None and age not in ages:
+                sees = ", ".join(cat.level_names("age_band")[x] for x in ages)
+                add(f"{field}.agency", ("reports", k, "agency"),
+                    f"{agency!r} does not see a child of this age (age_band "
+                    f"{cat.level_names('age_band')[age]}); it sees {sees}")
+        stance = rep.get("stance", "concern")
+        if stance not in STANCES:
+            add(f"{field}.stance", ("reports", k, "stance"),
+                f"expected concern or reassure, got {_kind(stance)}")
+        else:
+            s = STANCES.index(stance)
+        if j == -1 or a < 0 or s < 0:
+            complete = False
+        if j >= 0 and a >= 0 and s >= 0:
+            items.append((j, a, s))
+    if complete:
+        reported = {j for j, _, s in items if s == 0 or cat.factors[j].protective}
+        missing = [cat.factor_ids[j] for j in sorted(known) if levels[j] > 0 and j not in reported]
+        if missing:
+            add("reports", ("reports",),
+                f"present factors nobody reports: {', '.join(missing)} (each present factor needs a "
+                "report; a concern unless the factor is protective)", at_key=True)
+    return items
+
+
+def _exclusion_problem(cat: Catalogue, spec: Mapping[str, Any], i: int, j: int, checked: _Checked,
+                       prefix: tuple[str | int, ...]) -> SetProblem:
+    """The catalogue exclusion that rules out factor ``j`` at its level for vignette ``i``."""
+    fid = cat.factor_ids[j]
+    level = int(checked.levels[i, j])
+    codes = {a: int(checked.child[a][i]) for a in cat.child_ids}
+    child = ", ".join(f"{a} {cat.level_names(a)[codes[a]]}" for a in cat.child_ids)
+    reason = ""
+    for excl in cat.exclusions:
+        if fid in excl.caps and excl.caps[fid] < level and all(codes[a] in allowed
+                                                               for a, allowed in excl.when.items()):
+            reason = f"; catalogue exclusion {excl.id!r}: {excl.why}"
+            break
+    name = cat.level_names(fid)[level]
+    return SetProblem((*prefix, i, "factors", fid), _id_of(spec), f"factors.{fid}",
+                      f"level {name!r} is not plausible for this child ({child}){reason}", number=i + 1)
+
+
 def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random_state: int,
                          catalogue: Catalogue, *, narratives: bool = True,
                          source: str = "<specs>") -> pd.DataFrame:
@@ -441,7 +827,7 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
     (``none``/``disabled``), ``factors`` (factor id -> level name or number),
     optional ``reports`` (a list of ``{agency, factor, stance}`` in the order
     they arrive; when omitted they are sampled) and optional ``note`` (kept in
-    a ``note`` column). Errors name the spec and the field.
+    a ``note`` column). The format is described in ``docs/vignettes.md``.
 
     Parameters
     ----------
@@ -453,6 +839,15 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
         Seed of the per-vignette seeds and of any sampled reports.
     catalogue : Catalogue
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    source : str
+        What to call the specs in error messages.
+
+    Raises
+    ------
+    VignetteSetError
+        Every problem in the specs at once (see :func:`check_specs`), each naming the
+        vignette and the field; specs read by :func:`dsk._yaml.load_yaml` also give the
+        line and column.
 
     Examples
     --------
@@ -461,52 +856,21 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
     >>> v = vignettes_from_specs([spec], "hand", 1, load_catalogue(), narratives=False)
     >>> v["vignette_id"].tolist(), int(v["parental_mental_health"].iloc[0])
     (['baby'], 2)
+    >>> try:
+    ...     vignettes_from_specs([{"id": "x", "age_band": "baby"}, {"id": "x", "age_band": "infant"}],
+    ...                          "hand", 1, load_catalogue())
+    ... except VignetteSetError as exc:
+    ...     print(exc)
+    <specs>: 2 problems in the vignette set
+    <specs>: vignette 'x', field 'age_band': 'age_band' has no level 'baby'; levels are unborn, infant, preschool, primary, secondary
+    <specs>: vignette 'x', field 'id': duplicate id 'x', already used by vignette 1
     """
     cat = catalogue
+    problems, checked = _check(specs, cat, ())
+    if problems:
+        raise VignetteSetError.from_problems(source, problems, data=specs)
     n = len(specs)
-    if n == 0:
-        raise ValueError(f"{source}: no vignettes")
-    levels = np.zeros((n, len(cat.factors)), dtype=np.int64)
-    child = {a: np.zeros(n, dtype=np.int64) for a in cat.child_ids}
-    given: list[list[tuple[int, int, int]] | None] = []
-    agency_index = {a: i for i, a in enumerate(cat.agency_ids)}
-    for i, spec in enumerate(specs):
-        where = f"{source}: vignette {spec.get('id', i + 1)!r}"
-        try:
-            child["age_band"][i] = cat.level_code("age_band", str(spec["age_band"]))
-            child["disability"][i] = cat.level_code("disability", str(spec.get("disability", "none")))
-            for fid, value in dict(spec.get("factors", {})).items():
-                j = cat.factor_index(fid)
-                code = cat.level_code(fid, value) if isinstance(value, str) else int(value)
-                if not 0 <= code <= cat.factors[j].max_level:
-                    raise KeyError(f"level {code} outside 0-{cat.factors[j].max_level}")
-                levels[i, j] = code
-        except KeyError as exc:
-            raise ValueError(f"{where}: {exc.args[0]}") from None
-        if "reports" in spec:
-            items = []
-            for k, rep in enumerate(spec["reports"]):
-                try:
-                    j = cat.factor_index(rep["factor"])
-                    a = agency_index[rep["agency"]]
-                    stance = ("concern", "reassure").index(rep.get("stance", "concern"))
-                except (KeyError, ValueError) as exc:
-                    raise ValueError(f"{where}: field 'reports[{k}]': {exc}") from None
-                if levels[i, j] == 0:
-                    raise ValueError(f"{where}: field 'reports[{k}]': factor {rep['factor']!r} is not present")
-                items.append((j, a, stance))
-            reported = {j for j, _, s in items if s == 0 or cat.factors[j].protective}
-            missing = [cat.factor_ids[j] for j in np.flatnonzero(levels[i]) if j not in reported]
-            if missing:
-                raise ValueError(f"{where}: field 'reports': present factors nobody reports: {missing}")
-            given.append(items)
-        else:
-            given.append(None)
-    bad = cat.violations(levels, child)
-    if bad.any():
-        i, j = (int(x) for x in np.argwhere(bad)[0])
-        raise ValueError(f"{source}: vignette {specs[i].get('id', i + 1)!r}: field {cat.factor_ids[j]!r}: "
-                         "not plausible for this child (catalogue exclusion)")
+    levels, child, given = checked.levels, checked.child, checked.given
     rng = np.random.default_rng(random_state)
     arrays = _finish(cat, levels, child, rng, conflict_rate=0.0)
     if any(g is not None for g in given):

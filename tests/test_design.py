@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from dsk.design import (
+    VignetteSetError,
     d_efficient_vignettes,
     generate,
     random_vignettes,
@@ -110,13 +111,13 @@ def test_specs_build_hand_made_vignettes(catalogue):
     v = vignettes_from_specs([spec], "hand", random_state=1, catalogue=catalogue)
     assert v["vignette_id"].iloc[0] == "case-a" and v["note"].iloc[0] == "why"
     assert v["parental_mental_health"].iloc[0] == 2
-    with pytest.raises(ValueError, match="vignette 'bad': field 'school_attendance'"):
+    with pytest.raises(VignetteSetError, match="vignette 'bad', field 'factors.school_attendance'.*school-age-only"):
         vignettes_from_specs([{"id": "bad", "age_band": "infant", "factors": {"school_attendance": 1}}],
                              "hand", random_state=1, catalogue=catalogue)
-    with pytest.raises(ValueError, match="vignette 'x'.*no level 'awful'"):
+    with pytest.raises(VignetteSetError, match="vignette 'x', field 'factors.hygiene': 'hygiene' has no level 'awful'"):
         vignettes_from_specs([{"id": "x", "age_band": "primary", "factors": {"hygiene": "awful"}}],
                              "hand", random_state=1, catalogue=catalogue)
-    with pytest.raises(ValueError, match="nobody reports"):
+    with pytest.raises(VignetteSetError, match="field 'reports': present factors nobody reports: offending"):
         vignettes_from_specs([{"id": "x", "age_band": "primary", "factors": {"hygiene": 1, "offending": 1},
                                "reports": [{"agency": "school", "factor": "hygiene"}]}],
                              "hand", random_state=1, catalogue=catalogue)

@@ -126,10 +126,10 @@ def _download(researcher: Researcher, study: int, folder: Path) -> Path:
     ("broken.jsonl", None, "broken.jsonl, line 2: not valid JSON"),
     ("short.csv", "vignette_id,set_id\nv1,mine\n", "short.csv: vignettes: missing required columns seed, "),
     ("cases.yaml", HAND_SET.replace("disclosure: present", "disclosure: sometimes"),
-     "cases.yaml, line 9: vignette 'disclosure': 'disclosure' has no level 'sometimes'"),
+     "cases.yaml:9:27: vignette 'disclosure', field 'factors.disclosure': 'disclosure' has no level 'sometimes'"),
     ("cases.xlsx", "x", "cases.xlsx: unknown file type '.xlsx'"),
     ("odd.yaml", "id: x\nseed: 1\nvignettes: [1, 2]\n",
-     "odd.yaml: not a vignettes file this app can read"),
+     "odd.yaml: 2 problems in the vignette set\nodd.yaml:3:13: vignette 1: expected a mapping"),
     ("garbage.parquet", "PAR1 no footer", "garbage.parquet: not a readable Parquet file"),
 ])
 def test_bad_upload_shows_the_errors_and_stores_nothing(
