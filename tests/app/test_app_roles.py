@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from dsk.app import _study as st
 from dsk.app import create_researcher, open_database
 from dsk.app._db import make_engine, upgrade
-from dsk.app._models import Collaborator, Researcher as Account, ResearcherSession, Study
+from dsk.app._models import Collaborator, ResearcherSession, Study
+from dsk.app._models import Researcher as Account
 from dsk.app.cli import admin_app
 
 PASSWORD = "another good password"
