@@ -178,6 +178,28 @@ def study_for(db: Session, study_id: int, researcher: Researcher, need: str = "v
 
     A study the researcher has no role in is refused exactly like a missing one (404);
     a role too weak for the action is a 403.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dsk.app import open_database
+    >>> from dsk.catalogue import load_catalogue
+    >>> with tempfile.TemporaryDirectory() as tmp, open_database(tmp + "/app.sqlite3") as db:
+    ...     ada, bob, eve = (create_researcher(db, name, "a long passphrase")
+    ...                      for name in ("ada", "bob", "eve"))
+    ...     study = create_study(db, owner=ada, title="Pilot", set_id="training-12",
+    ...                          deck_size=3, n_participants=2, rounds=1,
+    ...                          catalogue=load_catalogue())
+    ...     _ = add_collaborator(db, study, "bob", "viewer")
+    ...     print(study_for(db, study.id, bob)[1], [s.title for s, _ in visible_studies(db, bob)])
+    ...     for who, need in ((bob, "editor"), (eve, "viewer")):
+    ...         try:
+    ...             study_for(db, study.id, who, need)
+    ...         except AppError as exc:
+    ...             print(exc.status, exc.message)
+    viewer ['Pilot']
+    403 role: needs the editor role in this study; you are a viewer
+    404 study_id: no study 1
     """
     study = db.get(Study, study_id)
     role = role_of(db, study, researcher) if study is not None else None

@@ -346,3 +346,31 @@ def test_a_study_survives_its_collaborators(make_client, researcher: Researcher,
         db.commit()
         assert db.scalar(sa.select(sa.func.count()).select_from(Collaborator)) == 0
     assert researcher.client.get(f"/studies/{study}/judgements.csv").text.count("\n") == 3
+
+
+def test_downgrade_to_0002_keeps_the_studies(db_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from dsk.app._db import MIGRATIONS
+
+    engine = _at_0002(db_url, ["first"])
+    upgrade(engine)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":  # as dsk.app._db.upgrade does
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0002")
+        inspector = sa.inspect(conn)
+        columns = {c["name"] for c in inspector.get_columns("studies")}
+        tables = set(inspector.get_table_names())
+        kept = conn.execute(sa.text("SELECT count(*) FROM responses")).scalar()
+    assert "owner_id" not in columns and "study_collaborators" not in tables and kept == 1
+    upgrade(engine)  # and up again
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT owner_id FROM studies")).scalar() == 1
+    engine.dispose()
