@@ -99,7 +99,12 @@ def create_researcher(db: Session, username: str, password: str, *, admin: bool 
         found.is_admin = found.is_admin or admin
         found.disabled = False
         end_sessions(db, found)
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:  # made at the same moment by someone else
+        db.rollback()
+        raise AppError(f"an account {username!r} already exists; give --reset to set its "
+                       "password", status=409, field="username") from None
     return found
 
 
@@ -246,7 +251,12 @@ def add_collaborator(db: Session, study: Study, username: str, role: str) -> Col
         db.add(row)
     else:
         row.role = role
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:  # added at the same moment in another request
+        db.rollback()
+        raise AppError(f"{found.username!r} was just added; reload the page", status=409,
+                       field="username") from None
     return row
 
 
