@@ -105,16 +105,25 @@ async def change_password(request: Request, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     token = request.cookies.get(RESEARCHER_COOKIE)
+    client = request.client.host if request.client else "?"
 
     def change() -> Response:
         with core.db() as db:
             who = core.researcher(db, request)
+            # guessing the current password here counts as failed log-ins do
+            wait = core.limiter.retry_after(client, who.username)
+            if wait > 0:
+                raise st.AppError(f"too many wrong passwords; try again in "
+                                  f"{max(1, round(wait / 60))} minute(s)", status=429,
+                                  field="current_password")
             try:
                 st.change_password(db, who, str(form.get("current_password") or ""),
                                    str(form.get("new_password") or ""),
                                    keep=token_hash(token) if token else None)
             except st.AppError as exc:
                 db.rollback()
+                if exc.field == "current_password":
+                    core.limiter.failed(client, who.username)
                 return core.render(request, "account.html", status=exc.status, researcher=who,
                                    errors={exc.field or "new_password": exc.message})
             return core.render(request, "account.html", researcher=who, changed=True)
