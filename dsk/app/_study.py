@@ -131,12 +131,14 @@ def change_password(db: Session, researcher: Researcher, current: str, new: str,
     db.commit()
 
 
-def set_disabled(db: Session, researcher_id: int, disabled: bool, by: Researcher) -> Researcher:
-    """Disable (ending its sessions) or enable an account; an admin cannot disable their own."""
+def set_disabled(db: Session, researcher_id: int, disabled: bool, by: Researcher | None
+                 ) -> Researcher:
+    """Disable (ending its sessions) or enable an account; an admin (``by``, None on the
+    command line) cannot disable their own."""
     found = db.get(Researcher, researcher_id)
     if found is None:
         raise AppError(f"no account {researcher_id}", status=404, field="researcher_id")
-    if disabled and found.id == by.id:
+    if disabled and by is not None and found.id == by.id:
         raise AppError("you cannot disable your own account", status=409, field="researcher_id")
     found.disabled = disabled
     if disabled:

@@ -118,6 +118,37 @@ def admin_create(
         console.print(f"{kind} {username!r} can now log in")
 
 
+def _switch(username: str, db: str, disabled: bool) -> None:
+    from dsk.app import AppError, open_database
+    from dsk.app import _study as st
+
+    try:
+        with open_database(db) as session:
+            st.set_disabled(session, st.owner_named(session, username).id, disabled, by=None)
+    except (AppError, ValueError) as exc:
+        raise fail(str(exc).replace("owner: ", "username: ", 1)) from exc
+
+
+@admin_app.command("disable")
+def admin_disable(
+    username: Annotated[str, typer.Argument(help="Researcher's user name.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Disable an account: it can no longer log in, and its sessions end."""
+    _switch(username, db, True)
+    console.print(f"researcher {username!r} is disabled; their sessions have ended")
+
+
+@admin_app.command("enable")
+def admin_enable(
+    username: Annotated[str, typer.Argument(help="Researcher's user name.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Enable a disabled account again."""
+    _switch(username, db, False)
+    console.print(f"researcher {username!r} can log in again")
+
+
 @study_app.command("create")
 def study_create(
     title: Annotated[str, typer.Option("--title", help="The study's title.")],

@@ -384,3 +384,18 @@ def test_guessing_the_current_password_is_limited(make_client, db_url: str) -> N
     r = bot.change_password(RESEARCHER_PASSWORD, "a brand new password")
     assert r.status_code == 429 and "too many wrong passwords" in r.text
     assert Researcher(make_client(login_attempts=2, login_window=60)).login().status_code == 429
+
+
+def test_cli_admin_disable_and_enable(make_client, researcher: Researcher, db_url: str) -> None:
+    cli = typer.Typer()
+    cli.add_typer(admin_app, name="admin")
+    runner = CliRunner()
+    r = runner.invoke(cli, ["admin", "disable", RESEARCHER, "--db", db_url])
+    assert r.exit_code == 0 and "is disabled; their sessions have ended" in r.output
+    assert str(researcher.client.get("/").url).endswith("/login")
+    assert Researcher(make_client()).login().status_code == 403
+    r = runner.invoke(cli, ["admin", "enable", RESEARCHER, "--db", db_url])
+    assert r.exit_code == 0 and "can log in again" in r.output
+    assert Researcher(make_client()).login().status_code == 200
+    r = runner.invoke(cli, ["admin", "disable", "nobody", "--db", db_url])
+    assert r.exit_code == 1 and "error: username: no account 'nobody'" in r.output
