@@ -305,6 +305,7 @@ def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
         Answer,
         claim_link,
         close_round,
+        create_researcher,
         create_study,
         deck_of,
         issue_links,
@@ -313,7 +314,8 @@ def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     with open_database(url) as db:
-        study = create_study(db, title="pilot", set_id="training-12", deck_size=12, n_participants=2, rounds=1,
+        owner = create_researcher(db, "ada", "a long passphrase")
+        study = create_study(db, owner=owner, title="pilot", set_id="training-12", deck_size=12, n_participants=2, rounds=1,
                              catalogue=load_catalogue())
         for k, (participant, token) in enumerate(issue_links(db, study)):
             claim_link(db, token, "teacher" if k else "social_worker", 5 + k)

@@ -1,8 +1,10 @@
-"""Researchers' log-in and log-out.
+"""Researchers' accounts: log-in, log-out, changing one's password, the admin pages.
 
 A successful log-in stores a hashed session token and sets it in an HttpOnly cookie
 for ``RESEARCHER_HOURS``; failed attempts are counted per client and user name by
-:class:`dsk.app._security.LoginLimiter`.
+:class:`dsk.app._security.LoginLimiter`. A disabled account cannot log in. Changing a
+password (current one required) ends the account's other sessions. Admins create,
+disable and enable accounts at ``/admin``; for anyone else that page does not exist.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from . import _study as st
 from ._models import Researcher, ResearcherSession, utcnow
@@ -48,6 +51,9 @@ async def login(request: Request, core: State) -> Response:
             ok = verify_password(password, found.password_hash if found else _DUMMY_HASH)
             if not ok or found is None:
                 return None
+            if found.disabled:
+                raise st.AppError("this account is disabled; ask an admin to enable it",
+                                  status=403, field="username")
             token = new_token()
             db.execute(delete(ResearcherSession).where(ResearcherSession.expires_at < utcnow()))
             db.add(ResearcherSession(token_hash=token_hash(token), researcher_id=found.id,
@@ -84,3 +90,104 @@ async def logout(request: Request, core: State) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(RESEARCHER_COOKIE, path="/")
     return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, core: State) -> HTMLResponse:
+    with core.db() as db:
+        who = core.researcher(db, request)
+        return core.render(request, "account.html", researcher=who)
+
+
+@router.post("/account/password")
+async def change_password(request: Request, core: State) -> Response:
+    """Set a new password (the current one required); the account's other sessions end."""
+    form = await request.form()
+    core.check_csrf(request, form)
+    token = request.cookies.get(RESEARCHER_COOKIE)
+    client = request.client.host if request.client else "?"
+
+    def change() -> Response:
+        with core.db() as db:
+            who = core.researcher(db, request)
+            # guessing the current password here counts as failed log-ins do
+            wait = core.limiter.retry_after(client, who.username)
+            if wait > 0:
+                raise st.AppError(f"too many wrong passwords; try again in "
+                                  f"{max(1, round(wait / 60))} minute(s)", status=429,
+                                  field="current_password")
+            try:
+                st.change_password(db, who, str(form.get("current_password") or ""),
+                                   str(form.get("new_password") or ""),
+                                   keep=token_hash(token) if token else None)
+            except st.AppError as exc:
+                db.rollback()
+                if exc.field == "current_password":
+                    core.limiter.failed(client, who.username)
+                return core.render(request, "account.html", status=exc.status, researcher=who,
+                                   errors={exc.field or "new_password": exc.message})
+            return core.render(request, "account.html", researcher=who, changed=True)
+
+    return await run_in_threadpool(change)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, core: State) -> HTMLResponse:
+    with core.db() as db:
+        who = core.admin(db, request)
+        return core.render(request, "admin.html", researcher=who, accounts=_accounts(db),
+                           form={})
+
+
+def _accounts(db: Session) -> list[Researcher]:
+    return list(db.scalars(select(Researcher).order_by(Researcher.username)))
+
+
+@router.post("/admin/accounts")
+async def admin_create(request: Request, core: State) -> Response:
+    """An admin creates an account (never overwriting an existing one)."""
+    form = await request.form()
+    core.check_csrf(request, form)
+    fields = {"username": str(form.get("username") or ""),
+              "is_admin": "yes" if form.get("is_admin") == "yes" else ""}
+
+    def create() -> Response:
+        with core.db() as db:
+            who = core.admin(db, request)
+            try:
+                st.create_researcher(db, fields["username"], str(form.get("password") or ""),
+                                     admin=bool(fields["is_admin"]))
+            except st.AppError as exc:
+                db.rollback()
+                message = exc.message.replace("; give --reset to set its password", "")
+                return core.render(request, "admin.html", status=exc.status, researcher=who,
+                                   accounts=_accounts(db), form=fields,
+                                   errors={exc.field or "username": message})
+            return RedirectResponse("/admin", status_code=303)
+
+    return await run_in_threadpool(create)
+
+
+async def _set_disabled(request: Request, researcher_id: int, core: State,
+                        disabled: bool) -> Response:
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def switch() -> None:
+        with core.db() as db:
+            who = core.admin(db, request)
+            st.set_disabled(db, researcher_id, disabled, by=who)
+
+    await run_in_threadpool(switch)
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/accounts/{researcher_id}/disable")
+async def admin_disable(request: Request, researcher_id: int, core: State) -> Response:
+    """Disable an account: it cannot log in and its sessions end."""
+    return await _set_disabled(request, researcher_id, core, True)
+
+
+@router.post("/admin/accounts/{researcher_id}/enable")
+async def admin_enable(request: Request, researcher_id: int, core: State) -> Response:
+    return await _set_disabled(request, researcher_id, core, False)

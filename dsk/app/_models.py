@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +46,10 @@ class Researcher(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: manages accounts (the admin pages); gives no access to other researchers' studies
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: a disabled account cannot log in, and its sessions were ended
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ResearcherSession(Base):
@@ -56,6 +63,8 @@ class Study(Base):
     __tablename__ = "studies"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
+    #: the researcher who created the study; only they manage its collaborators
+    owner_id: Mapped[int] = mapped_column(ForeignKey("researchers.id"), index=True)
     set_id: Mapped[str] = mapped_column(String(100))
     deck_size: Mapped[int] = mapped_column(Integer)
     n_participants: Mapped[int] = mapped_column(Integer)
@@ -70,6 +79,19 @@ class Study(Base):
     #: round1 -> (round2 when rounds == 2) -> closed
     phase: Mapped[str] = mapped_column(String(20), default="round1")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Collaborator(Base):
+    """A researcher other than the owner who may see (viewer) or run (editor) a study."""
+
+    __tablename__ = "study_collaborators"
+    __table_args__ = (CheckConstraint("role IN ('viewer', 'editor')",
+                                      name="ck_collaborator_role"),)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    researcher_id: Mapped[int] = mapped_column(ForeignKey("researchers.id", ondelete="CASCADE"),
+                                               primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(10))
 
 
 class StudyVignette(Base):

@@ -28,10 +28,15 @@ def open_database(db_url: str | Path, migrate: bool = True) -> Iterator[Session]
         engine.dispose()
 
 
-def create_researcher(db_url: str | Path, username: str, password: str) -> None:
-    """Add a researcher who can log in, or reset an existing researcher's password."""
+def create_researcher(db_url: str | Path, username: str, password: str, *,
+                      admin: bool = False, reset: bool = False) -> None:
+    """Add a researcher who can log in (an admin when ``admin``).
+
+    An existing account is refused unless ``reset``, which sets its password and ends
+    its sessions (see :func:`dsk.app._study.create_researcher`).
+    """
     with open_database(db_url) as db:
-        st.create_researcher(db, username, password)
+        st.create_researcher(db, username, password, admin=admin, reset=reset)
 
 
 def export_judgements(db_url: str | Path, study_id: int) -> pd.DataFrame:

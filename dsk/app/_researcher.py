@@ -5,7 +5,10 @@ A study is made from a bundled set or from an uploaded vignettes file (read by
 form with its errors, and nothing is stored. Links are issued for every site or one.
 
 Every handler first checks the researcher's session (:meth:`AppState.researcher`),
-which sends a browser without one to the log-in page.
+which sends a browser without one to the log-in page, and every handler of a study
+checks the researcher's role in it (:meth:`AppState.study`): a viewer sees progress
+and exports, an editor also issues links, moves participants and closes rounds, the
+owner also adds and removes collaborators. To anyone else the study does not exist.
 """
 
 from __future__ import annotations
@@ -17,14 +20,13 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from dsk.io import write_table
 
 from . import _study as st
-from ._models import Study
+from ._models import Researcher, Study
 from ._ops import study_survey
 from ._state import PHASES, State
 from ._survey import qualtrics_txt
@@ -36,9 +38,9 @@ router = APIRouter()
 def dashboard(request: Request, core: State) -> HTMLResponse:
     with core.db() as db:
         who = core.researcher(db, request)
-        studies = list(db.scalars(select(Study).order_by(Study.id.desc())))
-        return core.render(request, "dashboard.html", researcher=who, studies=studies,
-                           sets=core.sets, phases=PHASES, form={})
+        return core.render(request, "dashboard.html", researcher=who,
+                           studies=st.visible_studies(db, who), sets=core.sets, phases=PHASES,
+                           form={})
 
 
 #: Largest vignettes file the create-study form accepts.
@@ -67,17 +69,18 @@ async def new_study(request: Request, core: State) -> Response:
         with core.db() as db:
             who = core.researcher(db, request)
             try:
-                study = _create(db, fields, name, data)
+                study = _create(db, who, fields, name, data)
             except st.AppError as exc:
                 db.rollback()
-                studies = list(db.scalars(select(Study).order_by(Study.id.desc())))
                 return core.render(request, "dashboard.html", status=exc.status,
-                                   researcher=who, studies=studies, sets=core.sets,
+                                   researcher=who, studies=st.visible_studies(db, who),
+                                   sets=core.sets,
                                    phases=PHASES, form=fields,
                                    errors={exc.field or "title": exc.message})
             return RedirectResponse(f"/studies/{study.id}", status_code=303)
 
-    def _create(db: Session, fields: dict[str, str], name: str, data: bytes | None) -> Study:
+    def _create(db: Session, who: Researcher, fields: dict[str, str], name: str,
+                data: bytes | None) -> Study:
         vignettes, source, digest = None, "", ""
         if data is not None:
             if len(data) > MAX_UPLOAD:
@@ -89,7 +92,7 @@ async def new_study(request: Request, core: State) -> Response:
                 vignettes = st.read_vignettes_file(path, core.catalogue, name=name)
             source, digest = name, hashlib.sha256(data).hexdigest()
         return st.create_study(
-            db, title=fields["title"], set_id=fields["set_id"], deck_size=fields["deck_size"],
+            db, owner=who, title=fields["title"], set_id=fields["set_id"], deck_size=fields["deck_size"],
             n_participants=fields["n_participants"], rounds=fields["rounds"],
             seed=fields["seed"], sites=fields["sites"], catalogue=core.catalogue,
             vignettes=vignettes, source=source, source_sha256=digest)
@@ -100,12 +103,11 @@ async def new_study(request: Request, core: State) -> Response:
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
 def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
     with core.db() as db:
-        who = core.researcher(db, request)
-        study = st.get_study(db, study_id)
-        return core.render(request, "study.html", researcher=who, study=study,
+        who, study, role = core.study(db, request, study_id)
+        return core.render(request, "study.html", researcher=who, study=study, role=role,
                            rows=st.progress(db, study), phases=PHASES,
-                           sites=st.sites_of(study),
-                           professions=core.professions)
+                           sites=st.sites_of(study), professions=core.professions,
+                           collaborators=st.collaborators(db, study) if role == "owner" else [])
 
 
 @router.post("/studies/{study_id}/links", response_class=HTMLResponse)
@@ -117,8 +119,7 @@ async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
 
     def issue() -> HTMLResponse:
         with core.db() as db:
-            who = core.researcher(db, request)
-            study = st.get_study(db, study_id)
+            who, study, _ = core.study(db, request, study_id, "editor")
             issued = st.issue_links(db, study, site)
             rows = [(st.rater_id(study.id, p.number), p.site or "", f"{base}/p/{token}")
                     for p, token in issued]
@@ -135,8 +136,8 @@ async def move_site(request: Request, study_id: int, core: State) -> Response:
 
     def move() -> None:
         with core.db() as db:
-            core.researcher(db, request)
-            st.move_to_site(db, st.get_study(db, study_id), str(form.get("participant") or ""),
+            _, study, _ = core.study(db, request, study_id, "editor")
+            st.move_to_site(db, study, str(form.get("participant") or ""),
                             str(form.get("site") or ""))
 
     await run_in_threadpool(move)
@@ -150,8 +151,8 @@ async def close(request: Request, study_id: int, core: State) -> Response:
 
     def advance() -> None:
         with core.db() as db:
-            core.researcher(db, request)
-            st.close_round(db, st.get_study(db, study_id))
+            _, study, _ = core.study(db, request, study_id, "editor")
+            st.close_round(db, study)
 
     await run_in_threadpool(advance)
     return RedirectResponse(f"/studies/{study_id}", status_code=303)
@@ -162,8 +163,8 @@ def export(request: Request, study_id: int, fmt: str, core: State) -> Response:
     if fmt not in ("csv", "parquet"):
         raise st.AppError(f"expected csv or parquet, got {fmt!r}", status=404, field="format")
     with core.db() as db:
-        core.researcher(db, request)
-        frame = st.judgements(db, st.get_study(db, study_id))
+        _, study, _ = core.study(db, request, study_id)
+        frame = st.judgements(db, study)
     with tempfile.TemporaryDirectory() as tmp:
         data = write_table(frame, Path(tmp) / f"judgements.{fmt}").read_bytes()
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.apache.parquet"
@@ -174,7 +175,7 @@ def export(request: Request, study_id: int, fmt: str, core: State) -> Response:
 @router.get("/studies/{study_id}/survey.csv")
 def survey_csv(request: Request, study_id: int, core: State) -> Response:
     with core.db() as db:
-        core.researcher(db, request)
+        core.study(db, request, study_id)
         design = study_survey(db, study_id, core.catalogue)
     return Response(design.to_csv(index=False, lineterminator="\n"),
                     media_type="text/csv; charset=utf-8", headers={
@@ -185,9 +186,40 @@ def survey_csv(request: Request, study_id: int, core: State) -> Response:
 @router.get("/studies/{study_id}/qualtrics.txt")
 def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
     with core.db() as db:
-        core.researcher(db, request)
+        core.study(db, request, study_id)
         design = study_survey(db, study_id, core.catalogue)
     return Response(qualtrics_txt(design, core.catalogue),
                     media_type="text/plain; charset=utf-8", headers={
                         "Content-Disposition":
                             f'attachment; filename="study-{study_id}-qualtrics.txt"'})
+
+
+@router.post("/studies/{study_id}/collaborators")
+async def add_collaborator(request: Request, study_id: int, core: State) -> Response:
+    """The owner gives an account the viewer or editor role (or changes its role)."""
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def add() -> None:
+        with core.db() as db:
+            _, study, _ = core.study(db, request, study_id, "owner")
+            st.add_collaborator(db, study, str(form.get("username") or ""),
+                                str(form.get("role") or ""))
+
+    await run_in_threadpool(add)
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/studies/{study_id}/collaborators/remove")
+async def remove_collaborator(request: Request, study_id: int, core: State) -> Response:
+    """The owner takes a collaborator's role away."""
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def remove() -> None:
+        with core.db() as db:
+            _, study, _ = core.study(db, request, study_id, "owner")
+            st.remove_collaborator(db, study, str(form.get("researcher_id") or ""))
+
+    await run_in_threadpool(remove)
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)

@@ -31,7 +31,7 @@ from dsk.sets import bundled_sets, load_set
 
 from . import _study as st
 from ._db import make_engine, upgrade
-from ._models import Participant, Researcher, ResearcherSession, Setting, utcnow
+from ._models import Participant, Researcher, ResearcherSession, Setting, Study, utcnow
 from ._security import LoginLimiter, Signer, token_hash
 
 HERE = Path(__file__).resolve().parent
@@ -144,15 +144,35 @@ class AppState:
                               status=403, field="csrf_token")
 
     def researcher(self, db: Session, request: Request) -> Researcher:
-        """The signed-in researcher, or a redirect to the log-in page."""
+        """The signed-in researcher (an enabled account), or a redirect to the log-in page."""
         token = request.cookies.get(RESEARCHER_COOKIE)
         if token:
             row = db.get(ResearcherSession, token_hash(token))
             if row is not None and row.expires_at > utcnow():
                 found = db.get(Researcher, row.researcher_id)
-                if found is not None:
+                if found is not None and not found.disabled:
                     return found
         raise Redirect("/login")
+
+    def study(self, db: Session, request: Request, study_id: int, need: str = "viewer"
+              ) -> tuple[Researcher, Study, str]:
+        """The signed-in researcher, the study and their role in it (at least ``need``).
+
+        Every researcher route that names a study goes through here: without a role the
+        study does not exist (404, the page of a missing study); with a role weaker than
+        ``need`` the action is refused (403). See :func:`dsk.app._study.study_for`.
+        """
+        who = self.researcher(db, request)
+        study, role = st.study_for(db, study_id, who, need)
+        return who, study, role
+
+    def admin(self, db: Session, request: Request) -> Researcher:
+        """The signed-in researcher when they are an admin; for others the page does not
+        exist (404)."""
+        who = self.researcher(db, request)
+        if not who.is_admin:
+            raise st.AppError("no such page", status=404)
+        return who
 
     def participant(self, db: Session, request: Request) -> Participant:
         """The participant of this browser's study session, or a 401."""

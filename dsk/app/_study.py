@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,14 +29,16 @@ from dsk.sets import build_set, bundled_sets, load_set
 
 from ._models import (
     Assignment,
+    Collaborator,
     Participant,
     Researcher,
+    ResearcherSession,
     Response,
     Study,
     StudyVignette,
     utcnow,
 )
-from ._security import hash_password, new_token, token_hash
+from ._security import hash_password, new_token, token_hash, verify_password
 
 JUDGEMENT_COLUMNS = tuple(c.name for c in columns("judgements"))
 #: Extra columns the app adds after the schema's (allowed by ``validate``).
@@ -66,21 +68,209 @@ def writing(db: Session) -> Any:
     return db.info.get("write_lock") or nullcontext()
 
 
-def create_researcher(db: Session, username: str, password: str) -> Researcher:
-    """Add a researcher, or set the password of an existing one."""
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise AppError("expected at least 8 characters", status=422, field="password")
+
+
+def create_researcher(db: Session, username: str, password: str, *, admin: bool = False,
+                      reset: bool = False) -> Researcher:
+    """Add a researcher account (an admin one when ``admin``).
+
+    An existing account is refused unless ``reset``, which sets its password (and makes
+    it an admin when ``admin``), enables it and ends all its sessions.
+    """
     username = username.strip()
     if not username:
-        raise AppError("expected a user name", field="username")
-    if len(password) < 8:
-        raise AppError("expected at least 8 characters", field="password")
+        raise AppError("expected a user name", status=422, field="username")
+    if len(username) > 100:
+        raise AppError("expected at most 100 characters", status=422, field="username")
+    _check_password(password)
     found = db.scalar(select(Researcher).where(Researcher.username == username))
     if found is None:
-        found = Researcher(username=username, password_hash=hash_password(password))
+        found = Researcher(username=username, password_hash=hash_password(password),
+                           is_admin=admin, disabled=False)
         db.add(found)
+    elif not reset:
+        raise AppError(f"an account {username!r} already exists; give --reset to set its "
+                       "password", status=409, field="username")
     else:
         found.password_hash = hash_password(password)
+        found.is_admin = found.is_admin or admin
+        found.disabled = False
+        end_sessions(db, found)
+    try:
+        db.commit()
+    except IntegrityError:  # made at the same moment by someone else
+        db.rollback()
+        raise AppError(f"an account {username!r} already exists; give --reset to set its "
+                       "password", status=409, field="username") from None
+    return found
+
+
+def end_sessions(db: Session, researcher: Researcher, keep: str | None = None) -> None:
+    """End every session of ``researcher`` except the one whose token hash is ``keep``."""
+    query = delete(ResearcherSession).where(ResearcherSession.researcher_id == researcher.id)
+    if keep is not None:
+        query = query.where(ResearcherSession.token_hash != keep)
+    db.execute(query)
+
+
+def change_password(db: Session, researcher: Researcher, current: str, new: str,
+                    keep: str | None = None) -> None:
+    """Set a new password after checking the current one; end the account's other sessions."""
+    if not verify_password(current, researcher.password_hash):
+        raise AppError("wrong password", status=422, field="current_password")
+    try:
+        _check_password(new)
+    except AppError:
+        raise AppError("expected at least 8 characters", status=422,
+                       field="new_password") from None
+    researcher.password_hash = hash_password(new)
+    end_sessions(db, researcher, keep)
+    db.commit()
+
+
+def set_disabled(db: Session, researcher_id: int, disabled: bool, by: Researcher | None
+                 ) -> Researcher:
+    """Disable (ending its sessions) or enable an account; an admin (``by``, None on the
+    command line) cannot disable their own."""
+    found = db.get(Researcher, researcher_id)
+    if found is None:
+        raise AppError(f"no account {researcher_id}", status=404, field="researcher_id")
+    if disabled and by is not None and found.id == by.id:
+        raise AppError("you cannot disable your own account", status=409, field="researcher_id")
+    found.disabled = disabled
+    if disabled:
+        end_sessions(db, found)
     db.commit()
     return found
+
+
+def owner_named(db: Session, username: str | None) -> Researcher:
+    """The account ``username`` (for ``dsk study create --owner``); without a name, the
+    only account when there is exactly one."""
+    if username is not None:
+        found = db.scalar(select(Researcher).where(Researcher.username == username.strip()))
+        if found is None:
+            raise AppError(f"no account {username.strip()[:100]!r}; create it with "
+                           "`dsk admin create`", status=422, field="owner")
+        return found
+    accounts = list(db.scalars(select(Researcher).order_by(Researcher.id).limit(2)))
+    if len(accounts) != 1:
+        raise AppError("give --owner USERNAME, the researcher who owns the study" if accounts
+                       else "no researcher account yet; create one with `dsk admin create`",
+                       status=422, field="owner")
+    return accounts[0]
+
+
+# ---------------------------------------------------------------- roles
+
+#: A study's roles, weakest first: a viewer sees progress and exports; an editor also
+#: manages participants and rounds; the owner also manages collaborators.
+ROLES = ("viewer", "editor", "owner")
+
+
+def role_of(db: Session, study: Study, researcher: Researcher) -> str | None:
+    """``researcher``'s role in ``study`` (``owner``, ``editor``, ``viewer``) or None."""
+    if study.owner_id == researcher.id:
+        return "owner"
+    return db.scalar(select(Collaborator.role).where(Collaborator.study_id == study.id,
+                                                     Collaborator.researcher_id == researcher.id))
+
+
+def study_for(db: Session, study_id: int, researcher: Researcher, need: str = "viewer"
+              ) -> tuple[Study, str]:
+    """The study and ``researcher``'s role in it, when that role is at least ``need``.
+
+    A study the researcher has no role in is refused exactly like a missing one (404);
+    a role too weak for the action is a 403.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dsk.app import open_database
+    >>> from dsk.catalogue import load_catalogue
+    >>> with tempfile.TemporaryDirectory() as tmp, open_database(tmp + "/app.sqlite3") as db:
+    ...     ada, bob, eve = (create_researcher(db, name, "a long passphrase")
+    ...                      for name in ("ada", "bob", "eve"))
+    ...     study = create_study(db, owner=ada, title="Pilot", set_id="training-12",
+    ...                          deck_size=3, n_participants=2, rounds=1,
+    ...                          catalogue=load_catalogue())
+    ...     _ = add_collaborator(db, study, "bob", "viewer")
+    ...     print(study_for(db, study.id, bob)[1], [s.title for s, _ in visible_studies(db, bob)])
+    ...     for who, need in ((bob, "editor"), (eve, "viewer")):
+    ...         try:
+    ...             study_for(db, study.id, who, need)
+    ...         except AppError as exc:
+    ...             print(exc.status, exc.message)
+    viewer ['Pilot']
+    403 role: needs the editor role in this study; you are a viewer
+    404 study_id: no study 1
+    """
+    study = db.get(Study, study_id)
+    role = role_of(db, study, researcher) if study is not None else None
+    if study is None or role is None:
+        raise AppError(f"no study {study_id}", status=404, field="study_id")
+    if ROLES.index(role) < ROLES.index(need):
+        raise AppError(f"needs the {need} role in this study; you are a {role}", status=403,
+                       field="role")
+    return study, role
+
+
+def visible_studies(db: Session, researcher: Researcher) -> list[tuple[Study, str]]:
+    """The studies ``researcher`` owns or collaborates on, newest first, with the role."""
+    shared = {int(sid): str(role) for sid, role in db.execute(
+        select(Collaborator.study_id, Collaborator.role)
+        .where(Collaborator.researcher_id == researcher.id))}
+    studies = db.scalars(select(Study).where(or_(Study.owner_id == researcher.id,
+                                                 Study.id.in_(list(shared) or [-1])))
+                         .order_by(Study.id.desc()))
+    return [(s, "owner" if s.owner_id == researcher.id else shared[s.id]) for s in studies]
+
+
+def collaborators(db: Session, study: Study) -> list[tuple[Researcher, str]]:
+    """The study's collaborators and their roles, by user name."""
+    return [(r, str(role)) for r, role in db.execute(
+        select(Researcher, Collaborator.role)
+        .join(Collaborator, Collaborator.researcher_id == Researcher.id)
+        .where(Collaborator.study_id == study.id).order_by(Researcher.username))]
+
+
+def add_collaborator(db: Session, study: Study, username: str, role: str) -> Collaborator:
+    """Give the researcher ``username`` the ``role`` (viewer or editor) in ``study``, or
+    change the role they have."""
+    if role not in ("viewer", "editor"):
+        raise AppError(f"expected viewer or editor, got {role[:40]!r}", status=422, field="role")
+    found = db.scalar(select(Researcher).where(Researcher.username == username.strip()))
+    if found is None:
+        raise AppError(f"no account {username.strip()[:100]!r}", status=422, field="username")
+    if found.id == study.owner_id:
+        raise AppError(f"{found.username!r} owns the study", status=422, field="username")
+    row = db.get(Collaborator, (study.id, found.id))
+    if row is None:
+        row = Collaborator(study_id=study.id, researcher_id=found.id, role=role)
+        db.add(row)
+    else:
+        row.role = role
+    try:
+        db.commit()
+    except IntegrityError:  # added at the same moment in another request
+        db.rollback()
+        raise AppError(f"{found.username!r} was just added; reload the page", status=409,
+                       field="username") from None
+    return row
+
+
+def remove_collaborator(db: Session, study: Study, researcher_id: int | str) -> None:
+    """Take away a collaborator's role in ``study`` (the study no longer exists for them)."""
+    wanted = _int_field(researcher_id, "researcher_id", 1, 2**31 - 1)
+    row = db.get(Collaborator, (study.id, wanted))
+    if row is None:
+        raise AppError(f"account {wanted} is not a collaborator of this study", status=422,
+                       field="researcher_id")
+    db.delete(row)
+    db.commit()
 
 
 # ---------------------------------------------------------------- studies
@@ -241,7 +431,8 @@ def sites_of(study: Study) -> list[str]:
     return [str(s) for s in json.loads(study.sites or "[]")]
 
 
-def create_study(db: Session, *, title: str, set_id: str = "", deck_size: int | str,
+def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: str = "",
+                 deck_size: int | str,
                  n_participants: int | str, rounds: int | str, seed: int | str = 1,
                  catalogue: Catalogue, vignettes: pd.DataFrame | None = None,
                  source: str = "", source_sha256: str = "",
@@ -252,7 +443,8 @@ def create_study(db: Session, *, title: str, set_id: str = "", deck_size: int | 
     set, see :func:`read_vignettes_file`), whose vignette ids and ``set_id`` are kept;
     ``source`` and ``source_sha256`` record the file it came from. ``sites`` (see
     :func:`parse_sites`) splits the participants into consecutive blocks, one per site,
-    so each site is dealt the decks in turn like the whole study.
+    so each site is dealt the decks in turn like the whole study. ``owner`` (an account
+    or its id) is the researcher who owns the study.
     """
     title = (title or "").strip()
     if not title:
@@ -273,7 +465,10 @@ def create_study(db: Session, *, title: str, set_id: str = "", deck_size: int | 
     seed_value = _int_field(seed, "seed", 0, 2**31 - 1)
     site_counts = parse_sites(sites, n)
     decks = make_decks(list(vignettes["vignette_id"]), deck, n, random_state=seed_value)
-    study = Study(title=title, set_id=set_id, deck_size=deck, n_participants=n, rounds=n_rounds,
+    owner_id = owner if isinstance(owner, int) else owner.id
+    if db.get(Researcher, owner_id) is None:
+        raise AppError(f"no account {owner_id}", status=422, field="owner")
+    study = Study(owner_id=owner_id, title=title, set_id=set_id, deck_size=deck, n_participants=n, rounds=n_rounds,
                   seed=seed_value, phase="round1", source=source[:300],
                   source_sha256=source_sha256,
                   sites=json.dumps([name for name, _ in site_counts], ensure_ascii=False))

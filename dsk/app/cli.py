@@ -17,18 +17,27 @@ it first); errors name what is wrong and exit with status 1:
 ...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
 ...     created = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
 ...                                       "a long passphrase", "--db", db])
+...     again = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                     "another passphrase", "--db", db])
+...     reset = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                     "another passphrase", "--reset", "--db", db])
 ...     short = runner.invoke(dsk_cli, ["admin", "create", "bob", "--password", "short", "--db", db])
 ...     missing = runner.invoke(dsk_cli, ["study", "export", "7", "-o", str(Path(tmp, "j.csv")),
 ...                                       "--db", db])
 >>> print(created.output)
 researcher 'ada' can now log in
+>>> again.exit_code, again.output.strip()
+(1, "error: username: an account 'ada' already exists; give --reset to set its password")
+>>> print(reset.output.strip())
+researcher 'ada': password set; its sessions have ended
 >>> short.exit_code, short.output.strip()
 (1, 'error: password: expected at least 8 characters')
 >>> missing.exit_code, missing.output.strip()
 (1, 'error: study_id: no study 7')
 
 ``dsk study create`` makes a study from your own vignettes file (or a bundled set),
-keeping its vignette ids and set id, with the participants shared between sites:
+keeping its vignette ids and set id, with the participants shared between sites; its
+owner is ``--owner`` (or the only account):
 
 >>> from dsk.catalogue import load_catalogue
 >>> from dsk.design import generate
@@ -37,9 +46,11 @@ keeping its vignette ids and set id, with the participants shared between sites:
 ...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
 ...     own = write_table(generate("random", 8, 1, load_catalogue(), set_id="ours"),
 ...                       Path(tmp, "ours.jsonl"))
+...     _ = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                 "a long passphrase", "--db", db])
 ...     made = runner.invoke(dsk_cli, ["study", "create", "--vignettes", str(own), "--title",
 ...                                    "Pilot", "--deck-size", "4", "--participants", "4",
-...                                    "--sites", "Leeds,Bristol", "--db", db])
+...                                    "--sites", "Leeds,Bristol", "--owner", "ada", "--db", db])
 >>> print(made.output.strip())
 created study 1: ours, 4 participants, decks of 4, sites Leeds, Bristol
 """
@@ -87,15 +98,55 @@ def admin_create(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           help="Password (asked for when not given).")],
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+    admin: Annotated[bool, typer.Option("--admin", help="The account manages accounts "
+                                                        "(the app's admin pages).")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Set the password of an existing "
+                                                        "account (and enable it), ending its "
+                                                        "sessions.")] = False,
 ) -> None:
-    """Create a researcher account (or reset its password)."""
+    """Create a researcher account; an existing one only with --reset."""
     from dsk.app import AppError, create_researcher
 
     try:
-        create_researcher(db, username, password)
+        create_researcher(db, username, password, admin=admin, reset=reset)
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"researcher {username!r} can now log in")
+    kind = "admin" if admin else "researcher"
+    if reset:
+        console.print(f"{kind} {username!r}: password set; its sessions have ended")
+    else:
+        console.print(f"{kind} {username!r} can now log in")
+
+
+def _switch(username: str, db: str, disabled: bool) -> None:
+    from dsk.app import AppError, open_database
+    from dsk.app import _study as st
+
+    try:
+        with open_database(db) as session:
+            st.set_disabled(session, st.owner_named(session, username).id, disabled, by=None)
+    except (AppError, ValueError) as exc:
+        raise fail(str(exc).replace("owner: ", "username: ", 1)) from exc
+
+
+@admin_app.command("disable")
+def admin_disable(
+    username: Annotated[str, typer.Argument(help="Researcher's user name.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Disable an account: it can no longer log in, and its sessions end."""
+    _switch(username, db, True)
+    console.print(f"researcher {username!r} is disabled; their sessions have ended")
+
+
+@admin_app.command("enable")
+def admin_enable(
+    username: Annotated[str, typer.Argument(help="Researcher's user name.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Enable a disabled account again."""
+    _switch(username, db, False)
+    console.print(f"researcher {username!r} can log in again")
 
 
 @study_app.command("create")
@@ -113,6 +164,9 @@ def study_create(
         "--sites", help='Sites, e.g. "Leeds,Bristol" (participants shared evenly) or '
                         '"Leeds:14,Bristol:10".')] = "",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the decks and their orders.")] = 1,
+    owner: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--owner", help="User name of the researcher who owns the study (default: the only "
+                        "account, when there is just one).")] = None,
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
     """Create a study from your own vignettes file (or a bundled set) and print its number."""
@@ -127,16 +181,17 @@ def study_create(
     try:
         cat = load_catalogue()
         with open_database(db) as session:
+            who = st.owner_named(session, owner)
             if vignettes is not None:
                 frame = st.read_vignettes_file(vignettes, cat)
                 study = st.create_study(
-                    session, title=title, deck_size=deck_size, n_participants=participants,
+                    session, owner=who, title=title, deck_size=deck_size, n_participants=participants,
                     rounds=rounds, seed=seed, sites=sites, catalogue=cat, vignettes=frame,
                     source=vignettes.name,
                     source_sha256=hashlib.sha256(vignettes.read_bytes()).hexdigest())
             else:
                 study = st.create_study(
-                    session, title=title, set_id=str(set_id), deck_size=deck_size,
+                    session, owner=who, title=title, set_id=str(set_id), deck_size=deck_size,
                     n_participants=participants, rounds=rounds, seed=seed, sites=sites,
                     catalogue=cat)
             where = f", sites {', '.join(st.sites_of(study))}" if st.sites_of(study) else ""

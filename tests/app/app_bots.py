@@ -97,6 +97,36 @@ class Researcher:
         page = self.client.get(f"/studies/{study_id}").text
         return self.client.post(f"/studies/{study_id}/close", data={"csrf_token": csrf_of(page)})
 
+    def add_collaborator(self, study_id: int, username: str, role: str) -> httpx.Response:
+        """As the owner, give ``username`` the ``role`` (viewer or editor) in the study."""
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/collaborators", data={
+            "username": username, "role": role, "csrf_token": csrf_of(page)})
+
+    def remove_collaborator(self, study_id: int, researcher_id: int) -> httpx.Response:
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/collaborators/remove", data={
+            "researcher_id": str(researcher_id), "csrf_token": csrf_of(page)})
+
+    def change_password(self, current: str, new: str) -> httpx.Response:
+        page = self.client.get("/account").text
+        return self.client.post("/account/password", data={
+            "current_password": current, "new_password": new, "csrf_token": csrf_of(page)})
+
+    def create_account(self, username: str, password: str, admin: bool = False) -> httpx.Response:
+        """As an admin, create an account in the admin page."""
+        page = self.client.get("/admin").text
+        data = {"username": username, "password": password, "csrf_token": csrf_of(page)}
+        return self.client.post("/admin/accounts", data=data | ({"is_admin": "yes"} if admin
+                                                                 else {}))
+
+    def set_disabled(self, researcher_id: int, disabled: bool) -> httpx.Response:
+        """As an admin, disable or enable an account."""
+        page = self.client.get("/admin").text
+        action = "disable" if disabled else "enable"
+        return self.client.post(f"/admin/accounts/{researcher_id}/{action}",
+                                data={"csrf_token": csrf_of(page)})
+
 
 def default_answer(position: int) -> dict[str, Any]:
     return {"need_level": str(1 + position % 4), "confidence": "70", "risk": str(position % 11),

@@ -190,11 +190,16 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
     token = csrf_of(page)
     app = researcher.client.app
     posts = sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))
-    assert posts == ["/login", "/logout", "/p/{token}", "/s/answer", "/studies",
-                     "/studies/{study_id}/close", "/studies/{study_id}/links",
+    assert posts == ["/account/password", "/admin/accounts",
+                     "/admin/accounts/{researcher_id}/disable",
+                     "/admin/accounts/{researcher_id}/enable", "/login", "/logout",
+                     "/p/{token}", "/s/answer", "/studies",
+                     "/studies/{study_id}/close", "/studies/{study_id}/collaborators",
+                     "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/links",
                      "/studies/{study_id}/site"]
     for path in posts:
-        url = path.replace("{token}", bot.link.rsplit("/", 1)[1]).replace("{study_id}", str(study))
+        url = (path.replace("{token}", bot.link.rsplit("/", 1)[1])
+               .replace("{study_id}", str(study)).replace("{researcher_id}", "1"))
         for data in ({}, {"csrf_token": "x" + token[1:]}):
             r = researcher.client.post(url, data=data)
             assert r.status_code == 403, (url, r.status_code)

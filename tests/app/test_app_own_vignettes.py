@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import typer
-from app_bots import Practitioner, Researcher, default_answer
+from app_bots import RESEARCHER, RESEARCHER_PASSWORD, Practitioner, Researcher, default_answer
 from typer.testing import CliRunner
 
 from dsk.app import _study as st
-from dsk.app import export_judgements, open_database, read_survey
+from dsk.app import create_researcher, export_judgements, open_database, read_survey
 from dsk.app._db import make_engine, upgrade
 from dsk.app._models import Participant, Study, StudyVignette
 from dsk.app.cli import admin_app, study_app
@@ -177,7 +177,8 @@ def test_sites_split_the_participants_in_blocks_balanced_over_decks(
     deck three times."""
     frame = generate("random", 48, 3, CATALOGUE, set_id="forty-eight")
     with open_database(sqlite_url) as db:
-        study = st.create_study(db, title="Two sites", deck_size=12, n_participants=24,
+        owner = st.create_researcher(db, RESEARCHER, RESEARCHER_PASSWORD)
+        study = st.create_study(db, owner=owner, title="Two sites", deck_size=12, n_participants=24,
                                 rounds=1, catalogue=CATALOGUE, vignettes=frame,
                                 sites="Leeds,Bristol")
         rows = [(p.site, p.deck) for p in st.progress(db, study)]
@@ -189,6 +190,7 @@ def test_sites_split_the_participants_in_blocks_balanced_over_decks(
 
 def test_cli_create_from_jsonl_and_yaml(sqlite_url: str, own_frame: pd.DataFrame,
                                         tmp_path: Path) -> None:
+    create_researcher(sqlite_url, RESEARCHER, RESEARCHER_PASSWORD)  # the owner
     runner = CliRunner()
     cli = _cli()
     jsonl = _own_file(own_frame, tmp_path, "ours.jsonl")
@@ -234,6 +236,7 @@ def test_cli_create_from_jsonl_and_yaml(sqlite_url: str, own_frame: pd.DataFrame
 
 def test_survey_round_trip_with_own_vignettes(sqlite_url: str, own_frame: pd.DataFrame,
                                               tmp_path: Path) -> None:
+    create_researcher(sqlite_url, RESEARCHER, RESEARCHER_PASSWORD)  # the owner
     runner = CliRunner()
     cli = _cli()
     jsonl = _own_file(own_frame, tmp_path, "ours.jsonl")

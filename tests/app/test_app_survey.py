@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
-from app_bots import Practitioner, Researcher, default_answer
+from app_bots import RESEARCHER, RESEARCHER_PASSWORD, Practitioner, Researcher, default_answer
 from typer.testing import CliRunner
 
 from dsk.app import (
@@ -31,7 +31,8 @@ CATALOGUE = load_catalogue()
 @pytest.fixture
 def study_db(sqlite_url: str) -> tuple[str, int]:
     with open_database(sqlite_url) as db:
-        study = st.create_study(db, title="Survey", set_id="training-12", deck_size=3,
+        owner = st.create_researcher(db, RESEARCHER, RESEARCHER_PASSWORD)
+        study = st.create_study(db, owner=owner, title="Survey", set_id="training-12", deck_size=3,
                                 n_participants=4, rounds=1, seed=2, catalogue=load_catalogue())
         return sqlite_url, study.id
 

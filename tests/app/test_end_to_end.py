@@ -4,7 +4,8 @@
 2. Create a scoring-app study from that file, in 4 decks of 12, across 2 sites.
 3. 24 practitioners score it over HTTP against a live server on 127.0.0.1; one of them in
    Debian's Chromium, the others as bots.
-4. Export the study.
+4. Export the study, as a colleague the owner made a viewer of it; another researcher on
+   the same server does not see it.
 5. Run an experiment that reads the app's database.
 6. The report renders with no "nan" and no "simulated", and the tables carry deck, position and
    site.
@@ -87,6 +88,8 @@ def test_a_real_study_end_to_end(browser: Any, tmp_path: Path) -> None:
     vignette_file = write_table(vignettes, tmp_path / "study-vignettes.jsonl")
     db = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     create_researcher(db, "ada", "correct horse battery")
+    create_researcher(db, "grace", "grace's own password")
+    create_researcher(db, "otto", "otto's own password")
 
     with LiveServer(db, log=tmp_path / "server.log") as server:
         researcher = Researcher(httpx.Client(base_url=server.url, follow_redirects=True, timeout=60))
@@ -109,10 +112,18 @@ def test_a_real_study_end_to_end(browser: Any, tmp_path: Path) -> None:
                 assert bot.consent(profession=next(professions), years=2 + k % 20).status_code == 200
                 assert len(bot.play_round(_answers(k))) == 12
 
-        # 4. the export
-        r = researcher.client.get(f"/studies/{study}/judgements.csv")
+        # 4. the export, by a viewer; a researcher without a role does not see the study
+        assert researcher.add_collaborator(study, "grace", "viewer").status_code == 200
+        viewer = Researcher(httpx.Client(base_url=server.url, follow_redirects=True, timeout=60))
+        assert viewer.login("grace", "grace's own password").status_code == 200
+        r = viewer.client.get(f"/studies/{study}/judgements.csv")
         assert r.status_code == 200, r.text
+        assert r.content == researcher.client.get(f"/studies/{study}/judgements.csv").content
         (tmp_path / "export.csv").write_bytes(r.content)
+        other = Researcher(httpx.Client(base_url=server.url, follow_redirects=True, timeout=60))
+        assert other.login("otto", "otto's own password").status_code == 200
+        assert other.client.get(f"/studies/{study}/judgements.csv").status_code == 404
+        assert "Two-site pilot" not in other.client.get("/").text
     export = read_table(tmp_path / "export.csv", "judgements")
     assert len(export) == 24 * 12
     assert set(export["vignette_id"]) == set(vignettes["vignette_id"])  # the file's ids, kept
