@@ -65,7 +65,7 @@ BOM = "\ufeff"
 
 
 def spreadsheet_cell(text: str) -> str:
-    """A text cell made safe to open in a spreadsheet (OWASP CSV injection).
+    r"""A text cell made safe to open in a spreadsheet (OWASP CSV injection).
 
     A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, or
     with single quotes followed by one of them, gets one more single quote in front;

@@ -117,3 +117,88 @@ def test_survey_csv_is_neutralised_and_reads_back(make_client, researcher: Resea
                                     str(path), "-o", str(tmp_path / "imp.parquet")])
     assert done.exit_code == 0, done.output
     assert read_table(tmp_path / "imp.parquet", "judgements")["vignette_id"].tolist() == ["-v2"]
+
+
+# ---------------------------------------------------------------- control characters
+
+
+def _scoring(make_client, researcher: Researcher) -> tuple[Practitioner, str]:  # type: ignore[no-untyped-def]
+    study = researcher.create_study(deck_size=2, n_participants=1, rounds=1)
+    bot = Practitioner(make_client(), researcher.links(study)[0])
+    assert bot.consent().status_code == 200
+    return bot, bot.page().text
+
+
+def test_control_characters_are_refused_naming_the_field(make_client, researcher: Researcher,
+                                                          db_url: str) -> None:
+    bot, page = _scoring(make_client, researcher)
+    for name, bad in [("rationale", "because\x00of"), ("salient_other", "x\x1by"),
+                      ("lead_agency", "social_care\x00"), ("need_level", "\x002"),
+                      ("salient_factors", "housing\x07")]:
+        answer = default_answer(0)
+        answer[name] = [bad] if name == "salient_factors" else bad
+        r = bot.submit(page, answer)
+        text = html.unescape(r.text)
+        assert r.status_code == 422, (name, r.status_code)
+        assert f"{name}: contains the control character U+00" in text
+        assert bad not in text
+    # tab and line breaks (a text area sends CR LF) are text
+    ok = bot.submit(page, default_answer(0) | {"rationale": "one\r\ntwo\tthree"})
+    assert ok.status_code == 200
+    # every form: log-in, consent and the researcher's forms
+    login = make_client()
+    r = Researcher(login).login("ada\x00", "whatever it is")
+    assert r.status_code == 422 and "username: contains the control character U+0000" in r.text
+    r = researcher.post_study(title="Pilot\x00")
+    assert r.status_code == 422 and "title: contains the control character U+0000" in r.text
+    r = researcher.post_study(sites="Leeds\x01")
+    assert r.status_code == 422 and "sites: contains the control character U+0001" in r.text
+    study = researcher.create_study(deck_size=2, n_participants=1, rounds=1)
+    other = Practitioner(make_client(), researcher.links(study)[0])
+    form = other.client.get(other.link).text
+    from app_bots import csrf_of
+
+    r = other.client.post(other.link, data={"profession": "police\x00", "experience_years": "3",
+                                            "consent": "yes", "csrf_token": csrf_of(form)})
+    assert r.status_code == 422 and "profession: contains the control character" in r.text
+    r = researcher.client.post(f"/studies/{study}/links", data={
+        "site": "\x00", "csrf_token": csrf_of(researcher.client.get("/").text)})
+    assert r.status_code == 422 and "site: contains the control character U+0000" in r.text
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def test_numbers_are_ascii_digits_one_value_each(make_client, researcher: Researcher,
+                                                 db_url: str) -> None:
+    bot, page = _scoring(make_client, researcher)
+    for name, bad, said in [("need_level", "\u0663", r"'\u0663'"), ("need_level", "+3", "'+3'"),
+                            ("confidence", "-0", "'-0'"), ("risk", "3.0", "'3.0'"),
+                            ("confidence", "7_0", "'7_0'"), ("risk", "\u00a03", r"'\xa03'")]:
+        r = bot.submit(page, default_answer(0) | {name: bad})
+        assert r.status_code == 422, (name, bad)
+        assert f"in the digits 0-9, got {said}" in html.unescape(r.text)
+    r = bot.submit(page, default_answer(0) | {"need_level": ["2", "3"]})
+    assert r.status_code == 422
+    assert "need_level: given 2 times; expected one value" in html.unescape(r.text)
+    r = bot.submit(page, default_answer(0) | {"rationale": ["a", "b"]})
+    assert r.status_code == 422 and "rationale: given 2 times" in html.unescape(r.text)
+    # a huge field is refused without being echoed back
+    huge = "9" * 2**20
+    r = bot.submit(page, default_answer(0) | {"need_level": huge})
+    assert r.status_code == 422 and len(r.content) < 50_000
+    assert "need_level: expected at most 10000 characters, got 1048576" in r.text
+    long_level = "9" * 5000
+    r = bot.submit(page, default_answer(0) | {"need_level": long_level,
+                                              "rationale": "r" * 6000})
+    assert r.status_code == 422 and len(r.content) < 30_000 and long_level not in r.text
+    # spaces around a number are ignored
+    assert bot.submit(page, default_answer(0) | {"need_level": " 3 "}).status_code == 200
+    # the researcher's forms and the consent form are as strict
+    for field, bad in [("deck_size", "\u0663"), ("n_participants", "+2"), ("seed", "1e3")]:
+        r = researcher.post_study(**{field: bad})  # type: ignore[arg-type]
+        assert r.status_code == 422 and f"{field}: expected a whole number" in r.text
+    study = researcher.create_study(deck_size=2, n_participants=1, rounds=1)
+    other = Practitioner(make_client(), researcher.links(study)[0])
+    r = other.consent(years="\u0665")  # type: ignore[arg-type]
+    assert r.status_code == 422 and "experience_years: expected a whole number" in r.text
