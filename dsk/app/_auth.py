@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 
 from . import _study as st
 from ._models import Researcher, ResearcherSession, utcnow
-from ._security import hash_password, new_token, token_hash, verify_password
+from ._security import hash_password, needs_rehash, new_token, token_hash, verify_password
 from ._state import RESEARCHER_COOKIE, RESEARCHER_HOURS, State
 
 router = APIRouter()
@@ -48,6 +48,8 @@ async def login(request: Request, core: State) -> Response:
             ok = verify_password(password, found.password_hash if found else _DUMMY_HASH)
             if not ok or found is None:
                 return None
+            if needs_rehash(found.password_hash):  # an scrypt hash of earlier versions
+                found.password_hash = hash_password(password)
             token = new_token()
             db.execute(delete(ResearcherSession).where(ResearcherSession.expires_at < utcnow()))
             db.add(ResearcherSession(token_hash=token_hash(token), researcher_id=found.id,

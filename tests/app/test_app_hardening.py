@@ -202,3 +202,38 @@ def test_numbers_are_ascii_digits_one_value_each(make_client, researcher: Resear
     other = Practitioner(make_client(), researcher.links(study)[0])
     r = other.consent(years="\u0665")  # type: ignore[arg-type]
     assert r.status_code == 422 and "experience_years: expected a whole number" in r.text
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def test_scrypt_hashes_verify_and_become_argon2id_at_the_next_login(make_client,
+                                                                    db_url: str) -> None:
+    from sqlalchemy import select
+
+    from dsk.app import open_database
+    from dsk.app._models import Researcher as Account
+    from dsk.app._security import scrypt_hash
+
+    def stored() -> str:
+        with open_database(db_url) as db:
+            return str(db.scalar(select(Account.password_hash)
+                                 .where(Account.username == "grace")))
+
+    client = make_client()  # migrates the database
+    with open_database(db_url) as db:
+        db.add(Account(username="grace", password_hash=scrypt_hash("an old passphrase")))
+        db.commit()
+    old = stored()
+    assert old.startswith("scrypt$16384$8$1$")
+    bot = Researcher(client)
+    assert bot.login("grace", "not the passphrase").status_code == 401
+    assert stored() == old  # a failed log-in changes nothing
+    r = bot.login("grace", "an old passphrase")
+    assert r.status_code == 200 and str(r.url).endswith("/")
+    new = stored()
+    assert new.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    again = Researcher(make_client())
+    assert again.login("grace", "an old passphrase").status_code == 200
+    assert stored() == new  # an argon2id hash is kept
+    assert Researcher(make_client()).login("grace", "wrong again").status_code == 401
