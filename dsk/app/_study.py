@@ -336,6 +336,9 @@ def create_study(db: Session, *, title: str, set_id: str = "", deck_size: int | 
     :func:`parse_sites`) splits the participants into consecutive blocks, one per site,
     so each site is dealt the decks in turn like the whole study.
     """
+    for name, text in (("title", title or ""),
+                       ("sites", sites if isinstance(sites, str) else ",".join(sites))):
+        check_form([(name, text)])  # as the web form is checked, for `dsk study create`
     title = (title or "").strip()
     if not title:
         raise AppError("missing; give the study a title", status=422, field="title")

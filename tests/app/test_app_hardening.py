@@ -9,6 +9,8 @@ import io
 
 import pandas as pd
 from app_bots import Practitioner, Researcher, default_answer
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from dsk.app import read_survey
@@ -35,6 +37,14 @@ def test_spreadsheet_cells_are_neutralised_and_restored() -> None:
                        ("'x", "'x"), ("", ""), ("1-2", "1-2")]:
         assert spreadsheet_cell(text) == safe
         assert restore_cell(safe) == text
+
+
+@given(st.text(alphabet=st.sampled_from("'=+-@\t\r\na1 \""), max_size=8) | st.text(max_size=8))
+def test_neutralising_is_safe_and_undone_exactly(text: str) -> None:
+    safe = spreadsheet_cell(text)
+    assert restore_cell(safe) == text
+    assert safe[:1] not in ("=", "+", "-", "@", "\t", "\r")
+    assert safe == text or safe == "'" + text
 
 
 def test_web_and_cli_exports_neutralise_formulas(make_client, researcher: Researcher,
@@ -237,3 +247,13 @@ def test_scrypt_hashes_verify_and_become_argon2id_at_the_next_login(make_client,
     assert again.login("grace", "an old passphrase").status_code == 200
     assert stored() == new  # an argon2id hash is kept
     assert Researcher(make_client()).login("grace", "wrong again").status_code == 401
+
+
+def test_cli_refuses_control_characters_in_a_new_study(db_url: str) -> None:
+    runner = CliRunner()
+    for option, bad in [("--title", "Pilot\x00"), ("--sites", "Leeds,\x1bBristol")]:
+        args = ["study", "create", "--set", "training-12", "--title", "Pilot", "--deck-size",
+                "2", "--participants", "2", "--db", db_url, option, bad]
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 1, done.output
+        assert f"error: {option[2:]}: contains the control character" in done.output
