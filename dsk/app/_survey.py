@@ -18,7 +18,9 @@ with ``[[ID:...]]`` set to the question ids above so the export's columns match.
 ``experience_years`` and ``site``, and columns named by question id. Choice answers may be
 the value (``social_care``), its label, or its numeric code. Qualtrics' two extra
 header rows (question text, ``{"ImportId": ...}``) are recognised and skipped.
-Optional ``<question prefix>_seconds`` columns give time on task.
+Optional ``<question prefix>_seconds`` columns give time on task. Numbers are written in
+the ASCII digits 0-9 with an optional decimal part (``4``, ``4.0``, ``70%``); a sign, an
+exponent or other scripts' digits are refused with the line and column.
 
 **CSV files for spreadsheets.** Every CSV written for people to open (the survey design,
 the app's judgements CSV) goes through :func:`spreadsheet_csv`, which neutralises
@@ -231,14 +233,36 @@ class _NotWhole(ValueError):
     """A numeric answer code with a fractional part (``2.5``)."""
 
 
+#: A number in a response file: ASCII digits with an optional decimal part (``4``,
+#: ``4.0``, ``0.5``). ``float()`` would also take ``+4``, ``1e3``, ``1_0`` and other
+#: scripts' digits such as ``٤``.
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
+
+
+def _decimal(text: str) -> float:
+    r"""``text`` as a number if it is ASCII digits with an optional decimal part; else
+    :class:`ValueError`.
+
+    Examples
+    --------
+    >>> _decimal("4.0"), _decimal("70")
+    (4.0, 70.0)
+    >>> _decimal("\u0664")
+    Traceback (most recent call last):
+        ...
+    ValueError: not a number in the digits 0-9: '\u0664'
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"not a number in the digits 0-9: {ascii(text[:40])}")
+    return float(text)
+
+
 def _whole(value: str) -> str:
     """``4.0`` -> ``4`` (spreadsheets rewrite codes so); ``2.5`` raises :class:`_NotWhole`;
-    anything that is not a number is returned unchanged."""
+    anything that is not a number in the ASCII digits is returned unchanged."""
     try:
-        number = float(value)
+        number = _decimal(value)
     except ValueError:
-        return value
-    if number != number or number in (float("inf"), float("-inf")):
         return value
     if number % 1:
         raise _NotWhole(value)
@@ -330,7 +354,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
         raw_years = cell(years_column) if years_column else ""
         if raw_years:
             try:
-                experience = float(raw_years)
+                experience = _decimal(raw_years)
             except ValueError:
                 raise fail(str(years_column), f"expected a number of years, got {raw_years!r}"
                            ) from None
@@ -356,7 +380,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                     values[short] = None
                     continue
                 try:
-                    number = float(raw.rstrip("%"))
+                    number = _decimal(raw.rstrip("%").strip())
                 except ValueError:
                     raise fail(f"{prefix}_{short}", f"expected a number, got {raw!r}") from None
                 if not lo <= number <= hi:

@@ -257,3 +257,28 @@ def test_cli_refuses_control_characters_in_a_new_study(db_url: str) -> None:
         done = runner.invoke(cli, args)
         assert done.exit_code == 1, done.output
         assert f"error: {option[2:]}: contains the control character" in done.output
+
+
+def test_survey_responses_take_numbers_in_ascii_digits_only() -> None:
+    import pytest
+
+    from dsk.app import SurveyError, import_survey
+    from dsk.app._survey import survey_design
+    from dsk.catalogue import load_catalogue
+
+    cat = load_catalogue()
+    decks = pd.DataFrame({"deck": [1], "position": [1], "vignette_id": ["a"]})
+    vignettes = pd.DataFrame({"vignette_id": ["a"], "ordinal": [0], "narrative": ["Case a."]})
+    design = survey_design(1, decks, vignettes, cat)
+    good = {"respondent_id": "r1", "experience_years": "4", "d1_01_level": "3.0",
+            "d1_01_conf": "70%", "d1_01_risk": " 2 "}
+    table = import_survey(pd.DataFrame([good]), design, catalogue=cat)
+    assert table[["need_level", "confidence", "risk", "years_experience"]].to_dict("records") == [
+        {"need_level": 3, "confidence": 0.7, "risk": 2.0, "years_experience": 4.0}]
+    for column, bad, said in [("d1_01_level", "\u0663", "expected a need level from 1 to 4"),
+                              ("d1_01_conf", "1e1", "expected a number"),
+                              ("d1_01_risk", "+3", "expected a number"),
+                              ("d1_01_risk", "\u0663", "expected a number"),
+                              ("experience_years", "1_0", "expected a number of years")]:
+        with pytest.raises(SurveyError, match=f"line 2, column '{column}': {said}"):
+            import_survey(pd.DataFrame([good | {column: bad}]), design, catalogue=cat)
