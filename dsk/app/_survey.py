@@ -37,17 +37,16 @@ the true text.
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dsk.catalogue import Catalogue
-from dsk.io import write_table
+from dsk.io import _jsonable
 from dsk.schema import validate
 
 from ._study import JUDGEMENT_COLUMNS
@@ -97,33 +96,31 @@ def restore_cell(text: str) -> str:
 def spreadsheet_csv(frame: pd.DataFrame, *, excel: bool = False) -> str:
     """``frame`` as CSV text for people to open in a spreadsheet.
 
-    Cells are written as :func:`dsk.io.write_table` writes them (lists as JSON), then
-    every cell of a text column goes through :func:`spreadsheet_cell`; columns of a
-    numeric or boolean type are left as they are, so negative numbers stay numbers.
+    Cells are formatted as :func:`dsk.io.write_table` formats them (lists as JSON,
+    numbers alike), every text cell goes through :func:`spreadsheet_cell`, and columns of
+    a numeric or boolean type are left as they are, so negative numbers stay numbers.
+    Lines end with CR LF (RFC 4180), so that a carriage return inside a cell is quoted.
     ``excel`` starts the text with a UTF-8 byte-order mark.
 
     Examples
     --------
     >>> frame = pd.DataFrame({"why": ["=1+1", "ok"], "delta": [-3, 2]})
-    >>> print(spreadsheet_csv(frame), end="")
-    why,delta
-    '=1+1,-3
-    ok,2
+    >>> spreadsheet_csv(frame).splitlines()
+    ['why,delta', "'=1+1,-3", 'ok,2']
     >>> spreadsheet_csv(frame, excel=True).startswith(BOM + "why")
     True
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = write_table(frame, Path(tmp) / "table.csv").read_text(encoding="utf-8")
-    text_columns = [not (pd.api.types.is_numeric_dtype(frame[c])
-                         or pd.api.types.is_bool_dtype(frame[c])) for c in frame.columns]
-    rows = csv.reader(io.StringIO(plain, newline=""))
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(next(rows))
-    for row in rows:
-        writer.writerow([spreadsheet_cell(cell) if is_text else cell
-                         for cell, is_text in zip(row, text_columns, strict=True)])
-    return (BOM if excel else "") + out.getvalue()
+    out = frame.reset_index(drop=True).copy()
+    for col in out.columns:
+        if pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col]):
+            continue
+        values = list(out[col])
+        if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in values):
+            values = [json.dumps(_jsonable(v), ensure_ascii=False, separators=(",", ":"))
+                      for v in values]
+        out[col] = pd.Series([spreadsheet_cell(v) if isinstance(v, str) else v
+                              for v in values], dtype=object)
+    return (BOM if excel else "") + out.to_csv(index=False, lineterminator="\r\n")
 
 
 class SurveyError(ValueError):

@@ -47,6 +47,21 @@ def test_neutralising_is_safe_and_undone_exactly(text: str) -> None:
     assert safe == text or safe == "'" + text
 
 
+def test_spreadsheet_csv_keeps_line_breaks_numbers_and_lists() -> None:
+    from dsk.app._survey import spreadsheet_csv
+
+    frame = pd.DataFrame({"why": ["a\rb", "\r=1", "c\r\nd", None],
+                          "level": [-3, 2, 0, 1], "share": [-0.5, 0.25, float("nan"), 1.0],
+                          "factors": [["x"], [], ["=y", "z"], ["w"]]})
+    text = spreadsheet_csv(frame)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["why", "level", "share", "factors"], ["a\rb", "-3", "-0.5", '["x"]'],
+                    ["'\r=1", "2", "0.25", "[]"], ["c\r\nd", "0", "", '["=y","z"]'],
+                    ["", "1", "1.0", '["w"]']]
+    back = pd.read_csv(io.StringIO(text, newline=""))
+    assert back["level"].tolist() == [-3, 2, 0, 1]  # numbers, not text
+
+
 def test_web_and_cli_exports_neutralise_formulas(make_client, researcher: Researcher,
                                                  db_url: str, tmp_path) -> None:
     study = researcher.create_study(deck_size=2, n_participants=1, rounds=1)
@@ -81,7 +96,7 @@ def test_web_and_cli_exports_neutralise_formulas(make_client, researcher: Resear
     out = tmp_path / "cli.csv"
     done = runner.invoke(cli, ["study", "export", str(study), "-o", str(out), "--db", db_url])
     assert done.exit_code == 0, done.output
-    assert out.read_text(encoding="utf-8") == r.text
+    assert out.read_bytes() == r.content
     done = runner.invoke(cli, ["study", "export", str(study), "-o", str(out), "--excel",
                                "--db", db_url])
     assert done.exit_code == 0 and out.read_bytes() == excel.content
