@@ -9,7 +9,9 @@ signed one-time form token (see :mod:`dsk.app._practitioner`).
 templates, catalogue labels), keeps it on ``app.state.core`` and includes the
 routers: ``_public`` (health check), ``_auth`` (log-in, log-out), ``_researcher``
 (studies, links, exports) and ``_practitioner`` (consent, scoring, round 2). Handlers
-receive the state through a dependency, not a closure.
+receive the state through a dependency, not a closure. One app-wide dependency,
+``_form_guard``, checks every posted form (:func:`dsk.app._study.check_form`) before
+any handler sees it.
 """
 
 from __future__ import annotations
