@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import _study as st
 from ._models import Researcher, ResearcherSession, utcnow
-from ._security import hash_password, new_token, token_hash, verify_password
+from ._security import hash_password, needs_rehash, new_token, token_hash, verify_password
 from ._state import RESEARCHER_COOKIE, RESEARCHER_HOURS, State
 
 router = APIRouter()
@@ -54,6 +54,8 @@ async def login(request: Request, core: State) -> Response:
             if found.disabled:
                 raise st.AppError("this account is disabled; ask an admin to enable it",
                                   status=403, field="username")
+            if needs_rehash(found.password_hash):  # an scrypt hash of earlier versions
+                found.password_hash = hash_password(password)
             token = new_token()
             db.execute(delete(ResearcherSession).where(ResearcherSession.expires_at < utcnow()))
             db.add(ResearcherSession(token_hash=token_hash(token), researcher_id=found.id,

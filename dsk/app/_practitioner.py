@@ -24,6 +24,10 @@ from ._state import PARTICIPANT_COOKIE, PARTICIPANT_DAYS, AppState, State
 
 router = APIRouter()
 
+#: Most characters of a refused field shown again in the re-displayed form (the longest
+#: the form accepts; 40 for the others).
+ECHO = {"salient_other": 500, "rationale": st.MAX_TEXT}
+
 
 def _values_of(r: st.Response) -> dict[str, Any]:
     """A saved answer as the values of the scoring form."""
@@ -100,8 +104,9 @@ async def consent(request: Request, token: str, core: State) -> Response:
             if form.get("consent") != "yes":
                 errors["consent"] = "consent: tick the box to agree to take part"
             if errors:
+                shown = {k: v[:40] for k, v in values.items()}  # never echo a long field
                 return core.render(request, "consent.html", status=422, study=study,
-                                   token=token, professions=core.professions, form=values,
+                                   token=token, professions=core.professions, form=shown,
                                    errors=errors)
             session_token = st.claim_link(db, token, values["profession"], years)
         response = RedirectResponse("/s", status_code=303)
@@ -167,10 +172,12 @@ async def answer(request: Request, core: State) -> Response:
                 raise st.AppError("this vignette is not in your deck",
                                   status=403, field="form_token")
             if answer_ is None:
-                values: dict[str, Any] = {k: str(form.get(k) or "") for k in
+                # re-shown as sent, but never more than the form itself accepts
+                values: dict[str, Any] = {k: str(form.get(k) or "")[:ECHO.get(k, 40)] for k in
                                           ("need_level", "confidence", "risk", "salient_other",
                                            "rationale", "lead_agency")}
-                values["salient_factors"] = form.getlist("salient_factors")
+                values["salient_factors"] = [str(f)[:60] for f in
+                                             form.getlist("salient_factors")[:100]]
                 return vignette_page(core, request, db, p, study, round_, vignette_id,
                                      form_token=str(raw_token), values=values, errors=errors)
             seconds = max(0.0, time.time() - int(issued_ms) / 1000.0)

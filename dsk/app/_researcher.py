@@ -29,7 +29,7 @@ from . import _study as st
 from ._models import Researcher, Study
 from ._ops import study_survey
 from ._state import PHASES, State
-from ._survey import qualtrics_txt
+from ._survey import qualtrics_txt, spreadsheet_csv
 
 router = APIRouter()
 
@@ -158,29 +158,49 @@ async def close(request: Request, study_id: int, core: State) -> Response:
     return RedirectResponse(f"/studies/{study_id}", status_code=303)
 
 
+def _excel(value: str | None) -> bool:
+    """The ``excel`` query parameter of a CSV export: ``1`` adds a UTF-8 byte-order mark."""
+    if value in (None, "", "0"):
+        return False
+    if value == "1":
+        return True
+    raise st.AppError(f"expected 1 or 0, got {value[:20]!r}", status=422, field="excel")
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @router.get("/studies/{study_id}/judgements.{fmt}")
-def export(request: Request, study_id: int, fmt: str, core: State) -> Response:
+def export(request: Request, study_id: int, fmt: str, core: State,
+           excel: str | None = None) -> Response:
+    """The judgements as Parquet (the analysis file, exact text) or as CSV for spreadsheets
+    (formulas neutralised, see :func:`dsk.app._survey.spreadsheet_csv`; ``?excel=1`` adds
+    a byte-order mark)."""
     if fmt not in ("csv", "parquet"):
         raise st.AppError(f"expected csv or parquet, got {fmt!r}", status=404, field="format")
+    bom = _excel(excel)
     with core.db() as db:
         _, study, _ = core.study(db, request, study_id)
         frame = st.judgements(db, study)
+    if fmt == "csv":
+        return _csv_response(spreadsheet_csv(frame, excel=bom),
+                             f"study-{study_id}-judgements.csv")
     with tempfile.TemporaryDirectory() as tmp:
         data = write_table(frame, Path(tmp) / f"judgements.{fmt}").read_bytes()
-    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.apache.parquet"
-    return Response(data, media_type=media, headers={
+    return Response(data, media_type="application/vnd.apache.parquet", headers={
         "Content-Disposition": f'attachment; filename="study-{study_id}-judgements.{fmt}"'})
 
 
 @router.get("/studies/{study_id}/survey.csv")
-def survey_csv(request: Request, study_id: int, core: State) -> Response:
+def survey_csv(request: Request, study_id: int, core: State,
+               excel: str | None = None) -> Response:
+    bom = _excel(excel)
     with core.db() as db:
         core.study(db, request, study_id)
         design = study_survey(db, study_id, core.catalogue)
-    return Response(design.to_csv(index=False, lineterminator="\n"),
-                    media_type="text/csv; charset=utf-8", headers={
-                        "Content-Disposition":
-                            f'attachment; filename="study-{study_id}-survey.csv"'})
+    return _csv_response(spreadsheet_csv(design, excel=bom), f"study-{study_id}-survey.csv")
 
 
 @router.get("/studies/{study_id}/qualtrics.txt")

@@ -1,12 +1,15 @@
-"""Passwords, tokens, CSRF and login rate limiting (standard library only).
+"""Passwords, tokens, CSRF and login rate limiting.
 
-Passwords are hashed with ``hashlib.scrypt`` (n=2**14, r=8, p=1, 16-byte salt), the
-parameters stored with the hash so they can be raised later. Tokens (one-time links,
-sessions) are 32 random bytes; only their SHA-256 is stored. Form tokens are
-HMAC-SHA256 signed with a per-database secret.
+Passwords are hashed with argon2id (``argon2-cffi``, its default parameters, RFC 9106's
+low-memory choice: 3 passes over 64 MiB, 4 lanes), the parameters stored in the hash so
+they can be raised later. Hashes made earlier with ``hashlib.scrypt``
+(``scrypt$n$r$p$salt$digest``) still verify; :func:`needs_rehash` tells the log-in to
+replace them (and argon2id hashes with outdated parameters) at the next successful
+log-in. Tokens (one-time links, sessions) are 32 random bytes; only their SHA-256 is
+stored. Form tokens are HMAC-SHA256 signed with a per-database secret.
 
-Why our own: the standard library has every primitive needed; passlib is no longer
-maintained and itsdangerous would add a dependency for twenty lines.
+Why our own tokens and signatures: the standard library has every primitive needed;
+passlib is no longer maintained and itsdangerous would add a dependency for twenty lines.
 """
 
 from __future__ import annotations
@@ -19,28 +22,75 @@ import threading
 import time
 from collections import deque
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+#: Parameters of the scrypt hashes of earlier versions (kept to verify them).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_ARGON2 = PasswordHasher()  # argon2id
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (salted: two calls give different hashes).
+
+    Examples
+    --------
+    >>> stored = hash_password("correct horse battery")
+    >>> stored.startswith("$argon2id$"), verify_password("correct horse battery", stored)
+    (True, True)
+    >>> verify_password("wrong", stored), needs_rehash(stored)
+    (False, False)
+    """
     if not password:
         raise ValueError("password: expected a non-empty password")
+    return _ARGON2.hash(password)
+
+
+def scrypt_hash(password: str) -> str:
+    """The scrypt hash earlier versions stored (for tests of the upgrade to argon2id).
+
+    Examples
+    --------
+    >>> old = scrypt_hash("pw")
+    >>> old.startswith("scrypt$16384$8$1$"), verify_password("pw", old), needs_rehash(old)
+    (True, True, True)
+    """
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
                             maxmem=64 * 2**20, dklen=32)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
-def verify_password(password: str, stored: str) -> bool:
+def _verify_scrypt(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n),
+                                   r=int(r), p=int(p), maxmem=64 * 2**20,
+                                   dklen=len(digest) // 2)
     except ValueError:
         return False
-    if scheme != "scrypt":
+    return scheme == "scrypt" and hmac.compare_digest(candidate.hex(), digest)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``, an argon2id or an older scrypt hash."""
+    if stored.startswith("scrypt$"):
+        return _verify_scrypt(password, stored)
+    try:
+        return _ARGON2.verify(stored, password)
+    except (VerificationError, InvalidHashError):
         return False
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                               p=int(p), maxmem=64 * 2**20, dklen=len(digest) // 2)
-    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` should be replaced by :func:`hash_password` of the password just
+    verified: an scrypt hash, or an argon2 hash with other parameters than today's."""
+    if not stored.startswith("$argon2"):
+        return True
+    try:
+        return _ARGON2.check_needs_rehash(stored)
+    except (VerificationError, InvalidHashError, ValueError):
+        return True
 
 
 def new_token() -> str:

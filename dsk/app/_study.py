@@ -276,19 +276,101 @@ def remove_collaborator(db: Session, study: Study, researcher_id: int | str) -> 
 # ---------------------------------------------------------------- studies
 
 
+#: ASCII digits only: ``int()`` would also take ``+3``, ``-3``, ``3_000`` and other scripts'
+#: digits such as ``٣``.
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
 def _int_field(value: Any, name: str, lo: int, hi: int) -> int:
-    text = str(value if value is not None else "").strip()
+    r"""A whole number from ``lo`` to ``hi`` written in ASCII digits, or a 422 naming ``name``.
+
+    Spaces around the digits are ignored (``" 3 "`` is 3); a sign, a decimal point, digit
+    separators and digits of other scripts are refused, and a refused value is echoed
+    cut to 40 characters.
+
+    Examples
+    --------
+    >>> _int_field(" 3 ", "deck_size", 1, 10)
+    3
+    >>> for bad in ("+3", "\u0663", "3.0", "-1"):
+    ...     try:
+    ...         _int_field(bad, "deck_size", 0, 10)
+    ...     except AppError as exc:
+    ...         print(exc.status, exc.message)
+    422 deck_size: expected a whole number from 0 to 10 in the digits 0-9, got '+3'
+    422 deck_size: expected a whole number from 0 to 10 in the digits 0-9, got '\u0663'
+    422 deck_size: expected a whole number from 0 to 10 in the digits 0-9, got '3.0'
+    422 deck_size: expected a whole number from 0 to 10 in the digits 0-9, got '-1'
+    """
+    text = str(value if value is not None else "").strip(" \t")
     if not text:
         raise AppError("missing; expected a whole number", status=422, field=name)
-    try:
-        number = int(text)
-    except ValueError:
-        raise AppError(f"expected a whole number from {lo} to {hi}, got {text[:40]!r}",
-                       status=422, field=name) from None
+    if not _DIGITS.fullmatch(text):
+        raise AppError(f"expected a whole number from {lo} to {hi} in the digits 0-9, "
+                       f"got {ascii(text[:40])}", status=422, field=name)
+    number = int(text)
     if not lo <= number <= hi:
         raise AppError(f"expected a whole number from {lo} to {hi}, got {number}", status=422,
                        field=name)
     return number
+
+
+#: Form fields that may carry several values (a group of checkboxes); any other field
+#: given twice is refused.
+MULTI_VALUED = frozenset({"salient_factors"})
+#: Most characters any form field may hold (the longest, the rationale, allows MAX_TEXT).
+MAX_FIELD = 10_000
+#: C0 control characters other than tab, line feed and carriage return (browsers send a
+#: text area's line breaks as CR LF).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _field_name(key: str) -> str:
+    """A form field's name as shown in a message (odd names quoted and cut short)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_]{1,60}", key) else ascii(key[:40])
+
+
+def check_form(items: Sequence[tuple[str, Any]]) -> None:
+    r"""Refuse (422, naming the field) a form that no page of the app sends.
+
+    ``items`` are a form's ``(name, value)`` pairs (``FormData.multi_items()``). Refused:
+    a name or text value with a C0 control character other than tab, line feed or
+    carriage return (PostgreSQL cannot store NUL); a text value longer than
+    :data:`MAX_FIELD` characters; a field other than :data:`MULTI_VALUED` given more than
+    once. Uploaded files are checked by name only. The refused value is never echoed.
+
+    Examples
+    --------
+    >>> check_form([("rationale", "line one\r\nline two\tend"), ("salient_factors", "a"),
+    ...             ("salient_factors", "b")])
+    >>> for form in ([("rationale", "a\x00b")], [("need_level", "1"), ("need_level", "2")],
+    ...              [("title", "x" * 10**6)]):
+    ...     try:
+    ...         check_form(form)
+    ...     except AppError as exc:
+    ...         print(exc.status, exc.message)
+    422 rationale: contains the control character U+0000 at character 2; remove it and send the form again
+    422 need_level: given 2 times; expected one value
+    422 title: expected at most 10000 characters, got 1000000
+    """
+    seen: Counter[str] = Counter()
+    for key, value in items:
+        name = _field_name(key)
+        text = value if isinstance(value, str) else getattr(value, "filename", None) or ""
+        for what in (key, text):
+            bad = _CONTROL.search(what)
+            if bad is not None:
+                where = "in its name" if what is key else f"at character {bad.start() + 1}"
+                raise AppError(f"contains the control character U+{ord(bad.group()):04X} "
+                               f"{where}; remove it and send the form again",
+                               status=422, field=name)
+        if len(text) > MAX_FIELD:
+            raise AppError(f"expected at most {MAX_FIELD} characters, got {len(text)}",
+                           status=422, field=name)
+        seen[key] += 1
+        if seen[key] == 2 and key not in MULTI_VALUED:
+            count = sum(1 for k, _ in items if k == key)
+            raise AppError(f"given {count} times; expected one value", status=422, field=name)
 
 
 #: Suffixes of the vignette files a study can be made from.
@@ -446,6 +528,9 @@ def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: st
     so each site is dealt the decks in turn like the whole study. ``owner`` (an account
     or its id) is the researcher who owns the study.
     """
+    for name, text in (("title", title or ""),
+                       ("sites", sites if isinstance(sites, str) else ",".join(sites))):
+        check_form([(name, text)])  # as the web form is checked, for `dsk study create`
     title = (title or "").strip()
     if not title:
         raise AppError("missing; give the study a title", status=422, field="title")
@@ -677,23 +762,30 @@ class Answer:
 
 
 def parse_answer(form: Any, catalogue: Catalogue) -> tuple[Answer | None, dict[str, str]]:
-    """Validate a scoring form. Returns the answer, or None and messages by field."""
+    """Validate a scoring form. Returns the answer, or None and messages by field.
+
+    Numbers are ASCII digits (spaces around them ignored), every field but
+    ``salient_factors`` has one value, and a refused value is echoed cut to 40 characters.
+    """
     errors: dict[str, str] = {}
 
-    def text(name: str) -> str:
-        value = form.get(name)
-        return value.strip() if isinstance(value, str) else ""
+    def text(name: str, spaces: str | None = None) -> str:
+        values = [v for v in form.getlist(name) if isinstance(v, str)]
+        if len(values) > 1:
+            errors[name] = f"{name}: given {len(values)} times; expected one value"
+        return values[0].strip(spaces) if values else ""
 
     def whole(name: str, lo: int, hi: int, what: str) -> int:
-        raw = text(name)
+        raw = text(name, " \t")
+        if name in errors:
+            return lo
         if not raw:
             errors[name] = f"{name}: missing; choose {what}"
             return lo
-        try:
-            value = int(raw)
-        except ValueError:
-            errors[name] = f"{name}: expected {what}, got {raw[:40]!r}"
+        if not _DIGITS.fullmatch(raw):
+            errors[name] = f"{name}: expected {what} in the digits 0-9, got {ascii(raw[:40])}"
             return lo
+        value = int(raw)
         if not lo <= value <= hi:
             errors[name] = f"{name}: expected {what}, got {value}"
         return value

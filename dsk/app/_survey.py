@@ -18,17 +18,35 @@ with ``[[ID:...]]`` set to the question ids above so the export's columns match.
 ``experience_years`` and ``site``, and columns named by question id. Choice answers may be
 the value (``social_care``), its label, or its numeric code. Qualtrics' two extra
 header rows (question text, ``{"ImportId": ...}``) are recognised and skipped.
-Optional ``<question prefix>_seconds`` columns give time on task.
+Optional ``<question prefix>_seconds`` columns give time on task. Numbers are written in
+the ASCII digits 0-9 with an optional decimal part (``4``, ``4.0``, ``70%``); a sign, an
+exponent or other scripts' digits are refused with the line and column.
+
+**CSV files for spreadsheets.** Every CSV written for people to open (the survey design,
+the app's judgements CSV) goes through :func:`spreadsheet_csv`, which neutralises
+formulas as the OWASP CSV-injection guidance says: a text cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return (after any single quotes) gets
+one more single quote in front, so a spreadsheet shows it as text and never runs it.
+Numeric columns are written as numbers (``-3`` stays a number). ``excel=True`` adds a
+UTF-8 byte-order mark so Excel reads accents correctly. :func:`restore_cell` undoes the
+prefix exactly; :func:`read_survey` applies it. The judgements CSV is for spreadsheets,
+not for analysis: :func:`dsk.io.read_table` reads it with the quote left on the few
+neutralised text cells (numbers are unchanged); the Parquet or JSON Lines export keeps
+the true text.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dsk.catalogue import Catalogue
+from dsk.io import _jsonable
 from dsk.schema import validate
 
 from ._study import JUDGEMENT_COLUMNS
@@ -39,6 +57,70 @@ SHORT = {"narrative": "text", "need_level": "level", "confidence": "conf", "risk
          "salient_factors": "factors", "salient_other": "other", "rationale": "why",
          "lead_agency": "agency"}
 FIELDS = {v: k for k, v in SHORT.items()}
+
+
+#: A cell that a spreadsheet would read as a formula (after any single quotes already there).
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+#: UTF-8 byte-order mark, which tells Excel the file is UTF-8.
+BOM = "\ufeff"
+
+
+def spreadsheet_cell(text: str) -> str:
+    r"""A text cell made safe to open in a spreadsheet (OWASP CSV injection).
+
+    A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, or
+    with single quotes followed by one of them, gets one more single quote in front;
+    other text is unchanged. :func:`restore_cell` is its exact inverse.
+
+    Examples
+    --------
+    >>> spreadsheet_cell('=HYPERLINK("http://x","y")')
+    '\'=HYPERLINK("http://x","y")'
+    >>> spreadsheet_cell("@SUM(A1)"), spreadsheet_cell("'=1"), spreadsheet_cell("it's fine")
+    ("'@SUM(A1)", "''=1", "it's fine")
+    """
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def restore_cell(text: str) -> str:
+    """The text :func:`spreadsheet_cell` was given.
+
+    Examples
+    --------
+    >>> [restore_cell(spreadsheet_cell(t)) for t in ("-3 days", "'+x", "'plain", "")]
+    ['-3 days', "'+x", "'plain", '']
+    """
+    return text[1:] if text.startswith("'") and _FORMULA.match(text[1:]) else text
+
+
+def spreadsheet_csv(frame: pd.DataFrame, *, excel: bool = False) -> str:
+    """``frame`` as CSV text for people to open in a spreadsheet.
+
+    Cells are formatted as :func:`dsk.io.write_table` formats them (lists as JSON,
+    numbers alike), every text cell goes through :func:`spreadsheet_cell`, and columns of
+    a numeric or boolean type are left as they are, so negative numbers stay numbers.
+    Lines end with CR LF (RFC 4180), so that a carriage return inside a cell is quoted.
+    ``excel`` starts the text with a UTF-8 byte-order mark.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"why": ["=1+1", "ok"], "delta": [-3, 2]})
+    >>> spreadsheet_csv(frame).splitlines()
+    ['why,delta', "'=1+1,-3", 'ok,2']
+    >>> spreadsheet_csv(frame, excel=True).startswith(BOM + "why")
+    True
+    """
+    out = frame.reset_index(drop=True).copy()
+    for col in out.columns:
+        if pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col]):
+            continue
+        values = list(out[col])
+        if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in values):
+            values = [json.dumps(_jsonable(v), ensure_ascii=False, separators=(",", ":"))
+                      for v in values]
+        out[col] = pd.Series([spreadsheet_cell(v) if isinstance(v, str) else v
+                              for v in values], dtype=object)
+    return (BOM if excel else "") + out.to_csv(index=False, lineterminator="\r\n")
 
 
 class SurveyError(ValueError):
@@ -106,12 +188,14 @@ def qualtrics_txt(design: pd.DataFrame, catalogue: Catalogue) -> str:
     return "\n".join(lines)
 
 
-def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue) -> Path:
-    """``.csv``: the generic survey design; ``.txt``: Qualtrics Advanced Format."""
+def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue, *,
+                 excel: bool = False) -> Path:
+    """``.csv``: the generic survey design (for spreadsheets, see :func:`spreadsheet_csv`;
+    ``excel`` adds a byte-order mark); ``.txt``: Qualtrics Advanced Format."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
-        design.to_csv(path, index=False, lineterminator="\n")
+        path.write_text(spreadsheet_csv(design, excel=excel), encoding="utf-8", newline="")
     elif path.suffix.lower() == ".txt":
         path.write_text(qualtrics_txt(design, catalogue), encoding="utf-8")
     else:
@@ -120,15 +204,17 @@ def write_survey(design: pd.DataFrame, path: str | Path, catalogue: Catalogue) -
 
 
 def read_survey(path: str | Path) -> pd.DataFrame:
-    """Read a survey design CSV written by :func:`write_survey`."""
+    """Read a survey design CSV written by :func:`write_survey` (with or without a
+    byte-order mark; the formula guard of :func:`spreadsheet_cell` is undone)."""
     try:
-        design = pd.read_csv(path, dtype=str, keep_default_na=False)
+        design = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SurveyError(f"{path}: not a readable survey CSV: {exc}") from exc
     missing = [c for c in DESIGN_COLUMNS if c not in design.columns]
     if missing:
         raise SurveyError(f"{path}: column {missing[0]!r} missing; expected "
                           f"{', '.join(DESIGN_COLUMNS)}")
+    design = design.map(restore_cell)
     for name in ("deck", "position"):
         numbers = pd.to_numeric(design[name], errors="coerce")
         bad = (numbers.isna() | (numbers % 1 != 0)).to_numpy()
@@ -144,14 +230,36 @@ class _NotWhole(ValueError):
     """A numeric answer code with a fractional part (``2.5``)."""
 
 
+#: A number in a response file: ASCII digits with an optional decimal part (``4``,
+#: ``4.0``, ``0.5``). ``float()`` would also take ``+4``, ``1e3``, ``1_0`` and other
+#: scripts' digits such as ``٤``.
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
+
+
+def _decimal(text: str) -> float:
+    r"""``text`` as a number if it is ASCII digits with an optional decimal part; else
+    :class:`ValueError`.
+
+    Examples
+    --------
+    >>> _decimal("4.0"), _decimal("70")
+    (4.0, 70.0)
+    >>> _decimal("\u0664")
+    Traceback (most recent call last):
+        ...
+    ValueError: not a number in the digits 0-9: '\u0664'
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"not a number in the digits 0-9: {ascii(text[:40])}")
+    return float(text)
+
+
 def _whole(value: str) -> str:
     """``4.0`` -> ``4`` (spreadsheets rewrite codes so); ``2.5`` raises :class:`_NotWhole`;
-    anything that is not a number is returned unchanged."""
+    anything that is not a number in the ASCII digits is returned unchanged."""
     try:
-        number = float(value)
+        number = _decimal(value)
     except ValueError:
-        return value
-    if number != number or number in (float("inf"), float("-inf")):
         return value
     if number % 1:
         raise _NotWhole(value)
@@ -243,7 +351,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
         raw_years = cell(years_column) if years_column else ""
         if raw_years:
             try:
-                experience = float(raw_years)
+                experience = _decimal(raw_years)
             except ValueError:
                 raise fail(str(years_column), f"expected a number of years, got {raw_years!r}"
                            ) from None
@@ -269,7 +377,7 @@ def import_survey(responses: str | Path | pd.DataFrame, design: pd.DataFrame, *,
                     values[short] = None
                     continue
                 try:
-                    number = float(raw.rstrip("%"))
+                    number = _decimal(raw.rstrip("%").strip())
                 except ValueError:
                     raise fail(f"{prefix}_{short}", f"expected a number, got {raw!r}") from None
                 if not lo <= number <= hi:

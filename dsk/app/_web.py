@@ -9,7 +9,9 @@ signed one-time form token (see :mod:`dsk.app._practitioner`).
 templates, catalogue labels), keeps it on ``app.state.core`` and includes the
 routers: ``_public`` (health check), ``_auth`` (log-in, log-out), ``_researcher``
 (studies, links, exports) and ``_practitioner`` (consent, scoring, round 2). Handlers
-receive the state through a dependency, not a closure.
+receive the state through a dependency, not a closure. One app-wide dependency,
+``_form_guard``, checks every posted form (:func:`dsk.app._study.check_form`) before
+any handler sees it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -90,6 +92,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     core.engine.dispose()
 
 
+async def _form_guard(request: Request) -> None:
+    """App-wide dependency: every form posted to any route passes :func:`st.check_form`
+    (no control characters, no oversized field, one value per single-valued field) before
+    its handler runs. Starlette keeps the parsed form on the request, so the handler's
+    own ``await request.form()`` reads the same form again without parsing it twice.
+    A field of up to 2 MB gets the 422 naming it (Starlette's default cut-off of 1 MB
+    would answer a bare 400)."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        form = await request.form(max_part_size=2 * 2**20)
+        st.check_form(list(form.multi_items()))
+
+
 async def _app_error(request: Request, exc: st.AppError) -> HTMLResponse:
     return state_of(request).error(request, exc)
 
@@ -130,7 +144,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     core = AppState(str(db_url), login_attempts, login_window,
                     catalogue if catalogue is not None else load_catalogue(), migrate, threads)
     app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=_lifespan)
+                  lifespan=_lifespan, dependencies=[Depends(_form_guard)])
     app.state.core = core
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(_Guard)

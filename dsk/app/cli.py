@@ -204,17 +204,30 @@ def study_create(
 @study_app.command("export")
 def study_export(
     study_id: Annotated[int, typer.Argument(help="Study number (shown in its page address).")],
-    output: Annotated[Path, typer.Option("-o", "--output",
-                                         help="Judgements file: .parquet, .csv or .jsonl.")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Judgements file: .parquet or .jsonl (for analysis, exact "
+                               "text) or .csv (for spreadsheets: text cells that start "
+                               "with = + - @ get a leading ').")],
+    excel: Annotated[bool, typer.Option(
+        "--excel", help="Start a .csv with a UTF-8 byte-order mark, for Excel.")] = False,
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
     """Write a study's judgements (the judgements table of dsk.schema)."""
     from dsk.app import AppError, export_judgements
-    from dsk.io import TableFileError, write_table
+    from dsk.app._survey import spreadsheet_csv
+    from dsk.io import TableFileError, table_format, write_table
 
     try:
+        spreadsheet = table_format(output) == "csv"
+        if excel and not spreadsheet:
+            raise TableFileError(f"{output}: --excel applies to a .csv output only")
         frame = export_judgements(db, study_id)
-        write_table(frame, output)
+        if spreadsheet:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(spreadsheet_csv(frame, excel=excel), encoding="utf-8",
+                              newline="")
+        else:
+            write_table(frame, output)
     except (AppError, ValueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements to {output}")
@@ -225,6 +238,8 @@ def study_survey(
     study_id: Annotated[int, typer.Argument(help="Study number.")],
     output: Annotated[Path, typer.Option("-o", "--output",
                                          help="Survey file: .csv (generic) or .txt (Qualtrics).")],
+    excel: Annotated[bool, typer.Option(
+        "--excel", help="Start a .csv with a UTF-8 byte-order mark, for Excel.")] = False,
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
     """Write a study's decks as a generic survey CSV or a Qualtrics Advanced Format file."""
@@ -234,7 +249,7 @@ def study_survey(
     try:
         cat = load_catalogue()
         design = survey_design_of(db, study_id, cat)
-        write_survey(design, output, cat)
+        write_survey(design, output, cat, excel=excel)
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote the survey of study {study_id} to {output}")
