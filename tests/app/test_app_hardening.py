@@ -265,6 +265,9 @@ def test_scrypt_hashes_verify_and_become_argon2id_at_the_next_login(make_client,
 
 
 def test_cli_refuses_control_characters_in_a_new_study(db_url: str) -> None:
+    from dsk.app import create_researcher
+
+    create_researcher(db_url, "ada", "correct horse battery")  # the study's owner
     runner = CliRunner()
     for option, bad in [("--title", "Pilot\x00"), ("--sites", "Leeds,\x1bBristol")]:
         args = ["study", "create", "--set", "training-12", "--title", "Pilot", "--deck-size",
