@@ -153,3 +153,18 @@ class Response(Base):
     seconds: Mapped[float] = mapped_column(Float)
     form_nonce: Mapped[str] = mapped_column(String(64), unique=True)
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class HiddenReason(Base):
+    """A round-1 reason (rationale) that colleagues do not see in round 2, and the log of
+    its hiding: which answer, by whom, when (never the reason itself)."""
+
+    __tablename__ = "hidden_reasons"
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          index=True)
+    #: the researcher who hid it (null once their account is deleted)
+    researcher_id: Mapped[int | None] = mapped_column(
+        ForeignKey("researchers.id", ondelete="SET NULL"), nullable=True)
+    hidden_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

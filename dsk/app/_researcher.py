@@ -9,6 +9,8 @@ which sends a browser without one to the log-in page, and every handler of a stu
 checks the researcher's role in it (:meth:`AppState.study`): a viewer sees progress
 and exports, an editor also issues links, moves participants and closes rounds, the
 owner also adds and removes collaborators. To anyone else the study does not exist.
+Before round 2 opens, an editor or the owner can hide a round-1 reason (one naming a
+family, say) from colleagues; the hiding is logged (:func:`dsk.app._study.hide_reason`).
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
         return core.render(request, "study.html", researcher=who, study=study, role=role,
                            rows=st.progress(db, study), phases=PHASES,
                            sites=st.sites_of(study), professions=core.professions,
-                           collaborators=st.collaborators(db, study) if role == "owner" else [])
+                           collaborators=st.collaborators(db, study) if role == "owner" else [],
+                           reasons=st.round1_reasons(db, study)
+                           if study.rounds == 2 and role != "viewer" else [])
 
 
 @router.post("/studies/{study_id}/links", response_class=HTMLResponse)
@@ -156,6 +160,21 @@ async def close(request: Request, study_id: int, core: State) -> Response:
 
     await run_in_threadpool(advance)
     return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/studies/{study_id}/reasons/hide")
+async def hide_reason(request: Request, study_id: int, core: State) -> Response:
+    """An editor or the owner hides a round-1 reason from colleagues, before round 2."""
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def hide() -> None:
+        with core.db() as db:
+            who, study, _ = core.study(db, request, study_id, "editor")
+            st.hide_reason(db, study, str(form.get("response_id") or ""), who)
+
+    await run_in_threadpool(hide)
+    return RedirectResponse(f"/studies/{study_id}#reasons", status_code=303)
 
 
 def _excel(value: str | None) -> bool:

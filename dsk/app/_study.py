@@ -30,6 +30,7 @@ from dsk.sets import build_set, bundled_sets, load_set
 from ._models import (
     Assignment,
     Collaborator,
+    HiddenReason,
     Participant,
     Researcher,
     ResearcherSession,
@@ -844,39 +845,165 @@ def save_answer(db: Session, participant: Participant, vignette_id: str, round_:
 # ---------------------------------------------------------------- round 2
 
 
+#: Colleagues' reasons are shown in round 2 only when at least this many other
+#: practitioners answered the vignette in round 1, so that no reason points to one person.
+MIN_OTHERS = 3
+
+
 @dataclass
 class Feedback:
-    """What a practitioner sees in round 2 about one vignette."""
+    """What a practitioner sees in round 2 about one vignette.
+
+    ``counts`` (need level to number of answers), ``total`` and ``top_factors`` are over
+    the *other* practitioners' round-1 answers only; ``own_level`` is the reader's own
+    round-1 level (None if they did not answer). ``rationales`` holds some of the others'
+    reasons, never a hidden one, and is empty when fewer than :data:`MIN_OTHERS` others
+    answered (``reasons_withheld``).
+    """
 
     counts: dict[int, int]
     total: int
     own_level: int | None
     top_factors: list[tuple[str, int]]
     rationales: list[str]
+    reasons_withheld: bool = False
 
 
 def feedback(db: Session, participant: Participant, vignette_id: str,
              n_factors: int = 5, n_rationales: int = 3) -> Feedback:
+    """Colleagues' round-1 answers to ``vignette_id``, as ``participant`` sees them in round 2.
+
+    The reader's own answer is never counted, and reasons are shown only when at least
+    :data:`MIN_OTHERS` others answered; reasons a researcher hid (:func:`hide_reason`)
+    are never shown.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dsk.app import open_database
+    >>> from dsk.catalogue import load_catalogue
+    >>> with tempfile.TemporaryDirectory() as tmp, open_database(tmp + "/app.sqlite3") as db:
+    ...     ada = create_researcher(db, "ada", "a long passphrase")
+    ...     study = create_study(db, owner=ada, title="Pilot", set_id="training-12",
+    ...                          deck_size=12, n_participants=3, rounds=2,
+    ...                          catalogue=load_catalogue())
+    ...     people = list(db.scalars(select(Participant).order_by(Participant.number)))
+    ...     for i, (p, level) in enumerate(zip(people, (4, 4, 2))):
+    ...         _ = save_answer(db, p, "tame-01-disclosure", 1, Answer(level, 0.5, 3.0,
+    ...                         ("housing",), "", f"reason {i}", "school"), 10, f"n{i}")
+    ...     seen = feedback(db, people[2], "tame-01-disclosure")
+    ...     print(seen.counts, seen.total, seen.own_level, seen.top_factors)
+    ...     print(seen.rationales, seen.reasons_withheld)
+    {1: 0, 2: 0, 3: 0, 4: 2} 2 2 [('housing', 2)]
+    [] True
+    """
     rows = db.execute(
         select(Response.participant_id, Response.need_level, Response.salient_factors,
-               Response.rationale)
+               Response.rationale, HiddenReason.response_id)
+        .outerjoin(HiddenReason, HiddenReason.response_id == Response.id)
         .where(Response.study_id == participant.study_id, Response.vignette_id == vignette_id,
                Response.round == 1)
         .order_by(Response.id)).all()
     counts = {level: 0 for level in (1, 2, 3, 4)}
     cited: Counter[str] = Counter()
     own = None
-    rationales: list[str] = []
-    for pid, level, factors, rationale in rows:
-        counts[level] += 1
+    reasons: list[str] = []
+    for pid, level, factors, rationale, hidden in rows:
         if pid == participant.id:
             own = level
             continue
+        counts[level] += 1
         cited.update(json.loads(factors))
-        if rationale and len(rationales) < n_rationales:
-            rationales.append(rationale)
+        if rationale and hidden is None:
+            reasons.append(rationale)
+    total = sum(counts.values())
+    withheld = total < MIN_OTHERS
     top = sorted(cited.items(), key=lambda kv: (-kv[1], kv[0]))[:n_factors]
-    return Feedback(counts, len(rows), own, top, rationales)
+    return Feedback(counts, total, own, top, [] if withheld else reasons[:n_rationales],
+                    withheld)
+
+
+@dataclass
+class Reason:
+    """One round-1 reason, as the study page lists it for hiding."""
+
+    response_id: int
+    rater_id: str
+    vignette_id: str
+    rationale: str
+    hidden: bool
+
+
+def round1_reasons(db: Session, study: Study) -> list[Reason]:
+    """The study's round-1 reasons, by vignette and rater, each marked hidden or not."""
+    rows = db.execute(
+        select(Response.id, Participant.number, Response.vignette_id, Response.rationale,
+               HiddenReason.response_id)
+        .join(Participant, Participant.id == Response.participant_id)
+        .outerjoin(HiddenReason, HiddenReason.response_id == Response.id)
+        .where(Response.study_id == study.id, Response.round == 1)
+        .order_by(Response.vignette_id, Participant.number)).all()
+    return [Reason(int(rid), rater_id(study.id, int(number)), vid, text, hidden is not None)
+            for rid, number, vid, text, hidden in rows]
+
+
+def hide_reason(db: Session, study: Study, response_id: int | str, by: Researcher
+                ) -> HiddenReason:
+    """Hide one round-1 reason from colleagues in round 2, and log who did it and when.
+
+    Only before round 2 opens, in a two-round study. Hiding a hidden reason again keeps
+    the first log entry. The log holds the answer's id, never the reason itself.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dsk.app import open_database
+    >>> from dsk.catalogue import load_catalogue
+    >>> with tempfile.TemporaryDirectory() as tmp, open_database(tmp + "/app.sqlite3") as db:
+    ...     ada = create_researcher(db, "ada", "a long passphrase")
+    ...     study = create_study(db, owner=ada, title="Pilot", set_id="training-12",
+    ...                          deck_size=12, n_participants=1, rounds=2,
+    ...                          catalogue=load_catalogue())
+    ...     p = db.scalar(select(Participant))
+    ...     r = save_answer(db, p, "tame-01-disclosure", 1, Answer(3, 0.5, 3.0, (), "",
+    ...                     "the Smith family", "school"), 10, "n1")
+    ...     log = hide_reason(db, study, str(r.id), ada)
+    ...     print(log.response_id == r.id, log.researcher_id == ada.id,
+    ...           [x.hidden for x in round1_reasons(db, study)])
+    ...     _ = close_round(db, study)
+    ...     try:
+    ...         hide_reason(db, study, r.id, ada)
+    ...     except AppError as exc:
+    ...         print(exc.status, exc.message)
+    True True [True]
+    409 phase: reasons can be hidden only before round 2 opens
+    """
+    if study.rounds != 2:
+        raise AppError("a one-round study shows no reasons to colleagues", status=409,
+                       field="phase")
+    if study.phase != "round1":
+        raise AppError("reasons can be hidden only before round 2 opens", status=409,
+                       field="phase")
+    wanted = _int_field(response_id, "response_id", 1, 2**31 - 1)
+    response = db.get(Response, wanted)
+    if response is None or response.study_id != study.id or response.round != 1:
+        raise AppError(f"no round-1 answer {wanted} in this study", status=422,
+                       field="response_id")
+    found = db.get(HiddenReason, wanted)
+    if found is not None:
+        return found
+    found = HiddenReason(response_id=wanted, study_id=study.id, researcher_id=by.id,
+                         hidden_at=utcnow())
+    db.add(found)
+    try:
+        with writing(db):
+            db.commit()
+    except IntegrityError:  # hidden at the same moment in another request
+        db.rollback()
+        found = db.get(HiddenReason, wanted)
+        if found is None:
+            raise
+    return found
 
 
 # ---------------------------------------------------------------- export

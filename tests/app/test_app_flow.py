@@ -42,7 +42,7 @@ def test_whole_study_two_rounds(make_client, researcher: Researcher, tmp_path: P
     assert researcher.close_round(study).status_code == 200
     page = a.page().text
     assert 'id="feedback"' in page and "Round 2" in page
-    assert "(includes your answer)" in page
+    assert "(your round-1 answer, not counted)" in page
     # A's own round-1 answer is prefilled
     assert re.search(r'value="(\d)" required checked', page)
     # colleagues' reasons are shown (escaped) when they share a vignette
@@ -81,25 +81,26 @@ def test_whole_study_two_rounds(make_client, researcher: Researcher, tmp_path: P
 
 
 def test_round_two_shows_colleagues(make_client, researcher: Researcher) -> None:
-    """Both practitioners share deck 1 of a one-deck study, so feedback is checkable."""
-    study = researcher.create_study(deck_size=12, n_participants=3, rounds=2)
+    """All four practitioners share deck 1 of a one-deck study, so feedback is checkable."""
+    study = researcher.create_study(deck_size=12, n_participants=4, rounds=2)
     links = researcher.links(study)
     bots = [Practitioner(make_client(), link) for link in links]
     for i, bot in enumerate(bots):
         bot.consent()
-        bot.play_round(lambda _p, i=i: _answer([4, 4, 2][i], f"reason of rater {i}",
+        bot.play_round(lambda _p, i=i: _answer([4, 4, 2, 1][i], f"reason of rater {i}",
                                                ["disclosure"] if i < 2 else ["housing"]))
     researcher.close_round(study)
     page = bots[2].page().text
     table = page[page.index('id="distribution"'):page.index("</table>", page.index('id="distribution"'))]
     cells = re.findall(r"<td>(\d+)", table)
-    assert cells == ["0", "1", "0", "2"]  # levels 1-4: one 2 (own), two 4s
+    assert cells == ["1", "0", "0", "2"]  # levels 1-4 of the three others: one 1, two 4s
     own_row = re.search(r'<tr class="own">\s*<th scope="row">(\d)', table)
     assert own_row and own_row.group(1) == "2"
     factors = page[page.index('id="top-factors"'):]
     assert factors.index("Disclosure") < factors.index("</ol>")
     shown = page[page.index('id="rationales"'):page.index("</ul>", page.index('id="rationales"'))]
     assert "reason of rater 0" in shown and "reason of rater 1" in shown
+    assert "reason of rater 3" in shown
     assert "reason of rater 2" not in shown  # not one's own
 
 
@@ -196,7 +197,7 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
                      "/p/{token}", "/s/answer", "/studies",
                      "/studies/{study_id}/close", "/studies/{study_id}/collaborators",
                      "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/links",
-                     "/studies/{study_id}/site"]
+                     "/studies/{study_id}/reasons/hide", "/studies/{study_id}/site"]
     for path in posts:
         url = (path.replace("{token}", bot.link.rsplit("/", 1)[1])
                .replace("{study_id}", str(study)).replace("{researcher_id}", "1"))
@@ -215,19 +216,21 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
 
 def test_user_text_is_escaped(make_client, researcher: Researcher) -> None:
     payload = '<script>alert("x")</script>'
-    study = researcher.create_study(title=f"Pilot {payload}", deck_size=12, n_participants=2,
+    study = researcher.create_study(title=f"Pilot {payload}", deck_size=12, n_participants=4,
                                     rounds=2)
     assert payload not in researcher.client.get("/").text
     assert "&lt;script&gt;" in researcher.client.get(f"/studies/{study}").text
-    a, b = (Practitioner(make_client(), link) for link in researcher.links(study))
-    for bot in (a, b):
+    bots = [Practitioner(make_client(), link) for link in researcher.links(study)]
+    for bot in bots:  # four, so that each sees three colleagues' reasons
         bot.consent()
         bot.play_round(lambda i: _answer(3, payload, ["housing"]) | {"salient_other": payload})
+    assert payload not in researcher.client.get(f"/studies/{study}").text  # reasons listed
     researcher.close_round(study)
-    page = b.page().text
+    page = bots[1].page().text
+    assert 'id="rationales"' in page
     assert payload not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
-    assert "Content-Security-Policy" in b.page().headers
+    assert "Content-Security-Policy" in bots[1].page().headers
 
 
 def test_login_rate_limited(make_client) -> None:

@@ -22,10 +22,11 @@ from app_bots import csrf_of
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from dsk.app import _study as st
 from dsk.app import create_app
-from dsk.app._models import ResearcherSession, utcnow
+from dsk.app._models import Participant, ResearcherSession, utcnow
 from dsk.app._security import new_token, token_hash
 from dsk.app._state import RESEARCHER_COOKIE
 
@@ -69,6 +70,7 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("POST", "/studies/{study_id}/close"): study_role("editor", 303),
     ("POST", "/studies/{study_id}/collaborators"): study_role("owner", 303),
     ("POST", "/studies/{study_id}/collaborators/remove"): study_role("owner", 303),
+    ("POST", "/studies/{study_id}/reasons/hide"): study_role("editor", 303),
     ("GET", "/studies/{study_id}/judgements.{fmt}"): study_role("viewer", 200),
     ("GET", "/studies/{study_id}/survey.csv"): study_role("viewer", 200),
     ("GET", "/studies/{study_id}/qualtrics.txt"): study_role("viewer", 200),
@@ -105,7 +107,18 @@ class World:
             st.add_collaborator(db, study, "editor", "editor")
             st.add_collaborator(db, study, "viewer", "viewer")
             st.add_collaborator(db, study, "spare", "viewer")
+            self.ids["study"] = int(study.id)
             return int(study.id)
+
+    def round1_answer(self) -> int:
+        """The id of a round-1 answer in the newest study (a reason that can be hidden)."""
+        with self.app.state.core.db() as db:
+            p = db.scalar(select(Participant).where(Participant.study_id == self.ids["study"],
+                                                    Participant.number == 1))
+            assert p is not None
+            vignette = st.deck_of(db, p)[0]
+            answer = st.Answer(3, 0.5, 4.0, (), "", "a reason", "school")
+            return int(st.save_answer(db, p, vignette, 1, answer, 5.0, new_token()).id)
 
     def browser(self, role: str) -> tuple[TestClient, str]:
         """A fresh browser signed in as ``role``, and its CSRF token."""
@@ -150,6 +163,8 @@ def _form(world: World, role: str, path: str) -> dict[str, Any]:
         "/studies/{study_id}/collaborators": lambda: {"username": "other", "role": "viewer"},
         "/studies/{study_id}/collaborators/remove":
             lambda: {"researcher_id": str(world.ids["spare"])},
+        "/studies/{study_id}/reasons/hide":
+            lambda: {"response_id": str(world.round1_answer())},
         "/account/password": lambda: {"current_password": PASSWORD, "new_password": PASSWORD},
         "/admin/accounts": lambda: {"username": f"new-{n}", "password": "a fine password"},
         "/p/{token}": lambda: {"profession": "gp", "experience_years": "3", "consent": "yes"},
