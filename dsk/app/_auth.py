@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from . import _study as st
 from ._models import Researcher, ResearcherSession, utcnow
 from ._security import hash_password, needs_rehash, new_token, token_hash, verify_password
-from ._state import RESEARCHER_COOKIE, RESEARCHER_HOURS, State
+from ._state import RESEARCHER_HOURS, State
 
 router = APIRouter()
 
@@ -70,8 +70,7 @@ async def login(request: Request, core: State) -> Response:
                            errors={"password": "password: wrong user name or password"})
     core.limiter.succeeded(client, username)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(RESEARCHER_COOKIE, token, max_age=RESEARCHER_HOURS * 3600,
-                        httponly=True, samesite="lax", path="/")
+    core.set_cookie(response, core.researcher_cookie, token, RESEARCHER_HOURS * 3600)
     return response
 
 
@@ -79,7 +78,7 @@ async def login(request: Request, core: State) -> Response:
 async def logout(request: Request, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
-    token = request.cookies.get(RESEARCHER_COOKIE)
+    token = request.cookies.get(core.researcher_cookie)
 
     def forget() -> None:
         if token:
@@ -90,7 +89,7 @@ async def logout(request: Request, core: State) -> Response:
 
     await run_in_threadpool(forget)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(RESEARCHER_COOKIE, path="/")
+    core.clear_cookie(response, core.researcher_cookie)
     return response
 
 
@@ -106,7 +105,7 @@ async def change_password(request: Request, core: State) -> Response:
     """Set a new password (the current one required); the account's other sessions end."""
     form = await request.form()
     core.check_csrf(request, form)
-    token = request.cookies.get(RESEARCHER_COOKIE)
+    token = request.cookies.get(core.researcher_cookie)
     client = request.client.host if request.client else "?"
 
     def change() -> Response:

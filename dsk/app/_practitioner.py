@@ -3,6 +3,11 @@
 Every scoring form carries a signed one-time form token naming the participant,
 round and vignette and the time the page was shown, so a forged, misdirected or
 replayed form is refused and time on task is measured by the server.
+
+"Leave this device" (``POST /s/leave``, a button on every page of a browser with a
+study session) ends that session: the cookie is cleared and the session no longer
+works, the answers are kept, and the participant's link works once more, so that
+they can carry on in another browser (without giving their consent details again).
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import _study as st
 from ._models import Participant, Study
-from ._security import new_token
-from ._state import PARTICIPANT_COOKIE, PARTICIPANT_DAYS, AppState, State
+from ._security import new_token, token_hash
+from ._state import PARTICIPANT_DAYS, AppState, State
 
 router = APIRouter()
 
@@ -71,10 +76,13 @@ def vignette_page(core: AppState, request: Request, db: Session, p: Participant,
 @router.get("/p/{token}", response_class=HTMLResponse)
 def link_page(request: Request, token: str, core: State) -> Response:
     with core.db() as db:
-        mine = st.participant_by_session(db, request.cookies.get(PARTICIPANT_COOKIE))
+        mine = st.participant_by_session(db, request.cookies.get(core.participant_cookie))
         p = st.participant_by_link(db, token)
         if mine is not None and mine.id == p.id:
             return RedirectResponse("/s", status_code=303)
+        if p.claimed_at is not None and p.session_hash is None:  # left a device
+            return core.render(request, "resume.html", study=st.get_study(db, p.study_id),
+                               token=token)
         if p.claimed_at is not None:
             raise st.AppError("this participant link has already been used; it works once. "
                               "Open the study in the browser where you started, or ask the "
@@ -94,6 +102,8 @@ async def consent(request: Request, token: str, core: State) -> Response:
         with core.db() as db:
             p = st.participant_by_link(db, token)
             study = st.get_study(db, p.study_id)
+            if p.claimed_at is not None:  # consented earlier, then left a device
+                return _session_response(core, _resume(db, token))
             errors = {}
             if values["profession"] not in core.professions:
                 errors["profession"] = "profession: missing; choose your profession"
@@ -109,19 +119,69 @@ async def consent(request: Request, token: str, core: State) -> Response:
                                    token=token, professions=core.professions, form=shown,
                                    errors=errors)
             session_token = st.claim_link(db, token, values["profession"], years)
-        response = RedirectResponse("/s", status_code=303)
-        response.set_cookie(PARTICIPANT_COOKIE, session_token,
-                            max_age=PARTICIPANT_DAYS * 86400, httponly=True,
-                            samesite="lax", path="/")
-        return response
+        return _session_response(core, session_token)
 
     return await run_in_threadpool(claim)
+
+
+def _session_response(core: AppState, session_token: str) -> Response:
+    """To the scoring pages, with the new study session in this browser's cookie."""
+    response = RedirectResponse("/s", status_code=303)
+    core.set_cookie(response, core.participant_cookie, session_token, PARTICIPANT_DAYS * 86400)
+    return response
+
+
+def _resume(db: Session, token: str) -> str:
+    """Bind a new browser session to the link of a participant who left a device."""
+    session_token = new_token()
+    with st.writing(db):
+        result = db.execute(
+            update(Participant)
+            .where(Participant.link_hash == token_hash(token),
+                   Participant.claimed_at.is_not(None), Participant.session_hash.is_(None))
+            .values(session_hash=token_hash(session_token)))
+        resumed = result.rowcount == 1  # type: ignore[attr-defined]
+        if resumed:
+            db.commit()
+        else:
+            db.rollback()
+    if not resumed:
+        raise st.AppError("this participant link is in use in another browser; leave the "
+                          "study there first (\"Leave this device\"), or ask the researcher",
+                          status=410, field="link")
+    return session_token
+
+
+@router.post("/s/leave", response_class=HTMLResponse)
+async def leave(request: Request, core: State) -> Response:
+    """End this browser's study session: the answers are kept and the link works again."""
+    form = await request.form()
+    core.check_csrf(request, form)
+    session_token = request.cookies.get(core.participant_cookie)
+
+    def forget() -> None:
+        if not session_token:
+            return
+        with core.db() as db, st.writing(db):
+            db.execute(update(Participant)
+                       .where(Participant.session_hash == token_hash(session_token))
+                       .values(session_hash=None))
+            db.commit()
+
+    await run_in_threadpool(forget)
+    response = core.render(request, "waiting.html", heading="You have left this device",
+                           message="This browser no longer holds your study session. Your "
+                                   "answers so far are kept. To carry on, open the link the "
+                                   "researcher sent you again, here or in another browser: it "
+                                   "works again.", leave=False)
+    core.clear_cookie(response, core.participant_cookie)
+    return response
 
 
 @router.get("/s", response_class=HTMLResponse)
 def participant_home(request: Request, core: State) -> HTMLResponse:
     with core.db() as db:
-        found = st.participant_and_study(db, request.cookies.get(PARTICIPANT_COOKIE))
+        found = st.participant_and_study(db, request.cookies.get(core.participant_cookie))
         if found is None:
             raise st.AppError("this browser has no study session; open the link the "
                               "researcher sent you", status=401, field="session")

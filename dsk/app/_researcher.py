@@ -118,14 +118,13 @@ def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
 async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
     form = await request.form()
     core.check_csrf(request, form)
-    base = str(request.base_url).rstrip("/")
     site = str(form.get("site") or "").strip() or None
 
     def issue() -> HTMLResponse:
         with core.db() as db:
             who, study, _ = core.study(db, request, study_id, "editor")
             issued = st.issue_links(db, study, site)
-            rows = [(st.rater_id(study.id, p.number), p.site or "", f"{base}/p/{token}")
+            rows = [(st.rater_id(study.id, p.number), p.site or "", core.link(token))
                     for p, token in issued]
             return core.render(request, "links.html", researcher=who, study=study, links=rows,
                                site=site, sites=st.sites_of(study))

@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +38,10 @@ from ._security import LoginLimiter, Signer, token_hash
 HERE = Path(__file__).resolve().parent
 CSRF_COOKIE, PARTICIPANT_COOKIE, RESEARCHER_COOKIE = "dsk_csrf", "dsk_p", "dsk_r"
 PARTICIPANT_DAYS, RESEARCHER_HOURS = 120, 12
+#: Where participant links point when no public URL is given: ``dsk serve``'s own address.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+#: Sent with ``secure_cookies``: browsers then use only HTTPS for a year.
+HSTS = "max-age=31536000"
 PHASES = {"round1": "Round 1 open", "round2": "Round 2 open", "closed": "Closed"}
 _HEADINGS = {400: "Request refused", 401: "Not signed in", 403: "Not allowed",
              404: "Not found", 409: "Already done", 410: "Link already used",
@@ -65,6 +70,36 @@ def _secret(sessions: sessionmaker[Session]) -> str:
         return found.value
 
 
+def origin_of(url: str, field: str = "public_url") -> str:
+    """The origin (``scheme://host[:port]``, default port left out) of an absolute URL.
+
+    Raises :class:`ValueError` naming ``field`` for anything but an ``http`` or
+    ``https`` URL with a host and no path, query or fragment.
+
+    >>> origin_of("https://Study.Example.org:443/")
+    'https://study.example.org'
+    >>> origin_of("http://127.0.0.1:8000")
+    'http://127.0.0.1:8000'
+    >>> origin_of("study.example.org")
+    Traceback (most recent call last):
+    ...
+    ValueError: public_url: expected http://HOST[:PORT] or https://HOST[:PORT], got 'study.example.org'
+    """
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port == -1
+            or parts.path not in ("", "/") or parts.query or parts.fragment
+            or parts.username is not None):
+        raise ValueError(f"{field}: expected http://HOST[:PORT] or https://HOST[:PORT], "
+                         f"got {url[:200]!r}")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 def _professions(catalogue: Catalogue) -> dict[str, str]:
     try:
         from dsk.panels import load_professions
@@ -80,7 +115,18 @@ class AppState:
     """Everything the handlers share; built once by :func:`dsk.app.create_app`."""
 
     def __init__(self, db_url: str, login_attempts: int, login_window: float,
-                 catalogue: Catalogue, migrate: bool, threads: int) -> None:
+                 catalogue: Catalogue, migrate: bool, threads: int,
+                 public_url: str = DEFAULT_PUBLIC_URL, secure_cookies: bool = False) -> None:
+        #: The origin participant links are built from and posted forms must come from.
+        self.public_url = origin_of(public_url)
+        if secure_cookies and not self.public_url.startswith("https://"):
+            raise ValueError(f"public_url: secure cookies need an https:// public URL, got "
+                             f"{self.public_url!r}")
+        #: ``Secure`` cookies named with the ``__Host-`` prefix, and HSTS (behind TLS).
+        self.secure_cookies = secure_cookies
+        prefix = "__Host-" if secure_cookies else ""
+        self.csrf_cookie, self.participant_cookie, self.researcher_cookie = (
+            prefix + CSRF_COOKIE, prefix + PARTICIPANT_COOKIE, prefix + RESEARCHER_COOKIE)
         self.engine = make_engine(db_url)
         if migrate:
             upgrade(self.engine)
@@ -114,6 +160,20 @@ class AppState:
             agency_options=lambda selected: agency_options(selected or ""))
         self.sets = [{"id": s, "n": len(load_set(s, catalogue))} for s in bundled_sets()]
 
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        """Set an HttpOnly, SameSite=Lax cookie on the whole site (Secure when configured)."""
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax",
+                            path="/", secure=self.secure_cookies)
+
+    def clear_cookie(self, response: Response, name: str) -> None:
+        """End cookie ``name`` in the browser (same attributes as when it was set)."""
+        response.delete_cookie(name, path="/", httponly=True, samesite="lax",
+                               secure=self.secure_cookies)
+
+    def link(self, token: str) -> str:
+        """The participant link of ``token``, on the public URL (never the Host header)."""
+        return f"{self.public_url}/p/{token}"
+
     @contextmanager
     def db(self) -> Iterator[Session]:
         """A database session, closed on exit."""
@@ -125,6 +185,7 @@ class AppState:
         context.setdefault("csrf", self.signer.csrf_token(request.state.csrf_cookie))
         context.setdefault("researcher", None)
         context.setdefault("errors", {})
+        context.setdefault("leave", self.participant_cookie in request.cookies)
         html = self.env.get_template(name).render(**context)
         return HTMLResponse(html, status_code=status)
 
@@ -137,15 +198,40 @@ class AppState:
     def check_csrf(self, request: Request, form: FormData) -> None:
         """Refuse (403) a form whose CSRF token does not match this browser's cookie."""
         token = form.get("csrf_token")
-        if not self.signer.check_csrf(request.cookies.get(CSRF_COOKIE),
+        if not self.signer.check_csrf(request.cookies.get(self.csrf_cookie),
                                       token if isinstance(token, str) else None):
             raise st.AppError("missing or wrong; reload the page and send the form again "
                               "(forms are protected against cross-site request forgery)",
                               status=403, field="csrf_token")
 
+    def check_origin(self, request: Request) -> None:
+        """Refuse (403) a POST whose ``Origin`` (or, without one, ``Referer``) is not the
+        public URL.
+
+        Every current browser sends ``Origin`` with a POST (``null`` when it hides it,
+        refused here); a request with neither header is no browser's form and still
+        needs its CSRF token.
+        """
+        sent, header = request.headers.get("origin"), "Origin"
+        if sent is None:
+            referer = request.headers.get("referer")
+            if referer is None:
+                return
+            parts = urlsplit(referer)
+            sent, header = parts._replace(path="", query="", fragment="").geturl(), "Referer"
+        try:
+            ok = origin_of(sent, header) == self.public_url
+        except ValueError:
+            ok = False
+        if not ok:
+            raise st.AppError(f"this form was sent from {sent[:100]!r}, not from this site "
+                              f"({self.public_url}); open the page at {self.public_url} and "
+                              "send the form from there (if that is not this server's address, "
+                              "start it with --public-url)", status=403, field=header.lower())
+
     def researcher(self, db: Session, request: Request) -> Researcher:
         """The signed-in researcher (an enabled account), or a redirect to the log-in page."""
-        token = request.cookies.get(RESEARCHER_COOKIE)
+        token = request.cookies.get(self.researcher_cookie)
         if token:
             row = db.get(ResearcherSession, token_hash(token))
             if row is not None and row.expires_at > utcnow():
@@ -176,7 +262,7 @@ class AppState:
 
     def participant(self, db: Session, request: Request) -> Participant:
         """The participant of this browser's study session, or a 401."""
-        p = st.participant_by_session(db, request.cookies.get(PARTICIPANT_COOKIE))
+        p = st.participant_by_session(db, request.cookies.get(self.participant_cookie))
         if p is None:
             raise st.AppError("this browser has no study session; open the link the researcher "
                               "sent you", status=401, field="session")

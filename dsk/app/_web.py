@@ -35,32 +35,38 @@ from dsk.catalogue import Catalogue, load_catalogue
 from . import _auth, _practitioner, _public, _researcher
 from . import _study as st
 from ._security import new_token
-from ._state import CSRF_COOKIE, HERE, PARTICIPANT_DAYS, AppState, Redirect, state_of
+from ._state import DEFAULT_PUBLIC_URL, HERE, HSTS, PARTICIPANT_DAYS, AppState, Redirect, state_of
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",  # one-time links must not leak through Referer
+    # One-time links must not leak through Referer to other sites; "same-origin" (not
+    # "no-referrer") so that browsers send the real Origin with this site's own forms.
+    "Referrer-Policy": "same-origin",
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; "
                                 "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
 }
 
 
 class _Guard:
-    """Pure ASGI middleware: gives every browser a CSRF cookie and sets security headers.
+    """Pure ASGI middleware: gives every browser a CSRF cookie and sets security headers
+    (with ``secure``, the cookie is ``Secure`` and HSTS is sent).
 
     (Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per request.)
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, cookie: str, secure: bool) -> None:
         self.app = app
+        self.cookie = cookie
+        self.secure = secure
+        self.attributes = "; Secure" if secure else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         raw = b"".join(v for k, v in scope["headers"] if k == b"cookie").decode("latin-1")
-        cookie = cookie_parser(raw).get(CSRF_COOKIE) if raw else None
+        cookie = cookie_parser(raw).get(self.cookie) if raw else None
         fresh = None
         if not cookie or len(cookie) < 32:
             fresh = cookie = new_token()
@@ -72,11 +78,14 @@ class _Guard:
                 headers = MutableHeaders(scope=message)
                 for name, value in _SECURITY_HEADERS.items():
                     headers[name] = value
+                if self.secure:
+                    headers["Strict-Transport-Security"] = HSTS
                 if not static:
                     headers["Cache-Control"] = "no-store"
                 if fresh:
-                    headers.append("set-cookie", f"{CSRF_COOKIE}={fresh}; HttpOnly; "
-                                   f"Max-Age={PARTICIPANT_DAYS * 86400}; Path=/; SameSite=lax")
+                    headers.append("set-cookie", f"{self.cookie}={fresh}; HttpOnly; "
+                                   f"Max-Age={PARTICIPANT_DAYS * 86400}; Path=/; "
+                                   f"SameSite=lax{self.attributes}")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -98,8 +107,10 @@ async def _form_guard(request: Request) -> None:
     its handler runs. Starlette keeps the parsed form on the request, so the handler's
     own ``await request.form()`` reads the same form again without parsing it twice.
     A field of up to 2 MB gets the 422 naming it (Starlette's default cut-off of 1 MB
-    would answer a bare 400)."""
+    would answer a bare 400). First the form's ``Origin`` (or ``Referer``) must be the
+    public URL (:meth:`AppState.check_origin`)."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        state_of(request).check_origin(request)
         form = await request.form(max_part_size=2 * 2**20)
         st.check_form(list(form.multi_items()))
 
@@ -134,20 +145,26 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 
 def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: float = 300.0,
                catalogue: Catalogue | None = None, migrate: bool = True,
-               threads: int = 8) -> FastAPI:
+               threads: int = 8, public_url: str = DEFAULT_PUBLIC_URL,
+               secure_cookies: bool = False) -> FastAPI:
     """Build the scoring app on a database (``sqlite:///file``, a path, or ``postgresql://``).
 
     The schema is brought up to date with the bundled Alembic migrations unless
     ``migrate`` is false. ``threads`` caps the worker threads that run requests.
-    ``catalogue`` defaults to the bundled one.
+    ``catalogue`` defaults to the bundled one. ``public_url`` is the address
+    practitioners reach the app at (``https://HOST[:PORT]``): participant links are
+    built from it, never from the request's Host header, and posted forms must come
+    from it. ``secure_cookies`` (behind TLS; needs an ``https://`` public URL) marks
+    the cookies ``Secure`` with the ``__Host-`` prefix and sends HSTS.
     """
     core = AppState(str(db_url), login_attempts, login_window,
-                    catalogue if catalogue is not None else load_catalogue(), migrate, threads)
+                    catalogue if catalogue is not None else load_catalogue(), migrate, threads,
+                    public_url, secure_cookies)
     app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=_lifespan, dependencies=[Depends(_form_guard)])
     app.state.core = core
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(_Guard)
+    app.add_middleware(_Guard, cookie=core.csrf_cookie, secure=core.secure_cookies)
     app.exception_handler(st.AppError)(_app_error)
     app.exception_handler(Redirect)(_redirect)
     app.exception_handler(StarletteHTTPException)(_http_error)

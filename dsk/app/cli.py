@@ -78,17 +78,29 @@ def serve(
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    public_url: Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional
+        "--public-url", help="Address practitioners reach the app at (https://HOST[:PORT]): "
+                             "links are built from it and forms must come from it. Default: "
+                             "http://HOST:PORT of --host and --port.")] = None,
+    secure_cookies: Annotated[bool, typer.Option(
+        "--secure-cookies", help="Behind TLS: Secure __Host- cookies and HSTS (needs an "
+                                 "https:// --public-url).")] = False,
 ) -> None:
     """Run the practitioners' scoring web app (migrates the database first)."""
     import uvicorn
 
     from dsk.app import create_app
 
+    if public_url is None:
+        if secure_cookies:
+            raise fail("public_url: --secure-cookies needs --public-url https://HOST[:PORT]")
+        public_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     try:
-        app = create_app(db)
+        app = create_app(db, public_url=public_url, secure_cookies=secure_cookies)
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"dsk scoring app on http://{host}:{port}/ (database {db}); Ctrl-C stops it")
+    console.print(f"dsk scoring app on http://{host}:{port}/, links to {public_url} "
+                  f"(database {db}); Ctrl-C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -194,7 +194,7 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
     assert posts == ["/account/password", "/admin/accounts",
                      "/admin/accounts/{researcher_id}/disable",
                      "/admin/accounts/{researcher_id}/enable", "/login", "/logout",
-                     "/p/{token}", "/s/answer", "/studies",
+                     "/p/{token}", "/s/answer", "/s/leave", "/studies",
                      "/studies/{study_id}/close", "/studies/{study_id}/collaborators",
                      "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/links",
                      "/studies/{study_id}/reasons/hide", "/studies/{study_id}/site"]

@@ -84,6 +84,7 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("POST", "/p/{token}"): everyone(404),
     ("GET", "/s"): everyone(401),
     ("POST", "/s/answer"): everyone(400),
+    ("POST", "/s/leave"): everyone(200),
 }
 
 
