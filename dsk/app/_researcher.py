@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from dsk.io import write_table
 
@@ -34,6 +35,27 @@ from ._state import PHASES, State
 from ._survey import qualtrics_txt, spreadsheet_csv
 
 router = APIRouter()
+
+
+def _text(form: FormData, name: str) -> str:
+    return str(form.get(name) or "")
+
+
+async def _act_on_study(request: Request, study_id: int, core: State, need: str,
+                        act: Callable[[Session, Researcher, Study, FormData], object],
+                        anchor: str = "") -> Response:
+    """The shape of every study action: check the CSRF token, then (in a worker thread) the
+    researcher's role ``need`` in the study, run ``act``, and go back to the study page."""
+    form = await request.form()
+    core.check_csrf(request, form)
+
+    def run() -> None:
+        with core.db() as db:
+            who, study, _ = core.study(db, request, study_id, need)
+            act(db, who, study, form)
+
+    await run_in_threadpool(run)
+    return RedirectResponse(f"/studies/{study_id}{anchor}", status_code=303)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -134,46 +156,23 @@ async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
 
 @router.post("/studies/{study_id}/site")
 async def move_site(request: Request, study_id: int, core: State) -> Response:
-    form = await request.form()
-    core.check_csrf(request, form)
-
-    def move() -> None:
-        with core.db() as db:
-            _, study, _ = core.study(db, request, study_id, "editor")
-            st.move_to_site(db, study, str(form.get("participant") or ""),
-                            str(form.get("site") or ""))
-
-    await run_in_threadpool(move)
-    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+    return await _act_on_study(request, study_id, core, "editor", lambda db, _, study, form:
+                               st.move_to_site(db, study, _text(form, "participant"),
+                                               _text(form, "site")))
 
 
 @router.post("/studies/{study_id}/close")
 async def close(request: Request, study_id: int, core: State) -> Response:
-    form = await request.form()
-    core.check_csrf(request, form)
-
-    def advance() -> None:
-        with core.db() as db:
-            _, study, _ = core.study(db, request, study_id, "editor")
-            st.close_round(db, study)
-
-    await run_in_threadpool(advance)
-    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+    return await _act_on_study(request, study_id, core, "editor",
+                               lambda db, _, study, form: st.close_round(db, study))
 
 
 @router.post("/studies/{study_id}/reasons/hide")
 async def hide_reason(request: Request, study_id: int, core: State) -> Response:
     """An editor or the owner hides a round-1 reason from colleagues, before round 2."""
-    form = await request.form()
-    core.check_csrf(request, form)
-
-    def hide() -> None:
-        with core.db() as db:
-            who, study, _ = core.study(db, request, study_id, "editor")
-            st.hide_reason(db, study, str(form.get("response_id") or ""), who)
-
-    await run_in_threadpool(hide)
-    return RedirectResponse(f"/studies/{study_id}#reasons", status_code=303)
+    return await _act_on_study(request, study_id, core, "editor", lambda db, who, study, form:
+                               st.hide_reason(db, study, _text(form, "response_id"), who),
+                               anchor="#reasons")
 
 
 def _excel(value: str | None) -> bool:
@@ -235,29 +234,13 @@ def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
 @router.post("/studies/{study_id}/collaborators")
 async def add_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner gives an account the viewer or editor role (or changes its role)."""
-    form = await request.form()
-    core.check_csrf(request, form)
-
-    def add() -> None:
-        with core.db() as db:
-            _, study, _ = core.study(db, request, study_id, "owner")
-            st.add_collaborator(db, study, str(form.get("username") or ""),
-                                str(form.get("role") or ""))
-
-    await run_in_threadpool(add)
-    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+    return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
+                               st.add_collaborator(db, study, _text(form, "username"),
+                                                   _text(form, "role")))
 
 
 @router.post("/studies/{study_id}/collaborators/remove")
 async def remove_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner takes a collaborator's role away."""
-    form = await request.form()
-    core.check_csrf(request, form)
-
-    def remove() -> None:
-        with core.db() as db:
-            _, study, _ = core.study(db, request, study_id, "owner")
-            st.remove_collaborator(db, study, str(form.get("researcher_id") or ""))
-
-    await run_in_threadpool(remove)
-    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+    return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
+                               st.remove_collaborator(db, study, _text(form, "researcher_id")))
