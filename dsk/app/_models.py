@@ -168,3 +168,37 @@ class HiddenReason(Base):
     researcher_id: Mapped[int | None] = mapped_column(
         ForeignKey("researchers.id", ondelete="SET NULL"), nullable=True)
     hidden_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """One line of the audit trail: who did what, when, and to which study.
+
+    ``study_id`` is no foreign key, so the trail outlives a deleted study (its deletion
+    is itself an event). ``detail`` never holds a practitioner's answers or a password.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_study_at", "study_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    #: ``researcher:NAME``, ``participant:RATER_ID``, ``cli`` or ``anonymous``
+    actor: Mapped[str] = mapped_column(String(120))
+    #: one of :data:`dsk.app._audit.ACTIONS`
+    action: Mapped[str] = mapped_column(String(40))
+    study_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: what was acted on, in a few plain words (a file name, a role, a participant)
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: the client address the request came from ("" from the command line)
+    client: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class LoginThrottle(Base):
+    """Failed log-ins counted per key (an account, a client address, or both), kept in the
+    database so that every worker process sees them and a restart forgets nothing."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: no attempt for this key is checked before this time
+    blocked_until: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
