@@ -1,8 +1,10 @@
 """Researchers' accounts: log-in, log-out, changing one's password, the admin pages.
 
 A successful log-in stores a hashed session token and sets it in an HttpOnly cookie
-for ``RESEARCHER_HOURS``; failed attempts are counted per client and user name by
-:class:`dsk.app._security.LoginLimiter`. A disabled account cannot log in. Changing a
+for ``RESEARCHER_HOURS``; failed attempts are counted in the database and back off
+exponentially per client address and account (:class:`dsk.app._security.LoginLimiter`;
+the address from :meth:`AppState.client_address`), and a wrong current password on the
+password-change form counts as a failed log-in. A disabled account cannot log in. Changing a
 password (current one required) ends the account's other sessions. Admins create,
 disable and enable accounts at ``/admin``; for anyone else that page does not exist.
 """
@@ -19,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from . import _study as st
 from ._models import Researcher, ResearcherSession, utcnow
-from ._security import hash_password, needs_rehash, new_token, token_hash, verify_password
+from ._security import (
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_hash,
+    verify_password,
+    wait_in_words,
+)
 from ._state import RESEARCHER_HOURS, State
 
 router = APIRouter()
@@ -39,13 +48,13 @@ async def login(request: Request, core: State) -> Response:
     core.check_csrf(request, form)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
-    client = request.client.host if request.client else "?"
-    wait = core.limiter.retry_after(client, username)
-    if wait > 0:
-        raise st.AppError(f"too many failed log-in attempts; try again in "
-                          f"{max(1, round(wait / 60))} minute(s)", status=429, field="username")
+    client = core.client_address(request)
 
     def check() -> str | None:
+        wait = core.limiter.retry_after(username, client)
+        if wait > 0:
+            raise st.AppError(f"too many failed log-in attempts; try again in "
+                              f"{wait_in_words(wait)}", status=429, field="username")
         with core.db() as db:
             found = db.scalar(select(Researcher).where(Researcher.username == username))
             ok = verify_password(password, found.password_hash if found else _DUMMY_HASH)
@@ -65,10 +74,10 @@ async def login(request: Request, core: State) -> Response:
 
     token = await run_in_threadpool(check)
     if token is None:
-        core.limiter.failed(client, username)
+        await run_in_threadpool(core.limiter.failed, username, client)
         return core.render(request, "login.html", status=401, username=username,
                            errors={"password": "password: wrong user name or password"})
-    core.limiter.succeeded(client, username)
+    await run_in_threadpool(core.limiter.succeeded, username, client)
     response = RedirectResponse("/", status_code=303)
     core.set_cookie(response, core.researcher_cookie, token, RESEARCHER_HOURS * 3600)
     return response
@@ -106,16 +115,16 @@ async def change_password(request: Request, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     token = request.cookies.get(core.researcher_cookie)
-    client = request.client.host if request.client else "?"
+    client = core.client_address(request)
 
     def change() -> Response:
         with core.db() as db:
             who = core.researcher(db, request)
             # guessing the current password here counts as failed log-ins do
-            wait = core.limiter.retry_after(client, who.username)
+            wait = core.limiter.retry_after(who.username, client)
             if wait > 0:
                 raise st.AppError(f"too many wrong passwords; try again in "
-                                  f"{max(1, round(wait / 60))} minute(s)", status=429,
+                                  f"{wait_in_words(wait)}", status=429,
                                   field="current_password")
             try:
                 st.change_password(db, who, str(form.get("current_password") or ""),
@@ -124,7 +133,7 @@ async def change_password(request: Request, core: State) -> Response:
             except st.AppError as exc:
                 db.rollback()
                 if exc.field == "current_password":
-                    core.limiter.failed(client, who.username)
+                    core.limiter.failed(who.username, client)
                 return core.render(request, "account.html", status=exc.status, researcher=who,
                                    errors={exc.field or "new_password": exc.message})
             return core.render(request, "account.html", researcher=who, changed=True)

@@ -1,4 +1,4 @@
-"""Passwords, tokens, CSRF and login rate limiting.
+"""Passwords, tokens, CSRF, log-in back-off and client addresses.
 
 Passwords are hashed with argon2id (``argon2-cffi``, its default parameters, RFC 9106's
 low-memory choice: 3 passes over 64 MiB, 4 lanes), the parameters stored in the hash so
@@ -8,6 +8,14 @@ replace them (and argon2id hashes with outdated parameters) at the next successf
 log-in. Tokens (one-time links, sessions) are 32 random bytes; only their SHA-256 is
 stored. Form tokens are HMAC-SHA256 signed with a per-database secret.
 
+Failed log-ins are counted in the database (table ``login_throttle``), so every worker
+process sees the same counts and a restart forgets nothing; :class:`LoginLimiter`
+explains the back-off: exponential per client address, per account from an address,
+and per account, the last holding only addresses that have themselves failed on it,
+so that the owner at a fresh address can still log in. The client address is the
+connecting address unless that is a trusted proxy (``--trusted-proxy``), then the
+right-most untrusted address in ``X-Forwarded-For`` (:func:`forwarded_client`).
+
 Why our own tokens and signatures: the standard library has every primitive needed;
 passlib is no longer maintained and itsdangerous would add a dependency for twenty lines.
 """
@@ -15,15 +23,25 @@ passlib is no longer maintained and itsdangerous would add a dependency for twen
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
+import ipaddress
+import math
 import secrets
-import threading
-import time
-from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ._models import LoginThrottle, utcnow
 
 #: Parameters of the scrypt hashes of earlier versions (kept to verify them).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -129,42 +147,283 @@ class Signer:
         return hmac.compare_digest(self.csrf_token(cookie), token)
 
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per ``window`` seconds per client and per username.
+# ------------------------------------------------------------------ log-in back-off
 
-    Kept in memory: ``dsk serve`` runs one process. A success clears the client's record.
+#: A key's failures are forgotten once it has had none for this long.
+FORGET_AFTER = dt.timedelta(days=1)
+_KEY_PART = 80  # longer user names or addresses are keyed by a hash (the key column holds 200)
+
+
+def wait_in_words(seconds: float) -> str:
+    """``seconds`` of waiting in plain words, rounded up (for the 429 page).
+
+    Examples
+    --------
+    >>> wait_in_words(0.2), wait_in_words(45), wait_in_words(61), wait_in_words(900)
+    ('1 second', '45 seconds', '2 minutes', '15 minutes')
+    >>> wait_in_words(3600), wait_in_words(5400)
+    ('1 hour', '1 hour 30 minutes')
+    """
+    def plural(n: int, unit: str) -> str:
+        return f"{n} {unit}" + ("" if n == 1 else "s")
+
+    whole = max(1, math.ceil(seconds))
+    if whole < 60:
+        return plural(whole, "second")
+    minutes = math.ceil(whole / 60)
+    if minutes < 60:
+        return plural(minutes, "minute")
+    hours, minutes = divmod(minutes, 60)
+    return plural(hours, "hour") + (f" {plural(minutes, 'minute')}" if minutes else "")
+
+
+def _key_part(text: str) -> str:
+    if len(text) <= _KEY_PART:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _client_part(address: str) -> str:
+    """An IPv4 address as it is; an IPv6 address by its /64 network (what one line or
+    one host is usually given, so that an attacker cannot step through 2**64 addresses)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _key_part(address)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def throttle_keys(account: str, client: str) -> tuple[str, str, str]:
+    """The three keys a log-in attempt is counted under: the client address, the
+    account from that address, and the account (user names compared case-blind).
+
+    Examples
+    --------
+    >>> throttle_keys("Ada", "203.0.113.7")
+    ('client:203.0.113.7', 'account+client:ada|203.0.113.7', 'account:ada')
+    >>> throttle_keys("ada", "2001:db8::1:2")[0]
+    'client:2001:db8::/64'
+    """
+    name, address = _key_part(account.strip().casefold()), _client_part(client)
+    return f"client:{address}", f"account+client:{name}|{address}", f"account:{name}"
+
+
+class LoginLimiter:
+    """Exponential back-off of failed log-ins, counted in the ``login_throttle`` table.
+
+    Every failed log-in (or wrong current password on the password-change form) adds
+    one to three counters: ``client:ADDR``, ``account+client:NAME|ADDR`` and
+    ``account:NAME`` (:func:`throttle_keys`). A counter's first ``attempts - 1``
+    failures cost nothing; its ``attempts``-th sets a wait of ``delay`` seconds and
+    each further failure doubles it, up to ``max_delay`` (defaults: 5, 2 s, 15
+    minutes: after five failures 2 s, then 4, 8, ... and 15 minutes from the fifteenth
+    on). A counter is forgotten :data:`FORGET_AFTER` (a day) after its last failure.
+
+    An attempt waits while its ``client:`` or ``account+client:`` counter is blocked.
+    The ``account:`` counter, which adds up the failures from every address, holds only
+    clients that have themselves failed on that account: an owner at an address that
+    has not guessed logs in even while the account is attacked, and a distributed
+    guesser gets one free guess per address, then waits for the account's back-off
+    (so with many addresses it gains about one guess per address, plus one whenever the
+    account's wait ends). A successful log-in deletes that client's
+    ``account+client:`` counter and takes the failures it held off the ``client:`` and
+    ``account:`` counters (the owner's own typing errors are forgiven; failures on other
+    accounts are not). Attempts refused while blocked are not counted, so an attacker
+    cannot extend the owner's wait by hammering.
+
+    Counting is one ``INSERT ... ON CONFLICT DO UPDATE SET failures = failures + 1``
+    per key (SQLite and PostgreSQL), so failures in several worker processes at once
+    are all counted, and a restart forgets nothing. ``clock`` gives the time (naive
+    UTC), for tests.
+
+    Examples
+    --------
+    >>> import tempfile, datetime as dt
+    >>> from sqlalchemy.orm import sessionmaker
+    >>> from dsk.app._db import make_engine, upgrade
+    >>> engine = make_engine(tempfile.mkdtemp() + "/app.sqlite3")
+    >>> upgrade(engine)
+    >>> now = dt.datetime(2026, 1, 1)
+    >>> limiter = LoginLimiter(sessionmaker(engine), attempts=3, delay=10, clock=lambda: now)
+    >>> [limiter.failed("ada", "203.0.113.7") for _ in range(5)]
+    [0.0, 0.0, 10.0, 20.0, 40.0]
+    >>> limiter.retry_after("ada", "203.0.113.7"), limiter.retry_after("ada", "198.51.100.2")
+    (40.0, 0.0)
+    >>> engine.dispose()
     """
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts = attempts
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, sessions: sessionmaker[Session], attempts: int = 5, delay: float = 2.0,
+                 max_delay: float = 900.0,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        if attempts < 1:
+            raise ValueError(f"login_attempts: expected at least 1, got {attempts}")
+        if not 0 < delay <= max_delay <= FORGET_AFTER.total_seconds():
+            raise ValueError(f"login_delay, login_max_delay: expected 0 < login_delay <= "
+                             f"login_max_delay <= {FORGET_AFTER.total_seconds():.0f} seconds, "
+                             f"got {delay} and {max_delay}")
+        self.sessions = sessions
+        self.attempts, self.delay, self.max_delay = attempts, float(delay), float(max_delay)
+        self.clock = clock
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
+    def delay_after(self, failures: int) -> float:
+        """Seconds a counter is blocked for after its ``failures``-th failure.
 
-    def retry_after(self, client: str, username: str) -> float:
-        """Seconds to wait before another attempt is allowed; 0 when allowed now."""
-        now = time.monotonic()
-        with self._lock:
-            wait = 0.0
-            for key in (f"c:{client}", f"u:{username.lower()}"):
-                q = self._recent(key, now)
-                if len(q) >= self.attempts:
-                    wait = max(wait, self.window - (now - q[0]))
-            return wait
+        >>> limiter = LoginLimiter(sessionmaker(), attempts=5, delay=2, max_delay=900)
+        >>> [limiter.delay_after(n) for n in (1, 4, 5, 6, 7, 13, 14, 10**6)]
+        [0.0, 0.0, 2.0, 4.0, 8.0, 512.0, 900.0, 900.0]
+        """
+        steps = failures - self.attempts
+        if steps < 0:
+            return 0.0
+        return self.max_delay if steps > 60 else min(self.max_delay, self.delay * 2.0 ** steps)
 
-    def failed(self, client: str, username: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in (f"c:{client}", f"u:{username.lower()}"):
-                self._recent(key, now).append(now)
+    @staticmethod
+    def _writing(db: Session) -> Any:
+        return db.info.get("write_lock") or nullcontext()  # SQLite: one writer per process
 
-    def succeeded(self, client: str, username: str) -> None:
-        with self._lock:
-            self._failures.pop(f"c:{client}", None)
-            self._failures.pop(f"u:{username.lower()}", None)
+    def retry_after(self, account: str, client: str) -> float:
+        """Seconds before ``client`` may try to log in to ``account``; 0 when it may now."""
+        now = self.clock()
+        keys = throttle_keys(account, client)
+        with self.sessions() as db:
+            rows = {r.key: r for r in db.scalars(select(LoginThrottle)
+                                                 .where(LoginThrottle.key.in_(keys)))}
+        client_row, pair, account_row = (rows.get(k) for k in keys)
+        holding = [client_row, pair]
+        if pair is not None and pair.failures > 0 and pair.last_failure > now - FORGET_AFTER:
+            holding.append(account_row)
+        waits = [(r.blocked_until - now).total_seconds() for r in holding if r is not None]
+        return max([0.0, *waits])
+
+    def failed(self, account: str, client: str) -> float:
+        """Count a failed attempt under the three keys; the wait it imposes on ``client``
+        (the longest of its ``client:`` and ``account+client:`` counters)."""
+        now = self.clock()
+        cutoff = now - FORGET_AFTER
+        waits = []
+        with self.sessions() as db, self._writing(db):
+            insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+            for key in throttle_keys(account, client):  # always in this order: no deadlock
+                count = (insert(LoginThrottle)
+                         .values(key=key, failures=1, last_failure=now, blocked_until=now)
+                         .on_conflict_do_update(
+                             index_elements=[LoginThrottle.key],
+                             set_={"failures": case((LoginThrottle.last_failure < cutoff, 1),
+                                                    else_=LoginThrottle.failures + 1),
+                                   "last_failure": now})
+                         .returning(LoginThrottle.failures))
+                failures = db.execute(count).scalar_one()
+                wait = self.delay_after(failures)
+                db.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                           .values(blocked_until=now + dt.timedelta(seconds=wait)))
+                waits.append(wait)
+            db.commit()
+        return max(waits[:2])
+
+    def succeeded(self, account: str, client: str) -> None:
+        """A correct password from ``client``: forgive its failures on ``account``."""
+        now = self.clock()
+        client_key, pair_key, account_key = throttle_keys(account, client)
+        with self.sessions() as db, self._writing(db):
+            if db.get_bind().dialect.name == "postgresql":  # lock in the order of failed()
+                db.execute(select(LoginThrottle.key).where(LoginThrottle.key == client_key)
+                           .with_for_update())
+            gone = db.execute(delete(LoginThrottle).where(LoginThrottle.key == pair_key)
+                              .returning(LoginThrottle.failures, LoginThrottle.last_failure)
+                              ).first()
+            if gone is not None and gone.failures > 0 and gone.last_failure > now - FORGET_AFTER:
+                db.execute(update(LoginThrottle)
+                           .where(LoginThrottle.key.in_([client_key, account_key]))
+                           .values(failures=case((LoginThrottle.failures > gone.failures,
+                                                  LoginThrottle.failures - gone.failures),
+                                                 else_=0)))
+            db.commit()
+        self._sweep(now)
+
+    def _sweep(self, now: dt.datetime) -> None:
+        """Delete forgotten counters (best effort: a clash with a failing log-in in
+        another worker just leaves them for the next success)."""
+        with self.sessions() as db, self._writing(db):
+            try:
+                db.execute(delete(LoginThrottle)
+                           .where(LoginThrottle.last_failure < now - FORGET_AFTER,
+                                  LoginThrottle.blocked_until < now))
+                db.commit()
+            except DBAPIError:
+                db.rollback()
+
+
+# ------------------------------------------------------------------ client addresses
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address written bare, ``[v6]``, ``v4:port`` or ``[v6]:port``; None if malformed."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def trusted_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """Parse ``--trusted-proxy`` values: addresses (``10.0.0.5``) or networks
+    (``10.0.0.0/8``, ``fd00::/8``).
+
+    Examples
+    --------
+    >>> trusted_networks(["127.0.0.1", "10.0.0.0/8"])
+    (IPv4Network('127.0.0.1/32'), IPv4Network('10.0.0.0/8'))
+    >>> trusted_networks(["proxy.example.org"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --trusted-proxy: expected an IP address or network such as 10.0.0.0/8, got 'proxy.example.org'
+    """
+    networks = []
+    for value in [values] if isinstance(values, str) else values:
+        try:
+            networks.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"--trusted-proxy: expected an IP address or network such as "
+                             f"10.0.0.0/8, got {str(value)[:100]!r}") from None
+    return tuple(networks)
+
+
+def forwarded_client(peer: str, forwarded_for: Iterable[str],
+                     trusted: tuple[IPNetwork, ...]) -> str:
+    """The client's address: ``peer`` (the address that connected), unless it is a
+    trusted proxy; then the right-most address of the ``X-Forwarded-For`` headers that
+    is not a trusted proxy (malformed entries are skipped; when every entry is a
+    trusted proxy, the left-most one).
+
+    Examples
+    --------
+    >>> proxies = trusted_networks(["10.0.0.0/8"])
+    >>> forwarded_client("203.0.113.9", ["198.51.100.1"], proxies)  # no proxy: header ignored
+    '203.0.113.9'
+    >>> forwarded_client("10.0.0.2", ["198.51.100.1, 203.0.113.9, 10.0.0.3"], proxies)
+    '203.0.113.9'
+    >>> forwarded_client("10.0.0.2", ["not an address, 203.0.113.9:4711"], proxies)
+    '203.0.113.9'
+    >>> forwarded_client("10.0.0.2", [], proxies)
+    '10.0.0.2'
+    """
+    peer_ip = _ip(peer)
+    if peer_ip is None or not any(peer_ip in net for net in trusted):
+        return str(peer_ip) if peer_ip is not None else peer
+    chain = [ip for header in forwarded_for for entry in header.split(",")
+             if (ip := _ip(entry)) is not None]
+    for ip in reversed(chain):
+        if not any(ip in net for net in trusted):
+            return str(ip)
+    return str(chain[0]) if chain else str(peer_ip)

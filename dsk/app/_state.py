@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +33,7 @@ from dsk.sets import bundled_sets, load_set
 from . import _study as st
 from ._db import make_engine, upgrade
 from ._models import Participant, Researcher, ResearcherSession, Setting, Study, utcnow
-from ._security import LoginLimiter, Signer, token_hash
+from ._security import LoginLimiter, Signer, forwarded_client, token_hash, trusted_networks
 
 HERE = Path(__file__).resolve().parent
 CSRF_COOKIE, PARTICIPANT_COOKIE, RESEARCHER_COOKIE = "dsk_csrf", "dsk_p", "dsk_r"
@@ -114,9 +114,12 @@ def _professions(catalogue: Catalogue) -> dict[str, str]:
 class AppState:
     """Everything the handlers share; built once by :func:`dsk.app.create_app`."""
 
-    def __init__(self, db_url: str, login_attempts: int, login_window: float,
-                 catalogue: Catalogue, migrate: bool, threads: int,
-                 public_url: str = DEFAULT_PUBLIC_URL, secure_cookies: bool = False) -> None:
+    def __init__(self, db_url: str, login_attempts: int, login_delay: float,
+                 login_max_delay: float, catalogue: Catalogue, migrate: bool, threads: int,
+                 public_url: str = DEFAULT_PUBLIC_URL, secure_cookies: bool = False,
+                 trusted_proxies: Iterable[str] = ()) -> None:
+        #: Proxies whose ``X-Forwarded-For`` is believed (see :meth:`client_address`).
+        self.trusted_proxies = trusted_networks(trusted_proxies)
         #: The origin participant links are built from and posted forms must come from.
         self.public_url = origin_of(public_url)
         if secure_cookies and not self.public_url.startswith("https://"):
@@ -133,7 +136,7 @@ class AppState:
         info = {"write_lock": threading.Lock()} if self.engine.dialect.name == "sqlite" else {}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.signer = Signer(_secret(self.sessions))
-        self.limiter = LoginLimiter(login_attempts, login_window)
+        self.limiter = LoginLimiter(self.sessions, login_attempts, login_delay, login_max_delay)
         self.threads = threads
         self.catalogue = catalogue
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -173,6 +176,17 @@ class AppState:
     def link(self, token: str) -> str:
         """The participant link of ``token``, on the public URL (never the Host header)."""
         return f"{self.public_url}/p/{token}"
+
+    def client_address(self, request: Request) -> str:
+        """The address of the client behind ``request``: the connecting address, unless
+        that is one of ``trusted_proxies``, then the right-most address in
+        ``X-Forwarded-For`` that is not (see :func:`dsk.app._security.forwarded_client`).
+        Without trusted proxies a forged header changes nothing."""
+        peer = request.client.host if request.client else "unknown"
+        if not self.trusted_proxies:
+            return peer
+        return forwarded_client(peer, request.headers.getlist("x-forwarded-for"),
+                                self.trusted_proxies)
 
     @contextmanager
     def db(self) -> Iterator[Session]:

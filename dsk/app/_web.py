@@ -16,7 +16,7 @@ any handler sees it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -143,10 +143,10 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
                           response_model=route.response_model)
 
 
-def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: float = 300.0,
-               catalogue: Catalogue | None = None, migrate: bool = True,
-               threads: int = 8, public_url: str = DEFAULT_PUBLIC_URL,
-               secure_cookies: bool = False) -> FastAPI:
+def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: float = 2.0,
+               login_max_delay: float = 900.0, catalogue: Catalogue | None = None,
+               migrate: bool = True, threads: int = 8, public_url: str = DEFAULT_PUBLIC_URL,
+               secure_cookies: bool = False, trusted_proxies: Sequence[str] = ()) -> FastAPI:
     """Build the scoring app on a database (``sqlite:///file``, a path, or ``postgresql://``).
 
     The schema is brought up to date with the bundled Alembic migrations unless
@@ -156,10 +156,16 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     built from it, never from the request's Host header, and posted forms must come
     from it. ``secure_cookies`` (behind TLS; needs an ``https://`` public URL) marks
     the cookies ``Secure`` with the ``__Host-`` prefix and sends HSTS.
+
+    Failed log-ins back off exponentially (:class:`dsk.app._security.LoginLimiter`):
+    after ``login_attempts`` failures a client waits ``login_delay`` seconds, doubled
+    at each further failure up to ``login_max_delay``. ``trusted_proxies`` (addresses
+    or networks, ``--trusted-proxy``) are the reverse proxies whose ``X-Forwarded-For``
+    names the client; from anyone else that header is ignored.
     """
-    core = AppState(str(db_url), login_attempts, login_window,
+    core = AppState(str(db_url), login_attempts, login_delay, login_max_delay,
                     catalogue if catalogue is not None else load_catalogue(), migrate, threads,
-                    public_url, secure_cookies)
+                    public_url, secure_cookies, trusted_proxies)
     app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=_lifespan, dependencies=[Depends(_form_guard)])
     app.state.core = core

@@ -85,23 +85,39 @@ def serve(
     secure_cookies: Annotated[bool, typer.Option(
         "--secure-cookies", help="Behind TLS: Secure __Host- cookies and HSTS (needs an "
                                  "https:// --public-url).")] = False,
+    trusted_proxy: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--trusted-proxy", help="Address or network (10.0.0.0/8) of a reverse proxy whose "
+                                "X-Forwarded-For header names the client; repeatable. From "
+                                "anyone else that header is ignored.")] = None,
+    access_log: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--access-log", help="Append the access log (one line per request, participant "
+                             "links written /p/[link]) to this file instead of standard "
+                             "error.")] = None,
 ) -> None:
     """Run the practitioners' scoring web app (migrates the database first)."""
     import uvicorn
 
     from dsk.app import create_app
+    from dsk.app._logging import server_options
 
     if public_url is None:
         if secure_cookies:
             raise fail("public_url: --secure-cookies needs --public-url https://HOST[:PORT]")
         public_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     try:
-        app = create_app(db, public_url=public_url, secure_cookies=secure_cookies)
+        if access_log is not None:
+            try:
+                access_log.open("a", encoding="utf-8").close()
+            except OSError as exc:
+                raise OSError(f"--access-log: cannot write {access_log}: "
+                              f"{exc.strerror or exc}") from exc
+        app = create_app(db, public_url=public_url, secure_cookies=secure_cookies,
+                         trusted_proxies=trusted_proxy or [])
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"dsk scoring app on http://{host}:{port}/, links to {public_url} "
                   f"(database {db}); Ctrl-C stops it")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, **server_options(access_log))
 
 
 @admin_app.command("create")

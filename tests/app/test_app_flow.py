@@ -234,7 +234,7 @@ def test_user_text_is_escaped(make_client, researcher: Researcher) -> None:
 
 
 def test_login_rate_limited(make_client) -> None:
-    client = make_client(login_attempts=3, login_window=60)
+    client = make_client(login_attempts=3, login_delay=600)
     bot = Researcher(client)
     for _ in range(3):
         r = bot.login(password="wrong password")

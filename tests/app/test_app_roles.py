@@ -377,13 +377,13 @@ def test_downgrade_to_0002_keeps_the_studies(db_url: str) -> None:
 
 
 def test_guessing_the_current_password_is_limited(make_client, db_url: str) -> None:
-    bot = Researcher(make_client(login_attempts=2, login_window=60))
+    bot = Researcher(make_client(login_attempts=2, login_delay=600))
     bot.login()
     for _ in range(2):
         assert bot.change_password("a wrong guess", "a brand new password").status_code == 422
     r = bot.change_password(RESEARCHER_PASSWORD, "a brand new password")
     assert r.status_code == 429 and "too many wrong passwords" in r.text
-    assert Researcher(make_client(login_attempts=2, login_window=60)).login().status_code == 429
+    assert Researcher(make_client(login_attempts=2, login_delay=600)).login().status_code == 429
 
 
 def test_cli_admin_disable_and_enable(make_client, researcher: Researcher, db_url: str) -> None:
