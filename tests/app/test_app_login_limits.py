@@ -277,3 +277,28 @@ def test_serve_access_log_option_writes_the_file(sqlite_url: str, tmp_path: Path
         process.wait(timeout=10)
     text = log.read_text()
     assert '"GET /p/[link]?next=[value] HTTP/1.1" 404' in text and secret not in text
+
+
+def test_serve_passes_trusted_proxies_and_the_log_to_uvicorn(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from dsk.cli import app as dsk_cli
+
+    calls: list[tuple[FastAPI, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    runner = CliRunner()
+    log = tmp_path / "access.log"
+    done = runner.invoke(dsk_cli, ["serve", "--db", sqlite_url, "--trusted-proxy", "127.0.0.1",
+                                   "--trusted-proxy", "fd00::/8", "--access-log", str(log)])
+    assert done.exit_code == 0, done.output
+    (app, options), = calls
+    assert [str(n) for n in app.state.core.trusted_proxies] == ["127.0.0.1/32", "fd00::/8"]
+    assert options["proxy_headers"] is False and options["access_log"] is True
+    assert options["log_config"]["handlers"]["access"]["filename"] == str(log)  # type: ignore[index]
+    app.state.core.engine.dispose()
+    bad = runner.invoke(dsk_cli, ["serve", "--db", sqlite_url, "--trusted-proxy", "10.0.0.300"])
+    assert bad.exit_code == 1
+    assert "--trusted-proxy: expected an IP address or network" in bad.output
+    assert "'10.0.0.300'" in bad.output and len(calls) == 1
