@@ -8,6 +8,7 @@ and a "restart" is a new app on the same database.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 import subprocess
@@ -156,6 +157,19 @@ def test_a_success_forgives_that_address_its_failures_on_that_account(
     assert counts[f"client:{OWNER}"] == 1  # the failure on another account stays
     assert counts[f"account:{RESEARCHER}"] == 0
     assert f"account+client:{RESEARCHER}|{OWNER}" not in counts
+
+
+def test_long_user_names_are_keyed_by_a_hash_and_old_counters_are_swept(
+        apps: list[FastAPI], db_url: str, clock: Clock) -> None:
+    app = build(apps, db_url, clock)
+    long_name = "x" * 5000  # the key column holds 200 characters
+    assert browser(app, ATTACKER).login(long_name, "guess").status_code == 401
+    keys = set(failures(app))
+    assert f"account:sha256:{hashlib.sha256(long_name.encode()).hexdigest()}" in keys
+    assert max(len(k) for k in keys) <= 200
+    clock.advance(FORGET_AFTER.total_seconds() + 1)
+    assert browser(app, OWNER).login().status_code == 200  # a success sweeps forgotten ones
+    assert failures(app) == {}
 
 
 def test_wrong_current_passwords_count_as_failed_log_ins(
