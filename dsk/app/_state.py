@@ -229,6 +229,10 @@ class AppState:
                               "send the form from there (if that is not this server's address, "
                               "start it with --public-url)", status=403, field=header.lower())
 
+    def client_address(self, request: Request) -> str:
+        """The address ``request`` came from, as the audit trail records it."""
+        return request.client.host if request.client else "?"
+
     def researcher(self, db: Session, request: Request) -> Researcher:
         """The signed-in researcher (an enabled account), or a redirect to the log-in page."""
         token = request.cookies.get(self.researcher_cookie)
