@@ -46,11 +46,13 @@ def _text(form: FormData, name: str) -> str:
 
 async def _act_on_study(request: Request, study_id: int, core: State, need: str,
                         act: Callable[[Session, Researcher, Study, FormData], object],
-                        anchor: str = "", *, action: str,
-                        detail: Callable[[Session, Study, FormData], str]) -> Response:
+                        anchor: str = "", *, action: str | None = None,
+                        detail: Callable[[Session, Study, FormData], str] | None = None
+                        ) -> Response:
     """The shape of every study action: check the CSRF token, then (in a worker thread) the
     researcher's role ``need`` in the study, run ``act`` (recorded in the audit trail as
-    ``action``, with ``detail`` worked out when it commits), and go back to the study page."""
+    ``action``, with ``detail`` worked out when it commits; without ``action``, ``act``
+    records its own line), and go back to the study page."""
     form = await request.form()
     core.check_csrf(request, form)
     client = core.client_address(request)
@@ -58,9 +60,12 @@ async def _act_on_study(request: Request, study_id: int, core: State, need: str,
     def run() -> None:
         with core.db() as db:
             who, study, _ = core.study(db, request, study_id, need)
+            if action is None:
+                act(db, who, study, form)
+                return
             with audit.recording(db, action, actor=audit.researcher_actor(who.username),
                                  study_id=study.id, client=client,
-                                 detail=lambda: detail(db, study, form)):
+                                 detail=lambda: detail(db, study, form) if detail else ""):
                 act(db, who, study, form)
 
     await run_in_threadpool(run)
