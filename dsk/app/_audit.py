@@ -4,11 +4,13 @@ Every action on practitioners' data or on accounts adds one :class:`AuditEvent` 
 through :func:`record`, in the same transaction as the action itself, so that an
 action is never stored without its line in the trail (nor the line without the
 action). Views and exports, which change nothing else, commit their line on their
-own. Most actions are functions of :mod:`dsk.app._study` that commit themselves; a
+own (:func:`record_now`). Most actions are functions of :mod:`dsk.app._study` that commit themselves; a
 handler wraps such a call in :func:`recording`, which adds the line just before that
 commit. The trail names the actor (``researcher:NAME``, ``participant:RATER_ID``,
 ``cli`` for the command line) and what was acted on, never a practitioner's answers,
-reasons or a password. It is kept when a study is deleted: ``study_id`` is no
+reasons, a password, or a link or session token. Researchers' lines keep the client
+address; practitioners' lines do not, since it would tie a participant code to a
+person. It is kept when a study is deleted: ``study_id`` is no
 foreign key, and the deletion is itself an event.
 
 :func:`trail` gives a study's trail as a table, for the owner's page, its CSV export

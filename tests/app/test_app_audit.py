@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 
 from dsk.app import _study as st
 from dsk.app import create_app, create_researcher, open_database
-from dsk.app._audit import ACTIONS, trail
-from dsk.app._models import AuditEvent, Researcher
+from dsk.app._audit import ACTIONS, recording, trail
+from dsk.app._models import AuditEvent, Researcher, Setting
 from dsk.app._state import PARTICIPANT_COOKIE, RESEARCHER_COOKIE
 from dsk.cli import app as dsk_cli
 
@@ -384,3 +384,25 @@ def test_admin_pages_record_account_changes(app: FastAPI, browser: Callable[[], 
         ("researcher:dora", "logout", ""),
         ("researcher:" + "x" * 60, "login_failed", "no such account")]
     assert all(e.study_id is None for e in _lines(app))
+
+
+def test_a_line_is_stored_with_its_action_or_not_at_all(db_url: str) -> None:
+    """The line is in the action's own transaction: when that commit fails, neither stays."""
+    with open_database(db_url) as db:
+        db.add(Setting(key="taken", value="first"))
+        db.commit()
+        with pytest.raises(sa.exc.IntegrityError):
+            with recording(db, "round_closed", actor="researcher:ada", study_id=1,
+                           detail="round 1"):
+                db.add(Setting(key="taken", value="second"))
+                db.commit()
+        db.rollback()
+        with recording(db, "round_closed", actor="researcher:ada", study_id=1,
+                       detail=lambda: "round 1"):
+            db.add(Setting(key="free", value="second"))
+            db.commit()
+            db.add(Setting(key="later", value="a second commit in the block"))
+            db.commit()
+        assert [(e.action, e.detail) for e in db.scalars(sa.select(AuditEvent))] == [
+            ("round_closed", "round 1")]
+        assert db.get(Setting, "free") is not None
