@@ -321,8 +321,7 @@ def study_audit(
 ) -> None:
     """Print a study's audit trail, oldest first: when (UTC), who, what, detail, from where.
 
-    The trail of a deleted study is kept, and printed too. Printing or writing it is
-    itself recorded (actor ``cli``).
+    A deleted study's trail is kept and printed too; printing or writing it is recorded.
     """
     from dsk.app import AppError, open_database
     from dsk.app import _audit as audit
@@ -346,6 +345,8 @@ def study_audit(
         console.print(f"wrote the {len(lines)} lines of the audit trail of study {study_id} "
                       f"to {csv}", markup=False, highlight=False)
         return
+    if lines.empty:
+        typer.echo(f"study {study_id}: nothing recorded yet")
     for line in lines.to_dict("records"):
         # plain lines, not rich markup: names and details are the users' own text
         detail, client = str(line["detail"]), str(line["client"])
