@@ -7,6 +7,8 @@ the address from :meth:`AppState.client_address`), and a wrong current password 
 password-change form counts as a failed log-in. A disabled account cannot log in. Changing a
 password (current one required) ends the account's other sessions. Admins create,
 disable and enable accounts at ``/admin``; for anyone else that page does not exist.
+Each of these actions, and each failed log-in, adds a line to the audit trail
+(:mod:`dsk.app._audit`) in its own transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from . import _audit as audit
 from . import _study as st
 from ._models import Researcher, ResearcherSession, utcnow
 from ._security import (
@@ -58,6 +61,13 @@ async def login(request: Request, core: State) -> Response:
         with core.db() as db:
             found = db.scalar(select(Researcher).where(Researcher.username == username))
             ok = verify_password(password, found.password_hash if found else _DUMMY_HASH)
+            if not ok or found is None or found.disabled:
+                # the name as typed (cut short), never the password
+                audit.record(db, "login_failed", client=client,
+                             actor=audit.researcher_actor(username[:audit.TYPED_NAME]),
+                             detail="no such account" if found is None else
+                             "wrong password" if not ok else "account disabled")
+                db.commit()
             if not ok or found is None:
                 return None
             if found.disabled:
@@ -69,6 +79,8 @@ async def login(request: Request, core: State) -> Response:
             db.execute(delete(ResearcherSession).where(ResearcherSession.expires_at < utcnow()))
             db.add(ResearcherSession(token_hash=token_hash(token), researcher_id=found.id,
                                      expires_at=utcnow() + dt.timedelta(hours=RESEARCHER_HOURS)))
+            audit.record(db, "login", actor=audit.researcher_actor(found.username),
+                         client=client)
             db.commit()
             return token
 
@@ -88,10 +100,16 @@ async def logout(request: Request, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     token = request.cookies.get(core.researcher_cookie)
+    client = core.client_address(request)
 
     def forget() -> None:
         if token:
             with core.db() as db:
+                row = db.get(ResearcherSession, token_hash(token))
+                who = db.get(Researcher, row.researcher_id) if row is not None else None
+                if who is not None:
+                    audit.record(db, "logout", actor=audit.researcher_actor(who.username),
+                                 client=client)
                 db.execute(delete(ResearcherSession)
                            .where(ResearcherSession.token_hash == token_hash(token)))
                 db.commit()
@@ -127,9 +145,11 @@ async def change_password(request: Request, core: State) -> Response:
                                   f"{wait_in_words(wait)}", status=429,
                                   field="current_password")
             try:
-                st.change_password(db, who, str(form.get("current_password") or ""),
-                                   str(form.get("new_password") or ""),
-                                   keep=token_hash(token) if token else None)
+                with audit.recording(db, "password_changed", client=client,
+                                     actor=audit.researcher_actor(who.username)):
+                    st.change_password(db, who, str(form.get("current_password") or ""),
+                                       str(form.get("new_password") or ""),
+                                       keep=token_hash(token) if token else None)
             except st.AppError as exc:
                 db.rollback()
                 if exc.field == "current_password":
@@ -160,13 +180,19 @@ async def admin_create(request: Request, core: State) -> Response:
     core.check_csrf(request, form)
     fields = {"username": str(form.get("username") or ""),
               "is_admin": "yes" if form.get("is_admin") == "yes" else ""}
+    client = core.client_address(request)
 
     def create() -> Response:
         with core.db() as db:
             who = core.admin(db, request)
             try:
-                st.create_researcher(db, fields["username"], str(form.get("password") or ""),
-                                     admin=bool(fields["is_admin"]))
+                with audit.recording(db, "account_created", client=client,
+                                     actor=audit.researcher_actor(who.username),
+                                     detail=fields["username"].strip()
+                                     + (" (admin)" if fields["is_admin"] else "")):
+                    st.create_researcher(db, fields["username"],
+                                         str(form.get("password") or ""),
+                                         admin=bool(fields["is_admin"]))
             except st.AppError as exc:
                 db.rollback()
                 message = exc.message.replace("; give --reset to set its password", "")
@@ -182,11 +208,16 @@ async def _set_disabled(request: Request, researcher_id: int, core: State,
                         disabled: bool) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
+    client = core.client_address(request)
 
     def switch() -> None:
         with core.db() as db:
             who = core.admin(db, request)
-            st.set_disabled(db, researcher_id, disabled, by=who)
+            target = db.get(Researcher, researcher_id)
+            with audit.recording(db, "account_disabled" if disabled else "account_enabled",
+                                 actor=audit.researcher_actor(who.username), client=client,
+                                 detail=target.username if target is not None else ""):
+                st.set_disabled(db, researcher_id, disabled, by=who)
 
     await run_in_threadpool(switch)
     return RedirectResponse("/admin", status_code=303)

@@ -8,6 +8,10 @@ replayed form is refused and time on task is measured by the server.
 study session) ends that session: the cookie is cleared and the session no longer
 works, the answers are kept, and the participant's link works once more, so that
 they can carry on in another browser (without giving their consent details again).
+
+Consenting, leaving a device and carrying on in another browser add a line to the
+study's audit trail (:mod:`dsk.app._audit`) naming the participant by rater id only,
+without the client address, which would tie the code to a person.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from . import _audit as audit
 from . import _study as st
 from ._models import Participant, Study
 from ._security import new_token, token_hash
@@ -102,8 +107,10 @@ async def consent(request: Request, token: str, core: State) -> Response:
         with core.db() as db:
             p = st.participant_by_link(db, token)
             study = st.get_study(db, p.study_id)
+            actor = audit.participant_actor(st.rater_id(p.study_id, p.number))
             if p.claimed_at is not None:  # consented earlier, then left a device
-                return _session_response(core, _resume(db, token))
+                with audit.recording(db, "resumed", actor=actor, study_id=p.study_id):
+                    return _session_response(core, _resume(db, token))
             errors = {}
             if values["profession"] not in core.professions:
                 errors["profession"] = "profession: missing; choose your profession"
@@ -118,7 +125,8 @@ async def consent(request: Request, token: str, core: State) -> Response:
                 return core.render(request, "consent.html", status=422, study=study,
                                    token=token, professions=core.professions, form=shown,
                                    errors=errors)
-            session_token = st.claim_link(db, token, values["profession"], years)
+            with audit.recording(db, "consented", actor=actor, study_id=p.study_id):
+                session_token = st.claim_link(db, token, values["profession"], years)
         return _session_response(core, session_token)
 
     return await run_in_threadpool(claim)
@@ -163,6 +171,10 @@ async def leave(request: Request, core: State) -> Response:
         if not session_token:
             return
         with core.db() as db, st.writing(db):
+            p = st.participant_by_session(db, session_token)
+            if p is not None:
+                audit.record(db, "left_device", study_id=p.study_id,
+                             actor=audit.participant_actor(st.rater_id(p.study_id, p.number)))
             db.execute(update(Participant)
                        .where(Participant.session_hash == token_hash(session_token))
                        .values(session_hash=None))

@@ -11,6 +11,8 @@ and exports, an editor also issues links, moves participants and closes rounds, 
 owner also adds and removes collaborators. To anyone else the study does not exist.
 Before round 2 opens, an editor or the owner can hide a round-1 reason (one naming a
 family, say) from colleagues; the hiding is logged (:func:`dsk.app._study.hide_reason`).
+Every action, view of a study page and export adds a line to the study's audit trail
+(:mod:`dsk.app._audit`), in the action's own transaction.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from dsk.io import write_table
 
+from . import _audit as audit
 from . import _study as st
 from ._models import Researcher, Study
 from ._ops import study_survey
-from ._state import PHASES, State
+from ._state import PHASES, AppState, State
 from ._survey import qualtrics_txt, spreadsheet_csv
 
 router = APIRouter()
@@ -43,16 +46,27 @@ def _text(form: FormData, name: str) -> str:
 
 async def _act_on_study(request: Request, study_id: int, core: State, need: str,
                         act: Callable[[Session, Researcher, Study, FormData], object],
-                        anchor: str = "") -> Response:
+                        anchor: str = "", *, action: str | None = None,
+                        detail: Callable[[Session, Study, FormData], str] | None = None
+                        ) -> Response:
     """The shape of every study action: check the CSRF token, then (in a worker thread) the
-    researcher's role ``need`` in the study, run ``act``, and go back to the study page."""
+    researcher's role ``need`` in the study, run ``act`` (recorded in the audit trail as
+    ``action``, with ``detail`` worked out when it commits; without ``action``, ``act``
+    records its own line), and go back to the study page."""
     form = await request.form()
     core.check_csrf(request, form)
+    client = core.client_address(request)
 
     def run() -> None:
         with core.db() as db:
             who, study, _ = core.study(db, request, study_id, need)
-            act(db, who, study, form)
+            if action is None:
+                act(db, who, study, form)
+                return
+            with audit.recording(db, action, actor=audit.researcher_actor(who.username),
+                                 study_id=study.id, client=client,
+                                 detail=lambda: detail(db, study, form) if detail else ""):
+                act(db, who, study, form)
 
     await run_in_threadpool(run)
     return RedirectResponse(f"/studies/{study_id}{anchor}", status_code=303)
@@ -88,12 +102,16 @@ async def new_study(request: Request, core: State) -> Response:
     if isinstance(upload, UploadFile) and upload.filename:
         name = _upload_name(upload.filename)
         data = await upload.read(MAX_UPLOAD + 1)
+    client = core.client_address(request)
 
     def make() -> Response:
         with core.db() as db:
             who = core.researcher(db, request)
             try:
-                study = _create(db, who, fields, name, data)
+                with audit.recording(db, "study_created", client=client,
+                                     actor=audit.researcher_actor(who.username),
+                                     detail=fields["title"].strip()):
+                    study = _create(db, who, fields, name, data)
             except st.AppError as exc:
                 db.rollback()
                 return core.render(request, "dashboard.html", status=exc.status,
@@ -128,12 +146,15 @@ async def new_study(request: Request, core: State) -> Response:
 def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
     with core.db() as db:
         who, study, role = core.study(db, request, study_id)
-        return core.render(request, "study.html", researcher=who, study=study, role=role,
+        page = core.render(request, "study.html", researcher=who, study=study, role=role,
                            rows=st.progress(db, study), phases=PHASES,
                            sites=st.sites_of(study), professions=core.professions,
                            collaborators=st.collaborators(db, study) if role == "owner" else [],
                            reasons=st.round1_reasons(db, study)
                            if study.rounds == 2 and role != "viewer" else [])
+        audit.record_now(db, "study_viewed", actor=audit.researcher_actor(who.username),
+                         study_id=study.id, client=core.client_address(request))
+        return page
 
 
 @router.post("/studies/{study_id}/links", response_class=HTMLResponse)
@@ -141,11 +162,15 @@ async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
     form = await request.form()
     core.check_csrf(request, form)
     site = str(form.get("site") or "").strip() or None
+    client = core.client_address(request)
 
     def issue() -> HTMLResponse:
         with core.db() as db:
             who, study, _ = core.study(db, request, study_id, "editor")
-            issued = st.issue_links(db, study, site)
+            with audit.recording(db, "links_issued", actor=audit.researcher_actor(who.username),
+                                 study_id=study.id, client=client,
+                                 detail=f"site {site}" if site else "every site"):
+                issued = st.issue_links(db, study, site)
             rows = [(st.rater_id(study.id, p.number), p.site or "", core.link(token))
                     for p, token in issued]
             return core.render(request, "links.html", researcher=who, study=study, links=rows,
@@ -158,13 +183,18 @@ async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
 async def move_site(request: Request, study_id: int, core: State) -> Response:
     return await _act_on_study(request, study_id, core, "editor", lambda db, _, study, form:
                                st.move_to_site(db, study, _text(form, "participant"),
-                                               _text(form, "site")))
+                                               _text(form, "site")),
+                               action="site_moved", detail=lambda db, study, form:
+                               f"{st.rater_id(study.id, int(_text(form, 'participant')))} to "
+                               f"{_text(form, 'site').strip()}")
 
 
 @router.post("/studies/{study_id}/close")
 async def close(request: Request, study_id: int, core: State) -> Response:
     return await _act_on_study(request, study_id, core, "editor",
-                               lambda db, _, study, form: st.close_round(db, study))
+                               lambda db, _, study, form: st.close_round(db, study),
+                               action="round_closed", detail=lambda db, study, form:
+                               f"now {PHASES[study.phase].lower()}")
 
 
 @router.post("/studies/{study_id}/reasons/hide")
@@ -172,7 +202,9 @@ async def hide_reason(request: Request, study_id: int, core: State) -> Response:
     """An editor or the owner hides a round-1 reason from colleagues, before round 2."""
     return await _act_on_study(request, study_id, core, "editor", lambda db, who, study, form:
                                st.hide_reason(db, study, _text(form, "response_id"), who),
-                               anchor="#reasons")
+                               anchor="#reasons", action="reason_hidden",
+                               detail=lambda db, study, form:
+                               f"answer {int(_text(form, 'response_id'))}")
 
 
 def _excel(value: str | None) -> bool:
@@ -182,6 +214,14 @@ def _excel(value: str | None) -> bool:
     if value == "1":
         return True
     raise st.AppError(f"expected 1 or 0, got {value[:20]!r}", status=422, field="excel")
+
+
+def _exported(core: AppState, request: Request, db: Session, who: Researcher, study_id: int,
+              what: str, excel: bool) -> None:
+    """Record an export in the study's audit trail (and commit that line)."""
+    audit.record_now(db, "exported", actor=audit.researcher_actor(who.username),
+                     study_id=study_id, detail=what + (" for Excel" if excel else ""),
+                     client=core.client_address(request))
 
 
 def _csv_response(text: str, filename: str) -> Response:
@@ -199,8 +239,9 @@ def export(request: Request, study_id: int, fmt: str, core: State,
         raise st.AppError(f"expected csv or parquet, got {fmt!r}", status=404, field="format")
     bom = _excel(excel)
     with core.db() as db:
-        _, study, _ = core.study(db, request, study_id)
+        who, study, _ = core.study(db, request, study_id)
         frame = st.judgements(db, study)
+        _exported(core, request, db, who, study_id, f"judgements.{fmt}", bom)
     if fmt == "csv":
         return _csv_response(spreadsheet_csv(frame, excel=bom),
                              f"study-{study_id}-judgements.csv")
@@ -215,16 +256,18 @@ def survey_csv(request: Request, study_id: int, core: State,
                excel: str | None = None) -> Response:
     bom = _excel(excel)
     with core.db() as db:
-        core.study(db, request, study_id)
+        who, _, _ = core.study(db, request, study_id)
         design = study_survey(db, study_id, core.catalogue)
+        _exported(core, request, db, who, study_id, "survey.csv", bom)
     return _csv_response(spreadsheet_csv(design, excel=bom), f"study-{study_id}-survey.csv")
 
 
 @router.get("/studies/{study_id}/qualtrics.txt")
 def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
     with core.db() as db:
-        core.study(db, request, study_id)
+        who, _, _ = core.study(db, request, study_id)
         design = study_survey(db, study_id, core.catalogue)
+        _exported(core, request, db, who, study_id, "qualtrics.txt", False)
     return Response(qualtrics_txt(design, core.catalogue),
                     media_type="text/plain; charset=utf-8", headers={
                         "Content-Disposition":
@@ -236,11 +279,20 @@ async def add_collaborator(request: Request, study_id: int, core: State) -> Resp
     """The owner gives an account the viewer or editor role (or changes its role)."""
     return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
                                st.add_collaborator(db, study, _text(form, "username"),
-                                                   _text(form, "role")))
+                                                   _text(form, "role")),
+                               action="role_changed", detail=lambda db, study, form:
+                               f"{_text(form, 'username').strip()} as {_text(form, 'role')}")
 
 
 @router.post("/studies/{study_id}/collaborators/remove")
 async def remove_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner takes a collaborator's role away."""
     return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
-                               st.remove_collaborator(db, study, _text(form, "researcher_id")))
+                               st.remove_collaborator(db, study, _text(form, "researcher_id")),
+                               action="role_removed", detail=_removed)
+
+
+def _removed(db: Session, study: Study, form: FormData) -> str:
+    """The user name of the collaborator whose role is taken away."""
+    found = db.get(Researcher, int(_text(form, "researcher_id")))
+    return found.username if found is not None else _text(form, "researcher_id")

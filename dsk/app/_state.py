@@ -3,9 +3,10 @@
 :func:`dsk.app.create_app` builds one :class:`AppState` and keeps it on
 ``app.state.core``; handlers receive it through the :data:`State` dependency rather
 than from a closure. The routers are split by role: ``_public`` (health check),
-``_auth`` (researcher log-in and log-out), ``_researcher`` (studies, links, exports)
-and ``_practitioner`` (consent, scoring, round 2). ``docs/architecture.md`` (section
-"Scoring app") describes what the app does and where it sits in the data flow.
+``_auth`` (researcher log-in and log-out), ``_researcher`` (studies, links, exports),
+``_practitioner`` (consent, scoring, round 2) and ``_audit_pages`` (the audit trail).
+``docs/architecture.md`` (section "Scoring app") describes what the app does and where
+it sits in the data flow.
 """
 
 from __future__ import annotations

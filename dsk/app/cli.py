@@ -53,6 +53,23 @@ owner is ``--owner`` (or the only account):
 ...                                    "--sites", "Leeds,Bristol", "--owner", "ada", "--db", db])
 >>> print(made.output.strip())
 created study 1: ours, 4 participants, decks of 4, sites Leeds, Bristol
+
+``dsk study audit ID`` prints a study's audit trail (``--csv FILE`` writes it instead);
+what the command line does is recorded with the actor ``cli``:
+
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
+...     _ = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                 "a long passphrase", "--db", db])
+...     _ = runner.invoke(dsk_cli, ["study", "create", "--set", "training-12", "--title",
+...                                 "Pilot", "--deck-size", "4", "--participants", "2",
+...                                 "--db", db])
+...     shown = runner.invoke(dsk_cli, ["study", "audit", "1", "--db", db])
+...     unknown = runner.invoke(dsk_cli, ["study", "audit", "7", "--db", db])
+>>> [line.split("  ", 1)[1] for line in shown.output.splitlines()]
+['cli  created the study (Pilot)']
+>>> unknown.exit_code, unknown.output.strip()
+(1, 'error: study_id: no study 7')
 """
 
 from __future__ import annotations
@@ -133,10 +150,21 @@ def admin_create(
                                                         "sessions.")] = False,
 ) -> None:
     """Create a researcher account; an existing one only with --reset."""
-    from dsk.app import AppError, create_researcher
+    from sqlalchemy import select
+
+    from dsk.app import AppError, open_database
+    from dsk.app import _audit as audit
+    from dsk.app import _study as st
+    from dsk.app._models import Researcher
 
     try:
-        create_researcher(db, username, password, admin=admin, reset=reset)
+        with open_database(db) as session:
+            exists = session.scalar(select(Researcher.id)
+                                    .where(Researcher.username == username.strip()))
+            with audit.recording(session, "account_created" if exists is None else
+                                 "account_reset", actor="cli",
+                                 detail=username.strip() + (" (admin)" if admin else "")):
+                st.create_researcher(session, username, password, admin=admin, reset=reset)
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
     kind = "admin" if admin else "researcher"
@@ -148,10 +176,13 @@ def admin_create(
 
 def _switch(username: str, db: str, disabled: bool) -> None:
     from dsk.app import AppError, open_database
+    from dsk.app import _audit as audit
     from dsk.app import _study as st
 
     try:
-        with open_database(db) as session:
+        with open_database(db) as session, audit.recording(
+                session, "account_disabled" if disabled else "account_enabled", actor="cli",
+                detail=username.strip()):
             st.set_disabled(session, st.owner_named(session, username).id, disabled, by=None)
     except (AppError, ValueError) as exc:
         raise fail(str(exc).replace("owner: ", "username: ", 1)) from exc
@@ -201,6 +232,7 @@ def study_create(
     import hashlib
 
     from dsk.app import AppError, open_database
+    from dsk.app import _audit as audit
     from dsk.app import _study as st
     from dsk.catalogue import load_catalogue
 
@@ -208,7 +240,8 @@ def study_create(
         raise fail("give either --vignettes FILE or --set ID")
     try:
         cat = load_catalogue()
-        with open_database(db) as session:
+        with open_database(db) as session, audit.recording(session, "study_created",
+                                                           actor="cli", detail=title.strip()):
             who = st.owner_named(session, owner)
             if vignettes is not None:
                 frame = st.read_vignettes_file(vignettes, cat)
@@ -256,9 +289,19 @@ def study_export(
                               newline="")
         else:
             write_table(frame, output)
+        _exported(db, study_id, output.name + (" for Excel" if excel else ""))
     except (AppError, ValueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements to {output}")
+
+
+def _exported(db: str, study_id: int, what: str) -> None:
+    """Record an export from the command line in the study's audit trail."""
+    from dsk.app import _audit as audit
+    from dsk.app import open_database
+
+    with open_database(db) as session:
+        audit.record_now(session, "exported", actor="cli", study_id=study_id, detail=what)
 
 
 @study_app.command("survey")
@@ -278,9 +321,53 @@ def study_survey(
         cat = load_catalogue()
         design = survey_design_of(db, study_id, cat)
         write_survey(design, output, cat, excel=excel)
+        _exported(db, study_id, output.name + (" for Excel" if excel else ""))
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote the survey of study {study_id} to {output}")
+
+
+@study_app.command("audit")
+def study_audit(
+    study_id: Annotated[int, typer.Argument(help="Study number.")],
+    csv: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--csv", help="Write the trail to this CSV file instead (for spreadsheets: text "
+                      "cells that start with = + - @ get a leading ').")] = None,
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Print a study's audit trail, oldest first: when (UTC), who, what, detail, from where.
+
+    A deleted study's trail is kept and printed too; printing or writing it is recorded.
+    """
+    from dsk.app import AppError, open_database
+    from dsk.app import _audit as audit
+    from dsk.app._models import Study
+    from dsk.app._survey import spreadsheet_csv
+
+    try:
+        with open_database(db) as session:
+            lines = audit.trail(session, study_id)
+            if lines.empty and session.get(Study, study_id) is None:
+                raise AppError(f"no study {study_id}", status=404, field="study_id")
+            if csv is not None:
+                csv.parent.mkdir(parents=True, exist_ok=True)
+                csv.write_text(spreadsheet_csv(lines), encoding="utf-8", newline="")
+            audit.record_now(session, "audit_viewed" if csv is None else "audit_exported",
+                             actor="cli", study_id=study_id,
+                             detail="" if csv is None else csv.name)
+    except (AppError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    if csv is not None:
+        console.print(f"wrote the {len(lines)} lines of the audit trail of study {study_id} "
+                      f"to {csv}", markup=False, highlight=False)
+        return
+    if lines.empty:
+        typer.echo(f"study {study_id}: nothing recorded yet")
+    for line in lines.to_dict("records"):
+        # plain lines, not rich markup: names and details are the users' own text
+        detail, client = str(line["detail"]), str(line["client"])
+        typer.echo(f"{line['at']}  {line['actor']}  {line['what']}"
+                   + (f" ({detail})" if detail else "") + (f"  from {client}" if client else ""))
 
 
 @study_app.command("import")
