@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsk.catalogue import Catalogue, load_catalogue
 
-from . import _auth, _practitioner, _public, _researcher
+from . import _auth, _practitioner, _privacy, _public, _researcher
 from . import _study as st
 from ._security import new_token
 from ._state import DEFAULT_PUBLIC_URL, HERE, HSTS, PARTICIPANT_DAYS, AppState, Redirect, state_of
@@ -168,6 +168,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     app.exception_handler(st.AppError)(_app_error)
     app.exception_handler(Redirect)(_redirect)
     app.exception_handler(StarletteHTTPException)(_http_error)
-    for router in (_public.router, _auth.router, _researcher.router, _practitioner.router):
+    for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
+                   _privacy.router):
         _add_routes(app, router)
     return app
