@@ -67,7 +67,7 @@ async def withdraw(request: Request, core: State) -> Response:
         with core.db() as db:
             p = core.participant(db, request)
             count = rights.withdraw(db, p, _client(request))
-            return core.signer.sign(f"withdrawn|{p.study_id}|{count}")
+            return core.signer.sign(f"withdrawn:{p.study_id}:{count}")
 
     note = await run_in_threadpool(run)
     response = RedirectResponse(f"/withdrawn?note={note}", status_code=303)
@@ -79,7 +79,7 @@ async def withdraw(request: Request, core: State) -> Response:
 def withdrawn(request: Request, core: State, note: str = "") -> HTMLResponse:
     """After a withdrawal: what happened, and whom to contact."""
     payload = core.signer.unsign(note) if note else None
-    parts = payload.split("|") if payload else []
+    parts = payload.split(":") if payload else []
     study, answers = None, None
     if len(parts) == 3 and parts[0] == "withdrawn" and parts[1].isdigit() and parts[2].isdigit():
         answers = int(parts[2])
@@ -165,7 +165,7 @@ def _delete_page(core: AppState, request: Request, study_id: int, what: str,
             select(Participant).where(Participant.study_id == study.id,
                                       Participant.withdrawn_at.is_(None))
             .order_by(Participant.number))]
-        summary = rights._summary(db, study)
+        summary = rights.summary(db, study)
         return core.render(request, "delete.html", status=status, researcher=who, study=study,
                            role=role, what=what, people=people, chosen=chosen,
                            summary=summary, errors=errors or {})

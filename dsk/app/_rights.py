@@ -290,7 +290,8 @@ class DeletedStudy:
                 f"{self.participants} participants, {self.answers} answers")
 
 
-def _summary(db: Session, study: Study) -> DeletedStudy:
+def summary(db: Session, study: Study) -> DeletedStudy:
+    """How much :func:`delete_study` would delete from ``study``."""
     people = int(db.scalar(select(func.count()).select_from(Participant)
                            .where(Participant.study_id == study.id)) or 0)
     answers = int(db.scalar(select(func.count()).select_from(Response)
@@ -300,7 +301,7 @@ def _summary(db: Session, study: Study) -> DeletedStudy:
 
 def _delete(db: Session, study: Study, action: str, actor: str, client: str, why: str
             ) -> DeletedStudy:
-    done = _summary(db, study)
+    done = summary(db, study)
     with writing(db):
         # the database cascades to vignettes, participants, their decks and answers,
         # hidden-reason entries and collaborators; the audit trail has no foreign key
@@ -336,7 +337,7 @@ def purge(db: Session, on: dt.date | None = None, *, dry_run: bool = False,
     out = []
     for study in due_for_purge(db, on):
         if dry_run:
-            out.append(_summary(db, study))
+            out.append(summary(db, study))
         else:
             out.append(_delete(db, study, "purged", actor, "", " (retention date passed)"))
     return out

@@ -129,7 +129,7 @@ def test_withdrawal_deletes_exactly_that_participants_answers(  # type: ignore[n
     assert "your link no longer works" in shown.text
     # a reload says the same and deletes nothing more; a forged note says nothing specific
     assert "Your 24 answers" in bot.client.get(done.headers["location"]).text
-    forged = bot.client.get(done.headers["location"].replace("|24.", "|99."))
+    forged = bot.client.get(done.headers["location"].replace(":24.", ":99."))
     assert forged.status_code == 200 and "99" not in forged.text
 
     after = _per_participant(db_url, study)
