@@ -18,6 +18,8 @@ and deletes nothing.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -78,13 +80,13 @@ async def withdraw(request: Request, core: State) -> Response:
 @router.get("/withdrawn", response_class=HTMLResponse)
 def withdrawn(request: Request, core: State, note: str = "") -> HTMLResponse:
     """After a withdrawal: what happened, and whom to contact."""
-    payload = core.signer.unsign(note) if note else None
-    parts = payload.split(":") if payload else []
+    payload = core.signer.unsign(note[:200]) if note else None
+    found = re.fullmatch(r"withdrawn:([0-9]{1,9}):([0-9]{1,9})", payload or "")
     study, answers = None, None
-    if len(parts) == 3 and parts[0] == "withdrawn" and parts[1].isdigit() and parts[2].isdigit():
-        answers = int(parts[2])
+    if found is not None:
+        answers = int(found.group(2))
         with core.db() as db:
-            study = db.get(st.Study, int(parts[1]))
+            study = db.get(st.Study, int(found.group(1)))
     return core.render(request, "withdrawn.html", study=study, answers=answers, leave=False)
 
 
