@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -208,6 +209,45 @@ def test_an_answer_saved_as_its_author_withdraws_is_refused(db_url: str) -> None
         again = db.get(Participant, pid)
         assert again is not None
         rights.withdraw(db, again)
+
+
+def test_answers_racing_a_withdrawal_leave_nothing(db_url: str) -> None:
+    """Answers saved in another thread while the practitioner withdraws: each is either
+    deleted by the withdrawal or refused, never left behind."""
+    with open_database(db_url) as db:
+        owner = st.create_researcher(db, "ada", "a long passphrase")
+        study = st.create_study(db, owner=owner, title="Pilot", set_id="training-12",
+                                deck_size=12, n_participants=1, rounds=1,
+                                catalogue=st_catalogue())
+        p = db.scalar(sa.select(Participant).where(Participant.study_id == study.id))
+        assert p is not None
+        pid, deck = p.id, st.deck_of(db, p)
+    first = threading.Event()
+    refused: list[int] = []
+
+    def answer() -> None:
+        with open_database(db_url, migrate=False) as db:
+            me = db.get(Participant, pid)
+            assert me is not None
+            for i, vignette in enumerate(deck):
+                try:
+                    st.save_answer(db, me, vignette, 1, st.Answer(2, 0.5, 3.0, (), "", "r",
+                                                                   "school"), 1.0, f"r{i}")
+                except st.AppError as exc:
+                    refused.append(exc.status)
+                first.set()
+
+    worker = threading.Thread(target=answer)
+    worker.start()
+    assert first.wait(timeout=60)
+    with open_database(db_url, migrate=False) as db:
+        leaver = db.get(Participant, pid)
+        assert leaver is not None
+        rights.withdraw(db, leaver)
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert _count(db_url, Response, participant_id=pid) == 0
+    assert set(refused) <= {409}
 
 
 def test_owner_deletes_one_participant_after_typing_the_title(  # type: ignore[no-untyped-def]
