@@ -11,6 +11,7 @@ import datetime as dt
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -61,6 +62,9 @@ class ResearcherSession(Base):
 
 class Study(Base):
     __tablename__ = "studies"
+    #: AUTOINCREMENT on SQLite, so that a deleted study's number is never given to a new
+    #: one (its audit trail, kept by number, would otherwise become the new study's)
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     #: the researcher who created the study; only they manage its collaborators
@@ -79,6 +83,14 @@ class Study(Base):
     #: round1 -> (round2 when rounds == 2) -> closed
     phase: Mapped[str] = mapped_column(String(20), default="round1")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: the information sheet practitioners read before consenting (plain text), or ""
+    info_sheet: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: whom practitioners contact about the study (one line), or ""
+    contact: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    #: the ethics committee's reference for the study, or ""
+    ethics_ref: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    #: the study is deleted by ``dsk study purge`` once this date has passed (null: kept)
+    retention_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
 
 
 class Collaborator(Base):
@@ -122,6 +134,9 @@ class Participant(Base):
     experience_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: the site whose links this participant's link was issued with (null: no sites)
     site: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: when the practitioner withdrew (or the owner deleted their data): their answers,
+    #: profession and experience are gone, their session and link ended; null otherwise
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Assignment(Base):

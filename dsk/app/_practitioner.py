@@ -201,7 +201,7 @@ def participant_home(request: Request, core: State) -> HTMLResponse:
         round_ = st.current_round(study)
         if round_ is None:
             return core.render(request, "waiting.html", heading="The study is closed",
-                               message="Thank you for taking part.")
+                               message="Thank you for taking part.", study=study)
         done = st.answered_ids(db, p, round_)
         deck = st.deck_of(db, p)
         left = [v for v in deck if v not in done]
@@ -211,9 +211,9 @@ def participant_home(request: Request, core: State) -> HTMLResponse:
                     request, "waiting.html", heading="Round 1 complete",
                     message="Thank you. When the researcher opens round 2, come back in this "
                             "browser (or follow your link again) to see how colleagues "
-                            "answered and review your answers.")
+                            "answered and review your answers.", study=study)
             return core.render(request, "waiting.html", heading="All done",
-                               message="Thank you: all your answers are saved.")
+                               message="Thank you: all your answers are saved.", study=study)
         return vignette_page(core, request, db, p, study, round_, left[0], deck=deck, done=done)
 
 

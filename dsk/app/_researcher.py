@@ -34,6 +34,13 @@ from . import _audit as audit
 from . import _study as st
 from ._models import Researcher, Study
 from ._ops import study_survey
+from ._rights import (
+    WITHDRAWN_HEADER,
+    WITHDRAWN_KEY,
+    add_parquet_metadata,
+    parse_information,
+    withdrawn_count,
+)
 from ._state import PHASES, AppState, State
 from ._survey import qualtrics_txt, spreadsheet_csv
 
@@ -95,7 +102,8 @@ async def new_study(request: Request, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     fields = {k: str(form.get(k) or "") for k in
-              ("title", "set_id", "deck_size", "n_participants", "rounds", "seed", "sites")}
+              ("title", "set_id", "deck_size", "n_participants", "rounds", "seed", "sites",
+               "info_sheet", "contact", "ethics_ref", "retention_until")}
     upload = form.get("vignettes_file")
     data: bytes | None = None
     name = ""
@@ -137,7 +145,9 @@ async def new_study(request: Request, core: State) -> Response:
             db, owner=who, title=fields["title"], set_id=fields["set_id"], deck_size=fields["deck_size"],
             n_participants=fields["n_participants"], rounds=fields["rounds"],
             seed=fields["seed"], sites=fields["sites"], catalogue=core.catalogue,
-            vignettes=vignettes, source=source, source_sha256=digest)
+            vignettes=vignettes, source=source, source_sha256=digest,
+            information=parse_information(fields["info_sheet"], fields["contact"],
+                                          fields["ethics_ref"], fields["retention_until"]))
 
     return await run_in_threadpool(make)
 
@@ -234,7 +244,8 @@ def export(request: Request, study_id: int, fmt: str, core: State,
            excel: str | None = None) -> Response:
     """The judgements as Parquet (the analysis file, exact text) or as CSV for spreadsheets
     (formulas neutralised, see :func:`dsk.app._survey.spreadsheet_csv`; ``?excel=1`` adds
-    a byte-order mark)."""
+    a byte-order mark). The number of withdrawn participants whose answers were removed
+    is in the ``X-Dsk-Withdrawn`` header and, in Parquet, the file's metadata."""
     if fmt not in ("csv", "parquet"):
         raise st.AppError(f"expected csv or parquet, got {fmt!r}", status=404, field="format")
     bom = _excel(excel)
@@ -242,13 +253,18 @@ def export(request: Request, study_id: int, fmt: str, core: State,
         who, study, _ = core.study(db, request, study_id)
         frame = st.judgements(db, study)
         _exported(core, request, db, who, study_id, f"judgements.{fmt}", bom)
+        withdrawn = str(withdrawn_count(db, study.id))  # stated in a header, not in the table
     if fmt == "csv":
-        return _csv_response(spreadsheet_csv(frame, excel=bom),
-                             f"study-{study_id}-judgements.csv")
+        response = _csv_response(spreadsheet_csv(frame, excel=bom),
+                                 f"study-{study_id}-judgements.csv")
+        response.headers[WITHDRAWN_HEADER] = withdrawn
+        return response
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_table(frame, Path(tmp) / f"judgements.{fmt}").read_bytes()
+        path = write_table(frame, Path(tmp) / f"judgements.{fmt}")
+        data = add_parquet_metadata(path, {WITHDRAWN_KEY: withdrawn}).read_bytes()
     return Response(data, media_type="application/vnd.apache.parquet", headers={
-        "Content-Disposition": f'attachment; filename="study-{study_id}-judgements.{fmt}"'})
+        "Content-Disposition": f'attachment; filename="study-{study_id}-judgements.{fmt}"',
+        WITHDRAWN_HEADER: withdrawn})
 
 
 @router.get("/studies/{study_id}/survey.csv")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import delete, func, or_, select, update
@@ -40,6 +40,9 @@ from ._models import (
     utcnow,
 )
 from ._security import hash_password, new_token, token_hash, verify_password
+
+if TYPE_CHECKING:
+    from ._rights import StudyInformation
 
 JUDGEMENT_COLUMNS = tuple(c.name for c in columns("judgements"))
 #: Extra columns the app adds after the schema's (allowed by ``validate``).
@@ -519,7 +522,8 @@ def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: st
                  n_participants: int | str, rounds: int | str, seed: int | str = 1,
                  catalogue: Catalogue, vignettes: pd.DataFrame | None = None,
                  source: str = "", source_sha256: str = "",
-                 sites: str | Sequence[str] = "") -> Study:
+                 sites: str | Sequence[str] = "",
+                 information: StudyInformation | None = None) -> Study:
     """Create a study: copy the vignettes, deal decks (balanced, counterbalanced orders).
 
     The vignettes are the bundled set ``set_id``, or ``vignettes`` (a researcher's own
@@ -527,7 +531,9 @@ def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: st
     ``source`` and ``source_sha256`` record the file it came from. ``sites`` (see
     :func:`parse_sites`) splits the participants into consecutive blocks, one per site,
     so each site is dealt the decks in turn like the whole study. ``owner`` (an account
-    or its id) is the researcher who owns the study.
+    or its id) is the researcher who owns the study. ``information`` (see
+    :func:`dsk.app._rights.parse_information`) is its information sheet, contact,
+    ethics reference and retention date.
     """
     for name, text in (("title", title or ""),
                        ("sites", sites if isinstance(sites, str) else ",".join(sites))):
@@ -552,7 +558,8 @@ def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: st
     site_counts = parse_sites(sites, n)
     decks = make_decks(list(vignettes["vignette_id"]), deck, n, random_state=seed_value)
     owner_id = owner if isinstance(owner, int) else owner.id
-    if db.get(Researcher, owner_id) is None:
+    owner_row = db.get(Researcher, owner_id)
+    if owner_row is None:
         raise AppError(f"no account {owner_id}", status=422, field="owner")
     study = Study(owner_id=owner_id, title=title, set_id=set_id, deck_size=deck, n_participants=n, rounds=n_rounds,
                   seed=seed_value, phase="round1", source=source[:300],
@@ -560,6 +567,8 @@ def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: st
                   sites=json.dumps([name for name, _ in site_counts], ensure_ascii=False))
     db.add(study)
     db.flush()
+    if information is not None:
+        information.apply(db, study, owner_row)
     for i, v in enumerate(vignettes.to_dict("records")):
         db.add(StudyVignette(study_id=study.id, vignette_id=str(v["vignette_id"]), ordinal=i,
                              narrative=v["narrative"] or "",
@@ -597,7 +606,8 @@ def issue_links(db: Session, study: Study, site: str | None = None
     returned once, here.
     """
     query = select(Participant).where(Participant.study_id == study.id,
-                                      Participant.claimed_at.is_(None))
+                                      Participant.claimed_at.is_(None),
+                                      Participant.withdrawn_at.is_(None))
     if site:
         if site not in sites_of(study):
             known = ", ".join(sites_of(study)) or "none: this study has no sites"
@@ -659,6 +669,8 @@ class ParticipantProgress:
     claimed: bool
     profession: str | None
     answered: dict[int, int] = field(default_factory=dict)
+    #: withdrew, or their data was deleted by the owner
+    withdrawn: bool = False
 
 
 def progress(db: Session, study: Study) -> list[ParticipantProgress]:
@@ -674,7 +686,8 @@ def progress(db: Session, study: Study) -> list[ParticipantProgress]:
             number=p.number, rater_id=rater_id(study.id, p.number), deck=p.deck,
             site=p.site, linked=p.link_hash is not None, claimed=p.claimed_at is not None,
             profession=p.profession,
-            answered={r: counts.get((p.id, r), 0) for r in range(1, study.rounds + 1)}))
+            answered={r: counts.get((p.id, r), 0) for r in range(1, study.rounds + 1)},
+            withdrawn=p.withdrawn_at is not None))
     return rows
 
 
@@ -685,7 +698,8 @@ def participant_by_link(db: Session, token: str) -> Participant:
     p = db.scalar(select(Participant).where(Participant.link_hash == token_hash(token)))
     if p is None:
         raise AppError("this participant link is not valid: it may have been mistyped or "
-                       "replaced by a newer link; ask the researcher for a new one",
+                       "replaced by a newer link; ask the researcher for a new one. (A "
+                       "link ends when its practitioner withdraws from the study.)",
                        status=404, field="link")
     return p
 
@@ -833,6 +847,13 @@ def save_answer(db: Session, participant: Participant, vignette_id: str, round_:
     db.add(response)
     try:
         with writing(db):
+            # under a share lock of the participant's row (PostgreSQL): a withdrawal at
+            # the same moment either deletes this answer or is seen here
+            if db.scalar(select(Participant.withdrawn_at).where(
+                    Participant.id == participant.id).with_for_update(read=True)) is not None:
+                db.rollback()
+                raise AppError("you have withdrawn from this study; your answer was not "
+                               "saved", status=409, field="session")
             db.commit()
     except IntegrityError:
         db.rollback()

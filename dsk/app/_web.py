@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsk.catalogue import Catalogue, load_catalogue
 
-from . import _audit_pages, _auth, _practitioner, _public, _researcher
+from . import _audit_pages, _auth, _practitioner, _privacy, _public, _researcher
 from . import _study as st
 from ._security import new_token
 from ._state import DEFAULT_PUBLIC_URL, HERE, HSTS, PARTICIPANT_DAYS, AppState, Redirect, state_of
@@ -176,6 +176,6 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     app.exception_handler(Redirect)(_redirect)
     app.exception_handler(StarletteHTTPException)(_http_error)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
-                   _audit_pages.router):
+                   _audit_pages.router, _privacy.router):
         _add_routes(app, router)
     return app

@@ -226,6 +226,16 @@ def study_create(
     owner: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--owner", help="User name of the researcher who owns the study (default: the only "
                         "account, when there is just one).")] = None,
+    info_sheet: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--info-sheet", help="Information sheet practitioners read before they consent "
+                             "(a UTF-8 plain-text file).")] = None,
+    contact: Annotated[str, typer.Option("--contact", help="Whom practitioners contact "
+                                                           "about the study.")] = "",
+    ethics_ref: Annotated[str, typer.Option("--ethics-ref", help="The ethics committee's "
+                                                                 "reference.")] = "",
+    retention_until: Annotated[str, typer.Option(
+        "--retention-until", help="Keep the data until YYYY-MM-DD; `dsk study purge` "
+                                  "deletes the study after it.")] = "",
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
     """Create a study from your own vignettes file (or a bundled set) and print its number."""
@@ -234,11 +244,14 @@ def study_create(
     from dsk.app import AppError, open_database
     from dsk.app import _audit as audit
     from dsk.app import _study as st
+    from dsk.app._rights import parse_information
     from dsk.catalogue import load_catalogue
 
     if (vignettes is None) == (set_id is None):
         raise fail("give either --vignettes FILE or --set ID")
     try:
+        info = parse_information(_info_sheet(info_sheet), contact, ethics_ref, retention_until,
+                                 actor="cli")
         cat = load_catalogue()
         with open_database(db) as session, audit.recording(session, "study_created",
                                                            actor="cli", detail=title.strip()):
@@ -249,17 +262,31 @@ def study_create(
                     session, owner=who, title=title, deck_size=deck_size, n_participants=participants,
                     rounds=rounds, seed=seed, sites=sites, catalogue=cat, vignettes=frame,
                     source=vignettes.name,
-                    source_sha256=hashlib.sha256(vignettes.read_bytes()).hexdigest())
+                    source_sha256=hashlib.sha256(vignettes.read_bytes()).hexdigest(),
+                    information=info)
             else:
                 study = st.create_study(
                     session, owner=who, title=title, set_id=str(set_id), deck_size=deck_size,
                     n_participants=participants, rounds=rounds, seed=seed, sites=sites,
-                    catalogue=cat)
+                    catalogue=cat, information=info)
             where = f", sites {', '.join(st.sites_of(study))}" if st.sites_of(study) else ""
             console.print(f"created study {study.id}: {study.set_id}, {participants} "
                           f"participants, decks of {deck_size}{where}")
     except (AppError, ValueError, OSError) as exc:
         raise fail(str(exc)) from exc
+
+
+def _info_sheet(path: Path | None) -> str:
+    """The text of ``--info-sheet FILE`` ("" without one); problems name the file."""
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"info_sheet: {path}: not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start})") from exc
+    except OSError as exc:
+        raise ValueError(f"info_sheet: {path}: {exc.strerror or exc}") from exc
 
 
 @study_app.command("export")
@@ -273,8 +300,10 @@ def study_export(
         "--excel", help="Start a .csv with a UTF-8 byte-order mark, for Excel.")] = False,
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
-    """Write a study's judgements (the judgements table of dsk.schema)."""
-    from dsk.app import AppError, export_judgements
+    """Write a study's judgements (the judgements table of dsk.schema) and say how many
+    withdrawn participants were removed (in a Parquet file, also in its metadata)."""
+    from dsk.app import AppError, export_judgements, open_database
+    from dsk.app._rights import WITHDRAWN_KEY, add_parquet_metadata, withdrawn_count
     from dsk.app._survey import spreadsheet_csv
     from dsk.io import TableFileError, table_format, write_table
 
@@ -283,16 +312,46 @@ def study_export(
         if excel and not spreadsheet:
             raise TableFileError(f"{output}: --excel applies to a .csv output only")
         frame = export_judgements(db, study_id)
+        with open_database(db) as session:
+            withdrawn = withdrawn_count(session, study_id)
         if spreadsheet:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(spreadsheet_csv(frame, excel=excel), encoding="utf-8",
                               newline="")
         else:
             write_table(frame, output)
+            if table_format(output) == "parquet":
+                add_parquet_metadata(output, {WITHDRAWN_KEY: str(withdrawn)})
         _exported(db, study_id, output.name + (" for Excel" if excel else ""))
     except (AppError, ValueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"wrote {len(frame)} judgements to {output}")
+    console.print(f"wrote {len(frame)} judgements to {output}; {withdrawn} withdrawn "
+                  f"participant{'s' * (withdrawn != 1)} removed")
+
+
+@study_app.command("purge")
+def study_purge(
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the studies that "
+                                                            "would be deleted.")] = False,
+    today: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--today", help="Take this date (YYYY-MM-DD) as today instead of the UTC date.")] = None,
+) -> None:
+    """Delete every study whose retention date has passed, with all its data (logged)."""
+    from dsk.app import AppError, open_database
+    from dsk.app._rights import parse_date, purge
+
+    try:
+        on = parse_date(today, "today")
+        with open_database(db) as session:
+            done = purge(session, on, dry_run=dry_run)
+    except (AppError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if not done:
+        console.print("no study is past its retention date")
+    for study in done:
+        console.print(f"{'would delete' if dry_run else 'deleted'} {study.describe()}",
+                      highlight=False, markup=False, soft_wrap=True)
 
 
 def _exported(db: str, study_id: int, what: str) -> None:

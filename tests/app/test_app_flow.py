@@ -194,10 +194,13 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
     assert posts == ["/account/password", "/admin/accounts",
                      "/admin/accounts/{researcher_id}/disable",
                      "/admin/accounts/{researcher_id}/enable", "/login", "/logout",
-                     "/p/{token}", "/s/answer", "/s/leave", "/studies",
+                     "/p/{token}", "/s/answer", "/s/leave", "/s/withdraw", "/studies",
                      "/studies/{study_id}/close", "/studies/{study_id}/collaborators",
-                     "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/links",
-                     "/studies/{study_id}/reasons/hide", "/studies/{study_id}/site"]
+                     "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/delete",
+                     "/studies/{study_id}/information", "/studies/{study_id}/links",
+                     "/studies/{study_id}/participants/delete",
+                     "/studies/{study_id}/reasons/hide", "/studies/{study_id}/retention",
+                     "/studies/{study_id}/site"]
     for path in posts:
         url = (path.replace("{token}", bot.link.rsplit("/", 1)[1])
                .replace("{study_id}", str(study)).replace("{researcher_id}", "1"))

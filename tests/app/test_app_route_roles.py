@@ -88,6 +88,16 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("GET", "/s"): everyone(401),
     ("POST", "/s/answer"): everyone(400),
     ("POST", "/s/leave"): everyone(200),
+    ("GET", "/s/withdraw"): everyone(401),
+    ("POST", "/s/withdraw"): everyone(401),
+    ("GET", "/withdrawn"): everyone(200),
+    ("GET", "/studies/{study_id}/information"): study_role("owner", 200),
+    ("POST", "/studies/{study_id}/information"): study_role("owner", 303),
+    ("POST", "/studies/{study_id}/retention"): study_role("owner", 303),
+    ("GET", "/studies/{study_id}/participants/delete"): study_role("owner", 200),
+    ("POST", "/studies/{study_id}/participants/delete"): study_role("owner", 303),
+    ("GET", "/studies/{study_id}/delete"): study_role("owner", 200),
+    ("POST", "/studies/{study_id}/delete"): study_role("owner", 303),
 }
 
 
@@ -172,6 +182,13 @@ def _form(world: World, role: str, path: str) -> dict[str, Any]:
         "/account/password": lambda: {"current_password": PASSWORD, "new_password": PASSWORD},
         "/admin/accounts": lambda: {"username": f"new-{n}", "password": "a fine password"},
         "/p/{token}": lambda: {"profession": "gp", "experience_years": "3", "consent": "yes"},
+        "/studies/{study_id}/information":
+            lambda: {"info_sheet": "About the study", "contact": "ada@example.org",
+                     "ethics_ref": "REC 1"},
+        "/studies/{study_id}/retention": lambda: {"retention_until": "2099-12-31"},
+        "/studies/{study_id}/participants/delete":
+            lambda: {"participant": "1", "confirm_title": "Case"},
+        "/studies/{study_id}/delete": lambda: {"confirm_title": "Case"},
     }
     return forms.get(path, dict)()
 
