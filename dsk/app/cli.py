@@ -58,7 +58,7 @@ created study 1: ours, 4 participants, decks of 4, sites Leeds, Bristol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -85,23 +85,29 @@ def serve(
     secure_cookies: Annotated[bool, typer.Option(
         "--secure-cookies", help="Behind TLS: Secure __Host- cookies and HSTS (needs an "
                                  "https:// --public-url).")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Worker processes (several need a postgresql:// --db; SQLite is "
+                          "served by one).")] = 1,
 ) -> None:
     """Run the practitioners' scoring web app (migrates the database first)."""
-    import uvicorn
-
-    from dsk.app import create_app
+    from dsk.app import _asgi, create_app
 
     if public_url is None:
         if secure_cookies:
             raise fail("public_url: --secure-cookies needs --public-url https://HOST[:PORT]")
         public_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    settings: dict[str, Any] = {"db_url": db, "public_url": public_url,
+                                "secure_cookies": secure_cookies}
     try:
-        app = create_app(db, public_url=public_url, secure_cookies=secure_cookies)
+        _asgi.check_workers(db, workers)
+        app = create_app(**settings)
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"dsk scoring app on http://{host}:{port}/, links to {public_url} "
-                  f"(database {db}); Ctrl-C stops it")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+                  f"(database {db}"
+                  f"{f', {workers} worker processes' if workers > 1 else ''}); Ctrl-C stops it")
+    _asgi.run(app, settings, workers, host=host, port=port, log_level="warning",
+              access_log=False)
 
 
 @admin_app.command("create")
