@@ -86,6 +86,10 @@ class PostgresServer:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def pid(self) -> int:
+        """The process id of the server (the postmaster, parent of every backend)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def restart(self) -> None:
         """Restart the server (``pg_ctl restart -m fast -w``): every client connection is
         cut, and the server is back when this returns."""
