@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,32 @@ def run(app: FastAPI, settings: dict[str, Any], workers: int, **options: Any) ->
     worker processes, each building its app from ``settings`` (the keyword arguments
     ``app`` was built with). ``options`` go to ``uvicorn.run``."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     if workers == 1:
         uvicorn.run(app, **options)
         return
     app.state.core.engine.dispose()  # the parent only supervises; it holds no connection
     os.environ[SETTINGS] = settings_json(settings)
-    uvicorn.run(f"{__name__}:create", factory=True, workers=workers, **options)
+    # What uvicorn.run does for several workers, on a listening socket from tcp_listener
+    config = uvicorn.Config(f"{__name__}:create", factory=True, workers=workers, **options)
+    try:
+        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+    except KeyboardInterrupt:
+        pass
+
+
+def tcp_listener(config: Any) -> socket.socket:
+    """The listening socket of a uvicorn ``Config``, marked as TCP.
+
+    uvicorn binds the socket it hands to its workers with protocol number 0; accepted
+    connections inherit that, and asyncio then leaves Nagle's algorithm on for them
+    (it sets ``TCP_NODELAY`` only on sockets that say they are TCP). A page sent as
+    headers and then body then waits for the browser's delayed ACK, about 40 ms on
+    Linux (uvicorn issue 3149). The same socket, with its protocol stated, avoids that.
+    """
+    listener = config.bind_socket()
+    if listener.family not in (socket.AF_INET, socket.AF_INET6):
+        return listener
+    return socket.socket(listener.family, listener.type, socket.IPPROTO_TCP,
+                         fileno=listener.detach())

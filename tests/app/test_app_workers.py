@@ -219,6 +219,40 @@ def test_an_unreachable_database_answers_503_and_the_form_can_be_sent_again(
     app.state.core.engine.dispose()
 
 
+def test_worker_connections_send_without_waiting_for_acks() -> None:
+    """The workers' listening socket is marked as TCP, so asyncio turns Nagle's algorithm
+    off on every accepted connection (uvicorn's own socket leaves it on)."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from dsk.app._asgi import tcp_listener
+
+    def nodelay(listener: socket.socket) -> int:
+        async def accept_one() -> int:
+            accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+            class Probe(asyncio.Protocol):
+                def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                    sock = transport.get_extra_info("socket")
+                    accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                    transport.close()
+
+            server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            result = await asyncio.wait_for(accepted, 10)
+            writer.close()
+            server.close()
+            return result
+
+        return asyncio.run(accept_one())
+
+    listener = tcp_listener(uvicorn.Config("dsk.app._asgi:create", host="127.0.0.1", port=0))
+    assert listener.proto == socket.IPPROTO_TCP
+    assert nodelay(listener) != 0
+
+
 def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
     db = tmp_path / "app.sqlite3"
     result = CliRunner().invoke(dsk_cli, ["serve", "--db", f"sqlite:///{db}", "--workers", "2"])
