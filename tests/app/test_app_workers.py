@@ -219,6 +219,22 @@ def test_an_unreachable_database_answers_503_and_the_form_can_be_sent_again(
     app.state.core.engine.dispose()
 
 
+def test_a_worker_builds_its_app_from_every_setting_the_parent_gave(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsk.app import _asgi
+
+    create_researcher(sqlite_url, "ada", "correct horse battery")  # migrated by the "parent"
+    settings = {"db_url": sqlite_url, "public_url": "https://study.example.org:8443",
+                "secure_cookies": True, "threads": 3}
+    monkeypatch.setenv(_asgi.SETTINGS, _asgi.settings_json(settings))
+    app = _asgi.create()
+    core = app.state.core
+    assert (core.public_url, core.secure_cookies, core.threads) == (
+        "https://study.example.org:8443", True, 3)
+    assert core.csrf_cookie == "__Host-dsk_csrf"
+    core.engine.dispose()
+
+
 def test_worker_connections_send_without_waiting_for_acks() -> None:
     """The workers' listening socket is marked as TCP, so asyncio turns Nagle's algorithm
     off on every accepted connection (uvicorn's own socket leaves it on)."""
