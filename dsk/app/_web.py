@@ -32,6 +32,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import cookie_parser
@@ -140,12 +141,15 @@ RETRY_AFTER = 2
 _log = logging.getLogger("dsk.app")
 
 
-async def _database_down(request: Request, exc: DBAPIError) -> HTMLResponse:
-    """503 for a database that cannot be reached; other database errors stay errors."""
-    if not (isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated):
+async def _database_down(request: Request, exc: Exception) -> HTMLResponse:
+    """503 for a database that cannot be reached (or no free connection in the pool);
+    other database errors stay errors."""
+    if isinstance(exc, DBAPIError) and not (isinstance(exc, OperationalError | InterfaceError)
+                                            or exc.connection_invalidated):
         raise exc
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     _log.warning("database not reachable (%s %s): %s", request.method, request.url.path,
-                 " ".join(str(exc.orig or exc).split())[:200])
+                 " ".join(str(cause).split())[:200])
     response = state_of(request).render(
         request, "error.html", status=503, heading="Please try again",
         message="the database is not reachable; try again in a moment (reload the page, or "
@@ -195,6 +199,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     app.exception_handler(Redirect)(_redirect)
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(DBAPIError)(_database_down)
+    app.exception_handler(PoolTimeout)(_database_down)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router):
         _add_routes(app, router)
     return app

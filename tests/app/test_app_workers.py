@@ -177,6 +177,7 @@ def test_an_unreachable_database_answers_503_and_the_form_can_be_sent_again(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
     from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from dsk.app import _study as st
     from dsk.app import create_app
@@ -199,11 +200,15 @@ def test_an_unreachable_database_answers_503_and_the_form_can_be_sent_again(
             raise OperationalError("COMMIT", {}, Exception("server closed the connection "
                                                            "unexpectedly"))
 
-        monkeypatch.setattr(st, "save_answer", down)
-        r = practitioner.submit(page, default_answer(0))
-        assert r.status_code == 503
-        assert r.headers["retry-after"] == "2"
-        assert "the database is not reachable; try again in a moment" in r.text
+        def no_connection(*args: object, **kwargs: object) -> None:
+            raise PoolTimeout("QueuePool limit of size 20 overflow 20 reached")
+
+        for failure in (down, no_connection):
+            monkeypatch.setattr(st, "save_answer", failure)
+            r = practitioner.submit(page, default_answer(0))
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "2"
+            assert "the database is not reachable; try again in a moment" in r.text
         monkeypatch.setattr(st, "save_answer", real)
         r = practitioner.submit(page, default_answer(0))  # the same form, sent again
         assert r.status_code == 303
