@@ -84,7 +84,7 @@ def create() -> FastAPI:
 def run(app: FastAPI, settings: dict[str, Any], workers: int, **options: Any) -> None:
     """Serve ``app`` with uvicorn: in this process, or (``workers`` > 1) in ``workers``
     worker processes, each building its app from ``settings`` (the keyword arguments
-    ``app`` was built with). ``options`` go to ``uvicorn.run``."""
+    ``app`` was built with). ``options`` go to uvicorn (``uvicorn.run``, ``uvicorn.Config``)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
