@@ -1,4 +1,5 @@
-"""``python -m dsk.app --db URL --host 127.0.0.1 --port 8000``: the same as ``dsk serve``."""
+"""``python -m dsk.app --db URL --host 127.0.0.1 --port 8000 [--workers N]``: the same as
+``dsk serve`` (several workers only on PostgreSQL)."""
 
 import typer
 

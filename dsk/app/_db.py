@@ -2,7 +2,9 @@
 
 ``sqlite:///file`` (the default of ``dsk serve``) runs in WAL mode with a busy
 timeout, so many practitioners can submit at once and a killed server loses no
-committed answer; ``postgresql://`` URLs use psycopg 3.
+committed answer; ``postgresql://`` URLs use psycopg 3, and each pooled connection is tested
+("pre-ping") as it is handed out, so that after a restart of the PostgreSQL server
+the app reconnects instead of failing on the connections of the old server.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ def normalise_url(db_url: str | Path) -> str:
 
 def make_engine(db_url: str | Path, pool_size: int = 20) -> Engine:
     url = normalise_url(db_url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": False}
+    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         if make_url(url).database in (None, "", ":memory:"):
             raise ValueError("--db: an in-memory SQLite database cannot be shared; give a file")
         kwargs.update(pool_size=pool_size, max_overflow=40, pool_timeout=60,
                       connect_args={"check_same_thread": False, "timeout": 30})
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=20, pool_timeout=60)
+        kwargs.update(pool_size=pool_size, max_overflow=20, pool_timeout=60, pool_pre_ping=True)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)

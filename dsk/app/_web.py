@@ -13,10 +13,16 @@ routers: ``_public`` (health check), ``_auth`` (log-in, log-out), ``_researcher`
 receive the state through a dependency, not a closure. One app-wide dependency,
 ``_form_guard``, checks every posted form (:func:`dsk.app._study.check_form`) before
 any handler sees it.
+
+When the database cannot be reached (a PostgreSQL restart, a SQLite file locked for
+too long), a page answers 503 with ``Retry-After`` and says to try again, never a
+500. A scoring form's one-time token is spent only when its answer commits, so the
+form can be sent again (an answer that did commit is refused a second time with a 409).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +32,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import cookie_parser
@@ -129,6 +137,28 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> HTMLResp
     return state_of(request).error(request, st.AppError(message, status=exc.status_code))
 
 
+#: Seconds a browser (or client) is asked to wait before trying again after a 503.
+RETRY_AFTER = 2
+_log = logging.getLogger("dsk.app")
+
+
+async def _database_down(request: Request, exc: Exception) -> HTMLResponse:
+    """503 for a database that cannot be reached (or no free connection in the pool);
+    other database errors stay errors."""
+    if isinstance(exc, DBAPIError) and not (isinstance(exc, OperationalError | InterfaceError)
+                                            or exc.connection_invalidated):
+        raise exc
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    _log.warning("database not reachable (%s %s): %s", request.method, request.url.path,
+                 " ".join(str(cause).split())[:200])
+    response = state_of(request).render(
+        request, "error.html", status=503, heading="Please try again",
+        message="the database is not reachable; try again in a moment (reload the page, or "
+                "send the form again: an answer is never saved twice)")
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
     """Add ``router``'s pages to ``app`` one by one, as ``include_router`` once did.
 
@@ -175,6 +205,8 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     app.exception_handler(st.AppError)(_app_error)
     app.exception_handler(Redirect)(_redirect)
     app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(DBAPIError)(_database_down)
+    app.exception_handler(PoolTimeout)(_database_down)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
                    _audit_pages.router, _privacy.router):
         _add_routes(app, router)

@@ -75,7 +75,7 @@ what the command line does is recorded with the actor ``cli``:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -110,31 +110,36 @@ def serve(
         "--access-log", help="Append the access log (one line per request, participant "
                              "links written /p/[link]) to this file instead of standard "
                              "error.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Worker processes (several need a postgresql:// --db; SQLite is "
+                          "served by one).")] = 1,
 ) -> None:
     """Run the practitioners' scoring web app (migrates the database first)."""
-    import uvicorn
-
-    from dsk.app import create_app
+    from dsk.app import _asgi, create_app
     from dsk.app._logging import server_options
 
     if public_url is None:
         if secure_cookies:
             raise fail("public_url: --secure-cookies needs --public-url https://HOST[:PORT]")
         public_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    settings: dict[str, Any] = {"db_url": db, "public_url": public_url,
+                                "secure_cookies": secure_cookies,
+                                "trusted_proxies": trusted_proxy or []}
     try:
+        _asgi.check_workers(db, workers)
         if access_log is not None:
             try:
                 access_log.open("a", encoding="utf-8").close()
             except OSError as exc:
                 raise OSError(f"--access-log: cannot write {access_log}: "
                               f"{exc.strerror or exc}") from exc
-        app = create_app(db, public_url=public_url, secure_cookies=secure_cookies,
-                         trusted_proxies=trusted_proxy or [])
+        app = create_app(**settings)
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"dsk scoring app on http://{host}:{port}/, links to {public_url} "
-                  f"(database {db}); Ctrl-C stops it")
-    uvicorn.run(app, host=host, port=port, **server_options(access_log))
+                  f"(database {db}"
+                  f"{f', {workers} worker processes' if workers > 1 else ''}); Ctrl-C stops it")
+    _asgi.run(app, settings, workers, host=host, port=port, **server_options(access_log))
 
 
 @admin_app.command("create")
