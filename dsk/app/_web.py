@@ -22,6 +22,7 @@ from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -123,6 +124,20 @@ async def _redirect(request: Request, exc: Redirect) -> RedirectResponse:
     return RedirectResponse(exc.url, status_code=303)
 
 
+async def _invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    """A path or query parameter the route cannot read (``/studies/abc``, ``/studies/1.5``):
+    the error page naming it, 404 for a path (no such page), 422 for a query parameter,
+    rather than FastAPI's JSON."""
+    error = exc.errors()[0] if exc.errors() else {}
+    where = [str(part) for part in error.get("loc", ())]
+    name = st._field_name(where[-1]) if where else "request"
+    got = ascii(str(error.get("input", ""))[:40])
+    message = (f"expected a whole number in the digits 0-9, got {got}"
+               if error.get("type") == "int_parsing" else f"{error.get('msg', 'not valid')}")
+    status = 404 if where[:1] == ["path"] else 422
+    return state_of(request).error(request, st.AppError(message, status=status, field=name))
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
     message = "no such page" if exc.status_code == 404 else str(exc.detail)
     return state_of(request).error(request, st.AppError(message, status=exc.status_code))
@@ -168,6 +183,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_window: flo
     app.exception_handler(st.AppError)(_app_error)
     app.exception_handler(Redirect)(_redirect)
     app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(RequestValidationError)(_invalid)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router):
         _add_routes(app, router)
     return app
