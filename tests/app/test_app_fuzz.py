@@ -25,11 +25,13 @@ does not list. To add one, add an entry::
 
     ("POST", "/studies/{study_id}/delete"): Spec("owner", {"confirm": TEXT}),
 
-naming the role that reaches deepest (``owner``, ``admin``, ``practitioner``,
-``practitioner2`` (round 2), ``other`` or ``anonymous``; anonymous is always tried
-too) and the form fields, each with a strategy of good values (or a function of the
-:class:`World` giving one, for ids known only once the data exist). ``query=`` holds
-the query parameters of a GET, ``files=`` the names of file fields. A path parameter
+naming the role that reaches deepest (``owner``, ``admin``, ``practitioner`` (in
+round 1 or round 2), ``other`` or ``anonymous``; the other roles are tried too) and
+the form fields, each with a strategy of good values (or a function of the
+:class:`World` and the role giving one, for ids known only once the data exist; the
+damaged values are drawn for you). ``query=`` holds the query parameters of a GET,
+``files=`` the names of file fields, ``examples=`` how many requests to draw (20), and
+``reaches=`` statuses some example must get, which keeps the strategy deep. A path parameter
 not yet in :data:`PATH_PARAMS` needs an entry there. A route that destroys data (a
 study, a participant) must point its parameters at throwaway rows, for example
 ``World.scratch_study()`` in its field or path strategy, not at the shared study.
@@ -83,7 +85,7 @@ NASTY_WORDS = [
     "61", "101", "1001", " 3 ", "3\n", "\t3",
 ]
 #: Arbitrary text (no lone surrogates: HTTP cannot carry them).
-ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=24)
+ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
 #: Oversized text: just over a field's limit, 1 MB, and over the 2 MB a part may hold.
 BIG = st.sampled_from([sv.MAX_FIELD + 1, 2**20, 2 * 2**20 + 1]).flatmap(
     lambda n: st.sampled_from(["x", "\u00e9", "٣"]).map(lambda c: c * n))
@@ -91,7 +93,7 @@ NASTY: Strategy = st.one_of(st.sampled_from(NASTY_WORDS), st.sampled_from(NASTY_
                             ANY_TEXT, ANY_TEXT, BIG)
 #: Text a person might type (no control characters).
 TEXT = st.one_of(st.sampled_from(["Pilot", "Leeds", "a reason", "x" * 200]),
-                 st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
+                 st.text(st.characters(exclude_categories=["Cs", "Cc"]), min_size=1,
                          max_size=24))
 
 
@@ -161,53 +163,57 @@ def _uploads(w: World, role: str) -> Strategy:
 
 
 SPECS: dict[tuple[str, str], Spec] = {
-    ("GET", "/healthz"): Spec("anonymous"),
-    ("GET", "/login"): Spec("anonymous"),
+    ("GET", "/healthz"): Spec("anonymous", reaches=(200,)),
+    ("GET", "/login"): Spec("anonymous", reaches=(200,)),
     ("POST", "/login"): Spec("anonymous", {
         "username": st.sampled_from(["owner", "admin", "nobody"]),
         "password": st.sampled_from([PASSWORD, "wrong password"])}, reaches=(303, 401)),
-    ("POST", "/logout"): Spec("owner"),
-    ("GET", "/"): Spec("owner"),
+    ("POST", "/logout"): Spec("owner", reaches=(303,)),
+    ("GET", "/"): Spec("owner", reaches=(200,)),
     ("POST", "/studies"): Spec("owner", {
         "title": TEXT, "set_id": st.sampled_from(["training-12", "nope"]),
-        "deck_size": st.sampled_from(["1", "2", "3"]) | ints(1, 12), "n_participants": ints(1, 4), "rounds": ints(1, 2),
-        "seed": ints(0, 10), "sites": st.sampled_from(["", "", "Leeds, York", "A:1,B:1"]),
-        "vignettes_file": _uploads}, files=("vignettes_file",), examples=80, reaches=(303, 422)),
-    ("GET", "/studies/{study_id}"): Spec("owner"),
+        "deck_size": st.sampled_from(["1", "2", "3"]) | ints(1, 12),
+        "n_participants": ints(1, 4), "rounds": ints(1, 2), "seed": ints(0, 10),
+        "sites": st.sampled_from(["", "", "Leeds, York", "A:1,B:1"]),
+        "vignettes_file": _uploads}, files=("vignettes_file",), examples=80,
+        reaches=(303, 422)),
+    ("GET", "/studies/{study_id}"): Spec("owner", reaches=(200, 404)),
     ("POST", "/studies/{study_id}/links"): Spec("owner", {
-        "site": st.sampled_from(["", "Leeds", "York", "Nowhere"])}),
+        "site": st.sampled_from(["", "Leeds", "York", "Nowhere"])}, reaches=(200, 422)),
     ("POST", "/studies/{study_id}/site"): Spec("owner", {
-        "participant": ints(1, 6), "site": st.sampled_from(["Leeds", "York", "Nowhere"])}),
-    ("POST", "/studies/{study_id}/close"): Spec("owner"),
+        "participant": ints(1, 6), "site": st.sampled_from(["Leeds", "York", "Nowhere"])},
+        reaches=(303, 422)),
+    ("POST", "/studies/{study_id}/close"): Spec("owner", reaches=(303,)),
     ("POST", "/studies/{study_id}/collaborators"): Spec("owner", {
         "username": st.sampled_from(["other", "victim", "owner", "nobody"]),
-        "role": st.sampled_from(["viewer", "editor", "owner"])}),
+        "role": st.sampled_from(["viewer", "editor", "owner"])}, reaches=(303, 422)),
     ("POST", "/studies/{study_id}/collaborators/remove"): Spec("owner", {
-        "researcher_id": _accounts}),
+        "researcher_id": _accounts}, reaches=(303, 422)),
     ("POST", "/studies/{study_id}/reasons/hide"): Spec("owner", {
-        "response_id": _response_ids}),
+        "response_id": _response_ids}, reaches=(303,)),
     ("GET", "/studies/{study_id}/judgements.{fmt}"): Spec("owner", query={
-        "excel": st.sampled_from(["1", "0", ""])}),
+        "excel": st.sampled_from(["1", "0", ""])}, reaches=(200,)),
     ("GET", "/studies/{study_id}/survey.csv"): Spec("owner", query={
-        "excel": st.sampled_from(["1", "0", ""])}),
-    ("GET", "/studies/{study_id}/qualtrics.txt"): Spec("owner"),
-    ("GET", "/account"): Spec("owner"),
+        "excel": st.sampled_from(["1", "0", ""])}, reaches=(200, 422)),
+    ("GET", "/studies/{study_id}/qualtrics.txt"): Spec("owner", reaches=(200,)),
+    ("GET", "/account"): Spec("owner", reaches=(200,)),
     ("POST", "/account/password"): Spec("owner", {
         "current_password": st.sampled_from([PASSWORD, "not it"]),
-        "new_password": st.sampled_from([PASSWORD, "short", "another long password"])}),
-    ("GET", "/admin"): Spec("admin"),
+        "new_password": st.sampled_from([PASSWORD, "short", "another long password"])},
+        reaches=(200, 422)),
+    ("GET", "/admin"): Spec("admin", reaches=(200,)),
     ("POST", "/admin/accounts"): Spec("admin", {
         "username": st.sampled_from(["owner", "fresh"]) | TEXT,
         "password": st.sampled_from(["a fine password", "short"]),
-        "is_admin": st.sampled_from(["yes", "no"])}),
-    ("POST", "/admin/accounts/{researcher_id}/disable"): Spec("admin"),
-    ("POST", "/admin/accounts/{researcher_id}/enable"): Spec("admin"),
-    ("GET", "/p/{token}"): Spec("anonymous"),
+        "is_admin": st.sampled_from(["yes", "no"])}, reaches=(303, 409, 422)),
+    ("POST", "/admin/accounts/{researcher_id}/disable"): Spec("admin", reaches=(303, 404)),
+    ("POST", "/admin/accounts/{researcher_id}/enable"): Spec("admin", reaches=(303, 404)),
+    ("GET", "/p/{token}"): Spec("anonymous", reaches=(200, 404)),
     ("POST", "/p/{token}"): Spec("anonymous", {
         "profession": st.sampled_from(["social_worker", "gp", "other", "astronaut"]),
         "experience_years": ints(0, 60), "consent": st.sampled_from(["yes", "no"])},
         examples=40, reaches=(303, 422)),
-    ("GET", "/s"): Spec("practitioner"),
+    ("GET", "/s"): Spec("practitioner", reaches=(200, 401)),
     ("POST", "/s/answer"): Spec("practitioner", {
         "form_token": _form_tokens, "need_level": ints(1, 4), "confidence": ints(0, 100),
         "risk": ints(0, 10),
@@ -215,7 +221,7 @@ SPECS: dict[tuple[str, str], Spec] = {
         "salient_other": TEXT, "rationale": TEXT,
         "lead_agency": st.sampled_from([*list(CATALOGUE.agencies)[:3], "aliens"])},
         examples=80, reaches=(303, 400, 403, 409, 422)),
-    ("POST", "/s/leave"): Spec("practitioner"),
+    ("POST", "/s/leave"): Spec("practitioner", reaches=(200,)),
 }
 
 #: Path parameters: good values (from the World) and junk.
@@ -231,6 +237,9 @@ PATH_JUNK = st.one_of(
                      "%C0%AF", "..", "x" * 2000]),
     ANY_TEXT.filter(bool).map(lambda s: urllib.parse.quote(s, safe="")))
 ROLES = ("owner", "admin", "other", "practitioner", "practitioner2", "anonymous")
+#: Cookie values no browser of this app holds.
+COOKIE_JUNK = ["", "x", "a|b|c|d|e|" * 8, "\u00e9" * 40, '"quoted value of some length here"',
+               "%00" * 12, new_token(), "x" * 5000, "a=b", "\\" * 40]
 
 
 # ---------------------------------------------------------------- upload files
@@ -435,6 +444,7 @@ class Request:
     headers: dict[str, str | bytes]
     body: bytes
     parts: list[tuple[str, str | bytes, str | None]]
+    cookies: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         def short(v: object) -> str:
@@ -444,7 +454,7 @@ class Request:
         parts = ", ".join(f"{n}={short(v)}" + (f" (file {f!r})" if f is not None else "")
                           for n, v, f in self.parts)
         return (f"Request({self.role}: {self.method} {short(self.url)} "
-                f"headers={self.headers} [{parts}])")
+                f"headers={self.headers} cookies={self.cookies} [{parts}])")
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
@@ -479,8 +489,8 @@ def requests(draw: st.DrawFn, world: World, route: tuple[str, str]) -> Request:
     method, path = route
     spec = SPECS[route]
     deep = spec.role
-    if deep == "practitioner" and method == "POST" and path == "/s/answer":
-        deep = draw(st.sampled_from(["practitioner", "practitioner2"]))
+    if deep == "practitioner":  # in round 1 or in round 2
+        deep = draw(st.sampled_from(["practitioner", "practitioner2"]), label="deep")
     # half the examples go deep (the deepest role, a clean envelope, real ids, at most one
     # damaged field); the others are wild
     wild = draw(st.booleans(), label="wild")
@@ -515,30 +525,45 @@ def requests(draw: st.DrawFn, world: World, route: tuple[str, str]) -> Request:
                            | ANY_TEXT, label="extra name"), draw(NASTY, label="extra"), None))
     headers: dict[str, str | bytes] = {}
     body = b""
-    if method == "GET":
+    # the envelope: mostly as a browser sends it, else one thing about it wrong
+    envelope = draw(st.sampled_from(["clean", "clean", "cookie", "method"] + [
+        "csrf", "origin", "encoding"] * (method == "POST")) if wild else st.just("clean"),
+        label="envelope")
+    cookies = world.cookies(role)
+    if envelope == "cookie":  # one of the cookies damaged (or sent without a session)
+        name = draw(st.sampled_from([world.core.csrf_cookie, world.core.researcher_cookie,
+                                     world.core.participant_cookie]), label="cookie")
+        cookies[name] = draw(st.sampled_from(COOKIE_JUNK) | ANY_TEXT, label="cookie value")
+    if envelope == "method":
+        method = draw(st.sampled_from(["PUT", "DELETE", "PATCH", "OPTIONS",
+                                       "POST" if method == "GET" else "GET"]), label="method")
+    if route[0] == "GET":
         if parts:  # (a URL over 64 kB is no request a server takes)
             url += "?" + urllib.parse.urlencode([(n, str(v)[:4000]) for n, v, _ in parts])
-        return Request(role, method, url, headers, body, parts)
-    # the envelope: mostly as a browser sends it, else one thing about it wrong
-    envelope = draw(st.sampled_from(["clean", "clean", "csrf", "origin", "encoding"]) if wild
-                    else st.just("clean"), label="envelope")
+        return Request(role, method, url, headers, body, parts, cookies)
     csrf = "valid" if envelope != "csrf" else draw(st.sampled_from(
         ["missing", "wrong", "non-ascii", "twice", "file"]), label="csrf")
-    token = {"valid": world.csrf, "wrong": world.csrf[::-1], "non-ascii": "\u00e9" * 43,
-             "twice": world.csrf, "file": world.csrf}.get(csrf)
+    valid = world.signer.csrf_token(cookies[world.core.csrf_cookie])
+    token = {"valid": valid, "wrong": valid[::-1], "non-ascii": "\u00e9" * 43,
+             "twice": valid, "file": valid}.get(csrf)
     if token is not None:
         parts.insert(draw(st.integers(0, len(parts)), label="csrf at"),
                      ("csrf_token", token, "t.txt" if csrf == "file" else None))
         if csrf == "twice":
             parts.append(("csrf_token", token, None))
-    origin = draw(st.sampled_from([None, PUBLIC]) if envelope != "origin" else st.sampled_from(
-        ["null", "http://evil.example", "http://127.0.0.1:8000:x", "\u00e9", ""]),
+    origin = draw(st.sampled_from([("origin", None), ("origin", PUBLIC)])
+                  if envelope != "origin" else st.sampled_from(
+        [("origin", "null"), ("origin", "http://evil.example"), ("origin", "\u00e9"),
+         ("origin", "http://127.0.0.1:8000:x"), ("origin", ""), ("referer", PUBLIC + "/s"),
+         ("referer", "http://[::1/x"), ("referer", "http://127.0.0.1:99999/"),
+         ("referer", "//evil.example/"), ("referer", "\u00e9"), ("referer", "")]),
         label="origin")
-    if origin is not None:
-        headers["origin"] = origin.encode("utf-8")
+    if origin[1] is not None:
+        headers[origin[0]] = origin[1].encode("utf-8")
     encoding = draw(st.sampled_from(["urlencoded", "multipart"] + ["multipart"] * 2 * bool(
                         spec.files)) if envelope != "encoding"
-                    else st.sampled_from(["json", "none", "multipart"]), label="encoding")
+                    else st.sampled_from(["json", "none", "multipart", "no boundary", "raw"]),
+                    label="encoding")
     if encoding == "multipart":
         as_files = draw(st.lists(st.booleans(), min_size=len(parts), max_size=len(parts))
                         if envelope == "encoding" else st.just([False] * len(parts)),
@@ -549,11 +574,16 @@ def requests(draw: st.DrawFn, world: World, route: tuple[str, str]) -> Request:
     else:
         texts = [(n, v if isinstance(v, str) else v.decode("latin-1")) for n, v, _ in parts]
         body = urllib.parse.urlencode(texts).encode()
-        if encoding == "urlencoded":
+        if encoding in ("urlencoded", "raw"):
             headers["content-type"] = "application/x-www-form-urlencoded"
         elif encoding == "json":
             headers["content-type"] = "application/json"
-    return Request(role, method, url, headers, body, parts)
+        elif encoding == "no boundary":
+            headers["content-type"] = "multipart/form-data"
+        if encoding == "raw":  # the form, then bytes that are no text in any encoding
+            body += b"&" + draw(st.sampled_from([b"%FF%FE=%C0", b"\xff\xfe\x00", b"a=%",
+                                                 b"=&&==", b"%E9=%E9"]), label="raw")
+    return Request(role, method, url, headers, body, parts, cookies)
 
 
 @pytest.mark.parametrize("route", sorted(SPECS), ids=lambda r: f"{r[0]} {r[1]}")
@@ -577,12 +607,12 @@ def test_no_route_answers_500(world: World, route: tuple[str, str]) -> None:
 
 def _send(world: World, request: Request) -> int:
     client = world.client
-    client.cookies.clear()
-    for name, value in world.cookies(request.role).items():
-        client.cookies.set(name, value)
+    client.cookies.clear()  # (the cookies are sent as they are drawn, in one header)
+    cookie = "; ".join(f"{name}={value}" for name, value in request.cookies.items())
+    headers = request.headers | {"cookie": cookie.encode("utf-8", "replace")}
     try:
         r = client.request(request.method, request.url, content=request.body or None,
-                           headers=request.headers)
+                           headers=headers)
     finally:
         world.restore()
     assert r.status_code < 500, f"{request!r} -> {r.status_code}: {r.text[:2000]}"
@@ -602,3 +632,19 @@ def test_every_route_has_a_strategy(tmp_path: Path) -> None:
     params = {p for _, path in routes for p in re.findall(r"\{(\w+)\}", path)}
     assert params - set(PATH_PARAMS) == set(), "path parameters missing from PATH_PARAMS"
     app.state.core.engine.dispose()
+
+
+def test_static_files_and_unknown_paths(world: World) -> None:
+    """Outside the route table: the static files (mounted, not routes) and pages that do
+    not exist answer 404 pages, whatever the path."""
+    @settings(derandomize=True, database=None, deadline=None, max_examples=25)
+    @given(path=st.one_of(PATH_JUNK.map(lambda junk: f"/static/{junk}"), PATH_JUNK.map(
+        lambda junk: f"/{junk}/x"), st.sampled_from(["/static/../_web.py", "/static/",
+                                                     "/static/app.css/x", "/" + "x" * 8000])))
+    def check(path: str) -> None:
+        r = world.client.get(path)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), (
+            f"GET {path[:200]!r} -> {r.status_code}")
+
+    assert world.client.get("/static/app.css").status_code == 200
+    check()
