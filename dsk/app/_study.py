@@ -459,7 +459,8 @@ def _check_stored_text(frame: pd.DataFrame, shown: str) -> None:
     and line breaks) in an id, a set id or a narrative (PostgreSQL cannot store NUL)."""
     for row, (vid, set_id, narrative) in enumerate(zip(
             frame["vignette_id"], frame["set_id"], frame["narrative"], strict=True), start=1):
-        named = f"vignette {str(vid)[:40]!r}" if not _CONTROL.search(str(vid)) else f"vignette {row}"
+        named = (f"vignette {str(vid)[:40]!r}" if not _CONTROL.search(str(vid))
+                 else f"the vignette in row {row}")
         if len(str(vid)) > 100:
             raise AppError(f"{shown}: {named}: expected a vignette_id of at most 100 characters, "
                            f"got {len(str(vid))}", status=422, field="vignettes_file")

@@ -39,6 +39,7 @@ study, a participant) must point its parameters at throwaway rows, for example
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import itertools
@@ -263,7 +264,7 @@ def _upload_files() -> list[tuple[str, bytes]]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, table in damaged.items():
-            for suffix in (".csv", ".jsonl"):
+            for suffix in (".csv", ".jsonl", ".parquet"):
                 try:
                     path = write_table(table, Path(tmp) / f"{name}{suffix}")
                 except Exception:  # noqa: BLE001 - a writer that refuses it: not sent
@@ -271,7 +272,8 @@ def _upload_files() -> list[tuple[str, bytes]]:
                 out.append((f"{name}{suffix}", path.read_bytes()))
     yaml = ("id: our-cases\nseed: 7\nvignettes:\n  - id: baby\n    age_band: infant\n"
             "    factors: {parental_mental_health: affecting_care}\n")
-    out += [("cases.yaml", yaml.encode()), ("cases.yaml", yaml.replace("baby", "b\x00").encode()),
+    good = next(content for name, content in out if name == "good.parquet")
+    out += [("cut.parquet", good[: len(good) // 2]), ("cases.yaml", yaml.encode()), ("cases.yaml", yaml.replace("baby", "b\x00").encode()),
             ("cases.yaml", yaml.replace("baby", "b" * 150).encode()),
             ("cases.yaml", b"a: &a [*a]\n"), ("cases.yml", b"\xff\xfe"),
             ("c.\u00e9" * 60 + ".csv", b""), ("x." + "\u00e9" * 190, b""),
@@ -335,7 +337,12 @@ class World:
             sv.claim_link(db, by_number[3][1], "gp", 2)
             self.ids["practitioner"], self.ids["fresh"], self.ids["left"] = (
                 int(p1.id), int(by_number[2][0].id), int(by_number[3][0].id))
-            answer = sv.Answer(3, 0.5, 4.0, (), "", "a reason", "school")
+            # answers with the odd (but valid) text that exports and round 2 must show
+            odd = ["=HYPERLINK(\"http://evil.example\")", "@SUM(1)\t-2", "\u202e\u0663 e\u0301",
+                   "line\r\nbreak", "\U0001f600" * 50, "x" * sv.MAX_TEXT, "<b>&amp;</b>{{ 1 }}"]
+            texts = itertools.cycle(odd)
+            answer = sv.Answer(3, 0.5, 4.0, (CATALOGUE.factor_ids[0],), "+1 " + odd[0],
+                               next(texts), "school")
             deck = sv.deck_of(db, by_number[4][0])
             self.response_ids.append(int(sv.save_answer(db, by_number[4][0], deck[0], 1, answer,
                                                         5.0, new_token()).id))
@@ -351,8 +358,9 @@ class World:
                     self.ids["practitioner2"] = int(p.id)
             for p in people[1:]:
                 for vignette in sv.deck_of(db, p):
+                    odd_answer = dataclasses.replace(answer, rationale=next(texts))
                     self.response_ids.append(int(sv.save_answer(
-                        db, p, vignette, 1, answer, 5.0, new_token()).id))
+                        db, p, vignette, 1, odd_answer, 5.0, new_token()).id))
             sv.close_round(db, b)
             self.form_tokens["practitioner2"] = [
                 *(self.form_token(int(people[0].id), 2, vignette)
@@ -648,3 +656,74 @@ def test_static_files_and_unknown_paths(world: World) -> None:
 
     assert world.client.get("/static/app.css").status_code == 200
     check()
+
+
+def _answer_of(world: World, role: str, method: str, url: str,
+               parts: list[tuple[str, str | bytes, str | None]],
+               headers: dict[str, str | bytes] | None = None) -> tuple[int, str]:
+    """Send one request as ``role`` (with a valid CSRF token unless ``parts`` has one);
+    its status and its text without tags."""
+    import html
+
+    own = method == "POST" and all(name != "csrf_token" for name, _, _ in parts)
+    csrf: list[tuple[str, str | bytes, str | None]] = [("csrf_token", world.csrf, None)] * own
+    body, kind = _multipart(csrf + parts) if method == "POST" else (b"", "")
+    request = Request(role, method, url, (headers or {}) | (
+        {"content-type": kind} if kind else {}), body, parts, world.cookies(role))
+    client = world.client
+    client.cookies.clear()
+    cookie = "; ".join(f"{k}={v}" for k, v in request.cookies.items())
+    try:
+        r = client.request(method, url, content=body or None,
+                           headers=request.headers | {"cookie": cookie})
+    finally:
+        world.restore()
+    return r.status_code, html.unescape(re.sub(r"<[^>]+>", " ", r.text))
+
+
+def _upload(name: str) -> list[tuple[str, str | bytes, str | None]]:
+    content = dict(_upload_files()).get(name, b"")
+    return [("title", "T", None), ("set_id", "training-12", None), ("deck_size", "1", None),
+            ("n_participants", "1", None), ("rounds", "1", None), ("seed", "1", None),
+            ("vignettes_file", content, name)]
+
+
+#: Requests that once answered 500, with the status and message they get now.
+ONCE_500: list[tuple[str, str, str, list[tuple[str, str | bytes, str | None]], int, str]] = [
+    ("owner", "GET", "/studies/2147483648", [], 404, "study_id: no study 2147483648"),
+    ("owner", "GET", f"/studies/{2**70}/survey.csv", [], 404, f"study_id: no study {2**70}"),
+    ("owner", "GET", "/studies/abc", [], 404,
+     "study_id: expected a whole number in the digits 0-9, got 'abc'"),
+    ("admin", "POST", f"/admin/accounts/{2**70}/disable", [], 404,
+     f"researcher_id: no account {2**70}"),
+    ("anonymous", "POST", "/login", [("csrf_token", "\u00e9" * 43, None)], 403,
+     "csrf_token: missing or wrong"),
+    ("practitioner", "POST", "/s/answer", [("form_token", "1|1|v|0|n.\u00e9", None)], 400,
+     "form_token: missing, damaged or not issued by this server"),
+    ("practitioner", "POST", "/s/answer", [("form_token", "CSRF", None)], 400,
+     "form_token: missing, damaged or not issued by this server"),
+    ("owner", "POST", "/studies", _upload("nul.csv"), 422, "vignettes_file: nul.csv: vignette "
+     "'fuzz-00001': narrative contains the control character U+0000 at character 2"),
+    ("owner", "POST", "/studies", _upload("esc.jsonl"), 422, "vignettes_file: esc.jsonl: the "
+     "vignette in row 1: vignette_id contains the control character U+001B"),
+    ("owner", "POST", "/studies", _upload("long-id.parquet"), 422,
+     "expected a vignette_id of at most 100 characters, got 150"),
+    ("owner", "POST", "/studies", _upload("x." + "\u00e9" * 190), 422,
+     "vignettes_file: x.\u00e9\u00e9\u00e9"),
+    ("owner", "POST", "/studies/1/close", [("referer", "http://[::1/x", "header")], 403,
+     "referer: this form was sent from 'http://[::1/x', not from this site"),
+]
+
+
+@pytest.mark.parametrize(("role", "method", "url", "parts", "status", "message"), ONCE_500,
+                         ids=[f"{m} {u[:40]} {p[-1][0] if p else ''}"
+                              for _, m, u, p, _, _ in ONCE_500])
+def test_requests_that_once_answered_500(world: World, role: str, method: str, url: str,
+                                         parts: list[tuple[str, str | bytes, str | None]],
+                                         status: int, message: str) -> None:
+    headers: dict[str, str | bytes] = {n: str(v) for n, v, f in parts if f == "header"}
+    parts = [p for p in parts if p[2] != "header"]
+    if parts and parts[0] == ("form_token", "CSRF", None):  # a CSRF token as a form token
+        parts = [("form_token", f"csrf:{world.csrf_cookie}.{world.csrf}", None)]
+    got, text = _answer_of(world, role, method, url, parts, headers)
+    assert (got, message in " ".join(text.split())) == (status, True), text[-600:]
