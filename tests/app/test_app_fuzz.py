@@ -23,18 +23,26 @@ Adding a route
 :func:`test_every_route_has_a_strategy` fails when the app has a route :data:`SPECS`
 does not list. To add one, add an entry::
 
-    ("POST", "/studies/{study_id}/delete"): Spec("owner", {"confirm": TEXT}),
+    ("GET", "/studies/{study_id}/audit"): Spec("owner", query={"page": ints(1, 5)}),
 
 naming the role that reaches deepest (``owner``, ``admin``, ``practitioner`` (in
-round 1 or round 2), ``other`` or ``anonymous``; the other roles are tried too) and
-the form fields, each with a strategy of good values (or a function of the
+round 1 or round 2), ``scratch_practitioner`` (a new participant each time), ``other``
+or ``anonymous``; the other roles are tried too) and the form fields, each with a
+strategy of good values (or a function of the
 :class:`World` and the role giving one, for ids known only once the data exist; the
 damaged values are drawn for you). ``query=`` holds the query parameters of a GET,
 ``files=`` the names of file fields, ``examples=`` how many requests to draw (20), and
-``reaches=`` statuses some example must get, which keeps the strategy deep. A path parameter
-not yet in :data:`PATH_PARAMS` needs an entry there. A route that destroys data (a
-study, a participant) must point its parameters at throwaway rows, for example
-``World.scratch_study()`` in its field or path strategy, not at the shared study.
+``reaches=`` statuses some example must get, which keeps the strategy deep. A path
+parameter not yet in :data:`PATH_PARAMS` needs an entry there (or in the spec's
+``path=``). A route that destroys data must aim at throwaway rows, not at the shared
+study and participants: ``path={"study_id": _scratch_studies}`` gives a new study
+(titled ``Scratch``) for each example, and the role ``scratch_practitioner`` a new
+participant with a study session. For example::
+
+    ("POST", "/studies/{study_id}/delete"): Spec(
+        "owner", {"confirm": st.sampled_from(["Scratch", "A"])},
+        path={"study_id": _scratch_studies}, reaches=(303, 422)),
+    ("POST", "/s/withdraw"): Spec("scratch_practitioner", {"confirm": TEXT}),
 """
 
 from __future__ import annotations
@@ -120,10 +128,18 @@ class Spec:
     examples: int = 20
     #: Statuses some example must get (so that the strategy is known to reach that far).
     reaches: tuple[int, ...] = ()
+    #: Path parameters of this route only (instead of :data:`PATH_PARAMS`).
+    path: dict[str, Field] = field(default_factory=dict)
 
 
 def _studies(w: World, role: str) -> Strategy:
     return st.sampled_from([w.ids["study"], w.ids["round2"]]).map(str)
+
+
+def _scratch_studies(w: World, role: str) -> Strategy:
+    """A new throwaway study for each example (for routes that delete or change one for
+    good)."""
+    return st.builds(w.scratch_study).map(str)
 
 
 def _tokens(w: World, role: str) -> Strategy:
@@ -184,7 +200,8 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/studies/{study_id}/site"): Spec("owner", {
         "participant": ints(1, 6), "site": st.sampled_from(["Leeds", "York", "Nowhere"])},
         reaches=(303, 422)),
-    ("POST", "/studies/{study_id}/close"): Spec("owner", reaches=(303,)),
+    ("POST", "/studies/{study_id}/close"): Spec("owner", path={"study_id": _scratch_studies},
+                                                reaches=(303,)),
     ("POST", "/studies/{study_id}/collaborators"): Spec("owner", {
         "username": st.sampled_from(["other", "victim", "owner", "nobody"]),
         "role": st.sampled_from(["viewer", "editor", "owner"])}, reaches=(303, 422)),
@@ -222,7 +239,7 @@ SPECS: dict[tuple[str, str], Spec] = {
         "salient_other": TEXT, "rationale": TEXT,
         "lead_agency": st.sampled_from([*list(CATALOGUE.agencies)[:3], "aliens"])},
         examples=80, reaches=(303, 400, 403, 409, 422)),
-    ("POST", "/s/leave"): Spec("practitioner", reaches=(200,)),
+    ("POST", "/s/leave"): Spec("scratch_practitioner", reaches=(200,)),
 }
 
 #: Path parameters: good values (from the World) and junk.
@@ -238,6 +255,8 @@ PATH_JUNK = st.one_of(
                      "%C0%AF", "..", "x" * 2000]),
     ANY_TEXT.filter(bool).map(lambda s: urllib.parse.quote(s, safe="")))
 ROLES = ("owner", "admin", "other", "practitioner", "practitioner2", "anonymous")
+#: Roles whose cookies are made anew for each request (not drawn for other routes).
+SCRATCH_ROLES = ("scratch_practitioner",)
 #: Cookie values no browser of this app holds.
 COOKIE_JUNK = ["", "x", "a|b|c|d|e|" * 8, "\u00e9" * 40, '"quoted value of some length here"',
                "%00" * 12, new_token(), "x" * 5000, "a=b", "\\" * 40]
@@ -406,13 +425,39 @@ class World:
             db.commit()
 
     def cookies(self, role: str) -> dict[str, str]:
+        """The cookies of a browser of ``role``; ``scratch_practitioner`` is a new
+        participant of a new study each time (for routes that end a participation)."""
         core = self.core
         out = {core.csrf_cookie: self.csrf_cookie}
         if role in ("owner", "admin", "other"):
             out[core.researcher_cookie] = self.sessions[role]
         elif role in ("practitioner", "practitioner2"):
             out[core.participant_cookie] = self.sessions[role]
+        elif role == "scratch_practitioner":
+            out[core.participant_cookie] = self.scratch_session()
         return out
+
+    def scratch_study(self) -> int:
+        """A new study owned by ``owner`` (``other`` a viewer), titled ``Scratch``, with
+        three participants at two sites, one answer in round 1; its id."""
+        with self.core.db() as db:
+            study = sv.create_study(db, owner=self.ids["owner"], title="Scratch",
+                                    set_id="training-12", deck_size=3, n_participants=3,
+                                    rounds=2, sites="Leeds,York", catalogue=CATALOGUE)
+            sv.add_collaborator(db, study, "other", "viewer")
+            p = db.scalar(select(Participant).where(Participant.study_id == study.id))
+            assert p is not None
+            sv.save_answer(db, p, sv.deck_of(db, p)[0], 1,
+                           sv.Answer(2, 0.5, 3.0, (), "", "a reason", "school"), 5.0,
+                           new_token())
+            return int(study.id)
+
+    def scratch_session(self) -> str:
+        """The study session of a participant who consented in a new scratch study."""
+        study = self.scratch_study()
+        with self.core.db() as db:
+            _, token = sv.issue_links(db, sv.get_study(db, study))[0]
+            return sv.claim_link(db, token, "social_worker", 4)
 
 
 def _cheap_hasher() -> PasswordHasher:
@@ -502,12 +547,14 @@ def requests(draw: st.DrawFn, world: World, route: tuple[str, str]) -> Request:
     # half the examples go deep (the deepest role, a clean envelope, real ids, at most one
     # damaged field); the others are wild
     wild = draw(st.booleans(), label="wild")
-    role = draw(st.one_of(st.just(deep), st.sampled_from(ROLES)) if wild else st.just(deep),
+    others = tuple(deep if deep in SCRATCH_ROLES and r.startswith("practitioner") else r
+                   for r in ROLES)  # a route that ends a participation never gets the shared ones
+    role = draw(st.one_of(st.just(deep), st.sampled_from(others)) if wild else st.just(deep),
                 label="role")
 
     def param(match: re.Match[str]) -> str:
         name = match.group(1)
-        good = _resolve(PATH_PARAMS[name], world, role)
+        good = _resolve(spec.path.get(name, PATH_PARAMS[name]), world, role)
         return str(draw(st.one_of(good, good, PATH_JUNK) if wild else good, label=name))
 
     url = re.sub(r"\{(\w+)\}", param, path)
