@@ -109,7 +109,14 @@ async def _form_guard(request: Request) -> None:
     own ``await request.form()`` reads the same form again without parsing it twice.
     A field of up to 2 MB gets the 422 naming it (Starlette's default cut-off of 1 MB
     would answer a bare 400). First the form's ``Origin`` (or ``Referer``) must be the
-    public URL (:meth:`AppState.check_origin`)."""
+    public URL (:meth:`AppState.check_origin`). Before that, an id in the path beyond
+    what the database's INTEGER columns hold (``/studies/2147483648``) is a missing row
+    (404), for every route, before any handler looks it up."""
+    for name, value in request.path_params.items():
+        if name.endswith("_id") and isinstance(value, str) and value.isascii() \
+                and value.isdigit() and (len(value) > 10 or int(value) > st.MAX_ID):
+            raise st.AppError(f"no {name.removesuffix('_id')} {value[:40]}", status=404,
+                              field=name)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         state_of(request).check_origin(request)
         form = await request.form(max_part_size=2 * 2**20)

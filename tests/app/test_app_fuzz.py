@@ -252,7 +252,7 @@ PATH_PARAMS: dict[str, Field] = {
 PATH_JUNK = st.one_of(
     st.sampled_from(["0", "-1", "-0", "+1", str(2**31), str(2**63), str(2**70), "1e3",
                      "\u0663", "\uff11", "abc", "1.5", " 1", "%00", "%ZZ", "%FF%FE", "%2F",
-                     "%C0%AF", "..", "x" * 2000]),
+                     "%C0%AF", "..", "x" * 2000, "9" * 5000]),
     ANY_TEXT.filter(bool).map(lambda s: urllib.parse.quote(s, safe="")))
 ROLES = ("owner", "admin", "other", "practitioner", "practitioner2", "anonymous")
 #: Roles whose cookies are made anew for each request (not drawn for other routes).
@@ -742,7 +742,8 @@ ONCE_500: list[tuple[str, str, str, list[tuple[str, str | bytes, str | None]], i
     ("owner", "GET", "/studies/abc", [], 404,
      "study_id: expected a whole number in the digits 0-9, got 'abc'"),
     ("admin", "POST", f"/admin/accounts/{2**70}/disable", [], 404,
-     f"researcher_id: no account {2**70}"),
+     f"researcher_id: no researcher {2**70}"),
+    ("owner", "GET", "/studies/" + "9" * 5000, [], 404, "study_id: no study 99999"),
     ("anonymous", "POST", "/login", [("csrf_token", "\u00e9" * 43, None)], 403,
      "csrf_token: missing or wrong"),
     ("practitioner", "POST", "/s/answer", [("form_token", "1|1|v|0|n.\u00e9", None)], 400,
