@@ -223,10 +223,12 @@ async def answer(request: Request, core: State) -> Response:
     core.check_csrf(request, form)
     raw_token = form.get("form_token")
     payload = core.signer.unsign(raw_token) if isinstance(raw_token, str) else None
-    if payload is None:
+    parts = payload.split("|") if payload is not None else []
+    # the same key signs CSRF tokens ("csrf:..."): only a scoring form's payload is one
+    if len(parts) != 5 or not all(p.isascii() and p.isdigit() for p in parts[:2] + parts[3:4]):
         raise st.AppError("missing, damaged or not issued by this server; reload the page "
                           "to get a fresh form", status=400, field="form_token")
-    pid, rnd, vignette_id, issued_ms, nonce = payload.split("|")
+    pid, rnd, vignette_id, issued_ms, nonce = parts
     answer_, errors = st.parse_answer(form, core.catalogue)
 
     def save() -> Response:

@@ -137,7 +137,7 @@ async def new_study(request: Request, core: State) -> Response:
                 raise st.AppError(f"{name}: expected a file of at most {MAX_UPLOAD // 2**20} MB",
                                   status=422, field="vignettes_file")
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"upload{Path(name).suffix.lower()}"
+                path = Path(tmp) / f"upload{st.vignettes_suffix(name)}"
                 path.write_bytes(data)
                 vignettes = st.read_vignettes_file(path, core.catalogue, name=name)
             source, digest = name, hashlib.sha256(data).hexdigest()

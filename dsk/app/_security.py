@@ -119,6 +119,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _same(a: str, b: str) -> bool:
+    """Whether two strings are equal, in constant time; any text, not only ASCII
+    (``hmac.compare_digest`` raises TypeError for a non-ASCII string)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
 class Signer:
     """HMAC signatures of short payloads (form tokens, CSRF tokens)."""
 
@@ -133,8 +139,15 @@ class Signer:
         return f"{payload}.{self.mac(payload)}"
 
     def unsign(self, signed: str) -> str | None:
+        """The payload of ``signed`` when its signature is right, else None (also for
+        text no signer makes, such as non-ASCII characters).
+
+        >>> signer = Signer("key")
+        >>> signer.unsign(signer.sign("1|2")), signer.unsign("1|2.\u00e9"), signer.unsign("x")
+        ('1|2', None, None)
+        """
         payload, _, mac = signed.rpartition(".")
-        if not payload or not hmac.compare_digest(mac, self.mac(payload)):
+        if not payload or not _same(mac, self.mac(payload)):
             return None
         return payload
 
@@ -144,7 +157,7 @@ class Signer:
     def check_csrf(self, cookie: str | None, token: str | None) -> bool:
         if not cookie or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(cookie), token)
+        return _same(self.csrf_token(cookie), token)
 
 
 # ------------------------------------------------------------------ log-in back-off

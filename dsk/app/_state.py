@@ -86,11 +86,11 @@ def origin_of(url: str, field: str = "public_url") -> str:
     ...
     ValueError: public_url: expected http://HOST[:PORT] or https://HOST[:PORT], got 'study.example.org'
     """
-    parts = urlsplit(url.strip())
     try:
+        parts = urlsplit(url.strip())
         port = parts.port
-    except ValueError:
-        port = -1
+    except ValueError:  # an unclosed IPv6 address, a port that is no number
+        parts, port = urlsplit(""), -1
     if (parts.scheme not in ("http", "https") or not parts.hostname or port == -1
             or parts.path not in ("", "/") or parts.query or parts.fragment
             or parts.username is not None):
@@ -232,8 +232,11 @@ class AppState:
             referer = request.headers.get("referer")
             if referer is None:
                 return
-            parts = urlsplit(referer)
-            sent, header = parts._replace(path="", query="", fragment="").geturl(), "Referer"
+            header = "Referer"
+            try:
+                sent = urlsplit(referer)._replace(path="", query="", fragment="").geturl()
+            except ValueError:  # not a URL, such as "http://[::1/x" (refused below)
+                sent = referer
         try:
             ok = origin_of(sent, header) == self.public_url
         except ValueError:

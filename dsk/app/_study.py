@@ -48,6 +48,9 @@ JUDGEMENT_COLUMNS = tuple(c.name for c in columns("judgements"))
 #: Extra columns the app adds after the schema's (allowed by ``validate``).
 EXTRA_COLUMNS = ("study_id", "salient_other", "submitted_at")
 MAX_TEXT = 5000
+#: Largest row id the databases' INTEGER columns hold: a larger id in a URL (``2**70``) is
+#: a missing row, never a query that overflows (a server error on both backends).
+MAX_ID = 2**31 - 1
 
 
 class AppError(Exception):
@@ -139,7 +142,7 @@ def set_disabled(db: Session, researcher_id: int, disabled: bool, by: Researcher
                  ) -> Researcher:
     """Disable (ending its sessions) or enable an account; an admin (``by``, None on the
     command line) cannot disable their own."""
-    found = db.get(Researcher, researcher_id)
+    found = db.get(Researcher, researcher_id) if 0 < researcher_id <= MAX_ID else None
     if found is None:
         raise AppError(f"no account {researcher_id}", status=404, field="researcher_id")
     if disabled and by is not None and found.id == by.id:
@@ -212,7 +215,7 @@ def study_for(db: Session, study_id: int, researcher: Researcher, need: str = "v
     403 role: needs the editor role in this study; you are a viewer
     404 study_id: no study 1
     """
-    study = db.get(Study, study_id)
+    study = db.get(Study, study_id) if 0 < study_id <= MAX_ID else None
     role = role_of(db, study, researcher) if study is not None else None
     if study is None or role is None:
         raise AppError(f"no study {study_id}", status=404, field="study_id")
@@ -268,7 +271,7 @@ def add_collaborator(db: Session, study: Study, username: str, role: str) -> Col
 
 def remove_collaborator(db: Session, study: Study, researcher_id: int | str) -> None:
     """Take away a collaborator's role in ``study`` (the study no longer exists for them)."""
-    wanted = _int_field(researcher_id, "researcher_id", 1, 2**31 - 1)
+    wanted = _int_field(researcher_id, "researcher_id", 1, MAX_ID)
     row = db.get(Collaborator, (study.id, wanted))
     if row is None:
         raise AppError(f"account {wanted} is not a collaborator of this study", status=422,
@@ -407,11 +410,7 @@ def read_vignettes_file(path: str | Path, catalogue: Catalogue, *, name: str | N
     """
     path = Path(path)
     shown = name or str(path)
-    suffix = path.suffix.lower()
-    if suffix not in VIGNETTE_SUFFIXES:
-        raise AppError(f"{shown}: unknown file type {suffix or '(none)'!r}; expected a vignettes "
-                       "file (.jsonl, .parquet or .csv, as `dsk vignettes generate` writes them) "
-                       "or a YAML set (.yaml)", status=422, field="vignettes_file")
+    suffix = vignettes_suffix(shown)
     try:
         if suffix in (".yaml", ".yml"):
             frame = build_set(path, catalogue)
@@ -433,7 +432,47 @@ def read_vignettes_file(path: str | Path, catalogue: Catalogue, *, name: str | N
     if empty:
         raise AppError(f"{shown}: vignette {empty[0]!r} has no narrative to show practitioners; "
                        "generate the file with narratives", status=422, field="vignettes_file")
+    _check_stored_text(frame, shown)
     return frame
+
+
+def vignettes_suffix(name: str) -> str:
+    """The suffix of a vignettes file's ``name`` (lower case), or a 422 for another kind of
+    file. An uploaded file is stored under this suffix, so that a long or odd name is never
+    a file name the system refuses.
+
+    >>> vignettes_suffix("Our Pilot.CSV")
+    '.csv'
+    >>> vignettes_suffix("cases.xlsx")
+    Traceback (most recent call last):
+    ...
+    dsk.app._study.AppError: vignettes_file: cases.xlsx: unknown file type '.xlsx'; expected a vignettes file (.jsonl, .parquet or .csv, as `dsk vignettes generate` writes them) or a YAML set (.yaml)
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in VIGNETTE_SUFFIXES:
+        raise AppError(f"{name[:300]}: unknown file type {suffix[:40] or '(none)'!r}; expected a "
+                       "vignettes file (.jsonl, .parquet or .csv, as `dsk vignettes generate` "
+                       "writes them) or a YAML set (.yaml)", status=422, field="vignettes_file")
+    return suffix
+
+
+def _check_stored_text(frame: pd.DataFrame, shown: str) -> None:
+    """Refuse (422) vignettes whose stored text the database would refuse: an id longer
+    than the 100 characters its column holds, or a C0 control character (other than tab
+    and line breaks) in an id, a set id or a narrative (PostgreSQL cannot store NUL)."""
+    for row, (vid, set_id, narrative) in enumerate(zip(
+            frame["vignette_id"], frame["set_id"], frame["narrative"], strict=True), start=1):
+        named = (f"vignette {str(vid)[:40]!r}" if not _CONTROL.search(str(vid))
+                 else f"the vignette in row {row}")
+        if len(str(vid)) > 100:
+            raise AppError(f"{shown}: {named}: expected a vignette_id of at most 100 characters, "
+                           f"got {len(str(vid))}", status=422, field="vignettes_file")
+        for column, text in (("vignette_id", vid), ("set_id", set_id), ("narrative", narrative)):
+            bad = _CONTROL.search(str(text))
+            if bad is not None:
+                raise AppError(f"{shown}: {named}: {column} contains the control character "
+                               f"U+{ord(bad.group()):04X} at character {bad.start() + 1}; "
+                               "remove it", status=422, field="vignettes_file")
 
 
 def _with_yaml_line(message: str, path: Path) -> str:
@@ -591,7 +630,7 @@ def create_study(db: Session, *, owner: Researcher | int, title: str, set_id: st
 
 
 def get_study(db: Session, study_id: int) -> Study:
-    study = db.get(Study, study_id)
+    study = db.get(Study, study_id) if 0 < study_id <= MAX_ID else None
     if study is None:
         raise AppError(f"no study {study_id}", status=404, field="study_id")
     return study
@@ -1005,7 +1044,7 @@ def hide_reason(db: Session, study: Study, response_id: int | str, by: Researche
     if study.phase != "round1":
         raise AppError("reasons can be hidden only before round 2 opens", status=409,
                        field="phase")
-    wanted = _int_field(response_id, "response_id", 1, 2**31 - 1)
+    wanted = _int_field(response_id, "response_id", 1, MAX_ID)
     response = db.get(Response, wanted)
     if response is None or response.study_id != study.id or response.round != 1:
         raise AppError(f"no round-1 answer {wanted} in this study", status=422,

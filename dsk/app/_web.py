@@ -29,6 +29,7 @@ from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -117,7 +118,14 @@ async def _form_guard(request: Request) -> None:
     own ``await request.form()`` reads the same form again without parsing it twice.
     A field of up to 2 MB gets the 422 naming it (Starlette's default cut-off of 1 MB
     would answer a bare 400). First the form's ``Origin`` (or ``Referer``) must be the
-    public URL (:meth:`AppState.check_origin`)."""
+    public URL (:meth:`AppState.check_origin`). Before that, an id in the path beyond
+    what the database's INTEGER columns hold (``/studies/2147483648``) is a missing row
+    (404), for every route, before any handler looks it up."""
+    for name, value in request.path_params.items():
+        if name.endswith("_id") and isinstance(value, str) and value.isascii() \
+                and value.isdigit() and (len(value) > 10 or int(value) > st.MAX_ID):
+            raise st.AppError(f"no {name.removesuffix('_id')} {value[:40]}", status=404,
+                              field=name)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         state_of(request).check_origin(request)
         form = await request.form(max_part_size=2 * 2**20)
@@ -130,6 +138,20 @@ async def _app_error(request: Request, exc: st.AppError) -> HTMLResponse:
 
 async def _redirect(request: Request, exc: Redirect) -> RedirectResponse:
     return RedirectResponse(exc.url, status_code=303)
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    """A path or query parameter the route cannot read (``/studies/abc``, ``/studies/1.5``):
+    the error page naming it, 404 for a path (no such page), 422 for a query parameter,
+    rather than FastAPI's JSON."""
+    error = exc.errors()[0] if exc.errors() else {}
+    where = [str(part) for part in error.get("loc", ())]
+    name = st._field_name(where[-1]) if where else "request"
+    got = ascii(str(error.get("input", ""))[:40])
+    message = (f"expected a whole number in the digits 0-9, got {got}"
+               if error.get("type") == "int_parsing" else f"{error.get('msg', 'not valid')}")
+    status = 404 if where[:1] == ["path"] else 422
+    return state_of(request).error(request, st.AppError(message, status=status, field=name))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
@@ -207,6 +229,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(DBAPIError)(_database_down)
     app.exception_handler(PoolTimeout)(_database_down)
+    app.exception_handler(RequestValidationError)(_invalid)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
                    _audit_pages.router, _privacy.router):
         _add_routes(app, router)
