@@ -14,6 +14,7 @@ Each of these actions, and each failed log-in, adds a line to the audit trail
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,7 +58,8 @@ async def login(request: Request, core: State) -> Response:
         wait = core.limiter.retry_after(username, client)
         if wait > 0:
             raise st.AppError(f"too many failed log-in attempts; try again in "
-                              f"{wait_in_words(wait)}", status=429, field="username")
+                              f"{wait_in_words(wait)}", status=429, field="username",
+                              headers={"Retry-After": str(math.ceil(wait))})
         with core.db() as db:
             found = db.scalar(select(Researcher).where(Researcher.username == username))
             ok = verify_password(password, found.password_hash if found else _DUMMY_HASH)
@@ -143,7 +145,8 @@ async def change_password(request: Request, core: State) -> Response:
             if wait > 0:
                 raise st.AppError(f"too many wrong passwords; try again in "
                                   f"{wait_in_words(wait)}", status=429,
-                                  field="current_password")
+                                  field="current_password",
+                                  headers={"Retry-After": str(math.ceil(wait))})
             try:
                 with audit.recording(db, "password_changed", client=client,
                                      actor=audit.researcher_actor(who.username)):

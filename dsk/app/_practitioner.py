@@ -17,6 +17,7 @@ without the client address, which would tie the code to a person.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -33,6 +34,9 @@ from ._security import new_token, token_hash
 from ._state import PARTICIPANT_DAYS, AppState, State
 
 router = APIRouter()
+
+#: The consent form's nonce: what ``new_token()[:32]`` gives.
+_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 
 #: Most characters of a refused field shown again in the re-displayed form (the longest
 #: the form accepts; 40 for the others).
@@ -94,6 +98,7 @@ def link_page(request: Request, token: str, core: State) -> Response:
                               "researcher for a new link", status=410, field="link")
         study = st.get_study(db, p.study_id)
         return core.render(request, "consent.html", study=study, token=token,
+                           consent_nonce=new_token()[:32],
                            professions=core.professions, form={})
 
 
@@ -102,12 +107,20 @@ async def consent(request: Request, token: str, core: State) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     values = {k: str(form.get(k) or "").strip() for k in ("profession", "experience_years")}
+    nonce = str(form.get("consent_nonce") or "")
+    # The session this consent form binds is derived from the form's own nonce, so the
+    # same form sent again (its answer lost with a dying worker, say) finds its session
+    # instead of a used link; another browser's form has another nonce.
+    session_token = (core.signer.mac(f"consent:{token}:{nonce}") if _NONCE.fullmatch(nonce)
+                     else new_token())
 
     def claim() -> Response:
         with core.db() as db:
             p = st.participant_by_link(db, token)
             study = st.get_study(db, p.study_id)
             actor = audit.participant_actor(st.rater_id(p.study_id, p.number))
+            if p.claimed_at is not None and p.session_hash == token_hash(session_token):
+                return _session_response(core, session_token)  # this form, sent again
             if p.claimed_at is not None:  # consented earlier, then left a device
                 with audit.recording(db, "resumed", actor=actor, study_id=p.study_id):
                     return _session_response(core, _resume(db, token))
@@ -123,10 +136,12 @@ async def consent(request: Request, token: str, core: State) -> Response:
             if errors:
                 shown = {k: v[:40] for k, v in values.items()}  # never echo a long field
                 return core.render(request, "consent.html", status=422, study=study,
+                                   consent_nonce=nonce if _NONCE.fullmatch(nonce)
+                                   else new_token()[:32],
                                    token=token, professions=core.professions, form=shown,
                                    errors=errors)
             with audit.recording(db, "consented", actor=actor, study_id=p.study_id):
-                session_token = st.claim_link(db, token, values["profession"], years)
+                st.claim_link(db, token, values["profession"], years, session_token)
         return _session_response(core, session_token)
 
     return await run_in_threadpool(claim)

@@ -206,8 +206,10 @@ class AppState:
 
     def error(self, request: Request, exc: st.AppError) -> HTMLResponse:
         """The error page for ``exc``, with the status it carries."""
-        return self.render(request, "error.html", status=exc.status, message=exc.message,
+        page = self.render(request, "error.html", status=exc.status, message=exc.message,
                            heading=_HEADINGS.get(exc.status, "Something went wrong"))
+        page.headers.update(exc.headers)
+        return page
 
     # --------------------------------------------------------- guards
     def check_csrf(self, request: Request, form: FormData) -> None:

@@ -54,13 +54,16 @@ MAX_ID = 2**31 - 1
 
 
 class AppError(Exception):
-    """A refused request. ``field`` names the form field at fault, when there is one."""
+    """A refused request. ``field`` names the form field at fault, when there is one;
+    ``headers`` are sent with the error page (``Retry-After`` of a 429, say)."""
 
-    def __init__(self, message: str, status: int = 400, field: str | None = None) -> None:
+    def __init__(self, message: str, status: int = 400, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.message = str(self)
         self.status = status
         self.field = field
+        self.headers = headers or {}
 
 
 # ---------------------------------------------------------------- researchers
@@ -750,9 +753,11 @@ def participant_by_session(db: Session, session_token: str | None) -> Participan
                      .where(Participant.session_hash == token_hash(session_token)))
 
 
-def claim_link(db: Session, token: str, profession: str, experience_years: int) -> str:
-    """Use a one-time link: record consent, bind a new browser session; return its token."""
-    session_token = new_token()
+def claim_link(db: Session, token: str, profession: str, experience_years: int,
+               session_token: str | None = None) -> str:
+    """Use a one-time link: record consent, bind a new browser session (``session_token``,
+    or a new random one); return its token."""
+    session_token = session_token or new_token()
     with writing(db):
         result = db.execute(
             update(Participant)

@@ -179,3 +179,29 @@ def test_leave_this_device(make_client, researcher: Researcher) -> None:  # type
     table = researcher.client.get(f"/studies/{study}/judgements.csv").text
     assert table.count("\n") == 4  # header + three answers, the first kept
     assert table.count("social_worker") == 3 and table.count(",7.0,") == 3
+
+
+def test_the_same_consent_form_sent_again_finds_its_session(make_client,  # type: ignore[no-untyped-def]
+                                                            researcher: Researcher) -> None:
+    """A consent whose answer was lost (a worker killed after the commit, say) can be sent
+    again from the same page: it gets the session it made, not "link already used". A
+    consent form of another page (another browser) still finds the link used."""
+    study = researcher.create_study(n_participants=1, deck_size=2)
+    link = researcher.links(study)[0]
+    client = make_client()
+    page = client.get(link).text
+    nonce = re.search(r'name="consent_nonce" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    form = {"profession": "social_worker", "experience_years": "5", "consent": "yes",
+            "csrf_token": csrf_of(page), "consent_nonce": nonce}
+    first = client.post(link, data=form, follow_redirects=False)
+    cookie = first.cookies["dsk_p"]
+    client.cookies.delete("dsk_p")  # as if the answer, and its cookie, never arrived
+    again = client.post(link, data=form, follow_redirects=False)
+    assert (first.status_code, again.status_code) == (303, 303)
+    assert again.cookies["dsk_p"] == cookie
+    assert 'name="form_token"' in client.get("/s").text  # and carries on
+    other = make_client()
+    other_page = other.get(link)
+    assert other_page.status_code == 410
+    assert other.post(link, data=dict(form, csrf_token=csrf_of(other.get("/login").text),
+                                      consent_nonce="B" * 32)).status_code == 410

@@ -140,6 +140,7 @@ def test_the_owner_logs_in_from_a_fresh_address_while_the_attacker_waits(
     assert helper.login(password="another guess").status_code == 401
     r = helper.login()
     assert r.status_code == 429 and "try again in 40 seconds" in r.text
+    assert r.headers["retry-after"] == "40"
     assert failures(app)[f"account:{RESEARCHER}"] == 7  # the attacker's 6 and the helper's 1
 
 
