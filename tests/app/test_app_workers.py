@@ -267,7 +267,10 @@ def test_worker_connections_send_without_waiting_for_acks() -> None:
             server.close()
             return result
 
-        return asyncio.run(accept_one())
+        # in a thread of its own: an earlier test (Playwright's sync API) may have left an
+        # event loop running in this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, accept_one()).result()
 
     listener = tcp_listener(uvicorn.Config("dsk.app._asgi:create", host="127.0.0.1", port=0))
     assert listener.proto == socket.IPPROTO_TCP
