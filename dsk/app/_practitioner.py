@@ -264,7 +264,7 @@ def kept_drafts(db: Session, p: Participant, study: Study, deck: list[str]) -> l
 def _kept_note(kept: list[Kept], study: Study) -> str:
     if not kept:
         return ""
-    rnd = kept[0].round
+    rnd = kept[-1].round  # the latest round that closed on a draft
     cases = ", ".join(str(k.position) for k in kept if k.round == rnd)
     which = f"case{'s' if ',' in cases else ''} {cases}"
     then = (f"Round {rnd + 1} is open now." if st.current_round(study) == rnd + 1
@@ -532,10 +532,11 @@ def case_page(request: Request, position: str, core: State) -> Response:
         if round_ is None or submitted(db, p, round_):
             return RedirectResponse("/s", status_code=303)
         deck = st.deck_of(db, p)
-        number = st._int_field(position, "position", 1, max(1, len(deck))) if deck else 0
-        if not deck:
-            raise st.AppError("no such case", status=404, field="position")
-        return vignette_page(core, request, db, p, study, round_, deck[number - 1], deck=deck)
+        if not (position.isascii() and position.isdigit() and 1 <= int(position) <= len(deck)):
+            raise st.AppError(f"no case {position[:10]!r} in your deck; your cases are numbered "
+                              f"1 to {len(deck)}", status=404, field="position")
+        return vignette_page(core, request, db, p, study, round_, deck[int(position) - 1],
+                             deck=deck)
 
 
 @router.get("/s/review", response_class=HTMLResponse)

@@ -256,3 +256,12 @@ def test_round_two_date_on_the_completion_page(make_client, researcher: Research
                         lambda study: dt.datetime(2026, 12, 8, 9, 30))
     bot.play_round()
     assert "Round 2 opens on Tuesday 8 December 2026 at 09:30 (UTC)." in bot.page().text
+
+
+def test_case_pages_by_number(make_client, researcher: Researcher) -> None:  # type: ignore[no-untyped-def]
+    _, (bot,) = _started(make_client, researcher, rounds=1)
+    assert "Case 3 of 3" in bot.case(3).text  # any case, in any order
+    for bad in ("0", "4", "x", "1.0", "\u0661"):
+        r = bot.case(bad)  # type: ignore[arg-type]
+        assert r.status_code == 404 and "your cases are numbered 1 to 3" in r.text, bad
+    assert make_client().get("/s/case/1").status_code == 401
