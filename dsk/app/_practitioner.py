@@ -353,7 +353,8 @@ def completion_page(core: AppState, request: Request, db: Session, p: Participan
                            message="Thank you for taking part.", notice=note, study=study)
     if round_ == 1 and study.rounds == 2:
         opens = round2_opening(study)
-        when = (f"Round 2 opens on {opens:%A %-d %B %Y} at {opens:%H:%M} (UTC)." if opens
+        when = (f"Round 2 opens on {opens:%A} {opens.day} {opens:%B %Y} at {opens:%H:%M} (UTC)."
+                if opens
                 else "Round 2 opens when the researcher opens it.")
         return core.render(
             request, "waiting.html", heading="Round 1 complete",
