@@ -32,8 +32,16 @@ system-deps:
 	  echo "installing PostgreSQL for the database tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# axe-core, for the accessibility checks of the browser tests, from npm (the version
+# pinned in tests/app/package-lock.json); installed only when it is missing.
+tests/app/node_modules/axe-core:
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing npm for the browser tests' axe-core"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd tests/app && npm ci --no-audit --no-fund
+
 # tests/test_packaging.py builds the wheel and runs it from a fresh virtual environment.
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev system-deps tests/app/node_modules/axe-core
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev
@@ -47,4 +55,4 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache tests/app/node_modules

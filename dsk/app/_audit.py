@@ -74,6 +74,7 @@ ACTIONS: dict[str, str] = {
     "consented": "consented and started",
     "left_device": "left a device",
     "resumed": "carried on in another browser",
+    "answers_submitted": "submitted their answers of a round",
     "withdrew": "withdrew from the study",
     "participant_deleted": "deleted a participant's data",
     "study_deleted": "deleted the study",

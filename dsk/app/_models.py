@@ -217,3 +217,31 @@ class LoginThrottle(Base):
     last_failure: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     #: no attempt for this key is checked before this time
     blocked_until: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Draft(Base):
+    """What a practitioner has typed or ticked in a case but not yet saved as an answer,
+    kept as they type (``POST /s/draft``), so a reload or another device finds it again."""
+
+    __tablename__ = "drafts"
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vignette_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: JSON object of the scoring form's fields (``salient_factors`` a list)
+    fields: Mapped[str] = mapped_column(Text)
+    #: when the page this draft began on was shown (for the answer's ``seconds``)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RoundSubmission(Base):
+    """A practitioner pressed "Submit my answers" for a round: its answers are final."""
+
+    __tablename__ = "round_submissions"
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          index=True)
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

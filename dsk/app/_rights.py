@@ -46,7 +46,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from . import _audit
-from ._models import Participant, Researcher, Response, Study, utcnow
+from ._models import Draft, Participant, Researcher, Response, RoundSubmission, Study, utcnow
 from ._study import AppError, check_form, rater_id, writing
 
 #: Most characters of an information sheet (the longest field a form may send).
@@ -210,7 +210,7 @@ def withdrawn_count(db: Session, study_id: int) -> int:
 
 def _remove(db: Session, participant: Participant, action: str, actor: str, client: str,
             detail: str) -> int:
-    """Delete a participant's answers and personal details, end their session and link,
+    """Delete a participant's answers, drafts and personal details, end their session and link,
     mark them withdrawn and log ``action``, in one transaction. Returns the answers
     deleted.
 
@@ -229,6 +229,9 @@ def _remove(db: Session, participant: Participant, action: str, actor: str, clie
             raise AppError("this participant has already withdrawn; their answers were "
                            "deleted", status=409, field="participant")
         gone = db.execute(delete(Response).where(Response.participant_id == participant.id))
+        db.execute(delete(Draft).where(Draft.participant_id == participant.id))
+        db.execute(delete(RoundSubmission).where(RoundSubmission.participant_id ==
+                                                 participant.id))
         count = int(gone.rowcount)  # type: ignore[attr-defined]
         _audit.record(db, action, actor=actor, study_id=participant.study_id, client=client,
                       detail=f"{detail}: {count} answer{'s' * (count != 1)} deleted")

@@ -820,11 +820,33 @@ class Answer:
     lead_agency: str
 
 
+#: Most salient factors one answer may cite.
+MAX_FACTORS = 5
+
+
 def parse_answer(form: Any, catalogue: Catalogue) -> tuple[Answer | None, dict[str, str]]:
     """Validate a scoring form. Returns the answer, or None and messages by field.
 
-    Numbers are ASCII digits (spaces around them ignored), every field but
-    ``salient_factors`` has one value, and a refused value is echoed cut to 40 characters.
+    The messages are plain words a practitioner reads at the top of the form ("Choose a
+    level of need"), each naming its field as the form labels it. Numbers are ASCII digits
+    (spaces around them ignored), every field but ``salient_factors`` has one value, at
+    most :data:`MAX_FACTORS` factors are cited, and a refused value is echoed cut to 40
+    characters.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from starlette.datastructures import FormData
+    >>> answer, errors = parse_answer(FormData([("confidence", "150"), ("risk", "3")]),
+    ...                               load_catalogue())
+    >>> answer is None
+    True
+    >>> for message in errors.values():
+    ...     print(message)
+    Choose a level of need
+    Confidence: enter a number from 0 to 100, not 150
+    Why this level: say briefly why you chose this level
+    Choose the agency that should lead
     """
     errors: dict[str, str] = {}
 
@@ -834,45 +856,53 @@ def parse_answer(form: Any, catalogue: Catalogue) -> tuple[Answer | None, dict[s
             errors[name] = f"{name}: given {len(values)} times; expected one value"
         return values[0].strip(spaces) if values else ""
 
-    def whole(name: str, lo: int, hi: int, what: str) -> int:
+    def whole(name: str, lo: int, hi: int, missing: str, what: str) -> int:
         raw = text(name, " \t")
         if name in errors:
             return lo
         if not raw:
-            errors[name] = f"{name}: missing; choose {what}"
+            errors[name] = missing
             return lo
         if not _DIGITS.fullmatch(raw):
-            errors[name] = f"{name}: expected {what} in the digits 0-9, got {ascii(raw[:40])}"
+            errors[name] = (f"{what}: enter a whole number from {lo} to {hi} using the digits "
+                            f"0-9, not {ascii(raw[:40])}")
             return lo
         value = int(raw)
         if not lo <= value <= hi:
-            errors[name] = f"{name}: expected {what}, got {value}"
+            errors[name] = f"{what}: enter a number from {lo} to {hi}, not {value}"
         return value
 
-    level = whole("need_level", 1, 4, "a need level from 1 to 4")
-    confidence = whole("confidence", 0, 100, "a confidence from 0 to 100 per cent")
-    risk = whole("risk", 0, 10, "a risk from 0 to 10")
+    level = whole("need_level", 1, 4, "Choose a level of need", "Level of need")
+    confidence = whole("confidence", 0, 100, "Say how confident you are, from 0 to 100",
+                       "Confidence")
+    risk = whole("risk", 0, 10, "Choose a risk of significant harm from 0 to 10",
+                 "Risk of significant harm")
     factors = [f for f in form.getlist("salient_factors") if isinstance(f, str)]
     unknown = [f for f in factors if f not in catalogue.factor_ids]
     if unknown:
-        errors["salient_factors"] = (f"salient_factors: unknown factor {unknown[0][:60]!r}; "
-                                     "expected factors from the list")
-    if len(set(factors)) != len(factors):
-        errors["salient_factors"] = "salient_factors: a factor was ticked twice"
+        errors["salient_factors"] = (f"Factors: {unknown[0][:60]!r} is not in the list; "
+                                     "choose factors from the list")
+    elif len(set(factors)) != len(factors):
+        errors["salient_factors"] = "Factors: a factor was ticked twice"
+    elif len(factors) > MAX_FACTORS:
+        errors["salient_factors"] = (f"Choose at most {MAX_FACTORS} factors that mattered "
+                                     f"most; you chose {len(factors)}")
     other = text("salient_other")
     if len(other) > 500:
-        errors["salient_other"] = f"salient_other: expected at most 500 characters, got {len(other)}"
+        errors["salient_other"] = (f"Other factors: shorten to at most 500 characters; this "
+                                   f"has {len(other)}")
     rationale = text("rationale")
     if not rationale:
-        errors["rationale"] = "rationale: missing; say briefly why you chose this level"
+        errors["rationale"] = "Why this level: say briefly why you chose this level"
     elif len(rationale) > MAX_TEXT:
-        errors["rationale"] = (f"rationale: expected at most {MAX_TEXT} characters, "
-                               f"got {len(rationale)}")
+        errors["rationale"] = (f"Why this level: shorten to at most {MAX_TEXT} characters; "
+                               f"this has {len(rationale)}")
     agency = text("lead_agency")
     if not agency:
-        errors["lead_agency"] = "lead_agency: missing; choose the agency that should lead"
+        errors["lead_agency"] = "Choose the agency that should lead"
     elif agency not in catalogue.agencies:
-        errors["lead_agency"] = f"lead_agency: unknown agency {agency[:60]!r}"
+        errors["lead_agency"] = (f"Lead agency: {agency[:60]!r} is not in the list; choose the "
+                                 "agency that should lead")
     if errors:
         return None, errors
     ordered = tuple(f for f in catalogue.factor_ids if f in set(factors))

@@ -149,14 +149,35 @@ class Practitioner:
     def page(self) -> httpx.Response:
         return self.client.get("/s")
 
+    def case(self, position: int) -> httpx.Response:
+        """Case ``position`` (1-based) of the open round, to answer or change."""
+        return self.client.get(f"/s/case/{position}")
+
     def submit(self, page: str, answer: dict[str, Any]) -> httpx.Response:
         data = dict(answer)
         data["csrf_token"] = csrf_of(page)
         data["form_token"] = form_token_of(page)
         return self.client.post("/s/answer", data=data)
 
-    def play_round(self, answer_for=default_answer, limit: int = 100) -> list[str]:  # type: ignore[no-untyped-def]
-        """Answer every vignette left in the current round; return the pages' titles."""
+    def draft(self, page: str, fields: dict[str, Any]) -> httpx.Response:
+        """Send ``fields`` of the case on ``page`` as its draft, as the page's script does."""
+        data = dict(fields)
+        data["csrf_token"] = csrf_of(page)
+        data["form_token"] = form_token_of(page)
+        return self.client.post("/s/draft", data=data)
+
+    def finish(self) -> httpx.Response:
+        """Press "Submit my answers" on the review page of the open round."""
+        page = self.client.get("/s/review").text
+        found = re.search(r'name="round" value="(\d)"', page)
+        assert found, "the review page has no submit button"
+        return self.client.post("/s/submit", data={"csrf_token": csrf_of(page),
+                                                   "round": found.group(1)})
+
+    def play_round(self, answer_for=default_answer, limit: int = 100,  # type: ignore[no-untyped-def]
+                   finish: bool = True) -> list[str]:
+        """Answer every vignette left in the current round, then (with ``finish``) submit
+        the answers on the review page; return the case pages' titles."""
         seen = []
         page = self.page().text
         for position in range(limit):
@@ -166,4 +187,7 @@ class Practitioner:
             r = self.submit(page, answer_for(position))
             assert r.status_code == 200, r.text
             page = r.text
+        if finish and 'action="/s/submit"' in page:
+            r = self.finish()
+            assert r.status_code == 200, r.text
         return seen

@@ -24,6 +24,8 @@ def _score(page, level: int, rationale: str, factors: list[str], agency: str) ->
     page.get_by_role("radio", name=re.compile(rf"^{level} ")).check()
     page.get_by_label("How confident are you").fill("75")
     page.get_by_label("Risk of significant harm").select_option(str(level + 2))
+    if factors and page.locator("#salient_factors-field[open]").count() == 0:
+        page.locator("#salient_factors-field > summary").click()  # the list opens on demand
     for label in factors:
         page.get_by_label(label, exact=True).check()
     page.get_by_label("Why this level?").fill(rationale)
@@ -90,9 +92,10 @@ def test_whole_study_in_chromium(browser, sqlite_url: str, tmp_path: Path) -> No
         # a refused answer: no level chosen -> clear message, nothing lost
         a.get_by_label("Why this level?").fill("unsure")
         a.get_by_role("button", name="Save and continue").click()
-        assert "need_level: missing" in a.locator("#errors").inner_text()
+        assert "Choose a level of need" in a.locator("#errors").inner_text()
         for level in levels_a[1:]:
             _score(a, level, "Several agencies involved.", ["Domestic abuse"], "The school")
+        a.get_by_role("button", name="Submit my answers").click()
         assert "Round 1 complete" in a.locator("h1").inner_text()
 
         # ---- practitioner B: phone-sized, JavaScript off
@@ -108,6 +111,7 @@ def test_whole_study_in_chromium(browser, sqlite_url: str, tmp_path: Path) -> No
         b.get_by_role("button", name="Start").click()
         for _ in range(3):
             _score(b, 1, PAYLOAD, ["Domestic abuse", "Housing"], "The police service")
+        b.get_by_role("button", name="Submit my answers").click()
         assert "Round 1 complete" in b.locator("h1").inner_text()
         # a forged link is refused in the browser too
         b.goto(base + "/p/not-a-real-link")
@@ -143,12 +147,14 @@ def test_whole_study_in_chromium(browser, sqlite_url: str, tmp_path: Path) -> No
             kept = int(a.locator("input[name=need_level]:checked").get_attribute("value"))
             levels_a2.append(kept)
             a.get_by_role("button", name="Save and continue").click()  # keeps round-1 answers
+        a.get_by_role("button", name="Submit my answers").click()
         assert "All done" in a.locator("h1").inner_text()
         assert dialogs == []
         b.goto(base + "/s")
         assert "What colleagues said in round 1" in b.locator("#feedback h2").inner_text()
         for _ in range(3):
             _score(b, 2, "Revised after seeing colleagues.", [], "Children's social care")
+        b.get_by_role("button", name="Submit my answers").click()
         assert "All done" in b.locator("h1").inner_text()
 
         # ---- researcher exports; the analysis pipeline reads it

@@ -175,7 +175,8 @@ def test_owner_hides_a_reason_over_http(make_client, researcher: Researcher,
             shown += 'id="rationales"' in page  # three colleagues answered every case
             page = bot.submit(page, {"need_level": "3", "confidence": "60", "risk": "5",
                                      "rationale": "kept", "lead_agency": "school"}).text
-        assert shown == 12 and "All done" in page
+        assert shown == 12 and "Submit my answers" in page
+        assert "All done" in bot.finish().text
     page = researcher.client.get(f"/studies/{study}").text
     assert "reasons can no longer be hidden" in page and "Hide the reason" not in page
     r = researcher.client.post(f"/studies/{study}/reasons/hide", data={

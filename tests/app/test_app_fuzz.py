@@ -250,7 +250,21 @@ SPECS: dict[tuple[str, str], Spec] = {
         "salient_other": TEXT, "rationale": TEXT,
         "lead_agency": st.sampled_from([*list(CATALOGUE.agencies)[:3], "aliens"])},
         examples=80, reaches=(303, 400, 403, 409, 422)),
-    ("POST", "/s/leave"): Spec("scratch_practitioner", reaches=(200,)),
+    ("GET", "/s/case/{position}"): Spec("practitioner", path={
+        "position": st.sampled_from(["1", "2", "3", "0", "99", "٣", "+1", "1.0"])},
+        reaches=(200, 404)),
+    ("GET", "/s/review"): Spec("practitioner", reaches=(200,)),
+    ("GET", "/s/left"): Spec("anonymous", reaches=(200,)),
+    ("POST", "/s/draft"): Spec("practitioner", {
+        "form_token": _form_tokens, "need_level": ints(1, 4), "confidence": ints(0, 100),
+        "risk": ints(0, 10),
+        "salient_factors": st.sampled_from([*CATALOGUE.factor_ids[:3], "unknown"]),
+        "salient_other": TEXT, "rationale": TEXT,
+        "lead_agency": st.sampled_from([*list(CATALOGUE.agencies)[:3], "aliens"])},
+        examples=60, reaches=(204, 400, 403)),
+    ("POST", "/s/submit"): Spec("scratch_practitioner", {"round": ints(1, 2)},
+                                reaches=(303,)),
+    ("POST", "/s/leave"): Spec("scratch_practitioner", reaches=(303,)),
     # the audit trail
     ("GET", "/studies/{study_id}/audit"): Spec("owner", reaches=(200, 404)),
     ("GET", "/studies/{study_id}/audit.csv"): Spec("owner", query={
@@ -285,6 +299,7 @@ PATH_PARAMS: dict[str, Field] = {
     "researcher_id": _accounts,
     "token": _tokens,
     "fmt": st.sampled_from(["csv", "parquet"]),
+    "position": st.sampled_from(["1", "2"]),
 }
 PATH_JUNK = st.one_of(
     st.sampled_from(["0", "-1", "-0", "+1", str(2**31), str(2**63), str(2**70), "1e3",

@@ -155,12 +155,14 @@ def test_leave_this_device(make_client, researcher: Researcher) -> None:  # type
     old_session = first.client.cookies["dsk_p"]
     # CSRF-protected like every form
     assert first.client.post("/s/leave", data={}).status_code == 403
-    left = first.client.post("/s/leave", data={"csrf_token": csrf_of(first.page().text)})
-    assert left.status_code == 200
+    left = first.client.post("/s/leave", data={"csrf_token": csrf_of(first.page().text)},
+                             follow_redirects=False)
+    assert (left.status_code, left.headers["location"]) == (303, "/s/left")
+    assert 'dsk_p=""' in left.headers["set-cookie"] and "Max-Age=0" in left.headers["set-cookie"]
+    left = first.client.get("/s/left")
     assert "You have left this device" in left.text
     assert "answers so far are kept" in left.text and "it works again" in left.text
     assert 'action="/s/leave"' not in left.text
-    assert 'dsk_p=""' in left.headers["set-cookie"] and "Max-Age=0" in left.headers["set-cookie"]
     assert "dsk_p" not in first.client.cookies
     assert first.page().status_code == 401
     # a copy of the old cookie no longer works either

@@ -86,8 +86,13 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("GET", "/p/{token}"): everyone(404),
     ("POST", "/p/{token}"): everyone(404),
     ("GET", "/s"): everyone(401),
+    ("GET", "/s/case/{position}"): everyone(401),
+    ("GET", "/s/review"): everyone(401),
     ("POST", "/s/answer"): everyone(400),
-    ("POST", "/s/leave"): everyone(200),
+    ("POST", "/s/draft"): everyone(400),
+    ("POST", "/s/submit"): everyone(401),
+    ("POST", "/s/leave"): everyone(303),
+    ("GET", "/s/left"): everyone(200),
     ("GET", "/s/withdraw"): everyone(401),
     ("POST", "/s/withdraw"): everyone(401),
     ("GET", "/withdrawn"): everyone(200),
@@ -189,6 +194,7 @@ def _form(world: World, role: str, path: str) -> dict[str, Any]:
         "/studies/{study_id}/participants/delete":
             lambda: {"participant": "1", "confirm_title": "Case"},
         "/studies/{study_id}/delete": lambda: {"confirm_title": "Case"},
+        "/s/submit": lambda: {"round": "1"},
     }
     return forms.get(path, dict)()
 
@@ -204,7 +210,7 @@ def test_route_checks_the_role(world: World, route: tuple[str, str], role: str) 
     study = world.new_study()
     throwaway = world.account(f"throwaway-{next(world.counter)}")
     url = path.format(study_id=study, fmt="csv", token="not-an-issued-link",
-                      researcher_id=throwaway)
+                      researcher_id=throwaway, position=1)
     client, csrf = world.browser(role)
     try:
         if method == "GET":
