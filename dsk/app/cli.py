@@ -455,3 +455,39 @@ def study_import(
     except (SurveyError, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements from {responses} to {output}")
+
+
+participants_app = typer.Typer(help="A study's participant list.", no_args_is_help=True)
+study_app.add_typer(participants_app, name="participants")
+
+
+@participants_app.command("import")
+def participants_import(
+    study_id: Annotated[int, typer.Argument(help="Study number.")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8) with the columns label, site and, "
+                                              "optionally, email and profession.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Import participants into a study: each takes the first free place of their site,
+    the others are added with the next decks. A file with problems imports nothing and
+    every problem is printed with its line and column."""
+    from dsk.app import AppError, open_database
+    from dsk.app import _roster as roster
+    from dsk.app import _study as st
+    from dsk.app._state import _professions
+    from dsk.catalogue import load_catalogue
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"participants_file: {file}: {exc.strerror or exc}") from exc
+    try:
+        with open_database(db) as session:
+            study = st.get_study(session, study_id)
+            done = roster.import_participants(session, study, data, name=str(file),
+                                              professions=_professions(load_catalogue()),
+                                              actor="cli")
+    except (AppError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"study {study_id}: imported {done.describe()}; the study now has "
+                  f"{study.n_participants} participants", markup=False, highlight=False)
