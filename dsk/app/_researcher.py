@@ -35,7 +35,6 @@ from . import _audit as audit
 from . import _study as st
 from ._models import Researcher, Study
 from ._ops import study_survey
-from ._roster import links_table, monitoring, parse_hours
 from ._rights import (
     WITHDRAWN_HEADER,
     WITHDRAWN_KEY,
@@ -43,6 +42,7 @@ from ._rights import (
     parse_information,
     withdrawn_count,
 )
+from ._roster import links_table, monitoring, parse_hours
 from ._state import PHASES, AppState, State
 from ._survey import qualtrics_txt, spreadsheet_csv
 

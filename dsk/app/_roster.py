@@ -185,8 +185,8 @@ def parse_participants(data: bytes, *, name: str, sites: Sequence[str],
         line = start
         if not any(c.strip() for c in row):
             continue
-        for i, cell in enumerate(row):
-            bad = _CONTROL.search(cell)
+        for i, text in enumerate(row):
+            bad = _CONTROL.search(text)
             if bad is not None:
                 problems.append(f"line {line}, column {i + 1}: contains the control "
                                 f"character U+{ord(bad.group()):04X}; remove it")
@@ -575,7 +575,7 @@ def stalled(people: pd.DataFrame, answers: pd.DataFrame, *, round_: int, deck_si
     """
     last = _last_activity(people, answers)
     done = _answered(people, answers, round_)
-    idle = (pd.Timestamp(now) - last.reindex(people["rater_id"])) / pd.Timedelta(hours=1)
+    idle = (pd.Timestamp(now) - last.reindex(people["rater_id"])).dt.total_seconds() / 3600
     started = pd.to_datetime(people["started_at"]).notna().to_numpy()
     keep = started & (done.to_numpy() < deck_size) & (idle.to_numpy() > hours)
     chosen = people[keep]

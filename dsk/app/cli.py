@@ -70,6 +70,30 @@ what the command line does is recorded with the actor ``cli``:
 ['cli  created the study (Pilot)']
 >>> unknown.exit_code, unknown.output.strip()
 (1, 'error: study_id: no study 7')
+
+``dsk study participants import ID FILE`` imports a participant list (a CSV with the
+columns label, site and, optionally, email and profession); a file with a problem
+imports nothing, and every problem is printed with its line and column:
+
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
+...     _ = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                 "a long passphrase", "--db", db])
+...     _ = runner.invoke(dsk_cli, ["study", "create", "--set", "training-12", "--title",
+...                                 "Pilot", "--deck-size", "4", "--participants", "2",
+...                                 "--sites", "Leeds,York", "--db", db])
+...     people = Path(tmp, "people.csv")
+...     _ = people.write_text("label,site\\nAnna,Leeds\\nBen,Hull\\n", encoding="utf-8")
+...     refused = runner.invoke(dsk_cli, ["study", "participants", "import", "1",
+...                                       str(people), "--db", db])
+...     _ = people.write_text("label,site\\nAnna,Leeds\\nBen,York\\nCara,York\\n",
+...                           encoding="utf-8")
+...     done = runner.invoke(dsk_cli, ["study", "participants", "import", "1", str(people),
+...                                    "--db", db])
+>>> refused.exit_code, refused.output.splitlines()[1]
+(1, "line 3, column 2 (site): unknown site 'Hull'; expected one of the study's sites: Leeds, York")
+>>> print(done.output.strip())
+study 1: imported 3 participants (2 in free places, 1 added), 0 e-mail addresses; the study now has 3 participants
 """
 
 from __future__ import annotations

@@ -326,3 +326,63 @@ def test_withdrawal_and_deletion_clear_label_and_email(researcher: Researcher,
     with _core(researcher).db() as db:
         trail = " ".join(db.scalars(select(AuditEvent.detail)))
     assert "Anna" not in trail and "example.org" not in trail
+
+
+def test_migration_0007_on_and_off(db_url: str) -> None:
+    """Labels, e-mail addresses and link times come with 0007 and go back with it."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from dsk.app._db import MIGRATIONS, make_engine, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0006")
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO researchers (id, username, password_hash, created_at, is_admin, "
+            "disabled) VALUES (1, 'ada', 'x', :now, :f, :f)"), {"now": now, "f": False})
+        conn.execute(sa.text(
+            "INSERT INTO studies (id, title, owner_id, set_id, deck_size, n_participants, "
+            "rounds, seed, source, source_sha256, sites, phase, created_at) VALUES "
+            "(1, 'Old', 1, 'training-12', 1, 1, 1, 1, '', '', '[]', 'round1', :now)"),
+            {"now": now})
+        conn.execute(sa.text("INSERT INTO participants (id, study_id, number, deck, "
+                             "profession) VALUES (1, 1, 1, 1, 'gp')"))
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT label, email, invited_at, profession FROM "
+                                    "participants")).one() == (None, None, None, "gp")
+        conn.execute(sa.text("UPDATE participants SET label = 'Anna'"))
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.text("INSERT INTO participants (id, study_id, number, deck, "
+                                 "label) VALUES (2, 1, 2, 1, 'Anna')"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # as dsk.app._db.upgrade does: rebuilding a table must not cascade
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0006")
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("participants")}
+        assert not {"label", "email", "invited_at"} & columns
+        assert conn.execute(sa.text("SELECT count(*) FROM participants")).scalar() == 1
+    upgrade(engine)
+    engine.dispose()
+
+
+def test_roster_docstring_examples() -> None:
+    """The hand-worked examples of :mod:`dsk.app._roster` (a private module, which the
+    suite's doctest runs do not collect)."""
+    import doctest
+
+    result = doctest.testmod(roster, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 10, result
