@@ -45,7 +45,8 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,6 +154,10 @@ def parse_participants(data: bytes, *, name: str, sites: Sequence[str],
         raise ParticipantsFileError(name, [
             "line 1: empty; expected a header line naming the columns label, site and "
             "optionally email and profession"])
+    if len(header) == 1 and ";" in header[0]:
+        raise ParticipantsFileError(name, [
+            "line 1: the columns are separated by semicolons; save the file as CSV with "
+            "commas (CSV UTF-8)"])
     where: dict[str, int] = {}
     for i, raw in enumerate(header):
         column = raw.strip().lower()
@@ -205,6 +210,8 @@ def parse_participants(data: bytes, *, name: str, sites: Sequence[str],
         label = cell("label")
         if not label:
             problem("label", "missing; give every participant a label")
+        elif "\n" in label or "\r" in label:
+            problem("label", "expected one line, got a line break inside the label")
         elif len(label) > MAX_LABEL:
             problem("label", f"expected at most {MAX_LABEL} characters, got {len(label)}")
         elif label in first_line:
@@ -301,6 +308,16 @@ def _new_participants(db: Session, study: Study, sites: Sequence[str | None]
     return [made[n] for n in sorted(made)]
 
 
+@contextmanager
+def _rolled_back_on_error(db: Session) -> Iterator[None]:
+    """Roll the transaction back (releasing the study's lock) when the block fails."""
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+
+
 def _commit(db: Session) -> None:
     try:
         db.commit()
@@ -339,7 +356,7 @@ def add_participants(db: Session, study: Study, count: int | str, site: str | No
                        f"{(site or '')[:40]!r}", status=422, field="site")
     if not known and site is not None:
         raise AppError(f"this study has no sites, got {site[:40]!r}", status=422, field="site")
-    with writing(db):
+    with writing(db), _rolled_back_on_error(db):
         _lock(db, study)
         made = _new_participants(db, study, [site] * how_many)
         _audit.record(db, "participants_added", actor=actor, study_id=study.id, client=client,
@@ -359,7 +376,7 @@ def import_participants(db: Session, study: Study, data: bytes, *, name: str,
     (:func:`add_participants`' decks). Nothing is stored when the file has a problem.
     Logged ``participants_imported`` with counts only.
     """
-    with writing(db):
+    with writing(db), _rolled_back_on_error(db):
         _lock(db, study)
         people = list(db.scalars(select(Participant).where(Participant.study_id == study.id)
                                  .order_by(Participant.number)))

@@ -95,6 +95,16 @@ def test_import_reports_every_problem_at_once(researcher: Researcher, db_url: st
         "label, site and optionally email and profession"]
     assert _problems(researcher.import_participants(study, b"label,site\nZo\xe9,York\n").text) \
         == ["line 2: not UTF-8 text (byte 14); save the file as CSV UTF-8"]
+    assert _problems(researcher.import_participants(study, "label;site\nZoe;York\n").text) == [
+        "line 1: the columns are separated by semicolons; save the file as CSV with commas "
+        "(CSV UTF-8)"]
+    assert _problems(researcher.import_participants(
+        study, 'label,site\n"Zoe\nSmith",York\n"open,York\n').text) == [
+        "line 2, column 1 (label): expected one line, got a line break inside the label",
+        "line 4: not a CSV line (unexpected end of data)"]
+    assert _problems(researcher.import_participants(study, "").text) == [
+        "line 1: empty; expected a header line naming the columns label, site and optionally "
+        "email and profession"]
 
 
 def test_import_with_a_byte_order_mark_fills_free_places_then_adds(
