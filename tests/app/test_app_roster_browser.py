@@ -1,6 +1,8 @@
 """The researcher's pages at 320 px in Debian's Chromium (Playwright), against a live
-server: no page scrolls sideways, and the participant list is imported, links are
-re-issued and a round is closed only after confirming."""
+server: no page scrolls sideways (the study page in each state, its confirmation pages,
+the links pages, the dashboard, account, admin, audit, information and deletion pages),
+and the participant list is imported, links are re-issued and a round is closed only
+after confirming."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def _no_sideways_scroll(page: Any, what: str) -> None:
 
 def test_researcher_pages_reflow_at_320_px(browser: Any, sqlite_url: str,
                                            tmp_path: Path) -> None:
-    create_researcher(sqlite_url, "ada", "correct horse battery")
+    create_researcher(sqlite_url, "ada", "correct horse battery", admin=True)
     people = tmp_path / "people.csv"
     people.write_text(PEOPLE, encoding="utf-8")
     with LiveServer(sqlite_url, log=tmp_path / "server.log") as server:
@@ -98,4 +100,9 @@ def test_researcher_pages_reflow_at_320_px(browser: Any, sqlite_url: str,
         r.get_by_role("button", name="Close round 1").click()
         assert r.locator("#phase").inner_text() == "Round 2 open"
         _no_sideways_scroll(r, "closed study page")
+        for path in ("/", "/account", "/admin", "/admin/audit", study_url.removeprefix(base) + "/audit",
+                     study_url.removeprefix(base) + "/information",
+                     study_url.removeprefix(base) + "/participants/delete"):
+            r.goto(base + path)
+            _no_sideways_scroll(r, path)
         ctx.close()
