@@ -2,7 +2,11 @@
 
 A study is made from a bundled set or from an uploaded vignettes file (read by
 :func:`dsk.app._study.read_vignettes_file`); a file that cannot be used re-shows the
-form with its errors, and nothing is stored. Links are issued for every site or one.
+form with its errors, and nothing is stored. Links are issued for every site or one,
+shown once on a page or given as a CSV file (label, site, rater id, link). Creating
+links and closing a round are first confirmed on pages of their own, and the study
+page shows the participant list and its monitoring tables (:mod:`dsk.app._roster_pages`,
+:mod:`dsk.app._roster`).
 
 Every handler first checks the researcher's session (:meth:`AppState.researcher`),
 which sends a browser without one to the log-in page, and every handler of a study
