@@ -396,3 +396,32 @@ def test_roster_docstring_examples() -> None:
 
     result = doctest.testmod(roster, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted >= 10, result
+
+
+def test_a_viewer_sees_monitoring_and_labels_but_no_actions(
+        researcher: Researcher, make_client, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    from dsk.app import create_researcher
+
+    researcher.login()
+    study = researcher.create_study(n_participants=2, sites="Leeds,York", rounds=1)
+    researcher.import_participants(study, "label,email,site\nAnna,anna@example.org,Leeds\n")
+    create_researcher(db_url, "vera", "a viewer's long password")
+    assert researcher.add_collaborator(study, "vera", "viewer").status_code == 200
+    viewer = Researcher(make_client())
+    viewer.login("vera", "a viewer's long password")
+    page = viewer.client.get(f"/studies/{study}").text
+    assert 'id="monitor-sites"' in page and 'id="monitor-professions"' in page
+    assert "Anna" in page and "anna@example.org" in page
+    assert "/participants/import" not in page and "/reissue" not in page
+    assert "/participants/add" not in page
+    assert viewer.import_participants(study, "label,site\nBen,York\n").status_code == 403
+    assert viewer.client.get(f"/studies/{study}/links").status_code == 403
+    # refused values on the editor's side, never a server error
+    assert researcher.client.get(f"/studies/{study}/links?site=Hull").status_code == 422
+    page = researcher.client.get(f"/studies/{study}/links").text
+    bad = researcher.client.post(f"/studies/{study}/links", data={
+        "csrf_token": csrf_of(page), "format": "xlsx"})
+    assert bad.status_code == 422 and "format: expected html or csv" in bad.text
+    assert researcher.add_participants(study, 1, "Hull").status_code == 422
+    assert researcher.add_participants(study, 999).status_code == 422  # over 1000 in all
+    assert len(_people(researcher, study)) == 2
