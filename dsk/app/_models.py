@@ -120,7 +120,8 @@ class StudyVignette(Base):
 
 class Participant(Base):
     __tablename__ = "participants"
-    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_participant_number"),)
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_participant_number"),
+                      UniqueConstraint("study_id", "label", name="uq_participant_label"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -137,6 +138,13 @@ class Participant(Base):
     #: when the practitioner withdrew (or the owner deleted their data): their answers,
     #: profession and experience are gone, their session and link ended; null otherwise
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: the researcher's own name for the practitioner (personal data: shown only to the
+    #: study's researchers, never exported with the answers; cleared on withdrawal)
+    label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: the practitioner's e-mail address, for invitations (personal data, as ``label``)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    #: when their current link was issued (null: never, or before this was recorded)
+    invited_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Assignment(Base):

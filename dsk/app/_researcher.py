@@ -2,7 +2,11 @@
 
 A study is made from a bundled set or from an uploaded vignettes file (read by
 :func:`dsk.app._study.read_vignettes_file`); a file that cannot be used re-shows the
-form with its errors, and nothing is stored. Links are issued for every site or one.
+form with its errors, and nothing is stored. Links are issued for every site or one,
+shown once on a page or given as a CSV file (label, site, rater id, link). Creating
+links and closing a round are first confirmed on pages of their own, and the study
+page shows the participant list and its monitoring tables (:mod:`dsk.app._roster_pages`,
+:mod:`dsk.app._roster`).
 
 Every handler first checks the researcher's session (:meth:`AppState.researcher`),
 which sends a browser without one to the log-in page, and every handler of a study
@@ -18,6 +22,7 @@ Every action, view of a study page and export adds a line to the study's audit t
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +46,7 @@ from ._rights import (
     parse_information,
     withdrawn_count,
 )
+from ._roster import links_table, monitoring, parse_hours
 from ._state import PHASES, AppState, State
 from ._survey import qualtrics_txt, spreadsheet_csv
 
@@ -153,11 +159,16 @@ async def new_study(request: Request, core: State) -> Response:
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
+def study_page(request: Request, study_id: int, core: State,
+               stalled_hours: str | None = None) -> HTMLResponse:
+    """The study page: settings, actions, the participant list, monitoring (practitioners
+    who did nothing for ``stalled_hours``, default 48, are listed as stalled), progress."""
+    hours = parse_hours(stalled_hours)
     with core.db() as db:
         who, study, role = core.study(db, request, study_id)
         page = core.render(request, "study.html", researcher=who, study=study, role=role,
                            rows=st.progress(db, study), phases=PHASES,
+                           monitor=monitoring(db, study, core.professions, hours=hours),
                            sites=st.sites_of(study), professions=core.professions,
                            collaborators=st.collaborators(db, study) if role == "owner" else [],
                            reasons=st.round1_reasons(db, study)
@@ -168,25 +179,48 @@ def study_page(request: Request, study_id: int, core: State) -> HTMLResponse:
 
 
 @router.post("/studies/{study_id}/links", response_class=HTMLResponse)
-async def links(request: Request, study_id: int, core: State) -> HTMLResponse:
+async def links(request: Request, study_id: int, core: State) -> Response:
+    """Issue links (for every site or one) and show them once, or, with ``format=csv``,
+    give them as a CSV file (label, site, rater id, link; see
+    :func:`dsk.app._roster.links_table`). The confirmation page is ``GET .../links``."""
     form = await request.form()
     core.check_csrf(request, form)
     site = str(form.get("site") or "").strip() or None
+    fmt = str(form.get("format") or "html")
+    if fmt not in ("html", "csv"):
+        raise st.AppError(f"expected html or csv, got {fmt[:20]!r}", status=422, field="format")
     client = core.client_address(request)
 
-    def issue() -> HTMLResponse:
+    def issue() -> Response:
         with core.db() as db:
             who, study, _ = core.study(db, request, study_id, "editor")
             with audit.recording(db, "links_issued", actor=audit.researcher_actor(who.username),
                                  study_id=study.id, client=client,
-                                 detail=f"site {site}" if site else "every site"):
+                                 detail=(f"site {site}" if site else "every site")
+                                 + (" as CSV" if fmt == "csv" else "")):
                 issued = st.issue_links(db, study, site)
-            rows = [(st.rater_id(study.id, p.number), p.site or "", core.link(token))
-                    for p, token in issued]
-            return core.render(request, "links.html", researcher=who, study=study, links=rows,
-                               site=site, sites=st.sites_of(study))
+            if fmt == "csv":
+                table = links_table(study, issued, core.link)
+                response = _csv_response(spreadsheet_csv(table), f"study-{study_id}-links"
+                                         + (f"-{_safe_name(site)}" if site else "") + ".csv")
+            else:
+                rows = [(p.label or "", st.rater_id(study.id, p.number), p.site or "",
+                         core.link(token)) for p, token in issued]
+                response = core.render(request, "links.html", researcher=who, study=study,
+                                       links=rows, site=site, sites=st.sites_of(study))
+            response.headers["Cache-Control"] = "no-store"
+            return response
 
     return await run_in_threadpool(issue)
+
+
+def _safe_name(text: str) -> str:
+    """``text`` as part of a file name (letters, digits and - only).
+
+    >>> _safe_name("St Helens/Knowsley")
+    'St-Helens-Knowsley'
+    """
+    return "-".join(re.findall(r"[A-Za-z0-9]+", text))[:60] or "site"
 
 
 @router.post("/studies/{study_id}/site")

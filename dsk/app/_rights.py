@@ -4,7 +4,8 @@ Each study holds an information sheet (plain text), a contact and an ethics refe
 shown on the consent page; the owner sets them when creating the study and may change
 them until the first practitioner consents (after that, the sheet is what people agreed
 to). A practitioner who withdraws (:func:`withdraw`) loses every answer (both rounds;
-hidden-reason log entries go with them), their profession and experience; their session
+hidden-reason log entries go with them), their profession and experience, and the label
+and e-mail address the researcher gave them (:mod:`dsk.app._roster`); their session
 and link end and they are marked withdrawn. The owner can do the same to one participant
 (:func:`delete_participant`) or delete a whole study (:func:`delete_study`), typing the
 study's title to confirm. A study whose retention date has passed is deleted by
@@ -223,7 +224,7 @@ def _remove(db: Session, participant: Participant, action: str, actor: str, clie
             update(Participant)
             .where(Participant.id == participant.id, Participant.withdrawn_at.is_(None))
             .values(withdrawn_at=utcnow(), profession=None, experience_years=None,
-                    session_hash=None, link_hash=None))
+                    session_hash=None, link_hash=None, label=None, email=None))
         if marked.rowcount != 1:  # type: ignore[attr-defined]
             db.rollback()
             raise AppError("this participant has already withdrawn; their answers were "

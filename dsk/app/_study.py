@@ -660,6 +660,7 @@ def issue_links(db: Session, study: Study, site: str | None = None
     for p in db.scalars(query.order_by(Participant.number)):
         token = new_token()
         p.link_hash = token_hash(token)
+        p.invited_at = utcnow()
         out.append((p, token))
     db.commit()
     return out
@@ -713,6 +714,9 @@ class ParticipantProgress:
     answered: dict[int, int] = field(default_factory=dict)
     #: withdrew, or their data was deleted by the owner
     withdrawn: bool = False
+    #: the researcher's label and e-mail address for them (see :mod:`dsk.app._roster`)
+    label: str | None = None
+    email: str | None = None
 
 
 def progress(db: Session, study: Study) -> list[ParticipantProgress]:
@@ -729,7 +733,7 @@ def progress(db: Session, study: Study) -> list[ParticipantProgress]:
             site=p.site, linked=p.link_hash is not None, claimed=p.claimed_at is not None,
             profession=p.profession,
             answered={r: counts.get((p.id, r), 0) for r in range(1, study.rounds + 1)},
-            withdrawn=p.withdrawn_at is not None))
+            withdrawn=p.withdrawn_at is not None, label=p.label, email=p.email))
     return rows
 
 

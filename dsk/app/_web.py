@@ -9,7 +9,8 @@ signed one-time form token (see :mod:`dsk.app._practitioner`).
 templates, catalogue labels), keeps it on ``app.state.core`` and includes the
 routers: ``_public`` (health check), ``_auth`` (log-in, log-out), ``_researcher``
 (studies, links, exports), ``_practitioner`` (consent, scoring, round 2) and
-``_audit_pages`` (the audit trail's pages). Handlers
+``_audit_pages`` (the audit trail's pages) and ``_roster_pages`` (participant list,
+re-issued links, confirmation pages). Handlers
 receive the state through a dependency, not a closure. One app-wide dependency,
 ``_form_guard``, checks every posted form (:func:`dsk.app._study.check_form`) before
 any handler sees it.
@@ -42,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsk.catalogue import Catalogue, load_catalogue
 
-from . import _audit_pages, _auth, _practitioner, _privacy, _public, _researcher
+from . import _audit_pages, _auth, _practitioner, _privacy, _public, _researcher, _roster_pages
 from . import _study as st
 from ._security import new_token
 from ._state import DEFAULT_PUBLIC_URL, HERE, HSTS, PARTICIPANT_DAYS, AppState, Redirect, state_of
@@ -231,6 +232,6 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     app.exception_handler(PoolTimeout)(_database_down)
     app.exception_handler(RequestValidationError)(_invalid)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
-                   _audit_pages.router, _privacy.router):
+                   _audit_pages.router, _privacy.router, _roster_pages.router):
         _add_routes(app, router)
     return app

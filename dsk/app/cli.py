@@ -70,6 +70,30 @@ what the command line does is recorded with the actor ``cli``:
 ['cli  created the study (Pilot)']
 >>> unknown.exit_code, unknown.output.strip()
 (1, 'error: study_id: no study 7')
+
+``dsk study participants import ID FILE`` imports a participant list (a CSV with the
+columns label, site and, optionally, email and profession); a file with a problem
+imports nothing, and every problem is printed with its line and column:
+
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     db = "sqlite:///" + str(Path(tmp, "app.sqlite3"))
+...     _ = runner.invoke(dsk_cli, ["admin", "create", "ada", "--password",
+...                                 "a long passphrase", "--db", db])
+...     _ = runner.invoke(dsk_cli, ["study", "create", "--set", "training-12", "--title",
+...                                 "Pilot", "--deck-size", "4", "--participants", "2",
+...                                 "--sites", "Leeds,York", "--db", db])
+...     people = Path(tmp, "people.csv")
+...     _ = people.write_text("label,site\\nAnna,Leeds\\nBen,Hull\\n", encoding="utf-8")
+...     refused = runner.invoke(dsk_cli, ["study", "participants", "import", "1",
+...                                       str(people), "--db", db])
+...     _ = people.write_text("label,site\\nAnna,Leeds\\nBen,York\\nCara,York\\n",
+...                           encoding="utf-8")
+...     done = runner.invoke(dsk_cli, ["study", "participants", "import", "1", str(people),
+...                                    "--db", db])
+>>> refused.exit_code, refused.output.splitlines()[1]
+(1, "line 3, column 2 (site): unknown site 'Hull'; expected one of the study's sites: Leeds, York")
+>>> print(done.output.strip())
+study 1: imported 3 participants (2 in free places, 1 added), 0 e-mail addresses; the study now has 3 participants
 """
 
 from __future__ import annotations
@@ -455,3 +479,39 @@ def study_import(
     except (SurveyError, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements from {responses} to {output}")
+
+
+participants_app = typer.Typer(help="A study's participant list.", no_args_is_help=True)
+study_app.add_typer(participants_app, name="participants")
+
+
+@participants_app.command("import")
+def participants_import(
+    study_id: Annotated[int, typer.Argument(help="Study number.")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8) with the columns label, site and, "
+                                              "optionally, email and profession.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
+) -> None:
+    """Import participants into a study: each takes the first free place of their site,
+    the others are added with the next decks. A file with problems imports nothing and
+    every problem is printed with its line and column."""
+    from dsk.app import AppError, open_database
+    from dsk.app import _roster as roster
+    from dsk.app import _study as st
+    from dsk.app._state import _professions
+    from dsk.catalogue import load_catalogue
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"participants_file: {file}: {exc.strerror or exc}") from exc
+    try:
+        with open_database(db) as session:
+            study = st.get_study(session, study_id)
+            done = roster.import_participants(session, study, data, name=str(file),
+                                              professions=_professions(load_catalogue()),
+                                              actor="cli")
+    except (AppError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"study {study_id}: imported {done.describe()}; the study now has "
+                  f"{study.n_participants} participants", markup=False, highlight=False)

@@ -17,8 +17,8 @@ RESEARCHER, RESEARCHER_PASSWORD = "ada", "correct horse battery"
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _FORM = re.compile(r'name="form_token" value="([^"]+)"')
-_ROW = re.compile(r'<tr><td>([^<]+)</td><td class="site">([^<]*)</td>'
-                  r'<td><a class="plink" href="([^"]+)"')
+_ROW = re.compile(r'<tr><td[^>]*>([^<]+)</td><td class="label"[^>]*>[^<]*</td><td class="site"[^>]*>([^<]*)</td>'
+                  r'<td[^>]*><a class="plink" href="([^"]+)"')
 
 
 def csrf_of(page: str) -> str:
@@ -94,8 +94,51 @@ class Researcher:
             "participant": str(number), "site": site, "csrf_token": csrf_of(page)})
 
     def close_round(self, study_id: int) -> httpx.Response:
+        """Close the current round through its confirmation page."""
+        page = self.client.get(f"/studies/{study_id}/close")
+        if page.status_code != 200:
+            return page
+        return self.client.post(f"/studies/{study_id}/close",
+                                data={"csrf_token": csrf_of(page.text)})
+
+    def import_participants(self, study_id: int, data: str | bytes,
+                            name: str = "people.csv") -> httpx.Response:
+        """Upload a participants CSV in the study page's import form."""
         page = self.client.get(f"/studies/{study_id}").text
-        return self.client.post(f"/studies/{study_id}/close", data={"csrf_token": csrf_of(page)})
+        body = data.encode("utf-8") if isinstance(data, str) else data
+        return self.client.post(f"/studies/{study_id}/participants/import",
+                                data={"csrf_token": csrf_of(page)},
+                                files={"participants_file": (name, body, "text/csv")})
+
+    def add_participants(self, study_id: int, count: int, site: str | None = None
+                         ) -> httpx.Response:
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/participants/add", data={
+            "count": str(count), "csrf_token": csrf_of(page)} | ({"site": site} if site else {}))
+
+    def links_csv(self, study_id: int, site: str | None = None) -> httpx.Response:
+        """Create links (for one site) through the confirmation page, as a CSV file."""
+        page = self.client.get(f"/studies/{study_id}/links",
+                               params={"site": site} if site else {})
+        assert page.status_code == 200, page.text
+        return self.client.post(f"/studies/{study_id}/links", data={
+            "csrf_token": csrf_of(page.text), "format": "csv"} | ({"site": site} if site else {}))
+
+    def reissue_link(self, study_id: int, number: int) -> str:
+        """Give participant ``number`` a new link through the confirmation page."""
+        page = self.client.get(f"/studies/{study_id}/participants/{number}/reissue")
+        assert page.status_code == 200, page.text
+        r = self.client.post(f"/studies/{study_id}/participants/{number}/reissue",
+                             data={"csrf_token": csrf_of(page.text)})
+        assert r.status_code == 200, r.text
+        rows = _ROW.findall(r.text)
+        assert len(rows) == 1, r.text
+        return html.unescape(rows[0][2])
+
+    def monitoring(self, study_id: int, stalled_hours: str | None = None) -> httpx.Response:
+        """The study page, with its monitoring tables (``?stalled_hours=``)."""
+        return self.client.get(f"/studies/{study_id}", params={"stalled_hours": stalled_hours}
+                               if stalled_hours is not None else {})
 
     def add_collaborator(self, study_id: int, username: str, role: str) -> httpx.Response:
         """As the owner, give ``username`` the ``role`` (viewer or editor) in the study."""

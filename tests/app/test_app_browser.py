@@ -59,6 +59,7 @@ def test_whole_study_in_chromium(browser, sqlite_url: str, tmp_path: Path) -> No
         assert r.locator("#phase").inner_text() == "Round 1 open"
         study_url = r.url
         r.get_by_role("button", name="Create participant links").click()
+        r.get_by_role("button", name="Create the links and show them").click()  # confirmed
         rows = r.locator("#links tbody tr")
         links = {rows.nth(i).locator("td").first.inner_text():
                  rows.nth(i).locator("a").get_attribute("href") for i in range(rows.count())}
@@ -130,6 +131,7 @@ def test_whole_study_in_chromium(browser, sqlite_url: str, tmp_path: Path) -> No
         assert r.locator("#progress").inner_text().count("3 / 3") == 2
         assert PAYLOAD in r.locator("#reasons").inner_text()  # shown as text, not run
         r.get_by_role("button", name="Close round 1").click()
+        r.get_by_role("button", name="Close round 1").click()  # on the confirmation page
         assert r.locator("#phase").inner_text() == "Round 2 open"
 
         # ---- round 2: A sees the others' levels with own answer marked, and factors

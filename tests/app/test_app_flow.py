@@ -205,12 +205,16 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
                      "/s/withdraw", "/studies", "/studies/{study_id}/close", "/studies/{study_id}/collaborators",
                      "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/delete",
                      "/studies/{study_id}/information", "/studies/{study_id}/links",
+                     "/studies/{study_id}/participants/add",
                      "/studies/{study_id}/participants/delete",
+                     "/studies/{study_id}/participants/import",
+                     "/studies/{study_id}/participants/{number}/reissue",
                      "/studies/{study_id}/reasons/hide", "/studies/{study_id}/retention",
                      "/studies/{study_id}/site"]
     for path in posts:
         url = (path.replace("{token}", bot.link.rsplit("/", 1)[1])
-               .replace("{study_id}", str(study)).replace("{researcher_id}", "1"))
+               .replace("{study_id}", str(study)).replace("{researcher_id}", "1")
+               .replace("{number}", "1"))
         for data in ({}, {"csrf_token": ("y" if token[0] == "x" else "x") + token[1:]}):
             r = researcher.client.post(url, data=data)
             assert r.status_code == 403, (url, r.status_code)

@@ -142,6 +142,19 @@ def _scratch_studies(w: World, role: str) -> Strategy:
     return st.builds(w.scratch_study).map(str)
 
 
+def _participant_files(w: World, role: str) -> Strategy:
+    """A participant list (file name, content) for a scratch study (sites Leeds and York)."""
+    good = [b"label,email,site,profession\nAsha,asha@example.org,Leeds,social_worker\n"
+            b"Ben,,York,\n",
+            "\ufefflabel,site\nCh\u00e9,Leeds\n".encode(),
+            b"label,site\nDee,Nowhere\n", b"label;site\nEd;Leeds\n", b"",
+            b"label,site\n=HYPERLINK(1),Leeds\n", b"label,site,extra\nFi,York,1\n",
+            b"label,site\n\xff\xfe,Leeds\n", b"label,email,site\nGus,not an address,York\n"]
+    files = st.sampled_from(good)
+    return st.tuples(st.sampled_from(["people.csv", "x.txt", "p.csv"]),
+                     st.one_of(files, files, files, st.binary(max_size=64)))
+
+
 def _tokens(w: World, role: str) -> Strategy:
     """Links: the unclaimed one, one in use, one whose device was left, and junk."""
     return st.sampled_from([w.tokens["fresh"], w.tokens["claimed"], w.tokens["left"]])
@@ -205,9 +218,26 @@ SPECS: dict[tuple[str, str], Spec] = {
         "retention_until": st.sampled_from(["", "2031-01-31", "2020-01-01"])},
         files=("vignettes_file",), examples=80,
         reaches=(303, 422)),
-    ("GET", "/studies/{study_id}"): Spec("owner", reaches=(200, 404)),
+    ("GET", "/studies/{study_id}"): Spec("owner", query={
+        "stalled_hours": st.sampled_from(["", "48", "1", "0", "8761", "x", "٣"])},
+        reaches=(200, 404, 422)),
     ("POST", "/studies/{study_id}/links"): Spec("owner", {
-        "site": st.sampled_from(["", "Leeds", "York", "Nowhere"])}, reaches=(200, 422)),
+        "site": st.sampled_from(["", "Leeds", "York", "Nowhere"]),
+        "format": st.sampled_from(["", "html", "csv", "xlsx"])}, reaches=(200, 422)),
+    ("GET", "/studies/{study_id}/links"): Spec("owner", query={
+        "site": st.sampled_from(["", "Leeds", "Nowhere"])}, reaches=(200,)),
+    ("GET", "/studies/{study_id}/close"): Spec("owner", reaches=(200,)),
+    ("GET", "/studies/{study_id}/participants/{number}/reissue"): Spec(
+        "owner", reaches=(200, 404)),
+    ("POST", "/studies/{study_id}/participants/{number}/reissue"): Spec(
+        "owner", path={"study_id": _scratch_studies}, reaches=(200, 404)),
+    ("POST", "/studies/{study_id}/participants/import"): Spec("owner", {
+        "participants_file": _participant_files}, files=("participants_file",),
+        path={"study_id": _scratch_studies}, examples=60, reaches=(303, 422)),
+    ("POST", "/studies/{study_id}/participants/add"): Spec("owner", {
+        "count": st.sampled_from(["1", "2", "0", "5000", "x"]),
+        "site": st.sampled_from(["", "Leeds", "York", "Nowhere"])},
+        path={"study_id": _scratch_studies}, reaches=(303, 422)),
     ("POST", "/studies/{study_id}/site"): Spec("owner", {
         "participant": ints(1, 6), "site": st.sampled_from(["Leeds", "York", "Nowhere"])},
         reaches=(303, 422)),
@@ -300,6 +330,7 @@ PATH_PARAMS: dict[str, Field] = {
     "token": _tokens,
     "fmt": st.sampled_from(["csv", "parquet"]),
     "position": st.sampled_from(["1", "2"]),
+    "number": st.sampled_from(["1", "2", "3"]),
 }
 PATH_JUNK = st.one_of(
     st.sampled_from(["0", "-1", "-0", "+1", str(2**31), str(2**63), str(2**70), "1e3",

@@ -177,7 +177,7 @@ def test_withdrawal_deletes_exactly_that_participants_answers(  # type: ignore[n
     assert parsed.schema.metadata[rights.WITHDRAWN_KEY.encode()] == b"1"
     assert parsed.num_rows == 72 and leaver not in set(parsed.column("rater_id").to_pylist())
     page = researcher.client.get(f"/studies/{study}").text
-    assert "1 withdrawn participant removed" in page and "<td>withdrawn</td>" in page
+    assert "1 withdrawn participant removed" in page and ">withdrawn</td>" in page
     out = tmp_path / "j.parquet"
     printed = CliRunner().invoke(dsk_cli, ["study", "export", str(study), "-o", str(out),
                                            "--db", db_url])

@@ -103,6 +103,17 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("POST", "/studies/{study_id}/participants/delete"): study_role("owner", 303),
     ("GET", "/studies/{study_id}/delete"): study_role("owner", 200),
     ("POST", "/studies/{study_id}/delete"): study_role("owner", 303),
+    ("GET", "/studies/{study_id}/close"): study_role("editor", 200),
+    ("GET", "/studies/{study_id}/links"): study_role("editor", 200),
+    ("POST", "/studies/{study_id}/participants/import"): study_role("editor", 303),
+    ("POST", "/studies/{study_id}/participants/add"): study_role("editor", 303),
+    ("GET", "/studies/{study_id}/participants/{number}/reissue"): study_role("editor", 200),
+    ("POST", "/studies/{study_id}/participants/{number}/reissue"): study_role("editor", 200),
+}
+#: Files sent with the form of a route (name: (file name, bytes, type)).
+FILES: dict[str, dict[str, tuple[str, bytes, str]]] = {
+    "/studies/{study_id}/participants/import":
+        {"participants_file": ("people.csv", b"label,site\nAnna,Leeds\n", "text/csv")},
 }
 
 
@@ -195,6 +206,7 @@ def _form(world: World, role: str, path: str) -> dict[str, Any]:
             lambda: {"participant": "1", "confirm_title": "Case"},
         "/studies/{study_id}/delete": lambda: {"confirm_title": "Case"},
         "/s/submit": lambda: {"round": "1"},
+        "/studies/{study_id}/participants/add": lambda: {"count": "1", "site": "York"},
     }
     return forms.get(path, dict)()
 
@@ -210,13 +222,14 @@ def test_route_checks_the_role(world: World, route: tuple[str, str], role: str) 
     study = world.new_study()
     throwaway = world.account(f"throwaway-{next(world.counter)}")
     url = path.format(study_id=study, fmt="csv", token="not-an-issued-link",
-                      researcher_id=throwaway, position=1)
+                      researcher_id=throwaway, position=1, number=1)
     client, csrf = world.browser(role)
     try:
         if method == "GET":
             r = client.get(url)
         else:
-            r = client.post(url, data=_form(world, role, path) | {"csrf_token": csrf})
+            r = client.post(url, data=_form(world, role, path) | {"csrf_token": csrf},
+                            files=FILES.get(path))
     finally:
         client.close()
     expected = ROUTES[route][role]
