@@ -58,8 +58,15 @@ def _retrying(send: Callable[[], httpx.Response]) -> httpx.Response:
 def _workers(server: LiveServer) -> list[psutil.Process]:
     """uvicorn's worker processes: the supervisor's children started by multiprocessing."""
     assert server.process is not None
-    return [child for child in psutil.Process(server.process.pid).children()
-            if any("spawn_main" in part for part in child.cmdline())]
+    found = []
+    for child in psutil.Process(server.process.pid).children():
+        try:  # a killed worker is a zombie until the supervisor reaps it: not a worker
+            if (child.status() != psutil.STATUS_ZOMBIE
+                    and any("spawn_main" in part for part in child.cmdline())):
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def _wait_for_workers(server: LiveServer, exclude: int | None = None) -> list[int]:
