@@ -91,6 +91,7 @@ ACTIONS: dict[str, str] = {
     "mail_retried": "sent unsent e-mails again",
     "mail_templates_changed": "changed the e-mail templates",
     "link_resent": "e-mailed a practitioner their link again, on request",
+    "deadline_set": "set the round's deadline",
 }
 
 #: Longest user name, as typed, that names the actor of a failed log-in.

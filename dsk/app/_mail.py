@@ -52,7 +52,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,7 @@ from ._models import (
     Outbox,
     Participant,
     RoundSubmission,
+    ScheduledJob,
     Study,
     utcnow,
 )
@@ -79,9 +80,10 @@ KIND_WORDS = {"invitation": "invitation", "reminder": "reminder",
 #: The placeholders each template may use, and what they stand for.
 PLACEHOLDERS: dict[str, dict[str, str]] = {
     "invitation": {"label": "the practitioner's label", "study": "the study's title",
-                   "contact": "the study's contact", "link": "their new personal link"},
+                   "contact": "the study's contact", "deadline": "when the round closes",
+                   "link": "their new personal link"},
     "reminder": {"label": "the practitioner's label", "study": "the study's title",
-                 "contact": "the study's contact",
+                 "contact": "the study's contact", "deadline": "when the round closes",
                  "access": "how to carry on: a new link if they have not started, otherwise "
                            "to use the link they have or ask for it again"},
     "round2": {"label": "the practitioner's label", "study": "the study's title",
@@ -105,7 +107,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
         "Reminder: the study “{study}”",
         "Hello {label},\n\n"
         "A reminder about the study “{study}”: your answers have not been submitted "
-        "yet.\n\n{access}\n\nQuestions: {contact}.\n"),
+        "yet (deadline: {deadline}).\n\n{access}\n\nQuestions: {contact}.\n"),
     "round2": (
         "Round 2 of “{study}” is open",
         "Hello {label},\n\n"
@@ -328,7 +330,7 @@ def check_template(kind: str, subject: str, body: str) -> tuple[str, str]:
     ...         check_template("reminder", subject, body)
     ...     except AppError as exc:
     ...         print(exc.message)
-    reminder_subject: unknown placeholder {name}; expected {label}, {study}, {contact} or {access}
+    reminder_subject: unknown placeholder {name}; expected {label}, {study}, {contact}, {deadline} or {access}
     reminder_subject: expected one line; a subject cannot contain a line break
     reminder_body: missing {access}, where the practitioner's way back to the study goes
     reminder_subject: a lone { or }; write {{ or }} for a brace
@@ -436,8 +438,9 @@ def _access(post: Post, token: str | None) -> str:
             f"{post.public_url}/link: a new link is e-mailed to this address.")
 
 
-def _values(post: Post, study: Study, p: Participant, token: str | None) -> dict[str, str]:
-    return {"label": p.label or "colleague", "study": study.title,
+def _values(post: Post, study: Study, p: Participant, token: str | None,
+            closes: str = "") -> dict[str, str]:
+    return {"label": p.label or "colleague", "study": study.title, "deadline": closes,
             "contact": study.contact or "the researcher who invited you",
             "link": post.link(token) if token else "", "access": _access(post, token)}
 
@@ -471,9 +474,11 @@ def _deliver(db: Session, post: Post, study: Study,
              template_of: Mapping[str, tuple[str, str]]) -> Sent:
     """Send the messages of ``jobs`` (their rows are committed) and record each result."""
     mails = []
+    closes = _deadline_words(deadline(db, study)) if jobs else ""
     for row, p, token in jobs:
         kind = row.kind
-        subject, body = render(kind, template_of[kind], _values(post, study, p, token))
+        subject, body = render(kind, template_of[kind],
+                               _values(post, study, p, token, closes))
         mails.append(Mail(p.email or "", subject, body))
     if post.mailer is None:
         errors = [NO_SERVER] * len(mails)
@@ -643,6 +648,7 @@ class Summary:
     sent: dict[str, int]
     failures: list[Failure]
     invitable: int
+    deadline: Deadline | None = None
 
 
 def summary(db: Session, post: Post, study: Study) -> Summary:
@@ -654,12 +660,13 @@ def summary(db: Session, post: Post, study: Study) -> Summary:
     failures = []
     for row, p in db.execute(select(Outbox, Participant).join(
             Participant, Participant.id == Outbox.participant_id).where(
-            Outbox.study_id == study.id, Outbox.sent_at.is_(None)).order_by(Outbox.id)):
+            Outbox.study_id == study.id, Outbox.sent_at.is_(None),
+            Participant.withdrawn_at.is_(None)).order_by(Outbox.id)):
         failures.append(Failure(p.label or rater_id(study.id, p.number),
                                 KIND_WORDS.get(row.kind, row.kind),
                                 row.error or "not sent yet", row.created_at))
     return Summary(post.mailer is not None, sent, failures,
-                   len(invitation_targets(db, study)))
+                   len(invitation_targets(db, study)), deadline(db, study))
 
 
 # ---------------------------------------------------------------- a link sent again
@@ -745,3 +752,167 @@ def resend_link(db: Session, post: Post, address: str, *, client: str = "",
                           client=client, detail=done.describe())
         sent += done.sent
     return sent
+
+
+# ---------------------------------------------------------------- deadlines
+
+#: Most hours before the deadline a reminder may be sent.
+MAX_REMIND_HOURS = 24 * 30
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The current round's deadline (naive UTC) and its reminder's time, if any."""
+
+    round: int
+    closes_at: dt.datetime
+    remind_at: dt.datetime | None
+
+
+def parse_deadline(closes_at: str, remind_hours: str, now: dt.datetime
+                   ) -> tuple[dt.datetime | None, int]:
+    """The deadline form's fields: ``closes_at`` as ``YYYY-MM-DDTHH:MM`` (UTC, in the
+    future; empty for no deadline) and ``remind_hours`` (whole hours before it, 0 for no
+    reminder, at most :data:`MAX_REMIND_HOURS`).
+
+    Examples
+    --------
+    >>> now = dt.datetime(2026, 12, 1, 12, 0)
+    >>> parse_deadline("2026-12-03T17:00", "24", now)
+    (datetime.datetime(2026, 12, 3, 17, 0), 24)
+    >>> parse_deadline("", "", now)
+    (None, 0)
+    >>> for when, hours in (("2026-12-01T11:00", "0"), ("3 Dec", "0"),
+    ...                     ("2026-12-03T17:00", "x")):
+    ...     try:
+    ...         parse_deadline(when, hours, now)
+    ...     except AppError as exc:
+    ...         print(exc.message)
+    closes_at: expected a time after now (2026-12-01 12:00 UTC), got 2026-12-01 11:00
+    closes_at: expected a date and time such as 2026-12-31T17:00 (UTC), got '3 Dec'
+    remind_hours: expected a whole number of hours from 0 to 720, got 'x'
+    """
+    text = closes_at.strip()
+    hours_text = remind_hours.strip() or "0"
+    if not hours_text.isascii() or not hours_text.isdigit() or int(hours_text) > MAX_REMIND_HOURS:
+        raise AppError(f"expected a whole number of hours from 0 to {MAX_REMIND_HOURS}, got "
+                       f"{hours_text[:20]!r}", status=422, field="remind_hours")
+    hours = int(hours_text)
+    if not text:
+        return None, hours
+    try:
+        when = dt.datetime.strptime(text[:16], "%Y-%m-%dT%H:%M") if len(text) in (16, 19) \
+            else None
+        if when is not None and len(text) == 19:
+            when = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        when = None
+    if when is None:
+        raise AppError(f"expected a date and time such as 2026-12-31T17:00 (UTC), got "
+                       f"{text[:40]!r}", status=422, field="closes_at")
+    if when <= now:
+        raise AppError(f"expected a time after now ({now:%Y-%m-%d %H:%M} UTC), got "
+                       f"{when:%Y-%m-%d %H:%M}", status=422, field="closes_at")
+    return when, hours
+
+
+def deadline(db: Session, study: Study) -> Deadline | None:
+    """The deadline set for the study's current round, if any."""
+    round_ = current_round(study)
+    if round_ is None:
+        return None
+    jobs = {j.kind: j for j in db.scalars(select(ScheduledJob).where(
+        ScheduledJob.study_id == study.id, ScheduledJob.round == round_,
+        ScheduledJob.done_at.is_(None)))}
+    close = jobs.get("close")
+    if close is None:
+        return None
+    remind_job = jobs.get("remind")
+    return Deadline(round_, close.due_at, remind_job.due_at if remind_job else None)
+
+
+def set_deadline(db: Session, study: Study, closes_at: str, remind_hours: str, *,
+                 actor: str, client: str = "", now: dt.datetime | None = None
+                 ) -> Deadline | None:
+    """Set (or, with an empty ``closes_at``, clear) the current round's deadline: the
+    round closes then by itself, and with ``remind_hours`` those who have not submitted
+    get a reminder that many hours before (when that is still to come). Replaces any
+    deadline set before; logged ``deadline_set``."""
+    now = now or utcnow()
+    round_ = current_round(study)
+    if round_ is None:
+        raise AppError("the study is closed", status=409, field="phase")
+    when, hours = parse_deadline(closes_at, remind_hours, now)
+    with writing(db):
+        _lock(db, study)
+        for job in db.scalars(select(ScheduledJob).where(ScheduledJob.study_id == study.id,
+                                                         ScheduledJob.done_at.is_(None))):
+            db.delete(job)
+        remind_at = None
+        if when is not None:
+            db.add(ScheduledJob(study_id=study.id, kind="close", round=round_, due_at=when))
+            if hours and when - dt.timedelta(hours=hours) > now:
+                remind_at = when - dt.timedelta(hours=hours)
+                db.add(ScheduledJob(study_id=study.id, kind="remind", round=round_,
+                                    due_at=remind_at))
+        detail = (f"round {round_} closes {when:%Y-%m-%d %H:%M} UTC"
+                  + (f", reminder {hours} hours before" if remind_at else "")
+                  if when else f"no deadline for round {round_}")
+        _audit.record(db, "deadline_set", actor=actor, study_id=study.id, client=client,
+                      detail=detail)
+        db.commit()
+    return Deadline(round_, when, remind_at) if when else None
+
+
+def _deadline_words(found: Deadline | None) -> str:
+    """The ``{deadline}`` of a message.
+
+    >>> _deadline_words(Deadline(1, dt.datetime(2026, 12, 3, 17, 0), None))
+    '3 December 2026, 17:00 UTC'
+    """
+    if found is None:
+        return "no deadline has been set"
+    return f"{found.closes_at.day} {found.closes_at:%B %Y, %H:%M} UTC"
+
+
+#: The actor of what the app does by itself at a set time.
+SCHEDULER = "scheduler"
+
+
+def run_due(db: Session, post: Post, now: dt.datetime) -> int:
+    """Run every job due by ``now`` that no other process has claimed: each is claimed
+    with one ``UPDATE ... WHERE done_at IS NULL`` (the process whose update changed the
+    row runs it, so several workers never run one twice). A job whose round has already
+    closed does nothing. Returns how many jobs this call ran."""
+    due = list(db.scalars(select(ScheduledJob.id).where(ScheduledJob.done_at.is_(None),
+                                                        ScheduledJob.due_at <= now)
+                          .order_by(ScheduledJob.due_at, ScheduledJob.id)))
+    ran = 0
+    for job_id in due:
+        with writing(db):
+            claimed = db.execute(update(ScheduledJob).where(
+                ScheduledJob.id == job_id, ScheduledJob.done_at.is_(None)).values(done_at=now))
+            db.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        job = db.get(ScheduledJob, job_id)
+        study = db.get(Study, job.study_id) if job is not None else None
+        if job is None or study is None or current_round(study) != job.round:
+            continue
+        ran += 1
+        if job.kind == "close":
+            _close_at_deadline(db, post, study)
+        elif post.mailer is not None:
+            remind(db, post, study, actor=SCHEDULER)
+    return ran
+
+
+def _close_at_deadline(db: Session, post: Post, study: Study) -> None:
+    from ._study import close_round
+
+    before = study.phase
+    with _audit.recording(db, "round_closed", actor=SCHEDULER, study_id=study.id,
+                          detail=lambda: f"deadline reached: {before} to {study.phase}"):
+        phase = close_round(db, study)
+    if phase == "round2":
+        notify_round2(db, post, study, actor=SCHEDULER)

@@ -5,7 +5,9 @@ many practitioners get one and that their unused links stop working; its ``POST`
 sends and goes back to the study page) and reminders (``.../mail/reminders``, the
 same way), sends unsent messages again (``POST .../mail/retry``) and edits the
 study's templates (``GET``/``POST .../mail/templates``; a template with a problem is
-shown again with it, and nothing is stored). Without a mail server (``dsk serve
+shown again with it, and nothing is stored). ``POST .../deadline`` sets the current
+round's deadline: the round closes by itself then, with a reminder some hours before
+(:func:`dsk.app._mail.run_due`, run by the app's scheduler loop). Without a mail server (``dsk serve
 --smtp``) the pages say so and nothing is sent. A practitioner who gave an e-mail
 address asks for their link again on the public page ``/link``: it answers the same
 whether or not the address is known (the work is done after the answer is sent) and
@@ -118,6 +120,25 @@ async def send_reminders(request: Request, study_id: int, core: State) -> Respon
 async def retry(request: Request, study_id: int, core: State) -> Response:
     """Send every unsent e-mail of the study again, then back to the study page."""
     return await _send(request, study_id, core, "retry")
+
+
+@router.post("/studies/{study_id}/deadline")
+async def set_deadline(request: Request, study_id: int, core: State) -> Response:
+    """Set or clear the current round's deadline (and its reminder), then back to the
+    study page."""
+    form = await request.form()
+    core.check_csrf(request, form)
+    client = core.client_address(request)
+    closes_at, hours = str(form.get("closes_at") or ""), str(form.get("remind_hours") or "")
+
+    def run() -> None:
+        with core.db() as db:
+            who, study, _ = core.study(db, request, study_id, "editor")
+            mail.set_deadline(db, study, closes_at, hours, client=client, now=core.clock(),
+                              actor=audit.researcher_actor(who.username))
+
+    await run_in_threadpool(run)
+    return RedirectResponse(f"/studies/{study_id}#deadline", status_code=303)
 
 
 def _templates_page(core: State, request: Request, who: object, study: object,

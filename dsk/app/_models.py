@@ -287,3 +287,19 @@ class Outbox(Base):
     #: why the last attempt failed ("" when it has not failed)
     error: Mapped[str] = mapped_column(String(300), default="", server_default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ScheduledJob(Base):
+    """Something due at a time: a round closing at its deadline (``close``) or a reminder
+    before it (``remind``), for round ``round``. The process that sets ``done_at`` (an
+    ``UPDATE ... WHERE done_at IS NULL``) runs it; no other does."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_due", "done_at", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    round: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

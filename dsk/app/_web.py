@@ -24,6 +24,8 @@ form can be sent again (an answer that did commit is refused a second time with 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -47,6 +49,7 @@ from dsk.catalogue import Catalogue, load_catalogue
 from . import (
     _audit_pages,
     _auth,
+    _mail,
     _mail_pages,
     _practitioner,
     _privacy,
@@ -118,8 +121,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Fewer worker threads than anyio's default 40: requests are short and
     # CPU-bound, and many threads fighting over the GIL stretch the tail.
     anyio.to_thread.current_default_thread_limiter().total_tokens = core.threads
+    scheduler = (asyncio.create_task(_scheduler(core)) if core.scheduler_seconds > 0
+                 else None)
     yield
+    if scheduler is not None:
+        scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler
     core.engine.dispose()
+
+
+def _run_due(core: AppState) -> int:
+    with core.db() as db:
+        return _mail.run_due(db, core.post, core.clock())
+
+
+async def _scheduler(core: AppState) -> None:
+    """Every ``scheduler_seconds``, run the deadlines and reminders that are due
+    (:func:`dsk.app._mail.run_due`; each is claimed by one process only). A failure
+    (the database unreachable, say) is logged and tried again next time."""
+    while True:
+        await asyncio.sleep(core.scheduler_seconds)
+        try:
+            await anyio.to_thread.run_sync(_run_due, core)
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive one failure
+            _log.warning("scheduled jobs not run: %s", " ".join(str(exc).split())[:200])
 
 
 async def _form_guard(request: Request) -> None:
@@ -211,7 +237,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
                login_max_delay: float = 900.0, catalogue: Catalogue | None = None,
                migrate: bool = True, threads: int = 8, public_url: str = DEFAULT_PUBLIC_URL,
                secure_cookies: bool = False, trusted_proxies: Sequence[str] = (),
-               smtp_url: str | None = None) -> FastAPI:
+               smtp_url: str | None = None, scheduler_seconds: float = 5.0) -> FastAPI:
     """Build the scoring app on a database (``sqlite:///file``, a path, or ``postgresql://``).
 
     The schema is brought up to date with the bundled Alembic migrations unless
@@ -230,11 +256,12 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
 
     ``smtp_url`` (``--smtp``, see :func:`dsk.app._mail.parse_smtp_url`) is the mail
     server invitations, reminders and links are sent through; without it the app sends
-    no e-mail and its pages say so.
+    no e-mail and its pages say so. Every ``scheduler_seconds`` (0: never) the app
+    closes the rounds whose deadline has passed and sends the reminders due.
     """
     core = AppState(str(db_url), login_attempts, login_delay, login_max_delay,
                     catalogue if catalogue is not None else load_catalogue(), migrate, threads,
-                    public_url, secure_cookies, trusted_proxies, smtp_url)
+                    public_url, secure_cookies, trusted_proxies, smtp_url, scheduler_seconds)
     app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=_lifespan, dependencies=[Depends(_form_guard)])
     app.state.core = core

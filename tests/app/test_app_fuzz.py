@@ -308,6 +308,11 @@ SPECS: dict[tuple[str, str], Spec] = {
         for kind, (subject, body) in _mail.DEFAULTS.items()
         for part, text in (("subject", subject), ("body", body))},
         examples=40, reaches=(303, 422)),
+    ("POST", "/studies/{study_id}/deadline"): Spec("owner", {
+        "closes_at": st.sampled_from(["2099-01-01T12:00", "", "2020-01-01T00:00", "3 Dec",
+                                      "2099-02-30T12:00", "2099-01-01T12:00:00"]),
+        "remind_hours": st.sampled_from(["24", "0", "", "721", "x"])},
+        reaches=(303, 422)),
     ("GET", "/link"): Spec("anonymous", query={"sent": st.sampled_from(["1", "0", ""])},
                            reaches=(200,)),
     ("POST", "/link"): Spec("anonymous", {

@@ -272,8 +272,8 @@ def test_templates_are_checked_and_used(smtp: SmtpServer, mailing: Researcher) -
 
     r = save(reminder_body="Hello {name}, {access}")
     assert r.status_code == 422
-    assert "reminder_body: unknown placeholder {name}; expected {label}, {study}, {contact} " \
-           "or {access}" in r.text
+    assert "reminder_body: unknown placeholder {name}; expected {label}, {study}, {contact}, " \
+           "{deadline} or {access}" in r.text
     r = save(invitation_subject="Hi\r\nBcc: everyone@example.org")
     assert r.status_code == 422 and "invitation_subject: expected one line" in r.text
     r = save(invitation_body="No link here")
@@ -329,7 +329,7 @@ def test_a_failure_never_stores_the_password_or_address(smtp: SmtpServer) -> Non
 
 
 def test_migration_0009_on_and_off(db_url: str) -> None:
-    """The templates and outbox tables come with 0009 and go with it; nothing else does."""
+    """The templates, outbox and scheduled jobs tables come with 0009 and go with it; nothing else does."""
     import sqlalchemy as sa
     from alembic import command
     from alembic.config import Config
@@ -341,7 +341,7 @@ def test_migration_0009_on_and_off(db_url: str) -> None:
     assert "outbox" not in sa.inspect(engine).get_table_names()
     upgrade(engine)
     tables = set(sa.inspect(engine).get_table_names())
-    assert {"outbox", "mail_templates"} <= tables
+    assert {"outbox", "mail_templates", "scheduled_jobs"} <= tables
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as conn:
@@ -352,5 +352,88 @@ def test_migration_0009_on_and_off(db_url: str) -> None:
             config.attributes["connection"] = conn
             command.downgrade(config, "0008")
     after = set(sa.inspect(engine).get_table_names())
-    assert tables - after == {"outbox", "mail_templates"}
+    assert tables - after == {"outbox", "mail_templates", "scheduled_jobs"}
     engine.dispose()
+
+
+def test_a_deadline_reminds_then_closes_the_round(make_client: Callable[..., Any],
+                                                  smtp: SmtpServer,
+                                                  mailing: Researcher) -> None:
+    import datetime as dt
+
+    core = _core(mailing)
+    start = dt.datetime(2026, 12, 1, 9, 0)
+    core.clock = lambda: start
+    study = _study(mailing)
+    _confirm_and_send(mailing, study, "invitations")
+    links = {m["To"]: _link_in(m) for m in smtp.inbox.take()}
+    anna = _practitioner(make_client, smtp, links["anna@example.org"])
+    anna.consent()
+    anna.play_round()
+    page = mailing.client.get(f"/studies/{study}").text
+    assert "No deadline: the round stays open" in page
+
+    def set_deadline(closes_at: str, hours: str) -> Any:
+        return mailing.client.post(f"/studies/{study}/deadline", data={
+            "closes_at": closes_at, "remind_hours": hours, "csrf_token": csrf_of(page)})
+
+    r = set_deadline("2026-12-01T08:00", "24")
+    assert r.status_code == 422 and "closes_at: expected a time after now" in r.text
+    r = set_deadline("2026-12-03T17:00", "24")
+    assert r.status_code == 200
+    assert "Round 1 closes by itself on <strong>2026-12-03 17:00 UTC</strong>, with a " \
+           "reminder e-mailed on 2026-12-02 17:00 UTC" in r.text
+
+    def run(at: dt.datetime) -> int:
+        with core.db() as db:
+            return mail.run_due(db, core.post, at)
+
+    assert run(dt.datetime(2026, 12, 2, 16, 59)) == 0 and smtp.inbox.take() == []
+    reminder_time = dt.datetime(2026, 12, 2, 17, 0)
+    assert run(reminder_time) == 1
+    assert run(reminder_time) == 0  # claimed once: a second process finds nothing to do
+    got = smtp.inbox.take()
+    assert sorted(m["To"] for m in got) == ["Cara@Example.org", "ben@example.org"]
+    assert "deadline: 3 December 2026, 17:00 UTC" in got[0].get_content()
+    assert run(dt.datetime(2026, 12, 3, 17, 1)) == 1
+    assert "Round 2 open" in mailing.client.get(f"/studies/{study}").text
+    assert [m["To"] for m in smtp.inbox.take()] == ["anna@example.org"]
+    trail = _audit_text(mailing)
+    assert "scheduler round_closed deadline reached: round1 to round2" in trail
+    assert "scheduler reminders_sent 2 sent, 0 failed" in trail
+    assert "deadline_set round 1 closes 2026-12-03 17:00 UTC, reminder 24 hours before" in trail
+
+
+def test_the_scheduler_loop_closes_a_round_at_its_deadline(db_url: str) -> None:
+    import datetime as dt
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from dsk.app import _study as st
+    from dsk.app import create_app
+    from dsk.app._models import Study
+
+    app = create_app(db_url, scheduler_seconds=0.05)
+    core = app.state.core
+    with core.db() as db:
+        ada = st.create_researcher(db, "ada", "a long passphrase")
+        study = st.create_study(db, owner=ada, title="Pilot", set_id="training-12",
+                                deck_size=2, n_participants=2, rounds=1,
+                                catalogue=core.catalogue)
+        mail.set_deadline(db, study, "2026-12-03T17:00", "0", actor="cli",
+                          now=dt.datetime(2026, 12, 1))
+        study_id = study.id
+    core.clock = lambda: dt.datetime(2026, 12, 4)
+    with TestClient(app):
+        for _ in range(400):
+            with core.db() as db:
+                found = db.get(Study, study_id)
+                assert found is not None
+                if found.phase == "closed":
+                    break
+            time.sleep(0.05)
+    with core.db() as db:
+        found = db.get(Study, study_id)
+        assert found is not None and found.phase == "closed"
+    core.engine.dispose()

@@ -118,6 +118,7 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("POST", "/studies/{study_id}/mail/retry"): study_role("editor", 409),
     ("GET", "/studies/{study_id}/mail/templates"): study_role("editor", 200),
     ("POST", "/studies/{study_id}/mail/templates"): study_role("editor", 303),
+    ("POST", "/studies/{study_id}/deadline"): study_role("editor", 303),
     ("GET", "/link"): everyone(200),
     ("POST", "/link"): everyone(303),
 }
@@ -222,6 +223,8 @@ def _form(world: World, role: str, path: str) -> dict[str, Any]:
             f"{kind}_{part}": text for kind, (subject, body) in DEFAULTS.items()
             for part, text in (("subject", subject), ("body", body))},
         "/link": lambda: {"email": f"someone-{n}@example.org"},
+        "/studies/{study_id}/deadline":
+            lambda: {"closes_at": "2099-01-01T12:00", "remind_hours": "24"},
     }
     return forms.get(path, dict)()
 

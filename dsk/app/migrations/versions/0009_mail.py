@@ -1,4 +1,5 @@
-"""E-mail: the study's editable message templates and the outbox of messages sent.
+"""E-mail: the study's editable message templates, the outbox of messages sent, and
+scheduled jobs (a round closing at its deadline, a reminder before it).
 
 Revision ID: 0009
 Revises: 0008
@@ -7,7 +8,8 @@ Create Date: 2026-12-01
 Two new tables, empty at first: ``mail_templates`` (a study's own subject and body of the
 invitation, reminder and round-2 notice; a study without a row uses the defaults) and
 ``outbox`` (one row per e-mail: to which participant, what kind, when it was sent or
-why it failed; never the address, the link or the body).
+why it failed; never the address, the link or the body) and ``scheduled_jobs`` (what is
+due when; ``done_at`` is set by the one process that claims it).
 """
 
 from __future__ import annotations
@@ -45,9 +47,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_study_kind", "outbox", ["study_id", "kind"])
     op.create_index("ix_outbox_participant_id", "outbox", ["participant_id"])
+    op.create_table(
+        "scheduled_jobs",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("study_id", sa.Integer(), sa.ForeignKey("studies.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("due_at", sa.DateTime(), nullable=False),
+        sa.Column("done_at", sa.DateTime(), nullable=True),
+    )
+    op.create_index("ix_scheduled_jobs_study_id", "scheduled_jobs", ["study_id"])
+    op.create_index("ix_scheduled_jobs_due", "scheduled_jobs", ["done_at", "due_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_scheduled_jobs_due", table_name="scheduled_jobs")
+    op.drop_index("ix_scheduled_jobs_study_id", table_name="scheduled_jobs")
+    op.drop_table("scheduled_jobs")
     op.drop_index("ix_outbox_participant_id", table_name="outbox")
     op.drop_index("ix_outbox_study_kind", table_name="outbox")
     op.drop_table("outbox")
