@@ -238,7 +238,10 @@ def _describe(exc: BaseException, config: SmtpConfig) -> str:
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return f"the mail server {config.host}:{config.port} closed the connection"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return "the mail server does not support STARTTLS (use starttls=0 or smtps://)"
+        return ("the mail server does not support what this message needs (STARTTLS, or "
+                "an address that is not ASCII)")
+    if isinstance(exc, ValueError):
+        return "the message could not be written (a line break in a header?)"
     if isinstance(exc, OSError):
         why = exc.strerror or type(exc).__name__
         return f"cannot reach the mail server {config.host}:{config.port} ({why})"
@@ -296,7 +299,8 @@ class Mailer:
                     try:
                         smtp.send_message(self.message(mail))
                     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
-                            smtplib.SMTPDataError) as exc:
+                            smtplib.SMTPDataError, smtplib.SMTPNotSupportedError,
+                            ValueError) as exc:  # this message only; the next may go
                         errors[i] = _describe(exc, self.config)
                     done = i + 1
         except (OSError, smtplib.SMTPException, ValueError) as exc:

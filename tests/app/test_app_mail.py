@@ -36,6 +36,15 @@ class Inbox:
     """What the local SMTP server received."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    #: addresses the server refuses (550)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -437,3 +446,23 @@ def test_the_scheduler_loop_closes_a_round_at_its_deadline(db_url: str) -> None:
         found = db.get(Study, study_id)
         assert found is not None and found.phase == "closed"
     core.engine.dispose()
+
+
+def test_one_refused_address_does_not_stop_the_others(smtp: SmtpServer,
+                                                      mailing: Researcher) -> None:
+    study = _study(mailing)
+    smtp.inbox.refuse.add("ben@example.org")
+    page = _confirm_and_send(mailing, study, "invitations").text
+    assert sorted(m["To"] for m in smtp.inbox.take()) == ["Cara@Example.org",
+                                                           "anna@example.org"]
+    failures = page[page.index('id="mail-failures"'):page.index("</table>",
+                                                                 page.index('id="mail-failures"'))]
+    assert "Ben" in failures and "the mail server refused the address" in failures
+    assert "ben@example.org" not in failures
+    with _core(mailing).db() as db:
+        errors = [r.error for r in db.scalars(select(Outbox))]
+    assert sorted(errors) == ["", "", "the mail server refused the address"]
+    smtp.inbox.refuse.clear()
+    r = mailing.client.post(f"/studies/{study}/mail/retry", data={"csrf_token": csrf_of(page)})
+    assert [m["To"] for m in smtp.inbox.take()] == ["ben@example.org"]
+    assert 'id="mail-failures"' not in r.text
