@@ -379,6 +379,7 @@ def test_a_deadline_reminds_then_closes_the_round(make_client: Callable[..., Any
     anna = _practitioner(make_client, smtp, links["anna@example.org"])
     anna.consent()
     anna.play_round()
+    assert "Round 2 opens when the researcher opens it." in anna.page().text
     page = mailing.client.get(f"/studies/{study}").text
     assert "No deadline: the round stays open" in page
 
@@ -392,6 +393,8 @@ def test_a_deadline_reminds_then_closes_the_round(make_client: Callable[..., Any
     assert r.status_code == 200
     assert "Round 1 closes by itself on <strong>2026-12-03 17:00 UTC</strong>, with a " \
            "reminder e-mailed on 2026-12-02 17:00 UTC" in r.text
+    # the practitioner who has submitted round 1 is told when round 2 opens
+    assert "Round 2 opens on Thursday 3 December 2026 at 17:00 (UTC)." in anna.page().text
 
     def run(at: dt.datetime) -> int:
         with core.db() as db:
