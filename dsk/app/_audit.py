@@ -85,6 +85,13 @@ ACTIONS: dict[str, str] = {
     "purged": "purged data past its retention date",
     "audit_viewed": "viewed the audit trail",
     "audit_exported": "exported the audit trail",
+    "invitations_sent": "sent invitations by e-mail",
+    "reminders_sent": "sent reminders by e-mail",
+    "round2_notices_sent": "e-mailed the round-2 notice",
+    "mail_retried": "sent unsent e-mails again",
+    "mail_templates_changed": "changed the e-mail templates",
+    "link_resent": "e-mailed a practitioner their link again, on request",
+    "deadline_set": "set the round's deadline",
 }
 
 #: Longest user name, as typed, that names the actor of a failed log-in.

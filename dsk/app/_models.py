@@ -253,3 +253,53 @@ class RoundSubmission(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
                                           index=True)
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MailTemplate(Base):
+    """A study's own subject and body for one kind of e-mail (invitation, reminder,
+    round-2 notice); without a row the default of :mod:`dsk.app._mail` is used."""
+
+    __tablename__ = "mail_templates"
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class Outbox(Base):
+    """One e-mail to a participant: its kind, and when it was sent or why it failed.
+
+    Never the address, the link or the body (a link is stored only as its hash, on the
+    participant)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_study_kind", "study_id", "kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True)
+    #: one of :data:`dsk.app._mail.KINDS`, or ``link`` (sent again on request)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: when the mail server accepted it (null: not yet, or it failed)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: why the last attempt failed ("" when it has not failed)
+    error: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ScheduledJob(Base):
+    """Something due at a time: a round closing at its deadline (``close``) or a reminder
+    before it (``remind``), for round ``round``. The process that sets ``done_at`` (an
+    ``UPDATE ... WHERE done_at IS NULL``) runs it; no other does."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_due", "done_at", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    round: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

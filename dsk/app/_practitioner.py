@@ -48,9 +48,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from . import _audit as audit
+from . import _mail
 from . import _study as st
 from ._models import Draft, Participant, RoundSubmission, Study, utcnow
 from ._models import Response as Answer
@@ -241,8 +242,13 @@ def submitted(db: Session, p: Participant, round_: int) -> bool:
 
 
 def round2_opening(study: Study) -> dt.datetime | None:
-    """When round 2 is due to open, if the researcher set a date (none can be set yet)."""
-    return None
+    """When round 2 is due to open: round 1's deadline, if the researcher set one
+    (:func:`dsk.app._mail.deadline`, read in the session ``study`` belongs to)."""
+    db = object_session(study)
+    if db is None or study.phase != "round1":
+        return None
+    found = _mail.deadline(db, study)
+    return found.closes_at if found else None
 
 
 @dataclass(frozen=True, order=True)

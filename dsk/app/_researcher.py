@@ -36,6 +36,7 @@ from starlette.datastructures import FormData, UploadFile
 from dsk.io import write_table
 
 from . import _audit as audit
+from . import _mail as mail
 from . import _study as st
 from ._models import Researcher, Study
 from ._ops import study_survey
@@ -169,6 +170,7 @@ def study_page(request: Request, study_id: int, core: State,
         page = core.render(request, "study.html", researcher=who, study=study, role=role,
                            rows=st.progress(db, study), phases=PHASES,
                            monitor=monitoring(db, study, core.professions, hours=hours),
+                           mail=mail.summary(db, core.post, study),
                            sites=st.sites_of(study), professions=core.professions,
                            collaborators=st.collaborators(db, study) if role == "owner" else [],
                            reasons=st.round1_reasons(db, study)
@@ -235,8 +237,16 @@ async def move_site(request: Request, study_id: int, core: State) -> Response:
 
 @router.post("/studies/{study_id}/close")
 async def close(request: Request, study_id: int, core: State) -> Response:
-    return await _act_on_study(request, study_id, core, "editor",
-                               lambda db, _, study, form: st.close_round(db, study),
+    """Close the current round; when round 2 opens, everyone with an e-mail address who
+    submitted round 1 is told so by e-mail (:func:`dsk.app._mail.notify_round2`)."""
+    client = core.client_address(request)
+
+    def act(db: Session, who: Researcher, study: Study, form: FormData) -> None:
+        if st.close_round(db, study) == "round2":
+            mail.notify_round2(db, core.post, study, client=client,
+                               actor=audit.researcher_actor(who.username))
+
+    return await _act_on_study(request, study_id, core, "editor", act,
                                action="round_closed", detail=lambda db, study, form:
                                f"now {PHASES[study.phase].lower()}")
 

@@ -11,9 +11,10 @@ it sits in the data flow.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,7 @@ from dsk.sets import bundled_sets, load_set
 
 from . import _study as st
 from ._db import make_engine, upgrade
+from ._mail import Mailer, Post, parse_smtp_url
 from ._models import Participant, Researcher, ResearcherSession, Setting, Study, utcnow
 from ._security import LoginLimiter, Signer, forwarded_client, token_hash, trusted_networks
 
@@ -118,7 +120,8 @@ class AppState:
     def __init__(self, db_url: str, login_attempts: int, login_delay: float,
                  login_max_delay: float, catalogue: Catalogue, migrate: bool, threads: int,
                  public_url: str = DEFAULT_PUBLIC_URL, secure_cookies: bool = False,
-                 trusted_proxies: Iterable[str] = ()) -> None:
+                 trusted_proxies: Iterable[str] = (), smtp_url: str | None = None,
+                 scheduler_seconds: float = 5.0) -> None:
         #: Proxies whose ``X-Forwarded-For`` is believed (see :meth:`client_address`).
         self.trusted_proxies = trusted_networks(trusted_proxies)
         #: The origin participant links are built from and posted forms must come from.
@@ -126,6 +129,13 @@ class AppState:
         if secure_cookies and not self.public_url.startswith("https://"):
             raise ValueError(f"public_url: secure cookies need an https:// public URL, got "
                              f"{self.public_url!r}")
+        #: The mail server (``post.mailer`` is None without one) and the links' base URL.
+        self.post = Post(Mailer(parse_smtp_url(smtp_url)) if smtp_url else None,
+                         self.public_url)
+        #: Seconds between two looks for due deadlines and reminders (0: never look).
+        self.scheduler_seconds = scheduler_seconds
+        #: The time (naive UTC) deadlines are measured by; tests replace it.
+        self.clock: Callable[[], dt.datetime] = utcnow
         #: ``Secure`` cookies named with the ``__Host-`` prefix, and HSTS (behind TLS).
         self.secure_cookies = secure_cookies
         prefix = "__Host-" if secure_cookies else ""

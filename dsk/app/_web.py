@@ -10,7 +10,8 @@ templates, catalogue labels), keeps it on ``app.state.core`` and includes the
 routers: ``_public`` (health check), ``_auth`` (log-in, log-out), ``_researcher``
 (studies, links, exports), ``_practitioner`` (consent, scoring, round 2) and
 ``_audit_pages`` (the audit trail's pages) and ``_roster_pages`` (participant list,
-re-issued links, confirmation pages). Handlers
+re-issued links, confirmation pages) and ``_mail_pages`` (e-mail: invitations,
+reminders, templates, a link sent again). Handlers
 receive the state through a dependency, not a closure. One app-wide dependency,
 ``_form_guard``, checks every posted form (:func:`dsk.app._study.check_form`) before
 any handler sees it.
@@ -23,6 +24,8 @@ form can be sent again (an answer that did commit is refused a second time with 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -43,7 +46,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsk.catalogue import Catalogue, load_catalogue
 
-from . import _audit_pages, _auth, _practitioner, _privacy, _public, _researcher, _roster_pages
+from . import (
+    _audit_pages,
+    _auth,
+    _mail,
+    _mail_pages,
+    _practitioner,
+    _privacy,
+    _public,
+    _researcher,
+    _roster_pages,
+)
 from . import _study as st
 from ._security import new_token
 from ._state import DEFAULT_PUBLIC_URL, HERE, HSTS, PARTICIPANT_DAYS, AppState, Redirect, state_of
@@ -108,8 +121,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Fewer worker threads than anyio's default 40: requests are short and
     # CPU-bound, and many threads fighting over the GIL stretch the tail.
     anyio.to_thread.current_default_thread_limiter().total_tokens = core.threads
+    scheduler = (asyncio.create_task(_scheduler(core)) if core.scheduler_seconds > 0
+                 else None)
     yield
+    if scheduler is not None:
+        scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler
     core.engine.dispose()
+
+
+def _run_due(core: AppState) -> int:
+    with core.db() as db:
+        return _mail.run_due(db, core.post, core.clock())
+
+
+async def _scheduler(core: AppState) -> None:
+    """Every ``scheduler_seconds``, run the deadlines and reminders that are due
+    (:func:`dsk.app._mail.run_due`; each is claimed by one process only). A failure
+    (the database unreachable, say) is logged and tried again next time."""
+    while True:
+        await asyncio.sleep(core.scheduler_seconds)
+        try:
+            await anyio.to_thread.run_sync(_run_due, core)
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive one failure
+            _log.warning("scheduled jobs not run: %s", " ".join(str(exc).split())[:200])
 
 
 async def _form_guard(request: Request) -> None:
@@ -200,7 +236,8 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
 def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: float = 2.0,
                login_max_delay: float = 900.0, catalogue: Catalogue | None = None,
                migrate: bool = True, threads: int = 8, public_url: str = DEFAULT_PUBLIC_URL,
-               secure_cookies: bool = False, trusted_proxies: Sequence[str] = ()) -> FastAPI:
+               secure_cookies: bool = False, trusted_proxies: Sequence[str] = (),
+               smtp_url: str | None = None, scheduler_seconds: float = 5.0) -> FastAPI:
     """Build the scoring app on a database (``sqlite:///file``, a path, or ``postgresql://``).
 
     The schema is brought up to date with the bundled Alembic migrations unless
@@ -216,10 +253,15 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     at each further failure up to ``login_max_delay``. ``trusted_proxies`` (addresses
     or networks, ``--trusted-proxy``) are the reverse proxies whose ``X-Forwarded-For``
     names the client; from anyone else that header is ignored.
+
+    ``smtp_url`` (``--smtp``, see :func:`dsk.app._mail.parse_smtp_url`) is the mail
+    server invitations, reminders and links are sent through; without it the app sends
+    no e-mail and its pages say so. Every ``scheduler_seconds`` (0: never) the app
+    closes the rounds whose deadline has passed and sends the reminders due.
     """
     core = AppState(str(db_url), login_attempts, login_delay, login_max_delay,
                     catalogue if catalogue is not None else load_catalogue(), migrate, threads,
-                    public_url, secure_cookies, trusted_proxies)
+                    public_url, secure_cookies, trusted_proxies, smtp_url, scheduler_seconds)
     app = FastAPI(title="dsk scoring", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=_lifespan, dependencies=[Depends(_form_guard)])
     app.state.core = core
@@ -232,6 +274,7 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     app.exception_handler(PoolTimeout)(_database_down)
     app.exception_handler(RequestValidationError)(_invalid)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
-                   _audit_pages.router, _privacy.router, _roster_pages.router):
+                   _audit_pages.router, _privacy.router, _roster_pages.router,
+                   _mail_pages.router):
         _add_routes(app, router)
     return app

@@ -137,6 +137,11 @@ def serve(
     workers: Annotated[int, typer.Option(
         "--workers", help="Worker processes (several need a postgresql:// --db; SQLite is "
                           "served by one).")] = 1,
+    smtp: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--smtp", envvar="DSK_SMTP_URL", show_envvar=True,
+        help="Mail server for invitations, reminders and links: "
+             "smtp://[USER:PASSWORD@]HOST[:PORT]?from=ADDRESS[&starttls=0|1], or smtps:// "
+             "for implicit TLS. Without it the app sends no e-mail.")] = None,
 ) -> None:
     """Run the practitioners' scoring web app (migrates the database first)."""
     from dsk.app import _asgi, create_app
@@ -149,6 +154,8 @@ def serve(
     settings: dict[str, Any] = {"db_url": db, "public_url": public_url,
                                 "secure_cookies": secure_cookies,
                                 "trusted_proxies": trusted_proxy or []}
+    if smtp:
+        settings["smtp_url"] = smtp
     try:
         _asgi.check_workers(db, workers)
         if access_log is not None:
@@ -162,7 +169,8 @@ def serve(
         raise fail(str(exc)) from exc
     console.print(f"dsk scoring app on http://{host}:{port}/, links to {public_url} "
                   f"(database {db}"
-                  f"{f', {workers} worker processes' if workers > 1 else ''}); Ctrl-C stops it")
+                  f"{f', {workers} worker processes' if workers > 1 else ''}"
+                  f"{', e-mail on' if smtp else ', no e-mail'}); Ctrl-C stops it")
     _asgi.run(app, settings, workers, host=host, port=port, **server_options(access_log))
 
 

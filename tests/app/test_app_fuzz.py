@@ -67,7 +67,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from dsk.app import _security, create_app
+from dsk.app import _mail, _security, create_app
 from dsk.app import _study as sv
 from dsk.app._models import Participant, Researcher, ResearcherSession, Study, utcnow
 from dsk.app._security import new_token, token_hash
@@ -295,6 +295,29 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/s/submit"): Spec("scratch_practitioner", {"round": ints(1, 2)},
                                 reaches=(303,)),
     ("POST", "/s/leave"): Spec("scratch_practitioner", reaches=(303,)),
+    # e-mail: the world's app has no mail server, so sending is refused (409), never tried
+    ("GET", "/studies/{study_id}/mail/invitations"): Spec("owner", reaches=(200,)),
+    ("POST", "/studies/{study_id}/mail/invitations"): Spec("owner", reaches=(409,)),
+    ("GET", "/studies/{study_id}/mail/reminders"): Spec("owner", reaches=(200,)),
+    ("POST", "/studies/{study_id}/mail/reminders"): Spec("owner", reaches=(409,)),
+    ("POST", "/studies/{study_id}/mail/retry"): Spec("owner", reaches=(409,)),
+    ("GET", "/studies/{study_id}/mail/templates"): Spec("owner", reaches=(200,)),
+    ("POST", "/studies/{study_id}/mail/templates"): Spec("owner", {
+        f"{kind}_{part}": st.sampled_from([text, text, "Hi {name}", "a\r\nBcc: x@y.org",
+                                           "{", "{link!r}", "{access}", "{link}"]) | TEXT
+        for kind, (subject, body) in _mail.DEFAULTS.items()
+        for part, text in (("subject", subject), ("body", body))},
+        examples=40, reaches=(303, 422)),
+    ("POST", "/studies/{study_id}/deadline"): Spec("owner", {
+        "closes_at": st.sampled_from(["2099-01-01T12:00", "", "2020-01-01T00:00", "3 Dec",
+                                      "2099-02-30T12:00", "2099-01-01T12:00:00"]),
+        "remind_hours": st.sampled_from(["24", "0", "", "721", "x"])},
+        reaches=(303, 422)),
+    ("GET", "/link"): Spec("anonymous", query={"sent": st.sampled_from(["1", "0", ""])},
+                           reaches=(200,)),
+    ("POST", "/link"): Spec("anonymous", {
+        "email": st.sampled_from(["anna@example.org", "nobody@example.org", "x@", ""])},
+        reaches=(303, 422)),
     # the audit trail
     ("GET", "/studies/{study_id}/audit"): Spec("owner", reaches=(200, 404)),
     ("GET", "/studies/{study_id}/audit.csv"): Spec("owner", query={

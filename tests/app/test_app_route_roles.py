@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from dsk.app import _study as st
 from dsk.app import create_app
+from dsk.app._mail import DEFAULTS
 from dsk.app._models import Participant, ResearcherSession, utcnow
 from dsk.app._security import new_token, token_hash
 from dsk.app._state import RESEARCHER_COOKIE
@@ -109,6 +110,17 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("POST", "/studies/{study_id}/participants/add"): study_role("editor", 303),
     ("GET", "/studies/{study_id}/participants/{number}/reissue"): study_role("editor", 200),
     ("POST", "/studies/{study_id}/participants/{number}/reissue"): study_role("editor", 200),
+    # e-mail (this app has no mail server: sending is refused with a 409 saying so)
+    ("GET", "/studies/{study_id}/mail/invitations"): study_role("editor", 200),
+    ("POST", "/studies/{study_id}/mail/invitations"): study_role("editor", 409),
+    ("GET", "/studies/{study_id}/mail/reminders"): study_role("editor", 200),
+    ("POST", "/studies/{study_id}/mail/reminders"): study_role("editor", 409),
+    ("POST", "/studies/{study_id}/mail/retry"): study_role("editor", 409),
+    ("GET", "/studies/{study_id}/mail/templates"): study_role("editor", 200),
+    ("POST", "/studies/{study_id}/mail/templates"): study_role("editor", 303),
+    ("POST", "/studies/{study_id}/deadline"): study_role("editor", 303),
+    ("GET", "/link"): everyone(200),
+    ("POST", "/link"): everyone(303),
 }
 #: Files sent with the form of a route (name: (file name, bytes, type)).
 FILES: dict[str, dict[str, tuple[str, bytes, str]]] = {
@@ -207,6 +219,12 @@ def _form(world: World, role: str, path: str) -> dict[str, Any]:
         "/studies/{study_id}/delete": lambda: {"confirm_title": "Case"},
         "/s/submit": lambda: {"round": "1"},
         "/studies/{study_id}/participants/add": lambda: {"count": "1", "site": "York"},
+        "/studies/{study_id}/mail/templates": lambda: {
+            f"{kind}_{part}": text for kind, (subject, body) in DEFAULTS.items()
+            for part, text in (("subject", subject), ("body", body))},
+        "/link": lambda: {"email": f"someone-{n}@example.org"},
+        "/studies/{study_id}/deadline":
+            lambda: {"closes_at": "2099-01-01T12:00", "remind_hours": "24"},
     }
     return forms.get(path, dict)()
 
