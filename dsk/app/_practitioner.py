@@ -194,8 +194,16 @@ def store_answer(db: Session, p: Participant, vignette_id: str, round_: int,
     old = db.scalar(select(Answer).where(Answer.participant_id == p.id,
                                          Answer.vignette_id == vignette_id,
                                          Answer.round == round_))
+
+    def drop_draft(db: Session) -> None:
+        """The case's draft goes with the answer, in its transaction (kept if it fails)."""
+        if draft is not None:
+            db.execute(delete(Draft).where(Draft.participant_id == p.id,
+                                           Draft.round == round_,
+                                           Draft.vignette_id == vignette_id))
+
     if old is None:
-        st.save_answer(db, p, vignette_id, round_, answer, elapsed, nonce)
+        st.save_answer(db, p, vignette_id, round_, answer, elapsed, nonce, also=drop_draft)
     else:
         replayed = st.AppError(
             f"this form was already submitted: vignette {vignette_id!r} already has your "
@@ -226,14 +234,11 @@ def store_answer(db: Session, p: Participant, vignette_id: str, round_: int,
                 if changed.rowcount != 1:  # type: ignore[attr-defined]
                     db.rollback()
                     raise replayed
+                drop_draft(db)
                 db.commit()
         except IntegrityError:
             db.rollback()
             raise replayed from None
-    with st.writing(db):
-        db.execute(delete(Draft).where(Draft.participant_id == p.id, Draft.round == round_,
-                                       Draft.vignette_id == vignette_id))
-        db.commit()
 
 
 def submitted(db: Session, p: Participant, round_: int) -> bool:

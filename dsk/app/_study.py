@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -914,8 +914,13 @@ def parse_answer(form: Any, catalogue: Catalogue) -> tuple[Answer | None, dict[s
 
 
 def save_answer(db: Session, participant: Participant, vignette_id: str, round_: int,
-                answer: Answer, seconds: float, nonce: str) -> Response:
-    """Store one answer; refuse a second answer or a replayed form with a clear message."""
+                answer: Answer, seconds: float, nonce: str,
+                also: Callable[[Session], None] | None = None) -> Response:
+    """Store one answer; refuse a second answer or a replayed form with a clear message.
+
+    ``also`` runs in the same transaction, under the write lock, just before the commit
+    (the scoring page drops the case's draft there: one transaction per submission).
+    """
     response = Response(
         study_id=participant.study_id, participant_id=participant.id, vignette_id=vignette_id,
         round=round_, need_level=answer.need_level, confidence=answer.confidence,
@@ -932,6 +937,8 @@ def save_answer(db: Session, participant: Participant, vignette_id: str, round_:
                 db.rollback()
                 raise AppError("you have withdrawn from this study; your answer was not "
                                "saved", status=409, field="session")
+            if also is not None:
+                also(db)
             db.commit()
     except IntegrityError:
         db.rollback()
