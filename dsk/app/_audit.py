@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -50,6 +50,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ._db import writing
 from ._models import AuditEvent, Study
 
 #: Every action the trail records, with the words its pages and exports use.
@@ -143,7 +144,7 @@ def record_now(db: Session, action: str, *, actor: str, study_id: int | None = N
     """Add one line and commit it at once: for views and exports, which change nothing
     else (under the SQLite write lock, as :func:`dsk.app._study.writing`)."""
     record(db, action, actor=actor, study_id=study_id, detail=detail, client=client)
-    with db.info.get("write_lock") or nullcontext():
+    with writing(db):
         db.commit()
 
 

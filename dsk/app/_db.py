@@ -9,6 +9,7 @@ the app reconnects instead of failing on the connections of the old server.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -56,6 +58,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def writing(db: Session) -> AbstractContextManager[Any]:
+    """The in-process write lock of a SQLite database (a no-op lock on PostgreSQL).
+
+    SQLite allows one writer; waiting writers otherwise poll with sleeps of up to
+    100 ms (its busy handler), which shows up as tail latency under load.
+    :class:`dsk.app._state.AppState` puts the lock in its sessions' ``info``.
+    """
+    lock: AbstractContextManager[Any] | None = db.info.get("write_lock")
+    return lock if lock is not None else nullcontext()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -30,8 +30,6 @@ import ipaddress
 import math
 import secrets
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -41,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ._db import writing
 from ._models import LoginThrottle, utcnow
 
 #: Parameters of the scrypt hashes of earlier versions (kept to verify them).
@@ -292,10 +291,6 @@ class LoginLimiter:
             return 0.0
         return self.max_delay if steps > 60 else min(self.max_delay, self.delay * 2.0 ** steps)
 
-    @staticmethod
-    def _writing(db: Session) -> Any:
-        return db.info.get("write_lock") or nullcontext()  # SQLite: one writer per process
-
     def retry_after(self, account: str, client: str) -> float:
         """Seconds before ``client`` may try to log in to ``account``; 0 when it may now."""
         now = self.clock()
@@ -316,7 +311,7 @@ class LoginLimiter:
         now = self.clock()
         cutoff = now - FORGET_AFTER
         waits = []
-        with self.sessions() as db, self._writing(db):
+        with self.sessions() as db, writing(db):
             insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
             for key in throttle_keys(account, client):  # always in this order: no deadlock
                 count = (insert(LoginThrottle)
@@ -339,7 +334,7 @@ class LoginLimiter:
         """A correct password from ``client``: forgive its failures on ``account``."""
         now = self.clock()
         client_key, pair_key, account_key = throttle_keys(account, client)
-        with self.sessions() as db, self._writing(db):
+        with self.sessions() as db, writing(db):
             if db.get_bind().dialect.name == "postgresql":  # lock in the order of failed()
                 db.execute(select(LoginThrottle.key).where(LoginThrottle.key == client_key)
                            .with_for_update())
@@ -358,7 +353,7 @@ class LoginLimiter:
     def _sweep(self, now: dt.datetime) -> None:
         """Delete forgotten counters (best effort: a clash with a failing log-in in
         another worker just leaves them for the next success)."""
-        with self.sessions() as db, self._writing(db):
+        with self.sessions() as db, writing(db):
             try:
                 db.execute(delete(LoginThrottle)
                            .where(LoginThrottle.last_failure < now - FORGET_AFTER,

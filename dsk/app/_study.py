@@ -10,7 +10,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from dsk.io import read_vignettes
 from dsk.schema import columns, validate
 from dsk.sets import build_set, bundled_sets, load_set
 
+from ._db import writing
 from ._models import (
     Assignment,
     Collaborator,
@@ -67,15 +67,6 @@ class AppError(Exception):
 
 
 # ---------------------------------------------------------------- researchers
-
-
-def writing(db: Session) -> Any:
-    """The in-process write lock of a SQLite database (a no-op lock on PostgreSQL).
-
-    SQLite allows one writer; waiting writers otherwise poll with sleeps of up to
-    100 ms (its busy handler), which shows up as tail latency under load.
-    """
-    return db.info.get("write_lock") or nullcontext()
 
 
 def _check_password(password: str) -> None:
