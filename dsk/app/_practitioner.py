@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, object_session
 from . import _audit as audit
 from . import _mail
 from . import _study as st
-from ._models import Draft, Participant, RoundSubmission, Study, utcnow
+from ._models import Assignment, Draft, Participant, RoundSubmission, Study, StudyVignette, utcnow
 from ._models import Response as Answer
 from ._security import new_token, token_hash
 from ._state import PARTICIPANT_DAYS, AppState, State
@@ -154,6 +154,29 @@ def _draft(db: Session, p: Participant, round_: int, vignette_id: str) -> Draft 
     return db.get(Draft, (p.id, round_, vignette_id))
 
 
+@dataclass(frozen=True)
+class _Case:
+    """One case of a participant's deck in a round, read in one statement."""
+
+    in_deck: bool
+    draft: Draft | None
+    saved: Answer | None
+
+
+def _case(db: Session, p: Participant, round_: int, vignette_id: str) -> _Case:
+    """Whether ``vignette_id`` is in the participant's deck, with its draft and saved
+    answer of ``round_`` (one SQL statement instead of three)."""
+    row = db.execute(
+        select(Assignment.position, Draft, Answer)
+        .outerjoin(Draft, (Draft.participant_id == Assignment.participant_id)
+                   & (Draft.round == round_) & (Draft.vignette_id == Assignment.vignette_id))
+        .outerjoin(Answer, (Answer.participant_id == Assignment.participant_id)
+                   & (Answer.round == round_) & (Answer.vignette_id == Assignment.vignette_id))
+        .where(Assignment.participant_id == p.id, Assignment.vignette_id == vignette_id)
+    ).first()
+    return _Case(False, None, None) if row is None else _Case(True, row[1], row[2])
+
+
 def save_draft(db: Session, p: Participant, round_: int, vignette_id: str,
                values: dict[str, Any], started: dt.datetime) -> None:
     """Keep ``values`` as the participant's draft of the case (replacing an older one)."""
@@ -184,16 +207,16 @@ def _naive(seconds: float) -> dt.datetime:
 
 
 def store_answer(db: Session, p: Participant, vignette_id: str, round_: int,
-                 answer: st.Answer, issued: float, nonce: str) -> None:
+                 answer: st.Answer, issued: float, nonce: str,
+                 case: _Case | None = None) -> None:
     """Save the answer of a form shown at ``issued`` (epoch seconds), or change the saved
     one; the case's draft goes. A replayed form, or one shown before the answer was last
-    changed (in another tab or browser), is refused (409) and changes nothing."""
-    draft = _draft(db, p, round_, vignette_id)
+    changed (in another tab or browser), is refused (409) and changes nothing. ``case``
+    is the case as already read in this request (read here when not given)."""
+    case = case if case is not None else _case(db, p, round_, vignette_id)
+    draft, old = case.draft, case.saved
     start = min(issued, _epoch(draft.started_at)) if draft is not None else issued
     elapsed = max(0.0, time.time() - start)
-    old = db.scalar(select(Answer).where(Answer.participant_id == p.id,
-                                         Answer.vignette_id == vignette_id,
-                                         Answer.round == round_))
 
     def drop_draft(db: Session) -> None:
         """The case's draft goes with the answer, in its transaction (kept if it fails)."""
@@ -239,11 +262,6 @@ def store_answer(db: Session, p: Participant, vignette_id: str, round_: int,
         except IntegrityError:
             db.rollback()
             raise replayed from None
-
-
-def submitted(db: Session, p: Participant, round_: int) -> bool:
-    """Whether the participant has submitted their answers of ``round_`` (final)."""
-    return db.get(RoundSubmission, (p.id, round_)) is not None
 
 
 def round2_opening(study: Study) -> dt.datetime | None:
@@ -297,13 +315,23 @@ def vignette_page(core: AppState, request: Request, db: Session, p: Participant,
     """The scoring page of one vignette (with colleagues' answers in round 2): its draft,
     else its saved answer, else (round 2) the round-1 answer or draft; and the messages
     of a refused form sent from this browser."""
-    deck = deck if deck is not None else st.deck_of(db, p)
-    done = done if done is not None else st.answered_ids(db, p, round_)
+    if deck is None or done is None:
+        deck, done = st.deck_and_done(db, p, round_)
     feedback = None
     note = ""
     values = _empty()
-    draft = _draft(db, p, round_, vignette_id)
-    saved = st.answered(db, p, round_).get(vignette_id) if vignette_id in done else None
+    # the case's text and its draft in one statement
+    row = db.execute(
+        select(StudyVignette.narrative, Draft)
+        .outerjoin(Draft, (Draft.participant_id == p.id) & (Draft.round == round_)
+                   & (Draft.vignette_id == StudyVignette.vignette_id))
+        .where(StudyVignette.study_id == study.id, StudyVignette.vignette_id == vignette_id)
+    ).first()
+    narrative, draft = (row[0], row[1]) if row is not None else ("", None)
+    saved = (db.scalar(select(Answer).where(Answer.participant_id == p.id,
+                                            Answer.round == round_,
+                                            Answer.vignette_id == vignette_id))
+             if vignette_id in done else None)
     if draft is not None:
         values = _empty() | json.loads(draft.fields)
         note = "Your draft is filled in below: it is not saved as an answer until you press Save."
@@ -326,8 +354,6 @@ def vignette_page(core: AppState, request: Request, db: Session, p: Participant,
     errors = flash.get("errors") if flash else None
     if not isinstance(errors, dict):
         errors = {}
-    narrative = db.scalar(select(st.StudyVignette.narrative).where(
-        st.StudyVignette.study_id == study.id, st.StudyVignette.vignette_id == vignette_id))
     position = deck.index(vignette_id) + 1
     kept = kept_drafts(db, p, study, deck) if round_ == 2 and not done else []
     return _shown(core, request, core.render(
@@ -386,8 +412,9 @@ def completion_page(core: AppState, request: Request, db: Session, p: Participan
                        study=study)
 
 
-def _session(core: AppState, db: Session, request: Request) -> tuple[Participant, Study]:
-    found = st.participant_and_study(db, request.cookies.get(core.participant_cookie))
+def _session(core: AppState, db: Session, request: Request) -> st.Visit:
+    """The participant, study and submitted rounds of this browser's session, or a 401."""
+    found = st.visit(db, request.cookies.get(core.participant_cookie))
     if found is None:
         raise st.AppError("this browser has no study session; open the link the "
                           "researcher sent you", status=401, field="session")
@@ -536,12 +563,12 @@ def participant_home(request: Request, core: State) -> HTMLResponse:
     """The next case without an answer; once all have one, the review page; after the
     round is submitted (or closed), what comes next."""
     with core.db() as db:
-        p, study = _session(core, db, request)
+        visit = _session(core, db, request)
+        p, study = visit.participant, visit.study
         round_ = st.current_round(study)
-        if round_ is None or submitted(db, p, round_):
+        if round_ is None or round_ in visit.submitted:
             return completion_page(core, request, db, p, study, round_)
-        done = st.answered_ids(db, p, round_)
-        deck = st.deck_of(db, p)
+        deck, done = st.deck_and_done(db, p, round_)
         left = [v for v in deck if v not in done]
         if not left:
             return review_page(core, request, db, p, study, round_)
@@ -552,25 +579,27 @@ def participant_home(request: Request, core: State) -> HTMLResponse:
 def case_page(request: Request, position: str, core: State) -> Response:
     """Case ``position`` (1-based) of the open round, to answer or change."""
     with core.db() as db:
-        p, study = _session(core, db, request)
+        visit = _session(core, db, request)
+        p, study = visit.participant, visit.study
         round_ = st.current_round(study)
-        if round_ is None or submitted(db, p, round_):
+        if round_ is None or round_ in visit.submitted:
             return RedirectResponse("/s", status_code=303)
-        deck = st.deck_of(db, p)
+        deck, done = st.deck_and_done(db, p, round_)
         if not (position.isascii() and position.isdigit() and 1 <= int(position) <= len(deck)):
             raise st.AppError(f"no case {position[:10]!r} in your deck; your cases are numbered "
                               f"1 to {len(deck)}", status=404, field="position")
         return vignette_page(core, request, db, p, study, round_, deck[int(position) - 1],
-                             deck=deck)
+                             deck=deck, done=done)
 
 
 @router.get("/s/review", response_class=HTMLResponse)
 def review(request: Request, core: State) -> Response:
     """Your answers of the open round, each with a link to change it."""
     with core.db() as db:
-        p, study = _session(core, db, request)
+        visit = _session(core, db, request)
+        p, study = visit.participant, visit.study
         round_ = st.current_round(study)
-        if round_ is None or submitted(db, p, round_):
+        if round_ is None or round_ in visit.submitted:
             return RedirectResponse("/s", status_code=303)
         return review_page(core, request, db, p, study, round_)
 
@@ -588,14 +617,17 @@ def _scoring_form(core: AppState, form: Any) -> tuple[int, int, str, float, str]
     return int(pid), int(rnd), vignette_id, int(issued_ms) / 1000.0, nonce
 
 
-def _check_form_owner(db: Session, p: Participant, pid: int, vignette_id: str) -> list[str]:
+def _check_form_owner(db: Session, p: Participant, pid: int, round_: int,
+                      vignette_id: str) -> _Case:
+    """The form's case (with its draft and saved answer), if the form is this
+    participant's and the case is in their deck; else a 403."""
     if pid != p.id:
         raise st.AppError("this form belongs to another participant",
                           status=403, field="form_token")
-    deck = st.deck_of(db, p)
-    if vignette_id not in deck:
+    case = _case(db, p, round_, vignette_id)
+    if not case.in_deck:
         raise st.AppError("this vignette is not in your deck", status=403, field="form_token")
-    return deck
+    return case
 
 
 def _final(round_: int) -> st.AppError:
@@ -615,23 +647,23 @@ async def answer(request: Request, core: State) -> Response:
 
     def save() -> Response:
         with core.db() as db:
-            p = core.participant(db, request)
-            deck = _check_form_owner(db, p, pid, vignette_id)
-            study = st.get_study(db, p.study_id)
+            visit = _session(core, db, request)
+            p, study = visit.participant, visit.study
+            case = _check_form_owner(db, p, pid, round_, vignette_id)
             if st.current_round(study) != round_:
                 # kept as a draft; the pages say what happened and what comes next
                 save_draft(db, p, round_, vignette_id, values, _naive(issued))
                 return RedirectResponse("/s", status_code=303)
-            if submitted(db, p, round_):
+            if round_ in visit.submitted:
                 raise _final(round_)
             if answer_ is None:
                 save_draft(db, p, round_, vignette_id, values, _naive(issued))
-                response = RedirectResponse(f"/s/case/{deck.index(vignette_id) + 1}",
-                                            status_code=303)
+                position = st.deck_of(db, p).index(vignette_id) + 1
+                response = RedirectResponse(f"/s/case/{position}", status_code=303)
                 _set_flash(core, response, {"kind": "answer", "errors": errors,
                                             "key": f"{p.id}|{round_}|{vignette_id}"})
                 return response
-            store_answer(db, p, vignette_id, round_, answer_, issued, nonce)
+            store_answer(db, p, vignette_id, round_, answer_, issued, nonce, case)
         return RedirectResponse("/s", status_code=303)
 
     return await run_in_threadpool(save)
@@ -649,15 +681,14 @@ async def draft(request: Request, core: State) -> Response:
 
     def keep() -> Response:
         with core.db() as db:
-            p = core.participant(db, request)
-            _check_form_owner(db, p, pid, vignette_id)
-            study = st.get_study(db, p.study_id)
-            saved = st.answered(db, p, round_).get(vignette_id)
+            visit = _session(core, db, request)
+            p, study = visit.participant, visit.study
+            saved = _check_form_owner(db, p, pid, round_, vignette_id).saved
             if saved is not None and (saved.form_nonce == nonce
                                       or _epoch(saved.submitted_at) >= issued):
                 # this page's answer was saved meanwhile (a draft sent late): nothing to keep
                 return Response(status_code=204)
-            if submitted(db, p, round_):
+            if round_ in visit.submitted:
                 return PlainTextResponse(_final(round_).message[len("round: "):].capitalize()
                                          + ".", status_code=409)
             save_draft(db, p, round_, vignette_id, values, _naive(issued))
@@ -679,13 +710,13 @@ async def submit(request: Request, core: State) -> Response:
 
     def run() -> Response:
         with core.db() as db:
-            p, study = _session(core, db, request)
+            visit = _session(core, db, request)
+            p, study = visit.participant, visit.study
             sent_round = st._int_field(form.get("round"), "round", 1, 2)
             round_ = st.current_round(study)
-            if round_ != sent_round or submitted(db, p, sent_round):
+            if round_ != sent_round or sent_round in visit.submitted:
                 return RedirectResponse("/s", status_code=303)  # the pages say what is next
-            deck = st.deck_of(db, p)
-            done = st.answered_ids(db, p, round_)
+            deck, done = st.deck_and_done(db, p, round_)
             left = [i + 1 for i, v in enumerate(deck) if v not in done]
             if left:
                 response = RedirectResponse("/s/review", status_code=303)

@@ -35,6 +35,7 @@ from ._models import (
     Researcher,
     ResearcherSession,
     Response,
+    RoundSubmission,
     Study,
     StudyVignette,
     utcnow,
@@ -783,18 +784,60 @@ def answered(db: Session, participant: Participant, round_: int) -> dict[str, Re
                                Response.round == round_))}
 
 
-def answered_ids(db: Session, participant: Participant, round_: int) -> set[str]:
-    return set(db.scalars(select(Response.vignette_id).where(
-        Response.participant_id == participant.id, Response.round == round_)))
+@dataclass(frozen=True)
+class Visit:
+    """What one practitioner request needs first, read in one statement: the participant,
+    their study, and the rounds they have submitted (final)."""
+
+    participant: Participant
+    study: Study
+    submitted: frozenset[int]
 
 
-def participant_and_study(db: Session, session_token: str | None
-                          ) -> tuple[Participant, Study] | None:
+def visit(db: Session, session_token: str | None) -> Visit | None:
+    """The :class:`Visit` of a browser's session token, or None (one SQL statement).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dsk.app import open_database
+    >>> from dsk.catalogue import load_catalogue
+    >>> with tempfile.TemporaryDirectory() as tmp, open_database(tmp + "/app.sqlite3") as db:
+    ...     ada = create_researcher(db, "ada", "a long passphrase")
+    ...     study = create_study(db, owner=ada, title="Pilot", set_id="training-12",
+    ...                          deck_size=4, n_participants=1, rounds=1,
+    ...                          catalogue=load_catalogue())
+    ...     token = claim_link(db, issue_links(db, study)[0][1], "police", 3)
+    ...     seen = visit(db, token)
+    ...     print(seen.study.title, seen.participant.profession, sorted(seen.submitted),
+    ...           visit(db, "not a session"))
+    Pilot police [] None
+    """
     if not session_token:
         return None
-    row = db.execute(select(Participant, Study).join(Study, Study.id == Participant.study_id)
+    one, two = (select(RoundSubmission.round)
+                .where(RoundSubmission.participant_id == Participant.id,
+                       RoundSubmission.round == n).exists() for n in (1, 2))
+    row = db.execute(select(Participant, Study, one, two)
+                     .join(Study, Study.id == Participant.study_id)
                      .where(Participant.session_hash == token_hash(session_token))).first()
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    return Visit(row[0], row[1], frozenset(n for n, done in ((1, row[2]), (2, row[3])) if done))
+
+
+def deck_and_done(db: Session, participant: Participant, round_: int
+                  ) -> tuple[list[str], set[str]]:
+    """The participant's deck in order and the cases with an answer in ``round_``, in one
+    SQL statement (:func:`deck_of` and the answered cases together)."""
+    rows = db.execute(
+        select(Assignment.vignette_id, Response.id)
+        .outerjoin(Response, (Response.participant_id == Assignment.participant_id)
+                   & (Response.vignette_id == Assignment.vignette_id)
+                   & (Response.round == round_))
+        .where(Assignment.participant_id == participant.id)
+        .order_by(Assignment.position)).all()
+    return [v for v, _ in rows], {v for v, answer in rows if answer is not None}
 
 
 def current_round(study: Study) -> int | None:

@@ -230,7 +230,7 @@ def test_an_unreachable_database_answers_503_and_the_form_can_be_sent_again(
         def broken(*args: object, **kwargs: object) -> None:
             raise IntegrityError("INSERT", {}, Exception("a bug, not an outage"))
 
-        monkeypatch.setattr(st, "answered_ids", broken)
+        monkeypatch.setattr(st, "deck_and_done", broken)
         with pytest.raises(IntegrityError):  # other database errors are not hidden as 503
             practitioner.page()
     app.state.core.engine.dispose()
