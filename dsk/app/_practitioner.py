@@ -46,9 +46,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
+from sqlalchemy.sql.elements import BindParameter
 
 from . import _audit as audit
 from . import _mail
@@ -163,17 +164,31 @@ class _Case:
     saved: Answer | None
 
 
+# built once with bound parameters (see dsk.app._study's statements of the same kind)
+_ROUND: BindParameter[int] = bindparam("round")
+_VIGNETTE: BindParameter[str] = bindparam("vignette_id")
+_PARTICIPANT: BindParameter[int] = bindparam("participant_id")
+_CASE = (select(Assignment.position, Draft, Answer)
+         .outerjoin(Draft, (Draft.participant_id == Assignment.participant_id)
+                    & (Draft.round == _ROUND) & (Draft.vignette_id == Assignment.vignette_id))
+         .outerjoin(Answer, (Answer.participant_id == Assignment.participant_id)
+                    & (Answer.round == _ROUND) & (Answer.vignette_id == Assignment.vignette_id))
+         .where(Assignment.participant_id == _PARTICIPANT, Assignment.vignette_id == _VIGNETTE))
+_TEXT_AND_DRAFT = (select(StudyVignette.narrative, Draft)
+                   .outerjoin(Draft, (Draft.participant_id == _PARTICIPANT)
+                              & (Draft.round == _ROUND)
+                              & (Draft.vignette_id == StudyVignette.vignette_id))
+                   .where(StudyVignette.study_id == bindparam("study_id"),
+                          StudyVignette.vignette_id == _VIGNETTE))
+_SAVED = select(Answer).where(Answer.participant_id == _PARTICIPANT, Answer.round == _ROUND,
+                              Answer.vignette_id == _VIGNETTE)
+
+
 def _case(db: Session, p: Participant, round_: int, vignette_id: str) -> _Case:
     """Whether ``vignette_id`` is in the participant's deck, with its draft and saved
     answer of ``round_`` (one SQL statement instead of three)."""
-    row = db.execute(
-        select(Assignment.position, Draft, Answer)
-        .outerjoin(Draft, (Draft.participant_id == Assignment.participant_id)
-                   & (Draft.round == round_) & (Draft.vignette_id == Assignment.vignette_id))
-        .outerjoin(Answer, (Answer.participant_id == Assignment.participant_id)
-                   & (Answer.round == round_) & (Answer.vignette_id == Assignment.vignette_id))
-        .where(Assignment.participant_id == p.id, Assignment.vignette_id == vignette_id)
-    ).first()
+    row = db.execute(_CASE, {"participant_id": p.id, "round": round_,
+                             "vignette_id": vignette_id}).first()
     return _Case(False, None, None) if row is None else _Case(True, row[1], row[2])
 
 
@@ -321,17 +336,10 @@ def vignette_page(core: AppState, request: Request, db: Session, p: Participant,
     note = ""
     values = _empty()
     # the case's text and its draft in one statement
-    row = db.execute(
-        select(StudyVignette.narrative, Draft)
-        .outerjoin(Draft, (Draft.participant_id == p.id) & (Draft.round == round_)
-                   & (Draft.vignette_id == StudyVignette.vignette_id))
-        .where(StudyVignette.study_id == study.id, StudyVignette.vignette_id == vignette_id)
-    ).first()
+    keys = {"participant_id": p.id, "round": round_, "vignette_id": vignette_id}
+    row = db.execute(_TEXT_AND_DRAFT, keys | {"study_id": study.id}).first()
     narrative, draft = (row[0], row[1]) if row is not None else ("", None)
-    saved = (db.scalar(select(Answer).where(Answer.participant_id == p.id,
-                                            Answer.round == round_,
-                                            Answer.vignette_id == vignette_id))
-             if vignette_id in done else None)
+    saved = db.scalar(_SAVED, keys) if vignette_id in done else None
     if draft is not None:
         values = _empty() | json.loads(draft.fields)
         note = "Your draft is filled in below: it is not saved as an answer until you press Save."

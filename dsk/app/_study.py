@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -784,6 +784,24 @@ def answered(db: Session, participant: Participant, round_: int) -> dict[str, Re
                                Response.round == round_))}
 
 
+# The statements of every practitioner request are built once, with bound parameters:
+# building a SELECT costs more processor time than SQLAlchemy's cached compile of it.
+_VISIT = (select(Participant, Study,
+                 *(select(RoundSubmission.round)
+                   .where(RoundSubmission.participant_id == Participant.id,
+                          RoundSubmission.round == n).exists() for n in (1, 2)))
+          .join(Study, Study.id == Participant.study_id)
+          .where(Participant.session_hash == bindparam("session_hash")))
+_DECK_AND_DONE = (select(Assignment.vignette_id, Response.id)
+                  .outerjoin(Response, (Response.participant_id == Assignment.participant_id)
+                             & (Response.vignette_id == Assignment.vignette_id)
+                             & (Response.round == bindparam("round")))
+                  .where(Assignment.participant_id == bindparam("participant_id"))
+                  .order_by(Assignment.position))
+_WITHDRAWN = (select(Participant.withdrawn_at).where(Participant.id == bindparam("participant_id"))
+              .with_for_update(read=True))
+
+
 @dataclass(frozen=True)
 class Visit:
     """What one practitioner request needs first, read in one statement: the participant,
@@ -815,12 +833,7 @@ def visit(db: Session, session_token: str | None) -> Visit | None:
     """
     if not session_token:
         return None
-    one, two = (select(RoundSubmission.round)
-                .where(RoundSubmission.participant_id == Participant.id,
-                       RoundSubmission.round == n).exists() for n in (1, 2))
-    row = db.execute(select(Participant, Study, one, two)
-                     .join(Study, Study.id == Participant.study_id)
-                     .where(Participant.session_hash == token_hash(session_token))).first()
+    row = db.execute(_VISIT, {"session_hash": token_hash(session_token)}).first()
     if row is None:
         return None
     return Visit(row[0], row[1], frozenset(n for n, done in ((1, row[2]), (2, row[3])) if done))
@@ -830,13 +843,7 @@ def deck_and_done(db: Session, participant: Participant, round_: int
                   ) -> tuple[list[str], set[str]]:
     """The participant's deck in order and the cases with an answer in ``round_``, in one
     SQL statement (:func:`deck_of` and the answered cases together)."""
-    rows = db.execute(
-        select(Assignment.vignette_id, Response.id)
-        .outerjoin(Response, (Response.participant_id == Assignment.participant_id)
-                   & (Response.vignette_id == Assignment.vignette_id)
-                   & (Response.round == round_))
-        .where(Assignment.participant_id == participant.id)
-        .order_by(Assignment.position)).all()
+    rows = db.execute(_DECK_AND_DONE, {"participant_id": participant.id, "round": round_}).all()
     return [v for v, _ in rows], {v for v, answer in rows if answer is not None}
 
 
@@ -966,8 +973,7 @@ def save_answer(db: Session, participant: Participant, vignette_id: str, round_:
         with writing(db):
             # under a share lock of the participant's row (PostgreSQL): a withdrawal at
             # the same moment either deletes this answer or is seen here
-            if db.scalar(select(Participant.withdrawn_at).where(
-                    Participant.id == participant.id).with_for_update(read=True)) is not None:
+            if db.scalar(_WITHDRAWN, {"participant_id": participant.id}) is not None:
                 db.rollback()
                 raise AppError("you have withdrawn from this study; your answer was not "
                                "saved", status=409, field="session")
