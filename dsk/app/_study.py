@@ -75,6 +75,32 @@ def _check_password(password: str) -> None:
         raise AppError("expected at least 8 characters", status=422, field="password")
 
 
+def check_username(username: str) -> str:
+    r"""A new account's user name without surrounding spaces, or a 422 naming the problem.
+
+    Examples
+    --------
+    >>> check_username("  ada ")
+    'ada'
+    >>> try:
+    ...     check_username("ev\x00e")
+    ... except AppError as exc:
+    ...     print(exc.message)
+    username: contains the control character U+0000 at character 3; choose a user name without it
+    """
+    username = username.strip()
+    if not username:
+        raise AppError("expected a user name", status=422, field="username")
+    if len(username) > 100:
+        raise AppError("expected at most 100 characters", status=422, field="username")
+    bad = _CONTROL.search(username)
+    if bad is not None:  # the command line reaches here without the web form's guard
+        raise AppError(f"contains the control character U+{ord(bad.group()):04X} at character "
+                       f"{bad.start() + 1}; choose a user name without it", status=422,
+                       field="username")
+    return username
+
+
 def create_researcher(db: Session, username: str, password: str, *, admin: bool = False,
                       reset: bool = False) -> Researcher:
     """Add a researcher account (an admin one when ``admin``).
@@ -82,11 +108,7 @@ def create_researcher(db: Session, username: str, password: str, *, admin: bool 
     An existing account is refused unless ``reset``, which sets its password (and makes
     it an admin when ``admin``), enables it and ends all its sessions.
     """
-    username = username.strip()
-    if not username:
-        raise AppError("expected a user name", status=422, field="username")
-    if len(username) > 100:
-        raise AppError("expected at most 100 characters", status=422, field="username")
+    username = check_username(username)
     _check_password(password)
     found = db.scalar(select(Researcher).where(Researcher.username == username))
     if found is None:

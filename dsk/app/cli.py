@@ -195,9 +195,10 @@ def admin_create(
     from dsk.app._models import Researcher
 
     try:
+        username = st.check_username(username)
         with open_database(db) as session:
             exists = session.scalar(select(Researcher.id)
-                                    .where(Researcher.username == username.strip()))
+                                    .where(Researcher.username == username))
             with audit.recording(session, "account_created" if exists is None else
                                  "account_reset", actor="cli",
                                  detail=username.strip() + (" (admin)" if admin else "")):

@@ -241,6 +241,14 @@ def test_cli_admin_create_refuses_to_overwrite(db_url: str) -> None:
     assert r.exit_code == 0 and "admin 'root' can now log in" in r.output
     with open_database(db_url) as db:
         assert db.scalar(sa.select(Account.is_admin).where(Account.username == "root")) is True
+    # a NUL in the name (PostgreSQL cannot store one) is refused in words, nothing stored
+    r = runner.invoke(cli, ["admin", "create", "ev\x00e", "--password", "a new password",
+                            "--db", db_url])
+    assert r.exit_code == 1, r.output
+    assert ("username: contains the control character U+0000 at character 3; choose a user "
+            "name without it") in r.output
+    with open_database(db_url) as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(Account)) == 2
 
 
 # ---------------------------------------------------------------- migration 0003
