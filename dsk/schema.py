@@ -189,6 +189,18 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("panel_rank", "int", lo=1),
         Column("ruleset_id", "str", required=False),
     ),
+    # the variance components of the practitioners' levels (dsk.analysis.variance)
+    "variance_components": (
+        Column("component", "str", choices=("vignette", "practitioner", "residual")),
+        Column("variance", "float", lo=0.0),
+        Column("share", "float", nullable=True, lo=0.0, hi=1.0),
+    ),
+    # the reliability of the mean of k practitioners: dependability and generalizability
+    "dependability": (
+        Column("k", "int", lo=1),
+        Column("phi", "float", nullable=True, lo=0.0, hi=1.0),
+        Column("g", "float", nullable=True, lo=0.0, hi=1.0),
+    ),
     # the failures rows chosen for a training room, best first
     "teaching": (
         Column("vignette_id", "str"),
