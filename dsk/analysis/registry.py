@@ -63,6 +63,7 @@ class AnalysisSettings:
 
     bootstrap: int = 200
     shap_background: int = 30
+    shap_permutations: int = 1
     learned_depths: tuple[int, ...] = (2, 3, 4)
     learned_folds: int = 5
     teaching_cases: int = 8
@@ -421,6 +422,7 @@ def _explanations(inputs: AnalysisInputs) -> AnalysisResult:
         _, overlap = factor_overlap(vignettes, own, people, ruleset, catalogue=inputs.catalogue)
         comparison = shap_comparison(vignettes, people, ruleset, catalogue=inputs.catalogue,
                                      background=inputs.settings.shap_background,
+                                     n_permutations=inputs.settings.shap_permutations,
                                      random_state=inputs.random_state, engine=inputs.engine)
         shap_rows = comparison.stats
         if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
