@@ -206,6 +206,35 @@ def test_shap_direction_and_the_chart(study: pd.DataFrame, panel_judgements: pd.
     assert shap_side_by_side(table.assign(rule_importance=0.0, panel_importance=0.0), {}, "demo") is None
 
 
+def test_explanations_analysis_takes_shap_permutations(study: pd.DataFrame, panel_judgements: pd.DataFrame,
+                                                      threshold: Ruleset, catalogue: Catalogue) -> None:
+    """The experiment config's shap_permutations (at least 1) reaches the explanations analysis:
+    two pairs give other (seeded, repeatable) importances than one."""
+    from pydantic import ValidationError
+
+    from dsk.analysis.registry import AnalysisSettings, get_analysis, run_one
+    from dsk.experiment import ExperimentConfig, config_dict, load_config
+
+    part = study.head(40)
+    decisions = evaluate(threshold, part, catalogue=catalogue).decisions()
+    tables = {"vignettes": part, "decisions": decisions,
+              "judgements": panel_judgements[panel_judgements["vignette_id"].isin(part["vignette_id"])]}
+
+    def importance(pairs: int) -> pd.DataFrame:
+        settings = AnalysisSettings(shap_background=5, shap_permutations=pairs)
+        return run_one(get_analysis("explanations"), tables, rulesets=[threshold], catalogue=catalogue,
+                       settings=settings).tables["importance"]
+
+    one, two = importance(1), importance(2)
+    assert not one["panel_importance"].equals(two["panel_importance"])
+    assert importance(2).equals(two)
+    assert {"rule_direction", "panel_direction"} <= set(two.columns)
+    config = config_dict(load_config("quickstart"))
+    assert ExperimentConfig.model_validate({**config, "shap_permutations": 4}).shap_permutations == 4
+    with pytest.raises(ValidationError, match="shap_permutations"):
+        ExperimentConfig.model_validate({**config, "shap_permutations": 0})
+
+
 def test_shap_comparison_side_by_side(study: pd.DataFrame, panel_judgements: pd.DataFrame,
                                       threshold: Ruleset, catalogue: Catalogue) -> None:
     result = shap_comparison(study, panel_judgements, threshold, background=20, random_state=1,
