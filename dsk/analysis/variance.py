@@ -301,6 +301,8 @@ def variance_components(data: pd.DataFrame, unit: str = "vignette_id", rater: st
     VarianceComponents
         The three variances, the fixed effects and the fit; ``.table()`` and
         ``.dependability()`` give the tables, ``.icc_a1`` and ``.icc_c1`` the ICCs.
+        When every rating is the same (after the covariates) all three variances are 0
+        and the shares and coefficients are undefined (NaN).
 
     Raises
     ------
@@ -328,6 +330,11 @@ def variance_components(data: pd.DataFrame, unit: str = "vignette_id", rater: st
         raise VarianceInputError(f"{where}covariates {', '.join(covariates)}: the fixed effects are "
                                  "collinear (a covariate is constant or repeats another)")
     s = _cross_products(v_codes, r_codes, len(v_levels), len(r_levels), X, y)
+    ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    if float(((y - X @ ols) ** 2).sum()) <= 1e-20 * max(1.0, float(y @ y)):
+        # every rating the same (up to the covariates): nothing varies, no share is defined
+        return VarianceComponents(0.0, 0.0, 0.0, pd.DataFrame({"term": names, "estimate": ols}), len(y),
+                                  len(v_levels), len(r_levels), float("nan"), True, True)
 
     def objective(theta: np.ndarray) -> float:
         return _profile(theta, s)[0]

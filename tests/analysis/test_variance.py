@@ -157,6 +157,17 @@ def test_dependability_hand_computed() -> None:
         fit.dependability([0])
 
 
+def test_constant_ratings_have_no_shares() -> None:
+    """Every practitioner gives every case the same level: the variances are 0 and the shares,
+    ICCs and dependabilities undefined, not made up from rounding noise."""
+    data = pd.DataFrame({"vignette_id": list("aabbcc"), "rater_id": list("xyxyxy"), "need_level": 2})
+    fit = variance_components(data)
+    assert (fit.vignette, fit.practitioner, fit.residual) == (0.0, 0.0, 0.0)
+    assert fit.table()["share"].isna().all() and np.isnan(fit.icc_a1)
+    assert fit.dependability()[["phi", "g"]].isna().all().all()
+    assert fit.fixed["estimate"].tolist() == pytest.approx([2.0])
+
+
 def test_bad_input_lists_every_problem() -> None:
     data = pd.DataFrame({"vignette_id": ["a", "b"], "rater_id": ["x", "x"], "need_level": [1, 2]})
     with pytest.raises(VarianceInputError, match="'rater_id': the model needs two or more raters, got 1"):
