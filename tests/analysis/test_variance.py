@@ -94,6 +94,21 @@ def test_complete_design_equals_shrout_fleiss_anova_forms() -> None:
     assert fit.fixed["estimate"].tolist() == pytest.approx([5.291666667], abs=1e-8)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_complete_designs_equal_the_anova_estimates(seed: int) -> None:
+    """On random complete designs (5-12 vignettes x 3-8 raters) REML equals the two-way ANOVA
+    (method of moments) estimates whenever those are positive (Searle, Casella and McCulloch
+    1992, balanced data)."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(5, 13)), int(rng.integers(3, 9))
+    y = rng.normal(0, 1.0, (n, 1)) + rng.normal(0, 1.0, (1, k)) + rng.normal(0, 0.6, (n, k))
+    ms = _mean_squares(y)
+    anova = ((ms["BMS"] - ms["EMS"]) / k, (ms["JMS"] - ms["EMS"]) / n, ms["EMS"])
+    assert min(anova) > 0
+    fit = variance_components(_long(y))
+    assert (fit.vignette, fit.practitioner, fit.residual) == pytest.approx(anova, rel=1e-5)
+
+
 def test_incomplete_deck_design_equals_lme4() -> None:
     """data/variance_deck.csv (40 vignettes, 24 practitioners, decks of 16): lme4's
     ``lmer(need_level ~ 1 + (1|rater_id) + (1|vignette_id), REML = TRUE)``."""
