@@ -240,6 +240,9 @@ class ExperimentConfig(_Frozen):
         "Bootstrap replicates for confidence intervals (0 for none)."))
     shap_background: int = Field(30, ge=5, le=500, description=(
         "Background sample size for the SHAP explanations."))
+    shap_permutations: int = Field(1, ge=1, le=100, description=(
+        "Antithetic pairs of feature orderings per vignette for SHAP; more are less noisy and "
+        "proportionally slower."))
     learned_depths: list[int] = Field([2, 3, 4], description=(
         "Depths of the checklists learned from the panel (one per depth)."))
     teaching_cases: int = Field(8, ge=0, le=100, description="Teaching cases to rank.")
@@ -1212,6 +1215,7 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
     from dsk.analysis.registry import AnalysisSettings, run_analyses
 
     settings = AnalysisSettings(bootstrap=config.bootstrap, shap_background=config.shap_background,
+                                shap_permutations=config.shap_permutations,
                                 learned_depths=tuple(config.learned_depths),
                                 teaching_cases=config.teaching_cases)
     outputs = run_analyses(config.analyses, {"vignettes": vignettes, "decisions": decisions, "trace": trace,

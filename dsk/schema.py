@@ -180,7 +180,8 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("surrogate_shift", "float", nullable=True, lo=0.0, required=False),
         Column("complexity_band", "str", choices=BANDS, required=False),
     ),
-    # one row per feature x ruleset: mean absolute SHAP value of the checklist and of the panel
+    # one row per feature x ruleset: mean absolute SHAP value of the checklist and of the panel,
+    # and the direction of each
     "importance": (
         Column("feature", "str"),
         Column("rule_importance", "float", lo=0.0),
@@ -188,6 +189,21 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("rule_rank", "int", lo=1),
         Column("panel_rank", "int", lo=1),
         Column("ruleset_id", "str", required=False),
+        # direction: correlation of the feature's value with its SHAP value (None: no attribution)
+        Column("rule_direction", "float", nullable=True, lo=-1.0, hi=1.0, required=False),
+        Column("panel_direction", "float", nullable=True, lo=-1.0, hi=1.0, required=False),
+    ),
+    # the variance components of the practitioners' levels (dsk.analysis.variance)
+    "variance_components": (
+        Column("component", "str", choices=("vignette", "practitioner", "residual")),
+        Column("variance", "float", lo=0.0),
+        Column("share", "float", nullable=True, lo=0.0, hi=1.0),
+    ),
+    # the reliability of the mean of k practitioners: dependability and generalizability
+    "dependability": (
+        Column("k", "int", lo=1),
+        Column("phi", "float", nullable=True, lo=0.0, hi=1.0),
+        Column("g", "float", nullable=True, lo=0.0, hi=1.0),
     ),
     # the failures rows chosen for a training room, best first
     "teaching": (

@@ -12,6 +12,8 @@ table:
   for every analysis.
 - :mod:`dsk.analysis.explain`, :mod:`dsk.analysis.failures` and
   :mod:`dsk.analysis.learned`.
+- :mod:`dsk.analysis.variance`: variance components of the levels (vignette,
+  practitioner, residual) and the reliability of k practitioners.
 
 Every analysis an experiment can run is registered in
 :mod:`dsk.analysis.registry` (docs/architecture.md, "Analysis registry"); the
@@ -21,7 +23,7 @@ Examples
 --------
 >>> from dsk.analysis import analysis_names
 >>> analysis_names()
-('agreement', 'explanations', 'failures', 'learned')
+('agreement', 'explanations', 'failures', 'learned', 'variance')
 """
 
 from dsk.analysis.coefficients import (
@@ -30,6 +32,7 @@ from dsk.analysis.coefficients import (
     agreement,
     brennan_prediger,
     cohen_kappa,
+    conger_kappa,
     fleiss_kappa,
     gwet_ac,
     krippendorff_alpha,
@@ -97,6 +100,7 @@ __all__ = [
     "brennan_prediger",
     "cohen_kappa",
     "complexity_strata",
+    "conger_kappa",
     "fleiss_kappa",
     "gwet_ac",
     "krippendorff_alpha",

@@ -84,7 +84,11 @@ class PanelSums:
     correction; ``kpairs``/``kself`` the same weighted by the unit's number of
     ratings (Krippendorff's coincidences); ``n_pairable`` the (weighted) number
     of units with two or more raters; ``prevalence[b, k]`` the mean share of
-    ratings in category k per rated unit; ``n_units`` units with any rating.
+    ratings in category k per rated unit; ``n_units`` units with any rating;
+    ``rater_chance[b, k, l]`` the mean over ordered pairs of different raters
+    (g, h) of p_gk p_hl, p_g a rater's own distribution of ratings over the
+    units they rated (Conger's chance agreement; two copies of one rater drawn
+    twice are not a pair).
     """
 
     pairs: np.ndarray
@@ -93,6 +97,7 @@ class PanelSums:
     kself: np.ndarray
     n_pairable: np.ndarray
     prevalence: np.ndarray
+    rater_chance: np.ndarray
 
 
 def panel_sums(
@@ -137,7 +142,28 @@ def _panel_chunk(onehot_: np.ndarray, uw: np.ndarray, rw: np.ndarray | None) -> 
     units = (uw * rated).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         prevalence = np.einsum("bn,bnk->bk", share, counts) / units[:, None]
-    return PanelSums(pairs, self_pairs, kpairs, kself, (uw * pairable).sum(axis=1), prevalence)
+    return PanelSums(pairs, self_pairs, kpairs, kself, (uw * pairable).sum(axis=1), prevalence,
+                     _rater_chance(onehot_, uw, rw))
+
+
+def _rater_chance(onehot_: np.ndarray, uw: np.ndarray, rw: np.ndarray | None) -> np.ndarray:
+    """Mean over ordered pairs of different raters of the outer product of their distributions.
+
+    With every multiplicity 1 this is irrCAC's ``p.mean.k p.mean.k' - s2kl.mat / r`` of
+    ``conger.kappa.raw``: the mean of p_g p_h' over g != h equals pbar pbar' - S / r, S the
+    covariance of the raters' distributions (divisor r - 1). A rater none of whose units
+    was drawn is left out of the replicate.
+    """
+    n, m, k = onehot_.shape
+    classified = (uw @ onehot_.reshape(n, m * k)).reshape(-1, m, k)  # units per rater and category
+    rated = classified.sum(axis=2)
+    p = classified / np.where(rated > 0, rated, 1.0)[..., None]
+    a = (np.ones_like(rated) if rw is None else rw) * (rated > 0)
+    first = np.einsum("bg,bgk->bk", a, p)
+    same = np.einsum("bg,bgk,bgl->bkl", a * a, p, p)
+    pairs = a.sum(axis=1) ** 2 - (a * a).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (first[:, :, None] * first[:, None, :] - same) / pairs[:, None, None]
 
 
 def percent_agreement(s: PanelSums, w: np.ndarray) -> np.ndarray:
@@ -163,6 +189,17 @@ def gwet(s: PanelSums, w: np.ndarray) -> np.ndarray:
     """Gwet's AC1 (identity weights) or AC2 (other weights), Gwet (2014) ch. 4-5."""
     q = w.shape[0]
     pe = w.sum() / (q * (q - 1)) * (s.prevalence * (1.0 - s.prevalence)).sum(axis=1)
+    return _chance_corrected(percent_agreement(s, w), pe)
+
+
+def conger(s: PanelSums, w: np.ndarray) -> np.ndarray:
+    """Conger's (1980) kappa: chance agreement from each rater's own distribution of ratings.
+
+    With missing ratings as in Gwet (2014), irrCAC ``conger.kappa.raw``: agreement as for
+    Fleiss' kappa, chance agreement sum_kl w_kl mean_{g != h} p_gk p_hl, p_g the shares of
+    rater g's ratings over the units g rated.
+    """
+    pe = np.einsum("kl,bkl->b", w, s.rater_chance)
     return _chance_corrected(percent_agreement(s, w), pe)
 
 

@@ -3,7 +3,8 @@
 Every function takes long-format data (one row per unit x rater, with a
 rating) plus the names of its columns. The single coefficients
 (:func:`percent_agreement`, :func:`cohen_kappa`, :func:`fleiss_kappa`,
-:func:`krippendorff_alpha`, :func:`gwet_ac`, :func:`brennan_prediger`) return
+:func:`conger_kappa`, :func:`krippendorff_alpha`, :func:`gwet_ac`,
+:func:`brennan_prediger`) return
 the point estimate as a float; :func:`agreement` returns any of them in the
 ``stats`` table (``analysis``, ``metric``, ``comparison``, ``stratum``,
 ``estimate``, ``ci_low``, ``ci_high``, ``n``), with percentile intervals from
@@ -16,8 +17,8 @@ Which code computes what:
 
 - Krippendorff's alpha: the ``krippendorff`` package; Cohen's kappa:
   scikit-learn; Fleiss' kappa on complete data: statsmodels.
-- Fleiss' kappa with missing ratings, Gwet's AC1/AC2, Brennan-Prediger and
-  percent agreement: our own code in :mod:`dsk.analysis._kernels`, because
+- Fleiss' kappa with missing ratings, Conger's kappa, Gwet's AC1/AC2,
+  Brennan-Prediger and percent agreement: our own code in :mod:`dsk.analysis._kernels`, because
   no well-kept Python library has them (statsmodels' Fleiss' kappa needs
   every rater on every unit; the small ``irrCAC`` port is not maintained).
 - The tables and their bootstrap use the vectorised kernels for every
@@ -78,6 +79,7 @@ __all__ = [
     "agreement",
     "brennan_prediger",
     "cohen_kappa",
+    "conger_kappa",
     "fleiss_kappa",
     "gwet_ac",
     "krippendorff_alpha",
@@ -197,6 +199,42 @@ def fleiss_kappa(
         table = np.stack([(r.codes == c).sum(axis=1) for c in range(k)], axis=1)
         return float(sm_fleiss(table, method="fleiss"))
     return float(K.fleiss(K.panel_sums(K.onehot(r.codes, k)), np.eye(k))[0])
+
+
+def conger_kappa(
+    data: pd.DataFrame,
+    unit: str = "vignette_id",
+    rater: str = "rater_id",
+    rating: str = "need_level",
+    *,
+    weights: str | None = None,
+    categories: Sequence[int] | None = None,
+) -> float:
+    """Conger's (1980) kappa among many raters, unweighted or ``linear``/``quadratic``.
+
+    The multi-rater generalisation of Cohen's kappa: agreement as for Fleiss'
+    kappa, chance agreement from each rater's own distribution of ratings
+    (averaged over pairs of different raters) instead of the pooled one. With
+    two raters it is Cohen's kappa. Missing ratings as in Gwet (2014) and
+    irrCAC's ``conger.kappa.raw``: agreement over units rated by two or more
+    raters, each rater's distribution over the units that rater rated. Our own
+    code: no maintained Python library has it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({"vignette_id": [1, 1, 1, 2, 2, 2, 3, 3], "rater_id": list("abcabcab"),
+    ...                      "need_level": [1, 1, 2, 3, 3, 3, 2, 2]})
+    >>> round(conger_kappa(data), 3), round(fleiss_kappa(data), 3)
+    (0.667, 0.654)
+    """
+    r = _ratings(data, unit, rater, rating, categories)
+    if weights not in (None, "linear", "quadratic"):
+        raise AgreementInputError(
+            f"weights: expected None, 'linear' or 'quadratic', got {weights!r}"
+        )
+    k = len(r.values)
+    return float(K.conger(K.panel_sums(K.onehot(r.codes, k)), _weights(weights, r.values))[0])
 
 
 def krippendorff_alpha(

@@ -13,7 +13,7 @@ Examples
 --------
 >>> from dsk.analysis.registry import analysis_names, get_analysis
 >>> analysis_names()
-('agreement', 'explanations', 'failures', 'learned')
+('agreement', 'explanations', 'failures', 'learned', 'variance')
 >>> failures = get_analysis("failures")
 >>> failures.reads, dict(failures.writes), failures.stats
 (('vignettes', 'decisions', 'judgements'), {'failures': 'failures', 'teaching': 'teaching'}, ('divergence_model',))
@@ -63,6 +63,7 @@ class AnalysisSettings:
 
     bootstrap: int = 200
     shap_background: int = 30
+    shap_permutations: int = 1
     learned_depths: tuple[int, ...] = (2, 3, 4)
     learned_folds: int = 5
     teaching_cases: int = 8
@@ -227,7 +228,7 @@ def registered() -> tuple[Analysis, ...]:
     Examples
     --------
     >>> [a.name for a in registered()]
-    ['agreement', 'explanations', 'failures', 'learned']
+    ['agreement', 'explanations', 'failures', 'learned', 'variance']
     """
     return tuple(REGISTRY.values())
 
@@ -253,7 +254,7 @@ def get_analysis(name: str) -> Analysis:
     >>> get_analysis("vibes")
     Traceback (most recent call last):
     ...
-    KeyError: "unknown analysis 'vibes'; known analyses: agreement, explanations, failures, learned"
+    KeyError: "unknown analysis 'vibes'; known analyses: agreement, explanations, failures, learned, variance"
     """
     return REGISTRY[name]
 
@@ -421,6 +422,7 @@ def _explanations(inputs: AnalysisInputs) -> AnalysisResult:
         _, overlap = factor_overlap(vignettes, own, people, ruleset, catalogue=inputs.catalogue)
         comparison = shap_comparison(vignettes, people, ruleset, catalogue=inputs.catalogue,
                                      background=inputs.settings.shap_background,
+                                     n_permutations=inputs.settings.shap_permutations,
                                      random_state=inputs.random_state, engine=inputs.engine)
         shap_rows = comparison.stats
         if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
@@ -476,3 +478,22 @@ def _learned(inputs: AnalysisInputs) -> AnalysisResult:
                                        random_state=inputs.random_state, engine=inputs.engine)
     rows = [s for s in (in_sample, out_of_fold) if not s.empty]
     return AnalysisResult(stats=pd.concat(rows, ignore_index=True) if rows else None, files=files)
+
+
+@register("variance", reads=("judgements",),
+          writes={"variance_components": "variance_components", "dependability": "dependability"})
+def _variance(inputs: AnalysisInputs) -> AnalysisResult:
+    """Variance components of the practitioners' round-1 levels and the dependability of k of them."""
+    from dsk.analysis.variance import variance_components
+
+    people = inputs.people
+    first = people[people["round"] == 1]
+    if first["vignette_id"].nunique() < 2 or first["rater_id"].nunique() < 2:
+        empty = {"variance_components": pd.DataFrame({"component": pd.Series(dtype=object),
+                                                      "variance": pd.Series(dtype=float),
+                                                      "share": pd.Series(dtype=float)}),
+                 "dependability": pd.DataFrame({"k": pd.Series(dtype="int64"), "phi": pd.Series(dtype=float),
+                                                "g": pd.Series(dtype=float)})}
+        return AnalysisResult(tables=empty)
+    fit = variance_components(first, source="judgements")
+    return AnalysisResult(tables={"variance_components": fit.table(), "dependability": fit.dependability()})

@@ -80,6 +80,7 @@ class Svg:
     slug: str
     title: str
     markup: Markup
+    note: str = ""  # a sentence for the caption (what the figure leaves out)
 
 
 def _to_svg(fig: plt.Figure, slug: str, title: str, description: str = "") -> Svg:
@@ -211,27 +212,56 @@ def rules_among_raters(means: pd.DataFrame, slug: str = "rules-as-rater") -> Svg
 
 def shap_side_by_side(importance: pd.DataFrame, labels: Mapping[str, str], ruleset_id: str,
                       top: int = 15, slug: str = "shap") -> Svg | None:
-    """Paired horizontal bars: mean |SHAP| per feature for the checklist and the panel."""
+    """Paired horizontal bars: mean |SHAP| per feature for the checklist and the panel, signed.
+
+    Each bar's length is the feature's mean absolute SHAP value; it points right
+    when the feature's direction (``rule_direction``/``panel_direction``, the
+    correlation of its value with its SHAP value) is positive, left when it is
+    negative (tables without the direction columns are drawn unsigned). Features
+    whose importance is exactly 0 on both sides are left out; the figure's
+    ``note`` says how many, for the caption.
+    """
     if importance.empty:
         return None
-    frame = importance.assign(key=importance[["rule_importance", "panel_importance"]].max(axis=1))
+    used = importance[(importance["rule_importance"] > 0) | (importance["panel_importance"] > 0)]
+    dropped = len(importance) - len(used)
+    note = ("No feature had an importance of exactly 0 on both sides." if dropped == 0 else
+            f"{dropped} feature{'s' if dropped != 1 else ''} with an importance of exactly 0 for both "
+            "the checklist and the panel "
+            f"{'are' if dropped != 1 else 'is'} left out.")
+    if used.empty:
+        return None
+    frame = used.assign(key=used[["rule_importance", "panel_importance"]].max(axis=1))
     frame = frame.sort_values(["key", "feature"], ascending=[False, True]).head(top)
     frame = frame.iloc[::-1]
+
+    def signed(side: str) -> np.ndarray:
+        size = frame[f"{side}_importance"].to_numpy(dtype=float)
+        column = f"{side}_direction"
+        if column not in frame:
+            return size
+        direction = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        return np.where(direction < 0, -size, size)
+
     with matplotlib.rc_context(_RC):
-        fig, (ax,) = _figure(6.6, 0.27 * len(frame) + 1.0)
+        fig, (ax,) = _figure(6.6, 0.27 * len(frame) + 1.2)
         y = np.arange(len(frame))
-        ax.barh(y + 0.2, frame["rule_importance"], height=0.38, color=VERMILION,
+        ax.barh(y + 0.2, signed("rule"), height=0.38, color=VERMILION,
                 label=f"checklist ({ruleset_id})")
-        ax.barh(y - 0.2, frame["panel_importance"], height=0.38, color=BLUE,
+        ax.barh(y - 0.2, signed("panel"), height=0.38, color=BLUE,
                 label="panel (surrogate of the panel's mean level)")
+        ax.axvline(0.0, color="0.3", linewidth=0.8)
         ax.set_yticks(y, [labels.get(f, f) for f in frame["feature"]])
-        ax.set_xlabel("mean |SHAP value| (need levels)")
+        ax.set_xlabel("mean |SHAP value| (need levels); left: higher values lower the level")
         ax.grid(axis="y", visible=False)
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2)
         _style(ax)
         fig.tight_layout()
-    return _to_svg(fig, slug, f"Feature importance (mean absolute SHAP) for {ruleset_id} and the panel",
-                   f"Top {len(frame)} features by the larger of the two importances.")
+    svg = _to_svg(fig, slug, f"Feature importance (mean absolute SHAP) and direction for {ruleset_id} "
+                  "and the panel",
+                  f"Top {len(frame)} features by the larger of the two importances; bars point right "
+                  f"where higher values raise the level and left where they lower it. {note}")
+    return Svg(svg.slug, svg.title, svg.markup, note)
 
 
 # --------------------------------------------------------------------------- failures
