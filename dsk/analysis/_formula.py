@@ -118,14 +118,17 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame) -> ModelFrame:
 
     problems: list[str] = []
     try:
-        fixed_vars = sorted(Formula("1 + " + parsed.fixed).required_variables)
+        fixed_vars = sorted(Formula("1 + " + parsed.fixed).required_variables,
+                            key=lambda v: (parsed.fixed.find(v), v))  # in formula order
     except Exception as exc:  # noqa: BLE001 - formulaic raises many kinds; report as plain words
         raise FormulaError([f"cannot read the fixed part {parsed.fixed!r}: {exc}"]) from None
     wanted = [parsed.response, *fixed_vars, *parsed.groups]
     missing = [c for c in dict.fromkeys(wanted) if c not in data.columns]
     if missing:
         have = ", ".join(map(str, data.columns))
-        problems += [f"column {c!r} is not in the data (columns: {have})" for c in missing]
+        which = (f"column {missing[0]!r} is" if len(missing) == 1
+                 else "columns " + ", ".join(map(repr, missing)) + " are")
+        problems.append(f"{which} not in the data (its columns: {have})")
     present = [c for c in dict.fromkeys(wanted) if c in data.columns]
     for c in present:
         n_na = int(data[c].isna().sum())

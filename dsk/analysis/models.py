@@ -96,7 +96,8 @@ class ModelResult:
         """A JSON-ready form: the fit summary, the groups and the table's rows."""
         rows = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                  for k, v in r.items()} for r in self.table.to_dict(orient="records")]
-        fit = self.fit_summary()
+        fit = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in self.fit_summary().items()}
         fit["groups"] = dict(self.n_groups)
         fit["warnings"] = list(self.warnings)
         fit["separated"] = list(self.separated)
