@@ -21,7 +21,7 @@ Examples
 --------
 >>> from dsk.analysis import analysis_names
 >>> analysis_names()
-('agreement', 'explanations', 'failures', 'learned')
+('agreement', 'explanations', 'failures', 'learned', 'models')
 """
 
 from dsk.analysis.coefficients import (

@@ -31,7 +31,8 @@ from scipy.stats import norm
 from dsk.analysis import _clmm
 from dsk.analysis._formula import FormulaError, model_frame, parse_formula
 
-__all__ = ["TERM_COLUMNS", "FormulaError", "ModelResult", "clmm"]
+__all__ = ["DEFAULT_COVARIATES", "DEFAULT_FACTORS", "TERM_COLUMNS", "FormulaError", "ModelResult", "ModelSpec",
+           "clmm", "run_models"]
 
 #: Columns of :attr:`ModelResult.table`.
 TERM_COLUMNS = ("term", "kind", "estimate", "odds_ratio", "se", "z", "p", "ci_low", "ci_high")
@@ -220,3 +221,126 @@ def _table(names: list[str], kinds: list[str], est: np.ndarray, se: np.ndarray) 
             rows.append((name, kind, e, odds, s, z, p, e - zcrit * s, e + zcrit * s))
     return pd.DataFrame(rows, columns=list(TERM_COLUMNS)).astype(
         {c: float for c in TERM_COLUMNS[2:]})
+
+
+# ------------------------------------------------------------- the models of an experiment run
+
+#: Default vignette factors of an experiment's models: the "toxic trio" and the count of concerns.
+DEFAULT_FACTORS = ("domestic_abuse", "parental_mental_health", "parental_substance_misuse", "n_concerns")
+#: Default practitioner covariates (used when the judgements carry them).
+DEFAULT_COVARIATES = ("profession", "position")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What an experiment's models contain (the config's ``models`` option).
+
+    factors : vignette columns (catalogue factors or derived features).
+    coding : ``numeric`` (a factor's level 0, 1, 2, ... as a number: one slope) or ``levels``
+        (treatment-coded levels, level 0 the reference).
+    interactions : products of two or more factors, written ``a:b``.
+    covariates : practitioner columns of the judgements (``profession``, ``position``,
+        ``years_experience``, ``site``), each used when present, complete and not constant.
+    """
+
+    factors: tuple[str, ...] = DEFAULT_FACTORS
+    coding: str = "numeric"
+    interactions: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = DEFAULT_COVARIATES
+
+
+def _usable(frame: pd.DataFrame, col: str) -> bool:
+    return col in frame.columns and not frame[col].isna().any() and frame[col].nunique() > 1
+
+
+def _fixed_terms(spec: ModelSpec) -> list[str]:
+    wrap = (lambda f: f"C({f})") if spec.coding == "levels" else (lambda f: f)
+    terms = [wrap(f) for f in spec.factors]
+    terms += [":".join(wrap(p.strip()) for p in inter.split(":")) for inter in spec.interactions]
+    return terms
+
+
+def run_models(vignettes: pd.DataFrame, judgements: pd.DataFrame,
+               spec: ModelSpec = ModelSpec()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The practitioners' CLMM and each checklist's fixed-effects model, as two long tables.
+
+    The practitioners' first-round levels are modelled on the spec's factors, the practitioner
+    covariates the judgements carry and crossed random intercepts for practitioner and vignette;
+    each checklist's levels (judgements with ``rater_kind`` ``rules``, one per vignette) on the
+    same factors, without random effects or practitioner terms. A model that cannot be fitted
+    (a checklist giving one level throughout, say) gets a ``model_fit`` row saying why and no
+    terms.
+
+    Returns
+    -------
+    (model_terms, model_fit)
+        ``model_terms``: ``model`` (``practitioners`` or the ruleset id) and the columns of
+        :data:`TERM_COLUMNS`; ``model_fit``: model, formula, loglik, aic, n_obs, groups,
+        converged, warnings, max_gradient, condition_number.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
+    >>> cat = load_catalogue()
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 24, 3, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> terms, fits = run_models(v, j, ModelSpec(factors=("domestic_abuse", "n_concerns")))
+    >>> fits[["model", "n_obs", "groups"]].to_dict("records")
+    [{'model': 'practitioners', 'n_obs': 288, 'groups': 'rater_id: 12, vignette_id: 24'}]
+    >>> sorted(set(terms["kind"]))
+    ['fixed', 'sd', 'threshold']
+    """
+    unknown = [f for f in spec.factors if f not in vignettes.columns]
+    if unknown:
+        raise ValueError(f"models: factor(s) {', '.join(map(repr, unknown))} are not columns of the "
+                         "vignettes (use catalogue factors or derived features such as n_concerns)")
+    for inter in spec.interactions:
+        parts = [p.strip() for p in inter.split(":")]
+        if len(parts) < 2 or any(p not in spec.factors for p in parts):
+            raise ValueError(f"models: interaction {inter!r} must join two or more of the factors "
+                             f"({', '.join(spec.factors)}) with ':'")
+    fixed = _fixed_terms(spec)
+    factor_table = vignettes[["vignette_id", *spec.factors]]
+    fits: list[dict[str, Any]] = []
+    terms: list[pd.DataFrame] = []
+
+    def add(name: str, formula: str, data: pd.DataFrame) -> None:
+        try:
+            result = clmm(formula, data)
+        except FormulaError as exc:
+            fits.append({"model": name, "formula": formula, "loglik": np.nan, "aic": np.nan,
+                         "n_obs": len(data), "groups": "", "converged": False,
+                         "warnings": "not fitted: " + "; ".join(exc.problems),
+                         "max_gradient": np.nan, "condition_number": np.nan})
+            return
+        summary = result.fit_summary()
+        fits.append({k: summary[k] for k in ("loglik", "aic", "n_obs", "groups", "converged",
+                                              "warnings", "max_gradient", "condition_number")}
+                    | {"model": name, "formula": formula})
+        terms.append(result.table.assign(model=name))
+
+    rules = judgements["rater_kind"] == "rules"
+    first = judgements["round"] == 1 if "round" in judgements.columns else True
+    people = judgements[~rules & first].merge(factor_table, on="vignette_id", how="left")
+    people = people.reset_index(drop=True)
+    if not people.empty:
+        covariates = [c for c in spec.covariates if _usable(people, c)]
+        groups = [f"(1|{g})" for g in ("rater_id", "vignette_id") if people[g].nunique() > 1]
+        add("practitioners", "need_level ~ " + " + ".join([*fixed, *covariates, *groups]), people)
+    checklist_rows = judgements[rules & first].merge(factor_table, on="vignette_id", how="left")
+    for rid, own in checklist_rows.groupby("rater_id", sort=True):
+        add(str(rid), "need_level ~ " + " + ".join(fixed), own.reset_index(drop=True))
+    fit_cols = ["model", "formula", "loglik", "aic", "n_obs", "groups", "converged", "warnings",
+                "max_gradient", "condition_number"]
+    fit_table = pd.DataFrame(fits, columns=fit_cols).astype(
+        {"n_obs": "int64", "converged": bool, "loglik": float, "aic": float,
+         "max_gradient": float, "condition_number": float})
+    term_cols = ["model", *TERM_COLUMNS]
+    term_table = (pd.concat(terms, ignore_index=True)[term_cols] if terms
+                  else pd.DataFrame({c: pd.Series(dtype=float if c in TERM_COLUMNS[2:] else object)
+                                     for c in term_cols}))
+    return term_table, fit_table

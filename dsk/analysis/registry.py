@@ -13,7 +13,7 @@ Examples
 --------
 >>> from dsk.analysis.registry import analysis_names, get_analysis
 >>> analysis_names()
-('agreement', 'explanations', 'failures', 'learned')
+('agreement', 'explanations', 'failures', 'learned', 'models')
 >>> failures = get_analysis("failures")
 >>> failures.reads, dict(failures.writes), failures.stats
 (('vignettes', 'decisions', 'judgements'), {'failures': 'failures', 'teaching': 'teaching'}, ('divergence_model',))
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from dsk.analysis.models import ModelSpec
 from dsk.catalogue import Catalogue
 from dsk.schema import STATS_COLUMNS, TABLES, validate
 
@@ -66,6 +67,7 @@ class AnalysisSettings:
     learned_depths: tuple[int, ...] = (2, 3, 4)
     learned_folds: int = 5
     teaching_cases: int = 8
+    models: ModelSpec = ModelSpec()
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def registered() -> tuple[Analysis, ...]:
     Examples
     --------
     >>> [a.name for a in registered()]
-    ['agreement', 'explanations', 'failures', 'learned']
+    ['agreement', 'explanations', 'failures', 'learned', 'models']
     """
     return tuple(REGISTRY.values())
 
@@ -253,7 +255,7 @@ def get_analysis(name: str) -> Analysis:
     >>> get_analysis("vibes")
     Traceback (most recent call last):
     ...
-    KeyError: "unknown analysis 'vibes'; known analyses: agreement, explanations, failures, learned"
+    KeyError: "unknown analysis 'vibes'; known analyses: agreement, explanations, failures, learned, models"
     """
     return REGISTRY[name]
 
@@ -476,3 +478,14 @@ def _learned(inputs: AnalysisInputs) -> AnalysisResult:
                                        random_state=inputs.random_state, engine=inputs.engine)
     rows = [s for s in (in_sample, out_of_fold) if not s.empty]
     return AnalysisResult(stats=pd.concat(rows, ignore_index=True) if rows else None, files=files)
+
+
+@register("models", reads=("vignettes", "judgements"),
+          writes={"model_terms": "model_terms", "model_fit": "model_fit"})
+def _models(inputs: AnalysisInputs) -> AnalysisResult:
+    """The practitioners' cumulative-link mixed model and each checklist's fixed-effects model."""
+    from dsk.analysis.models import run_models
+
+    terms, fits = run_models(inputs.table("vignettes"), inputs.table("judgements"),
+                             inputs.settings.models)
+    return AnalysisResult(tables={"model_terms": terms, "model_fit": fits})

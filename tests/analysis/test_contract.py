@@ -40,6 +40,7 @@ CONTRACT_SETTINGS: Mapping[str, AnalysisSettings] = {
     "explanations": AnalysisSettings(shap_background=5),
     "failures": AnalysisSettings(teaching_cases=3),
     "learned": AnalysisSettings(learned_depths=(1, 2), learned_folds=3),
+    "models": AnalysisSettings(),
 }
 
 SCENARIOS = ("simulated", "human-only", "one-round", "one-ruleset")
