@@ -138,16 +138,17 @@ class Laplace:
         return np.bincount(d.idx.ravel(), np.repeat(v, d.K), minlength=d.q) if d.K else np.zeros(0)
 
     def _ztwz_fast(self, w: np.ndarray) -> np.ndarray:
-        """Z' W Z (q x q): diagonal blocks from bincounts, off-diagonal blocks likewise."""
+        """Z' W Z (q x q): diagonal from one bincount, each off-diagonal block from another."""
         d = self.d
-        q = d.q
-        flat = np.zeros(q * q)
+        A = np.zeros((d.q, d.q))
+        A[np.diag_indices(d.q)] = self._zt(w)
+        off = np.concatenate([[0], np.cumsum(d.n_levels)])
         for k in range(d.K):
-            for m in range(d.K):
-                if k != m:
-                    flat += np.bincount(d.idx[:, k] * q + d.idx[:, m], w, minlength=q * q)
-        A = flat.reshape(q, q)
-        A[np.diag_indices(q)] += self._zt(w)
+            for m in range(k + 1, d.K):
+                qk, qm = d.n_levels[k], d.n_levels[m]
+                block = np.bincount(d.groups[k] * qm + d.groups[m], w, minlength=qk * qm).reshape(qk, qm)
+                A[off[k]:off[k + 1], off[m]:off[m + 1]] = block
+                A[off[m]:off[m + 1], off[k]:off[k + 1]] = block.T
         return A
 
     def modes(self, theta: np.ndarray, beta: np.ndarray, sd: np.ndarray,
@@ -223,8 +224,8 @@ class Laplace:
         g_beta = -(d.X.T @ t.g) + d.X.T @ (v - t.w * s)
         # standard deviations: d/d lambda_k
         A = self._ztwz_fast(t.w)
-        HiLA = (Hinv * lam[None, :]) @ A  # H^-1 Lam A
-        per_level = (-u * ztg + np.diag(HiLA) + u * self._zt(v - t.w * s) + r * ztg)
+        diag_hila = ((Hinv * lam[None, :]) * A).sum(axis=1)  # diag(H^-1 Lam A), A symmetric
+        per_level = (-u * ztg + diag_hila + u * self._zt(v - t.w * s) + r * ztg)
         g_sd = np.bincount(d.term_of, per_level, minlength=d.K)
         return f, g_thr, g_beta, g_sd
 
@@ -404,11 +405,10 @@ def separation(d: Design, tol: float = 1e-7) -> tuple[bool, np.ndarray]:
     -1 if it can only move that way, 2 if either, 0 if it is unaffected.
     """
     from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix, hstack, identity, vstack
+    from scipy.sparse import coo_matrix, hstack, vstack
 
     m, p = d.n_cat - 1, d.p
     nv = m + p
-    rows = []
     # constraint rows as  A x <= 0  with x = (dtheta, dbeta)
     iu = np.flatnonzero(d.upper)
     il = np.flatnonzero(d.lower)
@@ -418,13 +418,10 @@ def separation(d: Design, tol: float = 1e-7) -> tuple[bool, np.ndarray]:
                  coo_matrix(-d.X[il])])  # dtheta_l - x dbeta <= 0
     A = vstack([Au, Al]).tocsr()
     nc = A.shape[0]
-    rows.append(A)
-    # phase 1: maximise the total slack  A x + s <= 0, 0 <= s <= 1, |x| <= 1
-    A1 = hstack([A, identity(nc)]).tocsr()
-    c = np.concatenate([np.zeros(nv), -np.ones(nc)])
-    bounds = [(-1, 1)] * nv + [(0, 1)] * nc
-    res = linprog(c, A_ub=A1, b_ub=np.zeros(nc), bounds=bounds, method="highs")
-    if not res.success or -res.fun <= tol:
+    # phase 1: is there a direction with A x <= 0 and some (A x)_i < 0?  Minimise 1'A x.
+    res = linprog(np.asarray(A.sum(axis=0)).ravel(), A_ub=A, b_ub=np.zeros(nc),
+                  bounds=[(-1, 1)] * nv, method="highs")
+    if not res.success or res.fun >= -tol:
         return False, np.zeros(nv, dtype=int)
     sign = np.zeros(nv, dtype=int)
     for j in range(nv):
