@@ -4,7 +4,8 @@
 the ``(1|g)`` terms are taken out with a regular expression; what is left is a formulaic
 formula. Columns holding text (or pandas categoricals) enter as treatment-coded levels with
 the first level as reference; ``C(x, contr.treatment(base='b'))`` picks another reference and
-``C(x)`` turns a numeric column into levels. Numeric columns enter as numbers.
+``C(x)`` turns a numeric column into levels. Numeric columns enter as numbers. A column
+name that is not an identifier is quoted with backticks, as in "`need level` ~ `domestic abuse`".
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 _RANDOM = re.compile(r"\(\s*([^()|]*?)\s*\|\s*([^()|]+?)\s*\)")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*|`[^`]+`)$")  # a column name, or `any name`
 
 
 class FormulaError(ValueError):
@@ -45,6 +46,8 @@ def parse_formula(formula: str) -> ParsedFormula:
     ParsedFormula(response='rating', fixed='temp + contact', groups=('judge', 'bottle'))
     >>> parse_formula("y ~ (1|g)").fixed
     '1'
+    >>> parse_formula("`need level` ~ `domestic abuse` + (1|`rater id`)")
+    ParsedFormula(response='need level', fixed='`domestic abuse`', groups=('rater id',))
     """
     problems: list[str] = []
     if formula.count("~") != 1:
@@ -67,7 +70,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         problems.append(f"cannot read the random terms in {rhs!r}; write them as (1|group)")
     if problems:
         raise FormulaError(problems)
-    return ParsedFormula(lhs, fixed or "1", tuple(groups))
+    return ParsedFormula(lhs.strip("`"), fixed or "1", tuple(g.strip("`") for g in groups))
 
 
 @dataclass

@@ -245,6 +245,15 @@ def test_ordered_categorical_response_keeps_its_order(wine: pd.DataFrame) -> Non
     assert _est(fit, "temp[T.warm]") == pytest.approx(2.503, abs=5e-4)
 
 
+def test_column_names_in_backticks(wine: pd.DataFrame, wine_judge) -> None:  # noqa: ANN001
+    """Any column name works, quoted with backticks; the fit is the same."""
+    data = wine.rename(columns={"rating": "the rating", "temp": "serving temp", "judge": "judge id"})
+    fit = clmm("`the rating` ~ `serving temp` + contact + (1|`judge id`)", data)
+    assert fit.loglik == pytest.approx(wine_judge.loglik, abs=1e-8)
+    assert fit.n_groups == {"judge id": 9}
+    assert _est(fit, "judge id") == pytest.approx(_est(wine_judge, "judge"), abs=1e-6)
+
+
 # ------------------------------------------------------------------------------- bad input
 
 def test_bad_input_names_every_problem_at_once() -> None:
