@@ -45,6 +45,7 @@ from rich.table import Table
 
 from dsk._cli import fail
 from dsk.analysis.cli import agree
+from dsk.analysis.model_cli import model
 from dsk.catalogue import DOMAINS, Catalogue, CatalogueError, load_catalogue
 from dsk.design import DESIGNS, generate
 from dsk.io import TableFileError, read_vignettes, write_table
@@ -70,6 +71,7 @@ APP_MODULES = frozenset({"fastapi", "starlette", "anyio", "uvicorn", "sqlalchemy
 APP_INSTALL = "pip install 'dsk[app]'"
 
 app.command("agree", help="Agreement statistics for any long-format ratings file.")(agree)
+app.command("model", help="Cumulative-link (mixed) model of ordinal levels in any long-format file.")(model)
 app.add_typer(rules_app, name="rules")
 app.add_typer(panel_app, name="panel")
 

@@ -67,10 +67,12 @@ from pydantic_core import PydanticCustomError
 
 from dsk._paths import data_path
 from dsk._yaml import YamlError, caret, loads_yaml, span_of
+from dsk.analysis.models import DEFAULT_COVARIATES, DEFAULT_FACTORS
 from dsk.analysis.registry import analysis_names
 from dsk.catalogue import Catalogue, load_catalogue
 
 if TYPE_CHECKING:
+    from dsk.analysis.models import ModelSpec
     from dsk.panels import ProfessionProfile
     from dsk.rules import Ruleset
 
@@ -207,6 +209,26 @@ class PanelSource(_Frozen):
         return self
 
 
+class ModelsOption(_Frozen):
+    """The cumulative-link models of the ``models`` analysis (see ``dsk.analysis.models``).
+
+    The practitioners' first-round levels are modelled as ``need_level ~ factors + interactions +
+    covariates + (1|rater_id) + (1|vignette_id)``, and each checklist's levels on the same
+    factors and interactions, without random effects.
+    """
+
+    factors: list[str] = Field(default_factory=lambda: list(DEFAULT_FACTORS), description=(
+        "Vignette columns entering both models: catalogue factors or derived features."))
+    coding: Literal["numeric", "levels"] = Field(default="numeric", description=(
+        "How a factor enters: `numeric` (its level 0, 1, 2, ... as a number: one slope) or "
+        "`levels` (treatment-coded levels, level 0 the reference)."))
+    interactions: list[str] = Field(default_factory=list, description=(
+        "Interactions between the factors, written `a:b`."))
+    covariates: list[str] = Field(default_factory=lambda: list(DEFAULT_COVARIATES), description=(
+        "Practitioner columns of the judgements (profession, position, years_experience, site); "
+        "each is used when the judgements carry it, complete and not constant."))
+
+
 class ExperimentConfig(_Frozen):
     """A whole experiment. Relative paths are relative to the config file's folder."""
 
@@ -246,6 +268,9 @@ class ExperimentConfig(_Frozen):
     learned_depths: list[int] = Field([2, 3, 4], description=(
         "Depths of the checklists learned from the panel (one per depth)."))
     teaching_cases: int = Field(8, ge=0, le=100, description="Teaching cases to rank.")
+    models: ModelsOption | None = Field(None, description=(
+        "Factors, coding, interactions and practitioner covariates of the `models` analysis "
+        "(see below; default: the defaults there)."))
     output: str | None = Field(None, description=(
         "Run folder, relative to the config's folder (default: `runs/<id>` in the current folder; a "
         "bundled config's `output` is relative to the current folder). `dsk run -o` overrides it."))
@@ -596,6 +621,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("vignettes", VignetteSource, "vignettes"),
     ("decks", DecksSpec, "decks"),
     ("panels", PanelSource, "panels[]"),
+    ("models", ModelsOption, "models"),
 )
 
 
@@ -1066,6 +1092,24 @@ def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds
     return table
 
 
+def _model_spec(option: ModelsOption) -> ModelSpec:
+    from dsk.analysis.models import ModelSpec
+
+    return ModelSpec(tuple(option.factors), option.coding, tuple(option.interactions),
+                     tuple(option.covariates))
+
+
+def _or_empty(table: pd.DataFrame, schema: str) -> pd.DataFrame:
+    """``table``, or (when its analysis did not run) an empty table with the schema's columns."""
+    if len(table.columns):
+        return table
+    from dsk.schema import columns
+
+    dtypes: dict[str, Any] = {"str": object, "int": "int64", "float": "float64", "bool": bool,
+                              "list": object}
+    return pd.DataFrame({c.name: pd.Series(dtype=dtypes[c.kind]) for c in columns(schema) if c.required})
+
+
 def _rules_judgements(decisions: pd.DataFrame) -> pd.DataFrame:
     """Decisions as judgements rows (rater_kind ``rules``), so every analysis sees them as raters."""
     return pd.DataFrame({
@@ -1217,7 +1261,8 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
     settings = AnalysisSettings(bootstrap=config.bootstrap, shap_background=config.shap_background,
                                 shap_permutations=config.shap_permutations,
                                 learned_depths=tuple(config.learned_depths),
-                                teaching_cases=config.teaching_cases)
+                                teaching_cases=config.teaching_cases,
+                                models=_model_spec(config.models or ModelsOption()))
     outputs = run_analyses(config.analyses, {"vignettes": vignettes, "decisions": decisions, "trace": trace,
                                              "judgements": judgements},
                            rulesets=rulesets, catalogue=catalogue, engine=config.engine, random_state=seed,
@@ -1226,7 +1271,9 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
     importance, teaching = outputs.tables["importance"], outputs.tables["teaching"]
     learned_texts = {Path(path).stem: text for path, text in outputs.files.items()}
     tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
-              "stats": stats, "failures": failures, "importance": importance, "teaching": teaching}
+              "stats": stats, "failures": failures, "importance": importance, "teaching": teaching,
+              **{name: _or_empty(outputs.tables[name], name) for name in ("model_terms", "model_fit", "variance_components",
+                                                                 "dependability")}}
     with stage("write"):
         for name, table in tables.items():
             write_table(table, out / f"{name}.parquet")

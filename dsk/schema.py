@@ -91,7 +91,7 @@ CLEAR_CONSENSUS = 0.7
 
 #: The tables a run writes, in the order it writes them (``NAME.parquet`` and ``NAME.csv``).
 RUN_TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance",
-              "teaching")
+              "teaching", "model_terms", "model_fit", "variance_components", "dependability")
 #: The columns that identify a row of the stats table.
 STATS_KEY = ("analysis", "metric", "comparison", "stratum")
 #: The required columns of the stats table, in order.
@@ -217,6 +217,32 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("reasons", "list"),
         Column("teaching_score", "float", lo=0.0),
         Column("complexity", "float", nullable=True, lo=0.0, hi=1.0),
+    ),
+    # the cumulative-link models (dsk.analysis.models): practitioners' CLMM and each checklist's
+    # fixed-effects model, one row per threshold, fixed effect and random-effect SD
+    "model_terms": (
+        Column("model", "str"),
+        Column("term", "str"),
+        Column("kind", "str", choices=("threshold", "fixed", "sd")),
+        Column("estimate", "float", nullable=True),  # +/-inf where separation leaves no estimate
+        Column("odds_ratio", "float", nullable=True, lo=0.0),
+        Column("se", "float", nullable=True, lo=0.0),
+        Column("z", "float", nullable=True),
+        Column("p", "float", nullable=True, lo=0.0, hi=1.0),
+        Column("ci_low", "float", nullable=True),
+        Column("ci_high", "float", nullable=True),
+    ),
+    "model_fit": (
+        Column("model", "str"),
+        Column("formula", "str"),
+        Column("loglik", "float", nullable=True),
+        Column("aic", "float", nullable=True),
+        Column("n_obs", "int", lo=0),
+        Column("groups", "str"),
+        Column("converged", "bool"),
+        Column("warnings", "str"),
+        Column("max_gradient", "float", nullable=True, lo=0.0, required=False),
+        Column("condition_number", "float", nullable=True, required=False),
     ),
 }
 

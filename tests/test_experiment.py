@@ -67,7 +67,7 @@ learned_depths: [2]
          r"exp\.yaml:3:12: vignettes: give exactly one of set, file or design \(got set, file\)"),
         (("analyses: [agreement, explanations, failures, learned]", "analyses: [agreement, vibes]"),
          r"exp\.yaml:8:23: analyses\.1: unknown analysis 'vibes' \(analyses: agreement, explanations, "
-         r"failures, learned, variance\)\n.*\n +\| {23}\^\^\^\^\^"),
+         r"failures, learned, variance, models\)\n.*\n +\| {23}\^\^\^\^\^"),
         (("seed: 3", "seed: 3\ncolour: blue"), r"exp\.yaml:3:1: unknown key 'colour' \(keys here: id, title, "
                                               r"description, seed, "),
         (("seed: 3", "seed: 3\nrulesetz: [x]"), r"exp\.yaml:3:1: unknown key 'rulesetz'; did you mean 'rulesets'\?"),
@@ -426,7 +426,7 @@ def test_config_schema_command_prints_the_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert schema["required"] == ["id", "vignettes", "rulesets", "panels"]
     assert schema["additionalProperties"] is False
-    assert set(schema["$defs"]) == {"DecksSpec", "PanelSource", "VignetteSource"}
+    assert set(schema["$defs"]) == {"DecksSpec", "ModelsOption", "PanelSource", "VignetteSource"}
     assert schema["properties"]["rounds"]["enum"] == [1, 2]
     ok = CliRunner().invoke(app, ["config", "check", "quickstart"])
     assert ok.exit_code == 0 and "experiment 'quickstart' is valid" in ok.stdout

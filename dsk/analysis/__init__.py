@@ -23,7 +23,7 @@ Examples
 --------
 >>> from dsk.analysis import analysis_names
 >>> analysis_names()
-('agreement', 'explanations', 'failures', 'learned', 'variance')
+('agreement', 'explanations', 'failures', 'learned', 'variance', 'models')
 """
 
 from dsk.analysis.coefficients import (

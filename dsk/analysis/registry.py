@@ -13,7 +13,7 @@ Examples
 --------
 >>> from dsk.analysis.registry import analysis_names, get_analysis
 >>> analysis_names()
-('agreement', 'explanations', 'failures', 'learned', 'variance')
+('agreement', 'explanations', 'failures', 'learned', 'variance', 'models')
 >>> failures = get_analysis("failures")
 >>> failures.reads, dict(failures.writes), failures.stats
 (('vignettes', 'decisions', 'judgements'), {'failures': 'failures', 'teaching': 'teaching'}, ('divergence_model',))
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from dsk.analysis.models import ModelSpec
 from dsk.catalogue import Catalogue
 from dsk.schema import STATS_COLUMNS, TABLES, validate
 
@@ -67,6 +68,7 @@ class AnalysisSettings:
     learned_depths: tuple[int, ...] = (2, 3, 4)
     learned_folds: int = 5
     teaching_cases: int = 8
+    models: ModelSpec = ModelSpec()
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ def registered() -> tuple[Analysis, ...]:
     Examples
     --------
     >>> [a.name for a in registered()]
-    ['agreement', 'explanations', 'failures', 'learned', 'variance']
+    ['agreement', 'explanations', 'failures', 'learned', 'variance', 'models']
     """
     return tuple(REGISTRY.values())
 
@@ -254,7 +256,7 @@ def get_analysis(name: str) -> Analysis:
     >>> get_analysis("vibes")
     Traceback (most recent call last):
     ...
-    KeyError: "unknown analysis 'vibes'; known analyses: agreement, explanations, failures, learned, variance"
+    KeyError: "unknown analysis 'vibes'; known analyses: agreement, explanations, failures, learned, variance, models"
     """
     return REGISTRY[name]
 
@@ -497,3 +499,14 @@ def _variance(inputs: AnalysisInputs) -> AnalysisResult:
         return AnalysisResult(tables=empty)
     fit = variance_components(first, source="judgements")
     return AnalysisResult(tables={"variance_components": fit.table(), "dependability": fit.dependability()})
+
+
+@register("models", reads=("vignettes", "judgements"),
+          writes={"model_terms": "model_terms", "model_fit": "model_fit"})
+def _models(inputs: AnalysisInputs) -> AnalysisResult:
+    """The practitioners' cumulative-link mixed model and each checklist's fixed-effects model."""
+    from dsk.analysis.models import run_models
+
+    terms, fits = run_models(inputs.table("vignettes"), inputs.table("judgements"),
+                             inputs.settings.models)
+    return AnalysisResult(tables={"model_terms": terms, "model_fit": fits})

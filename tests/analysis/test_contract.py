@@ -41,6 +41,7 @@ CONTRACT_SETTINGS: Mapping[str, AnalysisSettings] = {
     "failures": AnalysisSettings(teaching_cases=3),
     "learned": AnalysisSettings(learned_depths=(1, 2), learned_folds=3),
     "variance": AnalysisSettings(),
+    "models": AnalysisSettings(),
 }
 
 SCENARIOS = ("simulated", "human-only", "one-round", "one-ruleset")

@@ -1,0 +1,440 @@
+"""Numerical core of the cumulative-link (mixed) model: Laplace likelihood, gradient, fit.
+
+Why own code: no Python library fits a proportional-odds model with crossed random effects
+by maximum likelihood (statsmodels' ``OrderedModel`` has no random effects; Bambi and
+similar fit by MCMC). This module follows R's ``ordinal::clmm``: the random effects are
+integrated out with the Laplace approximation, the conditional modes are found by an inner
+Newton iteration, and the outer problem (thresholds, fixed effects, random-effect standard
+deviations) is solved by quasi-Newton with an exact gradient of the Laplace log-likelihood,
+polished by Newton steps on a Hessian obtained by differencing that gradient.
+
+Notation. Observation ``i`` in category ``j`` (0-based, ``J`` categories) has
+``P(Y <= j) = F(theta_j - eta_i)`` with ``F`` the logistic distribution and
+``eta = X beta + Z Lambda u``, ``u ~ N(0, I)``, ``Lambda`` diagonal with one standard deviation
+per random term. With ``l(u) = sum_i log p_i - u'u / 2`` and
+``H = I + Lambda Z' W Z Lambda`` (``W`` the negative second derivatives of ``log p_i`` in
+``eta_i``), the Laplace log-likelihood is ``l(u_hat) - log det(H) / 2``.
+
+The random-effects design is held as one integer code column per random term (random
+intercepts), so ``Z' W Z`` is assembled by bincounts and the q x q Hessian is factorised
+with a dense Cholesky; q is the total number of groups (tens to a few thousands).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.optimize as so
+from scipy.special import expit
+
+_BIG = 1e10  # stands in for an infinite threshold
+
+
+@dataclass
+class Design:
+    """The numeric problem: response codes, fixed design, random-intercept codes."""
+
+    y: np.ndarray  # int codes 0..J-1
+    n_cat: int
+    X: np.ndarray  # n x p, no intercept
+    groups: list[np.ndarray] = field(default_factory=list)  # per term: codes 0..q_k-1
+    n_levels: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.n = len(self.y)
+        self.p = self.X.shape[1]
+        self.K = len(self.groups)
+        offsets = np.cumsum([0] + self.n_levels)
+        self.q = int(offsets[-1])
+        self.term_of = np.repeat(np.arange(self.K), self.n_levels).astype(int)
+        # global column of Z per observation and term (n x K)
+        self.idx = (np.column_stack([g + offsets[k] for k, g in enumerate(self.groups)])
+                    if self.K else np.zeros((self.n, 0), dtype=int))
+        self.upper = self.y < self.n_cat - 1  # has a finite upper threshold
+        self.lower = self.y > 0
+        self.iu = np.minimum(self.y, self.n_cat - 2)
+        self.il = np.maximum(self.y - 1, 0)
+
+
+@dataclass
+class ObsTerms:
+    """Per-observation derivatives of ``log p_i`` at given thresholds and eta."""
+
+    logp: np.ndarray
+    g: np.ndarray  # d log p / d eta
+    w: np.ndarray  # - d2 log p / d eta2
+    w1: np.ndarray  # d w / d eta
+    # derivatives with respect to the upper and lower threshold of each observation
+    dl_u: np.ndarray
+    dl_l: np.ndarray
+    dg_u: np.ndarray
+    dg_l: np.ndarray
+    dw_u: np.ndarray
+    dw_l: np.ndarray
+
+
+def _dens(x: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, ...]:
+    F = expit(x)
+    f = F * (1 - F)
+    f1 = f * (1 - 2 * F)
+    f2 = f * (1 - 6 * F + 6 * F * F)
+    zero = ~finite
+    for a in (f, f1, f2):
+        a[zero] = 0.0
+    return F, f, f1, f2
+
+
+def obs_terms(d: Design, theta: np.ndarray, eta: np.ndarray, need_third: bool = True) -> ObsTerms:
+    """Log-probabilities and their derivatives for every observation."""
+    a = np.where(d.upper, theta[d.iu] - eta, _BIG)
+    b = np.where(d.lower, theta[d.il] - eta, -_BIG)
+    Fa, fa, fa1, fa2 = _dens(a, d.upper)
+    Fb, fb, fb1, fb2 = _dens(b, d.lower)
+    Fa = np.where(d.upper, Fa, 1.0)
+    Fb = np.where(d.lower, Fb, 0.0)
+    # p = F(a) - F(b), computed on the tail that keeps precision
+    p = np.where(b > 0, expit(-b) - expit(-a), Fa - Fb)
+    p = np.maximum(p, 1e-300)
+    D1 = -(fa - fb) / p
+    D2 = (fa1 - fb1) / p
+    g = D1
+    w = g * g - D2
+    if need_third:
+        D3 = -(fa2 - fb2) / p
+        w1 = -(D3 - 3 * D1 * D2 + 2 * D1 ** 3)
+    else:
+        w1 = np.zeros_like(w)
+    dl_u = fa / p
+    dl_l = -fb / p
+    dg_u = -fa1 / p - g * fa / p
+    dg_l = fb1 / p + g * fb / p
+    # w = g^2 - (fa1 - fb1)/p
+    dw_u = 2 * g * dg_u - fa2 / p + (fa1 - fb1) * fa / p ** 2
+    dw_l = 2 * g * dg_l + fb2 / p - (fa1 - fb1) * fb / p ** 2
+    return ObsTerms(np.log(p), g, w, w1, dl_u, dl_l, dg_u, dg_l, dw_u, dw_l)
+
+
+def _thr_grad(d: Design, du: np.ndarray, dl: np.ndarray) -> np.ndarray:
+    """Sum per-observation upper/lower threshold derivatives into the J-1 thresholds."""
+    m = d.n_cat - 1
+    return (np.bincount(d.iu[d.upper], du[d.upper], minlength=m)
+            + np.bincount(d.il[d.lower], dl[d.lower], minlength=m))
+
+
+class Laplace:
+    """The Laplace log-likelihood and its gradient, with the modes warm-started between calls."""
+
+    def __init__(self, d: Design) -> None:
+        self.d = d
+        self.u = np.zeros(d.q)
+        self.inner_fail = False
+
+    def _zt(self, v: np.ndarray) -> np.ndarray:
+        """Z' v (q-vector)."""
+        d = self.d
+        return np.bincount(d.idx.ravel(), np.repeat(v, d.K), minlength=d.q) if d.K else np.zeros(0)
+
+    def _ztwz_fast(self, w: np.ndarray) -> np.ndarray:
+        """Z' W Z (q x q): diagonal from one bincount, each off-diagonal block from another."""
+        d = self.d
+        A = np.zeros((d.q, d.q))
+        A[np.diag_indices(d.q)] = self._zt(w)
+        off = np.concatenate([[0], np.cumsum(d.n_levels)])
+        for k in range(d.K):
+            for m in range(k + 1, d.K):
+                qk, qm = d.n_levels[k], d.n_levels[m]
+                block = np.bincount(d.groups[k] * qm + d.groups[m], w, minlength=qk * qm).reshape(qk, qm)
+                A[off[k]:off[k + 1], off[m]:off[m + 1]] = block
+                A[off[m]:off[m + 1], off[k]:off[k + 1]] = block.T
+        return A
+
+    def modes(self, theta: np.ndarray, beta: np.ndarray, sd: np.ndarray,
+              tol: float = 1e-10, maxit: int = 50) -> tuple[np.ndarray, ObsTerms, np.ndarray]:
+        """Newton iteration for the conditional modes; returns (u, terms at u, Cholesky of H)."""
+        d = self.d
+        lam = sd[d.term_of]
+        xb = d.X @ beta
+        u = self.u.copy()
+
+        def at(u: np.ndarray) -> tuple[np.ndarray, ObsTerms, float]:
+            b = lam * u
+            eta = xb + (b[d.idx].sum(axis=1) if d.K else 0.0)
+            t = obs_terms(d, theta, eta, need_third=False)
+            return eta, t, float(t.logp.sum() - 0.5 * u @ u)
+
+        _, t, obj = at(u)
+        for _ in range(maxit):
+            grad = lam * self._zt(t.g) - u
+            H = np.eye(d.q) + lam[:, None] * self._ztwz_fast(t.w) * lam[None, :]
+            cf = sla.cho_factor(H, lower=True)
+            step = sla.cho_solve(cf, grad)
+            if np.max(np.abs(grad)) < tol:
+                break
+            s = 1.0
+            while True:
+                un = u + s * step
+                _, tn, objn = at(un)
+                if objn >= obj - 1e-12 * abs(obj) or s < 1e-8:
+                    break
+                s /= 2
+            if s < 1e-8:
+                self.inner_fail = True
+                break
+            u, t, obj = un, tn, objn
+        else:
+            self.inner_fail = True
+        self.u = u
+        return u, t, lam
+
+    def value_grad(self, theta: np.ndarray, beta: np.ndarray, sd: np.ndarray
+                   ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """Negative Laplace log-likelihood and its gradient in (theta, beta, sd)."""
+        d = self.d
+        if d.K == 0:
+            eta = d.X @ beta
+            t = obs_terms(d, theta, eta, need_third=False)
+            return (-float(t.logp.sum()), -_thr_grad(d, t.dl_u, t.dl_l), -(d.X.T @ t.g),
+                    np.zeros(0))
+        u, _, lam = self.modes(theta, beta, sd)
+        b = lam * u
+        eta = d.X @ beta + b[d.idx].sum(axis=1)
+        t = obs_terms(d, theta, eta)
+        H = np.eye(d.q) + lam[:, None] * self._ztwz_fast(t.w) * lam[None, :]
+        cf = sla.cho_factor(H, lower=True)
+        logdet = 2.0 * np.log(np.diag(cf[0])).sum()
+        f = -float(t.logp.sum()) + 0.5 * float(u @ u) + 0.5 * logdet
+        Hinv = _chol_inverse(cf[0])
+        # h_i = [Z Lam Hinv Lam Z']_ii
+        lidx = lam[d.idx]
+        h = np.zeros(d.n)
+        for k in range(d.K):
+            for m in range(d.K):
+                h += lidx[:, k] * lidx[:, m] * Hinv[d.idx[:, k], d.idx[:, m]]
+        v = 0.5 * h * t.w1
+        r = sla.cho_solve(cf, lam * self._zt(v))
+        s = (lam * r)[d.idx].sum(axis=1)
+        ztg = self._zt(t.g)
+        # thresholds
+        g_thr = (-_thr_grad(d, t.dl_u, t.dl_l)
+                 + 0.5 * _thr_grad(d, h * t.dw_u, h * t.dw_l)
+                 + _thr_grad(d, s * t.dg_u, s * t.dg_l))
+        g_beta = -(d.X.T @ t.g) + d.X.T @ (v - t.w * s)
+        # standard deviations: d/d lambda_k
+        A = self._ztwz_fast(t.w)
+        diag_hila = ((Hinv * lam[None, :]) * A).sum(axis=1)  # diag(H^-1 Lam A), A symmetric
+        per_level = (-u * ztg + diag_hila + u * self._zt(v - t.w * s) + r * ztg)
+        g_sd = np.bincount(d.term_of, per_level, minlength=d.K)
+        return f, g_thr, g_beta, g_sd
+
+
+# ----------------------------------------------------------------------------- parameters
+
+def theta_from_alpha(alpha: np.ndarray) -> np.ndarray:
+    """Ordered thresholds from the unconstrained parameters (first, then log increments)."""
+    return alpha[0] + np.concatenate([[0.0], np.cumsum(np.exp(alpha[1:]))])
+
+
+def alpha_from_theta(theta: np.ndarray) -> np.ndarray:
+    return np.concatenate([[theta[0]], np.log(np.maximum(np.diff(theta), 1e-8))])
+
+
+@dataclass
+class RawFit:
+    """What the optimiser found, in natural parameters."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    sd: np.ndarray
+    loglik: float
+    grad: np.ndarray  # gradient of -loglik in (theta, beta, sd)
+    hessian: np.ndarray | None  # of -loglik in the free parameters (see ``free``)
+    free: np.ndarray  # mask over (theta, beta, sd): parameters not on a boundary
+    converged: bool
+    n_iter: int
+    message: str
+    modes: np.ndarray
+
+
+def start_thresholds(y: np.ndarray, n_cat: int) -> np.ndarray:
+    """Logits of the cumulative proportions, kept ordered."""
+    counts = np.bincount(y, minlength=n_cat).astype(float) + 0.5
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    return np.log(cum / (1 - cum))
+
+
+def _chol_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverse of ``L L'`` from its lower Cholesky factor (LAPACK potri)."""
+    inv, info = sla.lapack.dpotri(L, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("potri failed")
+    inv = np.tril(inv)
+    return inv + np.tril(inv, -1).T
+
+
+def _minimise(lap: Laplace, m: int, p: int, K: int, x0: np.ndarray, maxiter: int,
+              gtol: float) -> so.OptimizeResult:
+    """L-BFGS-B over (threshold parameters, beta, sd) with SDs bounded at 0."""
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        theta, beta, sd = theta_from_alpha(x[:m]), x[m:m + p], x[m + p:]
+        f, gt, gb, gs = lap.value_grad(theta, beta, sd)
+        if not np.isfinite(f):
+            return 1e300, np.zeros_like(x)
+        # chain rule: d theta_j / d alpha_0 = 1, d theta_j / d alpha_k = exp(alpha_k) for j >= k
+        ga = np.empty(m)
+        ga[0] = gt.sum()
+        if m > 1:
+            ga[1:] = np.exp(x[1:m]) * np.cumsum(gt[::-1])[::-1][1:]
+        return f, np.concatenate([ga, gb, gs])
+
+    bounds = [(None, None)] * (m + p) + [(0.0, None)] * K
+    return so.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxiter, "ftol": 1e-14, "gtol": gtol, "maxcor": 20})
+
+
+def fit(d: Design, *, sd_start: float = 0.5, maxiter: int = 1000) -> RawFit:
+    """Maximise the (Laplace) log-likelihood; Newton-polish and take the Hessian.
+
+    The fixed design is centred and scaled internally (the thresholds absorb the centring),
+    which keeps the problem well conditioned when covariates such as deck position or years
+    of experience are on large scales; estimates, gradient and Hessian are returned in the
+    original parametrisation.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(d, sd_start=sd_start, maxiter=maxiter)
+
+
+def _fit(d: Design, *, sd_start: float, maxiter: int) -> RawFit:
+    m, p, K = d.n_cat - 1, d.p, d.K
+    centre = d.X.mean(axis=0) if p else np.zeros(0)
+    scale = d.X.std(axis=0) if p else np.zeros(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    ds = Design(d.y, d.n_cat, (d.X - centre) / scale, d.groups, d.n_levels)
+    # T maps scaled parameters (theta', beta', sd) to natural ones:
+    # beta = beta' / scale, theta = theta' + centre . beta
+    n_par = m + p + K
+    T = np.eye(n_par)
+    T[m:m + p, m:m + p] = np.diag(1.0 / scale)
+    T[:m, m:m + p] = (centre / scale)[None, :]
+    theta0 = start_thresholds(d.y, d.n_cat)
+    x0 = np.concatenate([alpha_from_theta(theta0), np.zeros(p)])
+    n_iter = 0
+    if K:
+        # warm start from the model without random effects
+        pre = _minimise(Laplace(Design(d.y, d.n_cat, ds.X)), m, p, 0, x0, maxiter, 1e-6)
+        x0 = pre.x
+        n_iter += int(pre.nit)
+    lap = Laplace(ds)
+    res = _minimise(lap, m, p, K, np.concatenate([x0, np.full(K, sd_start)]), maxiter, 1e-6)
+    n_iter += int(res.nit)
+
+    def grad_s(z: np.ndarray) -> np.ndarray:
+        _, gt, gb, gs = lap.value_grad(z[:m], z[m:m + p], z[m + p:])
+        return np.concatenate([gt, gb, gs])
+
+    def value_s(z: np.ndarray) -> float:
+        return lap.value_grad(z[:m], z[m:m + p], z[m + p:])[0]
+
+    z = np.concatenate([theta_from_alpha(res.x[:m]), res.x[m:]])
+    free = np.ones(n_par, dtype=bool)
+    free[m + p:] = z[m + p:] > 1e-4  # an SD at the boundary 0 is held there
+    if not free[m + p:].all():
+        z[m + p:][~free[m + p:]] = 0.0
+    # Newton polish with one Hessian (reused), then the Hessian at the final point
+    hess = _num_hessian(grad_s, z, free)
+    f_z = value_s(z)
+    for _ in range(5):
+        gz = grad_s(z)[free]
+        if np.max(np.abs(gz), initial=0.0) < 1e-10:
+            break
+        try:
+            step = np.linalg.solve(hess, gz)
+        except np.linalg.LinAlgError:
+            break
+        zn = z.copy()
+        zn[free] = z[free] - step
+        if np.any(np.diff(zn[:m]) <= 0) or np.any(zn[m + p:] < 0):
+            break
+        f_new = value_s(zn)
+        if not f_new <= f_z + 1e-9:
+            break
+        z, f_z = zn, f_new
+    f, gt, gb, gs = lap.value_grad(z[:m], z[m:m + p], z[m + p:])
+    hess = _num_hessian(grad_s, z, free)
+    g_s = np.concatenate([gt, gb, gs])
+    # back to the natural parametrisation: x_nat = T x_s, grad_nat = T^-T grad_s,
+    # hess_nat = T^-T hess_s T^-1 (on the free parameters)
+    Tinv = np.linalg.inv(T)
+    g_nat = Tinv.T @ g_s
+    Tf = Tinv[np.ix_(free, free)]
+    hess_nat = Tf.T @ hess @ Tf
+    zn = T @ z
+    gfree = np.abs(g_nat[free])
+    converged = bool(np.max(gfree, initial=0.0) < 1e-4 and not lap.inner_fail)
+    return RawFit(zn[:m], zn[m:m + p], zn[m + p:], -f, g_nat, hess_nat, free, converged,
+                  n_iter, str(res.message), lap.u.copy())
+
+
+def _num_hessian(grad: Callable[[np.ndarray], np.ndarray], z: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Central differences of the analytic gradient, symmetrised, on the free parameters."""
+    idx = np.flatnonzero(free)
+    k = len(idx)
+    Hs = np.zeros((k, k))
+    for a, i in enumerate(idx):
+        h = 1e-5 * max(1.0, abs(z[i]))
+        zp, zm = z.copy(), z.copy()
+        zp[i] += h
+        zm[i] -= h
+        Hs[a] = (grad(zp)[idx] - grad(zm)[idx]) / (2 * h)
+    return 0.5 * (Hs + Hs.T)
+
+
+def separation(d: Design, tol: float = 1e-7) -> tuple[bool, np.ndarray]:
+    """Check the fixed part for (quasi-)complete separation with linear programmes.
+
+    A direction ``(dtheta, dbeta)`` along which no observation's probability decreases
+    (``dtheta_upper - x'dbeta >= 0`` and ``dtheta_lower - x'dbeta <= 0`` for every
+    observation) and some increase means the likelihood keeps rising without bound: the
+    maximum-likelihood estimates do not exist. Returns whether such a direction exists and,
+    per parameter (thresholds then fixed effects), its sign in the directions found: +1 or
+    -1 if it can only move that way, 2 if either, 0 if it is unaffected.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix, hstack, vstack
+
+    m, p = d.n_cat - 1, d.p
+    nv = m + p
+    # constraint rows as  A x <= 0  with x = (dtheta, dbeta)
+    iu = np.flatnonzero(d.upper)
+    il = np.flatnonzero(d.lower)
+    Au = hstack([coo_matrix((-np.ones(len(iu)), (np.arange(len(iu)), d.iu[iu])), shape=(len(iu), m)),
+                 coo_matrix(d.X[iu])])  # -(dtheta_u - x dbeta) <= 0
+    Al = hstack([coo_matrix((np.ones(len(il)), (np.arange(len(il)), d.il[il])), shape=(len(il), m)),
+                 coo_matrix(-d.X[il])])  # dtheta_l - x dbeta <= 0
+    A = vstack([Au, Al]).tocsr()
+    nc = A.shape[0]
+    # phase 1: is there a direction with A x <= 0 and some (A x)_i < 0?  Minimise 1'A x.
+    res = linprog(np.asarray(A.sum(axis=0)).ravel(), A_ub=A, b_ub=np.zeros(nc),
+                  bounds=[(-1, 1)] * nv, method="highs")
+    if not res.success or res.fun >= -tol:
+        return False, np.zeros(nv, dtype=int)
+    sign = np.zeros(nv, dtype=int)
+    for j in range(nv):
+        hi = lo = 0.0
+        for direction in (1.0, -1.0):
+            cj = np.zeros(nv)
+            cj[j] = -direction
+            r = linprog(cj, A_ub=A, b_ub=np.zeros(nc), bounds=[(-1, 1)] * nv, method="highs")
+            if r.success:
+                if direction > 0:
+                    hi = -r.fun
+                else:
+                    lo = r.fun
+        up, down = hi > 1e-6, lo < -1e-6
+        sign[j] = 2 if (up and down) else (1 if up else (-1 if down else 0))
+    return True, sign
