@@ -103,6 +103,9 @@ def model(
         Optional[Path],  # noqa: UP045 - typer needs Optional
         typer.Option(help="Vignettes table joined on vignette_id, so the formula can name its columns."),
     ] = None,
+    nagq: Annotated[int, typer.Option(
+        help="1: Laplace approximation (as R's clmm by default); more, with one random term: "
+             "adaptive Gauss-Hermite quadrature on that many nodes (R's nAGQ).")] = 1,
     output_format: Annotated[str, typer.Option("--format", help="Output: table, csv or json.")] = "table",
 ) -> None:
     """Fit a proportional-odds (cumulative logit) model, with crossed random intercepts (1|g).
@@ -118,7 +121,7 @@ def model(
         if vignettes is not None:
             vtable, _ = read_long_table(vignettes)
             frame = join_vignettes(frame, file, vtable, vignettes)
-        result = clmm(formula, frame.reset_index(drop=True))
+        result = clmm(formula, frame.reset_index(drop=True), nagq=nagq)
     except TableFileError as exc:
         raise _usage_error(str(exc)) from exc
     except FormulaError as exc:

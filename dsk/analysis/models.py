@@ -8,7 +8,8 @@ levels.
 
 Library choice: no Python library fits this model by maximum likelihood with crossed random
 effects (statsmodels' ``OrderedModel`` has no random effects, Bambi fits by MCMC), so the
-fitting is our own, on scipy (see :mod:`dsk.analysis._clmm`): an inner Newton iteration for
+fitting is our own, on scipy (see :mod:`dsk.analysis._clmm`; adaptive Gauss-Hermite quadrature
+is available with one random term): an inner Newton iteration for
 the conditional modes with a dense Cholesky of the random-effects Hessian, an outer
 quasi-Newton search with the exact gradient of the Laplace log-likelihood (thresholds kept
 ordered by a log-increment parametrisation, SDs bounded at 0), Newton polishing, and
@@ -105,7 +106,7 @@ class ModelResult:
         return {"fit": fit, "terms": rows}
 
 
-def clmm(formula: str, data: pd.DataFrame, *, check_separation: bool = True) -> ModelResult:
+def clmm(formula: str, data: pd.DataFrame, *, nagq: int = 1, check_separation: bool = True) -> ModelResult:
     """Fit a proportional-odds logit model with optional crossed random intercepts.
 
     Parameters
@@ -117,6 +118,9 @@ def clmm(formula: str, data: pd.DataFrame, *, check_separation: bool = True) -> 
         numbers unless wrapped in ``C()``; ``a:b`` and ``a*b`` give interactions. Zero, one or
         more ``(1|g)`` terms.
     data : long format, one row per observation, with the formula's columns.
+    nagq : 1 for the Laplace approximation (the default, as in R's ``clmm``); more, with exactly
+        one random term, for adaptive Gauss-Hermite quadrature on that many nodes (``nAGQ``),
+        which is more accurate when groups are small.
     check_separation : test the fixed part for (quasi-)complete separation by linear
         programming and report it in ``warnings`` (the affected estimates are shown as
         +/-inf rather than as large finite numbers).
@@ -140,6 +144,9 @@ def clmm(formula: str, data: pd.DataFrame, *, check_separation: bool = True) -> 
     (-11.983, ['1|2', '2|3', 'x'])
     """
     parsed = parse_formula(formula)
+    if nagq < 1 or (nagq > 1 and len(parsed.groups) != 1):
+        raise FormulaError([f"nagq={nagq}: adaptive Gauss-Hermite quadrature needs a whole number of "
+                            "nodes >= 1 and, above 1, exactly one random term (1|g)"])
     mf = model_frame(parsed, data)
     design = _clmm.Design(mf.y, len(mf.levels), mf.X, mf.groups, [len(g) for g in mf.group_levels])
     warnings: list[str] = []
@@ -147,7 +154,7 @@ def clmm(formula: str, data: pd.DataFrame, *, check_separation: bool = True) -> 
         warnings.append("dropped column(s) aliased with the others (the design is rank deficient): "
                         + ", ".join(mf.dropped))
     sep, sign = (_clmm.separation(design) if check_separation else (False, np.zeros(0, int)))
-    raw = _clmm.fit(design)
+    raw = _clmm.fit(design, nagq=nagq)
 
     m = design.n_cat - 1
     thr_names = [f"{mf.levels[j]}|{mf.levels[j + 1]}" for j in range(m)]

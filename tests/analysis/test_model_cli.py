@@ -60,6 +60,16 @@ def test_json_output_has_fit_and_terms() -> None:
     assert terms["judge"]["z"] is None  # NaN is written as null
 
 
+def test_nagq_option_uses_adaptive_quadrature() -> None:
+    """R: clmm(..., nAGQ = 10) gives logLik -81.532 and judge SD 1.135 (data/wine_agq.R)."""
+    result = _run(str(WINE), "--formula", FORMULA, "--nagq", "10", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["fit"]["loglik"] == pytest.approx(-81.53246, abs=5e-4)
+    result = _run(str(WINE), "--formula", FORMULA + " + (1|bottle)", "--nagq", "10")
+    assert result.exit_code == 2 and "exactly one random term" in result.stderr
+
+
 def test_vignettes_are_joined_on_vignette_id(tmp_path: Path) -> None:
     """The same wine fit with temp and contact moved into a 'vignettes' table (one row per
     temp x contact x bottle cell, as a vignette)."""

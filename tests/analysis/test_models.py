@@ -3,7 +3,8 @@
 References:
 - the wine data of Randall (1989), "The analysis of sensory data by generalised linear model",
   Biometrical Journal 31, as distributed with R's ``ordinal`` package (``data/wine.csv``), with
-  the values R's ``ordinal::clmm`` and ``clm`` give (Christensen's ``ordinal`` vignettes);
+  the values R's ``ordinal::clmm`` and ``clm`` give (Christensen's ``ordinal`` vignettes; the
+  adaptive-quadrature values from ``data/wine_agq.R``);
 - statsmodels' ``OrderedModel`` for the model without random effects (an independent
   implementation);
 - R ``ordinal::clmm`` on a crossed practitioner x vignette design: data made by
@@ -95,6 +96,23 @@ def test_wine_two_random_terms_bottle_variance_zero(wine: pd.DataFrame, wine_jud
     assert any("(1|bottle)" in w and "singular" in w for w in fit.warnings)
 
 
+def test_wine_adaptive_gauss_hermite_equals_r_clmm_nagq10(wine: pd.DataFrame) -> None:
+    """R: clmm(rating ~ temp + contact + (1|judge), data = wine, nAGQ = 10) (data/wine_agq.R)."""
+    fit = clmm("rating ~ temp + contact + (1|judge)", wine, nagq=10)
+    np.testing.assert_allclose(fit.coef("threshold").to_numpy(),
+                               [-1.623487, 1.512796, 4.227053, 6.086152], atol=5e-4)
+    assert _est(fit, "temp[T.warm]") == pytest.approx(3.061891, abs=5e-4)
+    assert _se(fit, "temp[T.warm]") == pytest.approx(0.5950763, abs=5e-4)
+    assert _est(fit, "contact[T.yes]") == pytest.approx(1.833433, abs=5e-4)
+    assert _se(fit, "contact[T.yes]") == pytest.approx(0.5121712, abs=5e-4)
+    assert _est(fit, "judge") == pytest.approx(1.134783, abs=5e-4)
+    assert fit.loglik == pytest.approx(-81.53246, abs=5e-4)
+    # one node is the Laplace approximation
+    assert clmm("rating ~ temp + contact + (1|judge)", wine, nagq=1).loglik == pytest.approx(-81.5654, abs=5e-4)
+    with pytest.raises(FormulaError, match="exactly one random term"):
+        clmm("rating ~ temp + (1|judge) + (1|bottle)", wine, nagq=5)
+
+
 def test_wine_fixed_only_equals_r_clm(wine: pd.DataFrame) -> None:
     """R: clm(rating ~ temp + contact, data = wine)."""
     fit = clmm("rating ~ temp + contact", wine)
@@ -172,6 +190,20 @@ def test_laplace_gradient_equals_finite_differences(wine: pd.DataFrame) -> None:
         return _clmm.Laplace(d).value_grad(z[:4], z[4:6], z[6:])[0]
 
     _, gt, gb, gs = _clmm.Laplace(d).value_grad(z[:4], z[4:6], z[6:])
+    num = np.array([(f(z + e) - f(z - e)) / 2e-6 for e in np.eye(len(z)) * 1e-6])
+    np.testing.assert_allclose(np.concatenate([gt, gb, gs]), num, atol=1e-6)
+
+
+def test_adaptive_gauss_hermite_gradient_equals_finite_differences(wine: pd.DataFrame) -> None:
+    y = wine["rating"].to_numpy() - 1
+    X = np.column_stack([(wine["temp"] == "warm"), (wine["contact"] == "yes")]).astype(float)
+    d = _clmm.Design(y, 5, X, [wine["judge"].to_numpy() - 1], [9])
+    z = np.array([-1.5, 1.4, 4.0, 6.0, 3.0, 1.8, 1.1])
+
+    def f(z: np.ndarray) -> float:
+        return _clmm.AdaptiveGH(d, 7).value_grad(z[:4], z[4:6], z[6:])[0]
+
+    _, gt, gb, gs = _clmm.AdaptiveGH(d, 7).value_grad(z[:4], z[4:6], z[6:])
     num = np.array([(f(z + e) - f(z - e)) / 2e-6 for e in np.eye(len(z)) * 1e-6])
     np.testing.assert_allclose(np.concatenate([gt, gb, gs]), num, atol=1e-6)
 
