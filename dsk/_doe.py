@@ -288,9 +288,14 @@ def _log_det_per_run(x: np.ndarray) -> float:
     n, p = x.shape
     if n < p:
         return float("-inf")
-    sign, logdet = np.linalg.slogdet(x.T @ x / n)
-    # A numerically singular matrix can come back with a tiny positive determinant.
-    if sign <= 0 or logdet < -30.0 * p:
+    info = x.T @ x / n
+    # A numerically singular matrix can come back with a small positive determinant, so
+    # singularity is judged by the smallest eigenvalue relative to the largest.
+    eigen = np.linalg.eigvalsh(info)
+    if eigen[0] <= 1e-10 * max(float(eigen[-1]), 1.0):
+        return float("-inf")
+    sign, logdet = np.linalg.slogdet(info)
+    if sign <= 0:
         return float("-inf")
     return float(logdet)
 
