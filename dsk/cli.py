@@ -138,11 +138,7 @@ def vignettes_generate(
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
-    extra = ""
-    if "d_efficiency" in frame.attrs:
-        extra = (f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial, "
-                 f"{frame.attrs['d_efficiency_plausible']:.3f} against its plausible combinations")
-    console.print(f"wrote {len(frame)} vignettes to {output}{extra}")
+    console.print(f"wrote {len(frame)} vignettes to {output}")
     if "d_efficiency_note" in frame.attrs:
         console.print(escape(frame.attrs["d_efficiency_note"]))
         counts = "; ".join(f"{dim} {'/'.join(map(str, c))}" for dim, c in frame.attrs["level_counts"].items())

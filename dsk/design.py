@@ -439,6 +439,9 @@ def d_efficiency_sentence(d_efficiency: float, d_efficiency_plausible: float, *,
                           interactions: Sequence[tuple[str, str]] = ()) -> str:
     """The sentence that says which of a design's two D-efficiencies is which.
 
+    The figures are given to 4 significant digits, as the report's table of the design
+    shows them.
+
     Parameters
     ----------
     d_efficiency : float
@@ -453,9 +456,9 @@ def d_efficiency_sentence(d_efficiency: float, d_efficiency_plausible: float, *,
     Examples
     --------
     >>> print(d_efficiency_sentence(0.81234, 1.04, restricted=True))
-    D-efficiency of the main-effects model: 0.812 against the full factorial (every combination of the dimensions once; no design can exceed 1 there) and 1.040 against the plausible combinations (every combination the catalogue allows, once; that reference is a finite design that is not itself optimal, so a figure above 1 is correct and means this design carries more information per vignette than showing every plausible combination would).
+    D-efficiency of the main-effects model: 0.8123 against the full factorial (every combination of the dimensions once; no design can exceed 1 there) and 1.04 against the plausible combinations (every combination the catalogue allows, once; that reference is a finite design that is not itself optimal, so a figure above 1 is correct and means this design carries more information per vignette than showing every plausible combination would).
     >>> print(d_efficiency_sentence(0.95, 0.95, restricted=False))
-    D-efficiency of the main-effects model: 0.950 against the full factorial (every combination of the dimensions once; no design can exceed 1 there); every combination is plausible, so this is also the figure against the plausible combinations.
+    D-efficiency of the main-effects model: 0.95 against the full factorial (every combination of the dimensions once; no design can exceed 1 there); every combination is plausible, so this is also the figure against the plausible combinations.
     """
     if interactions:
         model = ("the model with main effects and the interaction"
@@ -463,12 +466,12 @@ def d_efficiency_sentence(d_efficiency: float, d_efficiency_plausible: float, *,
                  f"{', '.join(f'{a}:{b}' for a, b in interactions)}")
     else:
         model = "the main-effects model"
-    full = (f"D-efficiency of {model}: {d_efficiency:.3f} against the full factorial (every "
+    full = (f"D-efficiency of {model}: {d_efficiency:.4g} against the full factorial (every "
             "combination of the dimensions once; no design can exceed 1 there)")
     if not restricted:
         return (f"{full}; every combination is plausible, so this is also the figure against the "
                 "plausible combinations.")
-    return (f"{full} and {d_efficiency_plausible:.3f} against the plausible combinations (every "
+    return (f"{full} and {d_efficiency_plausible:.4g} against the plausible combinations (every "
             "combination the catalogue allows, once; that reference is a finite design that is not "
             "itself optimal, so a figure above 1 is correct and means this design carries more "
             "information per vignette than showing every plausible combination would).")

@@ -210,8 +210,8 @@ def test_restricted_design_reports_both_efficiencies_in_words_that_match_the_num
     full, plausible = v.attrs["d_efficiency"], v.attrs["d_efficiency_plausible"]
     assert 0 < full < plausible
     note = v.attrs["d_efficiency_note"]
-    assert f"{full:.3f} against the full factorial" in note
-    assert f"{plausible:.3f} against the plausible combinations" in note
+    assert f"{full:.4g} against the full factorial" in note
+    assert f"{plausible:.4g} against the plausible combinations" in note
     assert "a figure above 1 is correct" in note
     assert "domestic_abuse:parental_mental_health, domestic_abuse:age_band" in note
     levels = v[list(catalogue.factor_ids)].to_numpy()
@@ -226,7 +226,7 @@ def test_plausible_figure_above_one_is_explained(catalogue):
                               catalogue=catalogue, narratives=False)
     assert v.attrs["d_efficiency_plausible"] > 1
     assert v.attrs["d_efficiency"] < 1
-    assert f"{v.attrs['d_efficiency_plausible']:.3f} against the plausible" in v.attrs["d_efficiency_note"]
+    assert f"{v.attrs['d_efficiency_plausible']:.4g} against the plausible" in v.attrs["d_efficiency_note"]
 
 
 def test_interaction_the_plausible_set_cannot_estimate_is_a_clear_error(catalogue):
@@ -321,7 +321,13 @@ bootstrap: 0
     assert entry["interactions"] == ["domestic_abuse:parental_mental_health"]
     assert entry["level_counts"] == {"domestic_abuse": [6, 6, 6, 6], "parental_mental_health": [6, 6, 6, 6],
                                      "disability": [12, 12]}
-    assert f"{entry['d_efficiency']:.3f} against the full factorial" in entry["d_efficiency_note"]
+    assert f"{entry['d_efficiency']:.4g} against the full factorial" in entry["d_efficiency_note"]
+    # the report's table of the design shows the same figures as its sentence
+    from dsk.report._context import _parameters
+
+    shown = dict(_parameters(entry))
+    assert f"{shown['d efficiency']} against the full factorial" in shown["d efficiency note"]
+    assert shown["interactions"] == "domestic_abuse:parental_mental_health"
     bad = tmp_path / "bad.yaml"
     bad.write_text(config.replace("interactions: [domestic_abuse:parental_mental_health]",
                                   "interactions: [domestic_abuse:housing]"))
