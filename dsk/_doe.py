@@ -309,12 +309,14 @@ def d_efficiency(
     """D-efficiency of a design relative to the full factorial or another reference.
 
     ``( det(X'X / N) / det(X_ref'X_ref / N_ref) ) ** (1/p)`` for the model of
-    :func:`model_matrix` (main effects and any ``interactions``; ``p`` parameters). Per-run information is compared, so designs of
-    different sizes are comparable. Against the full factorial (``reference=None``) the
-    denominator is exactly 1 in our coding and the result lies in [0, 1]: the full
-    factorial and any orthogonal, level-balanced fraction score 1.0. Against another
-    reference (for example a candidate set without implausible combinations) the value
-    can exceed 1, because a uniform spread over a restricted set is not itself optimal.
+    :func:`model_matrix` (main effects and any ``interactions``; ``p`` parameters).
+    Per-run information is compared, so designs of different sizes are comparable.
+    Against the full factorial (``reference=None``) the denominator is exactly 1 in our
+    coding and the result lies in [0, 1]: the full factorial and any orthogonal,
+    level-balanced fraction score 1.0, with or without interactions (see the module
+    docstring). Against another reference (for example a candidate set without
+    implausible combinations) the value can exceed 1, because a uniform spread over a
+    restricted set is not itself optimal.
 
     Parameters
     ----------
