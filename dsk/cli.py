@@ -47,7 +47,7 @@ from dsk._cli import fail
 from dsk.analysis.cli import agree
 from dsk.analysis.model_cli import model
 from dsk.catalogue import DOMAINS, Catalogue, CatalogueError, load_catalogue
-from dsk.design import DESIGNS, generate
+from dsk.design import DESIGNS, check_interactions, generate
 from dsk.io import TableFileError, read_vignettes, write_table
 from dsk.narrative import STANCE_REASSURE, Reports
 from dsk.panels.cli import app as panel_app
@@ -112,6 +112,9 @@ def vignettes_generate(
         "vignettes.jsonl"),
     dimensions: Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional
         help="Comma-separated factors or child attributes varied by the d-efficient design.")] = None,
+    interaction: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--interaction", help="A two-way interaction the d-efficient design's model includes, as A:B "
+        "(two of its --dimensions); repeat for more.")] = None,
     bands: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Stratified counts per band, e.g. low=20,medium=20,high=20.")] = None,
     set_id: Annotated[Optional[str], typer.Option(help="Set id (default: DESIGN-SEED).")] = None,  # noqa: UP045
@@ -128,17 +131,20 @@ def vignettes_generate(
                     raise fail(f"--bands: expected BAND=COUNT with bands {', '.join(BANDS)}, got {part!r}")
                 band_counts[key.strip()] = int(value)
         dims = [d.strip() for d in dimensions.split(",")] if dimensions else None
+        if interaction and design != "d-efficient":
+            raise fail(f"--interaction: interactions apply only to --design d-efficient, not {design!r}")
+        pairs = check_interactions(interaction, dims or [], option="--interaction") if interaction else None
         catalogue = load_catalogue()
         frame = generate(design, n, seed, catalogue, narratives=not no_narratives, set_id=set_id,
-                         dimensions=dims, bands=band_counts)
+                         dimensions=dims, bands=band_counts, interactions=pairs)
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
-    extra = ""
-    if "d_efficiency" in frame.attrs:
-        extra = (f"; D-efficiency {frame.attrs['d_efficiency']:.3f} against the full factorial, "
-                 f"{frame.attrs['d_efficiency_plausible']:.3f} against its plausible combinations")
-    console.print(f"wrote {len(frame)} vignettes to {output}{extra}")
+    console.print(f"wrote {len(frame)} vignettes to {output}")
+    if "d_efficiency_note" in frame.attrs:
+        console.print(escape(frame.attrs["d_efficiency_note"]))
+        counts = "; ".join(f"{dim} {'/'.join(map(str, c))}" for dim, c in frame.attrs["level_counts"].items())
+        console.print(escape(f"Vignettes per level: {counts}."))
     _print_summary(frame, catalogue)
 
 

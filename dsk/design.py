@@ -42,9 +42,11 @@ __all__ = [
     "SPEC_KEYS",
     "SetProblem",
     "VignetteSetError",
+    "check_interactions",
     "check_specs",
     "make_decks",
     "VignetteArrays",
+    "d_efficiency_sentence",
     "d_efficient_vignettes",
     "generate",
     "random_vignettes",
@@ -355,31 +357,165 @@ def _concat(parts: Sequence[VignetteArrays]) -> VignetteArrays:
     )
 
 
+#: A two-way interaction as given by a user: a pair of names, or ``"A:B"``.
+InteractionSpec = str | Sequence[str]
+
+
+def check_interactions(interactions: Sequence[InteractionSpec] | None, dimensions: Sequence[str], *,
+                       option: str = "interactions") -> tuple[tuple[str, str], ...]:
+    """The two-way interactions of a D-efficient design's model, checked against its dimensions.
+
+    Each interaction is a pair of dimension names, or one text ``"A:B"``. Every problem
+    (an unknown name, a pair naming one dimension twice, a pair given twice, a malformed
+    item) is reported at once in one ValueError naming ``option``.
+
+    Parameters
+    ----------
+    interactions : sequence of pairs or "A:B" texts, or None
+        The interactions wanted (None or empty: the main-effects model).
+    dimensions : sequence of str
+        The design's dimensions.
+    option : str
+        What to call the interactions in the error (``--interaction`` for the CLI).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The pairs, each in the order the design lists its dimensions.
+
+    Examples
+    --------
+    >>> dims = ["domestic_abuse", "parental_mental_health", "age_band"]
+    >>> check_interactions(["parental_mental_health:domestic_abuse"], dims)
+    (('domestic_abuse', 'parental_mental_health'),)
+    >>> try:
+    ...     check_interactions([("age_band", "age_band"), "domestic_abus:age_band"], dims,
+    ...                        option="--interaction")
+    ... except ValueError as exc:
+    ...     print(exc)
+    --interaction: 2 problems: 'age_band:age_band' names age_band twice; 'domestic_abus:age_band': 'domestic_abus' is not among the design's dimensions; did you mean 'domestic_abuse'? (dimensions: domestic_abuse, parental_mental_health, age_band)
+    """
+    problems: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    order = {d: k for k, d in enumerate(dimensions)}
+    unknown_seen = False
+    for item in interactions or ():
+        if isinstance(item, str):
+            parts = [part.strip() for part in item.split(":")]
+            shown = item
+        elif isinstance(item, Sequence) and all(isinstance(part, str) for part in item):
+            parts = [part.strip() for part in item]
+            shown = ":".join(parts)
+        else:
+            problems.append(f"expected a pair of dimension names (or 'A:B'), got {item!r}")
+            continue
+        if len(parts) != 2 or not all(parts):
+            problems.append(f"{shown!r}: expected two dimension names, as A:B")
+            continue
+        unknown = list(dict.fromkeys(part for part in parts if part not in order))
+        if unknown:
+            named = " and ".join(repr(name) for name in unknown)
+            hints = "".join(_hint(name, list(dimensions)) for name in unknown)
+            problems.append(f"{shown!r}: {named} {'is' if len(unknown) == 1 else 'are'} not "
+                            f"among the design's dimensions{hints}")
+            unknown_seen = True
+            continue
+        if parts[0] == parts[1]:
+            problems.append(f"{shown!r} names {parts[0]} twice")
+            continue
+        first, second = sorted(parts, key=order.__getitem__)
+        if (first, second) in pairs:
+            problems.append(f"{shown!r}: the interaction {first}:{second} is given twice")
+            continue
+        pairs.append((first, second))
+    if problems:
+        count = f"{len(problems)} problems: " if len(problems) > 1 else ""
+        listed = f" (dimensions: {', '.join(dimensions) or 'none given'})" if unknown_seen else ""
+        raise ValueError(f"{option}: {count}{'; '.join(problems)}{listed}")
+    return tuple(pairs)
+
+
+def d_efficiency_sentence(d_efficiency: float, d_efficiency_plausible: float, *, restricted: bool,
+                          interactions: Sequence[tuple[str, str]] = ()) -> str:
+    """The sentence that says which of a design's two D-efficiencies is which.
+
+    The figures are given to 4 significant digits, as the report's table of the design
+    shows them.
+
+    Parameters
+    ----------
+    d_efficiency : float
+        Against the full factorial (``frame.attrs["d_efficiency"]``).
+    d_efficiency_plausible : float
+        Against the plausible combinations (``frame.attrs["d_efficiency_plausible"]``).
+    restricted : bool
+        Whether the catalogue's exclusions removed any combination.
+    interactions : sequence of (str, str)
+        The model's two-way interactions, if any.
+
+    Examples
+    --------
+    >>> print(d_efficiency_sentence(0.81234, 1.04, restricted=True))
+    D-efficiency of the main-effects model: 0.8123 against the full factorial (every combination of the dimensions once; no design can exceed 1 there) and 1.04 against the plausible combinations (every combination the catalogue allows, once; that reference is a finite design that is not itself optimal, so a figure above 1 is correct and means this design carries more information per vignette than showing every plausible combination would).
+    >>> print(d_efficiency_sentence(0.95, 0.95, restricted=False))
+    D-efficiency of the main-effects model: 0.95 against the full factorial (every combination of the dimensions once; no design can exceed 1 there); every combination is plausible, so this is also the figure against the plausible combinations.
+    """
+    if interactions:
+        model = ("the model with main effects and the interaction"
+                 f"{'s' if len(interactions) > 1 else ''} "
+                 f"{', '.join(f'{a}:{b}' for a, b in interactions)}")
+    else:
+        model = "the main-effects model"
+    full = (f"D-efficiency of {model}: {d_efficiency:.4g} against the full factorial (every "
+            "combination of the dimensions once; no design can exceed 1 there)")
+    if not restricted:
+        return (f"{full}; every combination is plausible, so this is also the figure against the "
+                "plausible combinations.")
+    return (f"{full} and {d_efficiency_plausible:.4g} against the plausible combinations (every "
+            "combination the catalogue allows, once; that reference is a finite design that is not "
+            "itself optimal, so a figure above 1 is correct and means this design carries more "
+            "information per vignette than showing every plausible combination would).")
+
+
 def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
                           catalogue: Catalogue, *,
                           base: Mapping[str, int | str] | None = None,
                           narratives: bool = True, set_id: str | None = None,
-                          conflict_rate: float = 0.0, n_starts: int = 10) -> pd.DataFrame:
+                          conflict_rate: float = 0.0, n_starts: int = 10,
+                          interactions: Sequence[InteractionSpec] | None = None,
+                          balance: bool | None = None) -> pd.DataFrame:
     """A D-efficient fraction of the full factorial over ``dimensions``.
 
     ``dimensions`` are factors or child attributes (classic advice: at most
     about six); every other factor takes its ``base`` value (default 0, age
     band ``primary``, no disability). Combinations that break the catalogue's
-    exclusions are removed from the candidate set. The table carries the
-    design's D-efficiency, relative to the full (plausible) factorial, in
-    ``frame.attrs["d_efficiency"]`` and, relative to the plausible
-    combinations only, in ``frame.attrs["d_efficiency_plausible"]``.
+    exclusions are removed from the candidate set. The model the design is
+    optimised for has the dimensions' main effects and, optionally, chosen
+    two-way ``interactions`` (for example the toxic-trio pairs).
+
+    The table carries, in ``frame.attrs``: ``d_efficiency`` (against the full
+    factorial, every combination once: at most 1), ``d_efficiency_plausible``
+    (against the plausible combinations, every one once: can exceed 1, see
+    :func:`d_efficiency_sentence`, whose sentence is in ``d_efficiency_note``),
+    ``dimensions``, ``interactions`` (as ``"A:B"`` texts), ``level_counts``
+    (for each dimension, the runs at each level) and ``balance_swaps``.
 
     Parameters
     ----------
     dimensions : sequence of str
         The factors or child attributes that vary.
     n : int
-        Number of runs (vignettes).
+        Number of runs (vignettes); at least the model's number of parameters.
     random_state : int
         Seed of the design's random stream; the same value gives the same table.
     catalogue : Catalogue
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    interactions : sequence of pairs of dimension names (or "A:B" texts), optional
+        Two-way interactions the model includes (see :func:`check_interactions`).
+    balance : bool, optional
+        Even out level counts after the search where ``n`` allows it, keeping at
+        least 99% of the D-efficiency. Default: on with interactions, off without
+        (so main-effects designs are unchanged from earlier versions).
 
     Examples
     --------
@@ -387,6 +523,11 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
     >>> v = d_efficient_vignettes(["domestic_abuse", "disability"], 8, 1, load_catalogue(), narratives=False)
     >>> len(v), sorted(v["disability"].unique().tolist())
     (8, [0, 1])
+    >>> v = d_efficient_vignettes(["domestic_abuse", "parental_mental_health", "disability"], 24, 1,
+    ...                           load_catalogue(), narratives=False,
+    ...                           interactions=["domestic_abuse:parental_mental_health"])
+    >>> round(v.attrs["d_efficiency"], 3), v.attrs["level_counts"]["domestic_abuse"]
+    (0.924, [6, 6, 6, 6])
     """
     from dsk import _doe
 
@@ -400,6 +541,8 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
                              + (f"; did you mean {', '.join(hint)}?" if hint else ""))
     if len(set(dimensions)) != len(dimensions):
         raise ValueError(f"dimensions repeat: {list(dimensions)}")
+    pairs = check_interactions(interactions, dimensions)
+    index = {d: k for k, d in enumerate(dimensions)}
     fixed: dict[str, int] = {"age_band": cat.level_code("age_band", "primary"), "disability": 0}
     for key, value in (base or {}).items():
         if key not in cat.names() or key in cat.derived_ids:
@@ -427,15 +570,30 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
     candidates = candidates[plausible]
     if len(candidates) == 0:
         raise ValueError("every combination of these dimensions breaks a catalogue exclusion")
-    result = _doe.d_efficient_design(n_levels, n, random_state=random_state, candidates=candidates,
-                                     n_starts=n_starts)
+    try:
+        result = _doe.d_efficient_design(n_levels, n, random_state=random_state, candidates=candidates,
+                                         n_starts=n_starts, interactions=[(index[a], index[b]) for a, b in pairs],
+                                         balance=balance, dimension_names=list(dimensions))
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith("candidates: they"):  # the candidates are the plausible combinations
+            raise ValueError("the plausible combinations of these dimensions" + message[len("candidates: they"):]
+                             ) from exc
+        if message.startswith("n_runs: "):
+            raise ValueError("n (the number of vignettes): " + message[len("n_runs: "):]) from exc
+        raise
     levels, child = expand(result.runs)
     rng = np.random.default_rng([random_state, 1])
     arrays = _finish(cat, levels, child, rng, conflict_rate)
     frame = arrays.to_frame(cat, set_id or f"d-efficient-{random_state}", narratives=narratives)
     frame.attrs["d_efficiency"] = float(result.d_efficiency_factorial)
     frame.attrs["d_efficiency_plausible"] = float(result.d_efficiency)
+    frame.attrs["d_efficiency_note"] = d_efficiency_sentence(
+        result.d_efficiency_factorial, result.d_efficiency, restricted=not plausible.all(), interactions=pairs)
     frame.attrs["dimensions"] = list(dimensions)
+    frame.attrs["interactions"] = [f"{a}:{b}" for a, b in pairs]
+    frame.attrs["level_counts"] = {d: list(c) for d, c in zip(dimensions, result.level_counts, strict=True)}
+    frame.attrs["balance_swaps"] = int(result.balance_swaps)
     return frame
 
 
@@ -899,7 +1057,8 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
 def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
              narratives: bool = True, set_id: str | None = None,
              dimensions: Sequence[str] | None = None,
-             bands: Mapping[str, int] | None = None, acute_share: float | None = None) -> pd.DataFrame:
+             bands: Mapping[str, int] | None = None, acute_share: float | None = None,
+             interactions: Sequence[InteractionSpec] | None = None) -> pd.DataFrame:
     """Dispatch to a design by name (``random``, ``stratified``, ``d-efficient``).
 
     ``stratified`` with no ``bands`` splits ``n`` evenly over the three bands
@@ -915,6 +1074,8 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
         Seed of the design's random stream; the same value gives the same table.
     catalogue : Catalogue
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    interactions : sequence of pairs of dimension names (or "A:B" texts), optional
+        D-efficient design: two-way interactions its model includes.
 
     Examples
     --------
@@ -923,6 +1084,8 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
     >>> v["complexity_band"].value_counts().to_dict()
     {'low': 2, 'medium': 2, 'high': 1}
     """
+    if interactions and design in DESIGNS and design != "d-efficient":
+        raise ValueError(f"interactions apply only to the d-efficient design, not {design!r}")
     if design == "random":
         return random_vignettes(n, random_state, catalogue, narratives=narratives, set_id=set_id)
     if design == "stratified":
@@ -934,5 +1097,6 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
     if design == "d-efficient":
         if not dimensions:
             raise ValueError("the d-efficient design needs --dimensions (factors or child attributes)")
-        return d_efficient_vignettes(dimensions, n, random_state, catalogue, narratives=narratives, set_id=set_id)
+        return d_efficient_vignettes(dimensions, n, random_state, catalogue, narratives=narratives, set_id=set_id,
+                                     interactions=interactions)
     raise ValueError(f"unknown design {design!r}; designs are {', '.join(DESIGNS)}")

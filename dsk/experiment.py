@@ -145,6 +145,10 @@ class VignetteSource(_Frozen):
         "(instead of `n`)."))
     dimensions: list[str] | None = Field(None, description=(
         "D-efficient design: the factors or child attributes it varies."))
+    interactions: list[str] | None = Field(None, description=(
+        "D-efficient design: two-way interactions its model includes, each `A:B` "
+        "naming two of its dimensions, e.g. `[domestic_abuse:parental_mental_health]`. With "
+        "interactions the design also evens out level counts where `n` allows it."))
     acute_share: float | None = Field(None, ge=0, le=1, description=(
         "Stratified design: the share of vignettes in every band with an acute (level-4) indicator, "
         "so that complexity and acuity are crossed rather than confounded."))
@@ -967,15 +971,20 @@ def _load_vignettes(source: VignetteSource, seed: int, where: _Where, catalogue:
     set_id = source.set_id or f"{source.design}-{seed}"
     try:
         frame = generate(source.design, n, seed, catalogue, bands=bands, dimensions=source.dimensions,
-                         acute_share=source.acute_share, set_id=set_id)
+                         acute_share=source.acute_share, set_id=set_id, interactions=source.interactions)
     except ValueError as exc:
         raise where.error(str(exc), "vignettes") from exc
     design: dict[str, Any] = {"design": source.design, "n": len(frame), "set_id": set_id, "random_state": seed}
     if source.design == "d-efficient":
         design["dimensions"] = list(frame.attrs.get("dimensions", source.dimensions or []))
+        if frame.attrs.get("interactions"):
+            design["interactions"] = list(frame.attrs["interactions"])
         for key in ("d_efficiency", "d_efficiency_plausible"):
             if key in frame.attrs:
                 design[key] = float(frame.attrs[key])
+        for key in ("d_efficiency_note", "level_counts"):
+            if key in frame.attrs:
+                design[key] = frame.attrs[key]
     elif source.design == "stratified":
         design["bands"] = dict(frame["complexity_band"].value_counts().reindex(
             ["low", "medium", "high"], fill_value=0).astype(int).items())

@@ -291,6 +291,231 @@ def test_design_stream_is_fixed_for_an_int_and_a_generator_is_used_as_is() -> No
 
 
 # --------------------------------------------------------------------------------------
+# Models with two-way interactions
+# --------------------------------------------------------------------------------------
+
+ALL_PAIRS_5 = [(a, b) for a in range(5) for b in range(a + 1, 5)]
+
+
+def _montgomery_two_to_five_minus_one() -> np.ndarray:
+    """The 2^(5-1) resolution-V fraction with defining relation I = ABCDE.
+
+    Montgomery, *Design and Analysis of Experiments* (9th ed., 2017), ch. 8, "The
+    One-Half Fraction of the 2^k Design": write the full 2^4 in A, B, C, D in standard
+    order (A changing fastest) and set E = ABCD. Typed out here in -1/+1 as in the book,
+    then recoded to level codes 0/1.
+    """
+    signs = [
+        # A   B   C   D   E = ABCD
+        [-1, -1, -1, -1, +1], [+1, -1, -1, -1, -1], [-1, +1, -1, -1, -1], [+1, +1, -1, -1, +1],
+        [-1, -1, +1, -1, -1], [+1, -1, +1, -1, +1], [-1, +1, +1, -1, +1], [+1, +1, +1, -1, -1],
+        [-1, -1, -1, +1, -1], [+1, -1, -1, +1, +1], [-1, +1, -1, +1, +1], [+1, +1, -1, +1, -1],
+        [-1, -1, +1, +1, +1], [+1, -1, +1, +1, -1], [-1, +1, +1, +1, -1], [+1, +1, +1, +1, +1],
+    ]
+    return (np.array(signs) + 1) // 2
+
+
+def test_interaction_columns_are_products_of_the_contrasts() -> None:
+    """For 2-level factors coded -1/+1 the A:B column is the elementwise product A * B."""
+    ff = full_factorial([2, 2, 2])
+    x = model_matrix(ff, [2, 2, 2], interactions=[(0, 1), (1, 2)])
+    assert x.shape == (8, 6)
+    np.testing.assert_allclose(x[:, 4], x[:, 1] * x[:, 2], atol=1e-12)
+    np.testing.assert_allclose(x[:, 5], x[:, 2] * x[:, 3], atol=1e-12)
+    # 3 x 4 levels: (3 - 1) * (4 - 1) = 6 columns, contrast 1 of A times contrasts 1-3 of B first.
+    x = model_matrix(full_factorial([3, 4]), [3, 4], interactions=[(0, 1)])
+    assert x.shape == (12, 1 + 2 + 3 + 6)
+    np.testing.assert_allclose(x[:, 6], x[:, 1] * x[:, 3], atol=1e-12)
+    np.testing.assert_allclose(x[:, 11], x[:, 2] * x[:, 5], atol=1e-12)
+
+
+@pytest.mark.parametrize("n_levels", [[3, 4, 2], [2, 5, 3, 2]])
+def test_full_factorial_keeps_identity_information_with_every_interaction(n_levels: list[int]) -> None:
+    pairs = list(itertools.combinations(range(len(n_levels)), 2))
+    x = model_matrix(full_factorial(n_levels), n_levels, interactions=pairs)
+    assert x.shape[1] == n_parameters(n_levels, pairs)
+    np.testing.assert_allclose(x.T @ x / x.shape[0], np.eye(x.shape[1]), atol=1e-12)
+    assert d_efficiency(full_factorial(n_levels), n_levels, interactions=pairs) == 1.0
+
+
+def test_number_of_parameters_counts_interaction_columns() -> None:
+    # toxic trio: three 4-level factors, 1 + 3 * 3 main-effect and 3 * 9 interaction columns
+    assert n_parameters([4, 4, 4], [(0, 1), (0, 2), (1, 2)]) == 37
+    assert n_parameters([2] * 5, ALL_PAIRS_5) == 16
+
+
+def test_resolution_five_half_fraction_estimates_every_two_way_interaction_orthogonally() -> None:
+    half = _montgomery_two_to_five_minus_one()
+    assert len({tuple(r) for r in half}) == 16
+    x = model_matrix(half, [2] * 5, interactions=ALL_PAIRS_5)
+    np.testing.assert_allclose(x.T @ x, 16 * np.eye(16), atol=1e-12)
+    assert d_efficiency(half, [2] * 5, interactions=ALL_PAIRS_5) == 1.0
+
+
+def test_search_finds_a_resolution_five_fraction_for_all_ten_interactions() -> None:
+    result = d_efficient_design([2] * 5, 16, random_state=0, interactions=ALL_PAIRS_5)
+    assert result.d_efficiency == 1.0
+    x = model_matrix(result.runs, [2] * 5, interactions=ALL_PAIRS_5)
+    np.testing.assert_allclose(x.T @ x, 16 * np.eye(16), atol=1e-9)
+    # A resolution-V half fraction is one of the two halves I = +ABCDE or I = -ABCDE.
+    signs = (2 * result.runs - 1).prod(axis=1)
+    assert abs(int(signs.sum())) == 16
+    assert result.level_counts == ((8, 8),) * 5
+
+
+def test_resolution_three_fraction_cannot_estimate_a_two_way_interaction() -> None:
+    """2^(3-1) with C = AB: main effects are orthogonal, but A:B is the C column."""
+    half = [[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]]
+    assert d_efficiency(half, [2, 2, 2]) == 1.0
+    assert d_efficiency(half, [2, 2, 2], interactions=[(0, 1)]) == 0.0
+    # Searching it (repeats allowed, so the run size is not the limit) is a clear error.
+    with pytest.raises(ValueError, match=r"cannot estimate all main effects and interactions .*"
+                                         r"cannot estimate dimension 0:dimension 1 \(only 0 of its 1"):
+        d_efficient_design([2, 2, 2], 8, random_state=0, candidates=half, allow_repeats=True,
+                           interactions=[(0, 1)])
+    with pytest.raises(ValueError, match=r"2 two-way interactions for levels \[2, 2, 2\] has 6 "
+                                         "parameters, so at least 6 runs are needed, got 4"):
+        d_efficient_design([2, 2, 2], 4, random_state=0, interactions=[(0, 1), (1, 2)])
+
+
+def test_resolution_four_fraction_separates_interactions_that_are_not_aliased() -> None:
+    """2^(4-1) with D = ABC (I = ABCD): AB = CD and AC = BD are aliased, AB and AC are not."""
+    basic = full_factorial([2, 2, 2])
+    half = np.column_stack([basic, (basic.sum(axis=1) % 2)])  # D = ABC in -1/+1 coding
+    assert ((2 * half - 1).prod(axis=1) == 1).all()  # I = ABCD
+    assert d_efficiency(half, [2] * 4, interactions=[(0, 1), (0, 2)]) == 1.0
+    assert d_efficiency(half, [2] * 4, interactions=[(0, 1), (2, 3)]) == 0.0
+
+
+def test_efficiencies_with_interactions_match_r() -> None:
+    """Values from base R (tests/data/doe_reference.R), with R's treatment contrasts.
+
+    Full factorial of 3 x 4 x 2 x 2 levels, runs with (a + 2b + c + d) mod 3 != 1 (32 of
+    48); model with main effects, A:B and C:D; the restricted reference drops the runs with
+    a = 2, b = 3, c = 1.
+    """
+    levels = [3, 4, 2, 2]
+    ff = full_factorial(levels)
+    a, b, c, d = ff.T
+    design = ff[(a + 2 * b + c + d) % 3 != 1]
+    restricted = ff[~((a == 2) & (b == 3) & (c == 1))]
+    pairs = [(0, 1), (2, 3)]
+    assert d_efficiency(design, levels, interactions=pairs) == pytest.approx(0.948300941784297, rel=1e-12)
+    assert d_efficiency(design, levels) == pytest.approx(0.994473594486995, rel=1e-12)
+    assert d_efficiency(design, levels, reference=restricted, interactions=pairs) == pytest.approx(
+        0.962875014342613, rel=1e-12)
+    assert d_efficiency(design, levels, reference=restricted) == pytest.approx(1.000323717968256, rel=1e-12)
+
+
+def test_a_missing_cell_makes_its_interaction_inestimable() -> None:
+    """3 x 4 minus one cell: 11 runs for the saturated 12-parameter A:B model."""
+    ff = full_factorial([3, 4])
+    missing = ff[1:]
+    assert d_efficiency(missing, [3, 4], interactions=[(0, 1)]) == 0.0
+    assert d_efficiency(missing, [3, 4]) > 0.9
+    with pytest.raises(ValueError, match="reference: the reference design cannot estimate all main "
+                                         "effects and interactions"):
+        d_efficiency(ff, [3, 4], reference=missing, interactions=[(0, 1)])
+
+
+def test_toxic_trio_design_is_balanced_and_beats_random() -> None:
+    trio = [(0, 1), (0, 2), (1, 2)]
+    result = d_efficient_design([4, 4, 4], 48, random_state=3, interactions=trio)
+    assert result.interactions == ((0, 1), (0, 2), (1, 2))
+    assert result.level_counts == ((12, 12, 12, 12),) * 3
+    assert result.d_efficiency == pytest.approx(
+        _efficiency_by_hand_with(result.runs, [4, 4, 4], trio), rel=1e-9)
+    assert result.d_efficiency >= 0.85
+    ff = full_factorial([4, 4, 4])
+    rng = np.random.default_rng(0)
+    best_random = max(d_efficiency(ff[rng.choice(64, 48, replace=False)], [4, 4, 4], interactions=trio)
+                      for _ in range(50))
+    assert result.d_efficiency > best_random + 0.03
+
+
+def _efficiency_by_hand_with(runs: np.ndarray, n_levels: list[int], pairs: list[tuple[int, int]]) -> float:
+    x = model_matrix(runs, n_levels, interactions=pairs)
+    return float(np.linalg.det(x.T @ x / len(x)) ** (1 / x.shape[1]))
+
+
+@pytest.mark.parametrize(
+    ("interactions", "message"),
+    [
+        ([(0, 0)], r"interactions\[0\]: \(0, 0\) names dimension 0 twice"),
+        ([(0, 5)], r"interactions\[0\]: dimension index 5 is outside 0..2"),
+        ([(0, 1), (1, 0)], r"interactions\[1\]: the pair \(1, 0\) is given twice"),
+        ([(0, 1, 2)], r"interactions\[0\]: expected a pair of dimension indices"),
+        ([(1, 1), (2, 3)], r"names dimension 1 twice; interactions\[1\]: dimension index 3"),
+    ],
+)
+def test_bad_interactions_are_rejected_all_at_once(interactions: list[tuple[int, ...]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        d_efficient_design([2, 3, 2], 12, random_state=0, interactions=interactions)
+
+
+def test_level_counts_by_hand() -> None:
+    from dsk._doe import level_counts
+
+    assert level_counts([[0, 2], [1, 2], [1, 0]], [2, 3]) == ((1, 2), (1, 0, 2))
+
+
+# --------------------------------------------------------------------------------------
+# Level balance
+# --------------------------------------------------------------------------------------
+
+
+def test_balance_repair_evens_out_levels_within_the_tolerance() -> None:
+    """Without repair this search leaves 3- and 4-level dimensions unbalanced in 60 runs."""
+    levels, pairs = [3, 3, 3, 4, 4, 2], [(0, 1), (3, 5)]
+    raw = d_efficient_design(levels, 60, random_state=0, interactions=pairs, balance=False)
+    assert raw.balance_swaps == 0
+    assert any(len(set(c)) > 1 for c in raw.level_counts)
+    fixed = d_efficient_design(levels, 60, random_state=0, interactions=pairs)
+    assert fixed.level_counts == ((20, 20, 20),) * 3 + ((15, 15, 15, 15),) * 2 + ((30, 30),)
+    assert fixed.balance_swaps > 0
+    # The repair starts from the exchange's result and keeps 99% of its D-efficiency.
+    assert fixed.d_efficiency_exchange == pytest.approx(raw.d_efficiency, rel=1e-12)
+    assert fixed.d_efficiency >= 0.99 * raw.d_efficiency
+    assert fixed.d_efficiency < raw.d_efficiency  # here balance has a (small) price
+    assert len({tuple(r) for r in fixed.runs}) == 60
+
+
+def test_balance_with_no_tolerance_never_loses_efficiency() -> None:
+    levels, pairs = [3, 3, 3, 4, 4, 2], [(0, 1), (3, 5)]
+    raw = d_efficient_design(levels, 60, random_state=0, interactions=pairs, balance=False)
+    strict = d_efficient_design(levels, 60, random_state=0, interactions=pairs, balance_tolerance=0.0)
+    assert strict.d_efficiency >= raw.d_efficiency - 1e-12
+
+
+def test_balance_is_opt_in_for_main_effects_designs() -> None:
+    """Main-effects designs keep their runs (recorded before balancing existed); balance=True
+    repairs the 3-level dimension of this one, which the exchange leaves at 8/12/10/10."""
+    default = d_efficient_design([4, 4, 4, 2, 2, 3], 40, random_state=1)
+    assert default.candidate_rows.tolist() == [
+        2, 12, 47, 77, 82, 109, 126, 151, 160, 189, 219, 223, 248, 259, 277, 291, 311, 352, 362, 381,
+        405, 425, 452, 460, 468, 490, 510, 520, 528, 548, 586, 588, 619, 627, 645, 689, 710, 714, 745, 755]
+    assert default.d_efficiency == pytest.approx(0.9886328012333474, rel=1e-12)
+    assert default.balance_swaps == 0
+    unbalanced = [c for c in default.level_counts if len(c) in (2, 4) and len(set(c)) > 1]
+    assert unbalanced
+    balanced = d_efficient_design([4, 4, 4, 2, 2, 3], 40, random_state=1, balance=True)
+    assert all(len(set(c)) == 1 for c in balanced.level_counts if 40 % len(c) == 0)
+    assert balanced.d_efficiency >= 0.99 * default.d_efficiency
+
+
+def test_dimensions_whose_levels_do_not_divide_the_run_size_are_left_alone() -> None:
+    """24 runs: a 5-level dimension cannot be balanced, the 4-level ones can."""
+    result = d_efficient_design([4, 4, 5], 24, random_state=2, interactions=[(0, 1)])
+    assert result.level_counts[0] == (6, 6, 6, 6) and result.level_counts[1] == (6, 6, 6, 6)
+    assert sum(result.level_counts[2]) == 24
+
+
+def test_bad_balance_tolerance_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"balance_tolerance: expected a number in \[0, 1\), got 1.5"):
+        d_efficient_design([2, 2], 4, random_state=0, balance_tolerance=1.5)
+
+
+# --------------------------------------------------------------------------------------
 # Decks
 # --------------------------------------------------------------------------------------
 
