@@ -62,6 +62,7 @@ class AnalysisSettings:
     """The settings of an experiment config that analyses use (see ``ExperimentConfig``)."""
 
     bootstrap: int = 200
+    bootstrap_scheme: str = "two-way"
     shap_background: int = 30
     learned_depths: tuple[int, ...] = (2, 3, 4)
     learned_folds: int = 5
@@ -403,7 +404,8 @@ def _agreement(inputs: AnalysisInputs) -> AnalysisResult:
 
     strata = complexity_strata(inputs.table("vignettes"))
     stats = agreement_stats(inputs.table("judgements"), strata, n_boot=inputs.settings.bootstrap,
-                            random_state=inputs.random_state, per_rater=False)
+                            random_state=inputs.random_state, per_rater=False,
+                            bootstrap_scheme=inputs.settings.bootstrap_scheme)
     return AnalysisResult(stats=stats)
 
 
