@@ -635,6 +635,27 @@ def _no_overlap(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, dict[str,
     return out
 
 
+def _profession_pairs(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Per panel: the pairs of professions that rated vignettes in common (over all vignettes),
+    whose agreement the report shows with the number of shared vignettes."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    if stats.empty:
+        return out
+    rows = stats[(stats["analysis"] == "agreement") & (stats["metric"] == "group_kappa_quadratic")
+                 & (stats["stratum"] == "all")]
+    for prefix in prefixes or [""]:
+        pairs = []
+        for comparison in rows["comparison"]:
+            rest = str(comparison)[len(prefix):] if str(comparison).startswith(prefix) else None
+            if rest is None or "/" in rest or ":" in rest or rest.count("~") != 1:
+                continue
+            a, b = rest.split("~")
+            pairs.append((a, b))
+        if pairs:
+            out[prefix] = sorted(pairs)
+    return out
+
+
 def _parameters(section: Any) -> list[tuple[str, str]]:
     """A manifest section (``design``, ``decks``) as (key, text) rows; empty when absent."""
     if not isinstance(section, Mapping):
@@ -728,6 +749,7 @@ def build_context(data: RunData) -> Context:
     facts["restricted"] = _restricted_range(numbers, people, prefixes)
     facts["restricted_alpha"], facts["restricted_exact"] = RESTRICTED_ALPHA, RESTRICTED_EXACT
     facts["no_overlap"] = _no_overlap(stats, prefixes)
+    facts["profession_pairs"] = _profession_pairs(stats, prefixes)
     facts["has_round2"] = any(
         not _stats_frame(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2").empty
         for p in prefixes)

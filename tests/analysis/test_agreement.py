@@ -1060,3 +1060,31 @@ def test_cli_bootstrap_scheme(cli: typer.Typer, tmp_path: Path) -> None:
     assert "boot_failed" in table.columns and (table.boot_failed == 0).all()
     bad = _run(cli, path, "--bootstrap-scheme", "raters")
     assert bad.exit_code != 0 and "--bootstrap-scheme: expected one of two-way" in bad.output
+
+
+def test_experiment_option_bootstrap_scheme(tmp_path: Path) -> None:
+    """``bootstrap_scheme`` in a config reaches the agreement analysis; a wrong value is a
+    config error naming the key and the choices."""
+    from dsk.analysis.registry import AnalysisSettings, get_analysis, run_one
+    from dsk.catalogue import load_catalogue
+    from dsk.experiment import ConfigError, load_config
+
+    judgements, vignettes = _experiment()
+    settings = AnalysisSettings(bootstrap=60, bootstrap_scheme="fixed-raters")
+    result = run_one(get_analysis("agreement"), {"vignettes": vignettes, "judgements": judgements},
+                     rulesets=[], catalogue=load_catalogue(), random_state=2, settings=settings)
+    direct = agreement_stats(judgements, complexity_strata(vignettes), n_boot=60, random_state=2,
+                             per_rater=False, bootstrap_scheme="fixed-raters")
+    assert result.stats is not None
+    pd.testing.assert_frame_equal(result.stats.reset_index(drop=True), direct)
+    good = tmp_path / "ok.yaml"
+    text = ("id: x\nvignettes: {set: training-12}\nrulesets: [threshold-of-need]\n"
+            "panels: [{panel: social-workers-8}]\n")
+    good.write_text(text + "bootstrap_scheme: fixed-raters\n", encoding="utf-8")
+    assert load_config(good).bootstrap_scheme == "fixed-raters"
+    assert load_config("quickstart").bootstrap_scheme == "two-way"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "bootstrap_scheme: raters\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="bootstrap_scheme") as info:
+        load_config(bad)
+    assert "fixed-raters" in str(info.value)
