@@ -17,7 +17,7 @@ replicate.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,11 +241,24 @@ def _stratified(rng: np.random.Generator, n_boot: int, labels: np.ndarray) -> np
     return out
 
 
+def _spread(sums: K.PanelSums, values: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
+    """:data:`SPREAD_METRICS` from the prevalences (mean share of ratings per level)."""
+    v = np.asarray(values, dtype=float)
+    mean = sums.prevalence @ v
+    return {
+        "level_variance": lambda: sums.prevalence @ (v * v) - mean * mean,
+        # the share at the sample's modal level (the first entry), held fixed over the
+        # replicates: the largest share of each replicate would be biased upwards
+        "modal_share": lambda: sums.prevalence[:, int(np.nanargmax(sums.prevalence[0]))],
+    }
+
+
 def _multi_metrics(
     sums: K.PanelSums, values: np.ndarray, metrics: Sequence[str] = MULTI_RATER_METRICS
 ) -> dict[str, np.ndarray]:
     w = {kind: K.weight_matrix(kind, values) for kind in K.WEIGHTS}
     compute = {
+        **_spread(sums, values),
         "percent_exact": lambda: K.percent_agreement(sums, w["identity"]),
         "percent_within_one": lambda: K.percent_agreement(sums, w["within_one"]),
         "fleiss_kappa": lambda: K.fleiss(sums, w["identity"]),
@@ -257,12 +270,6 @@ def _multi_metrics(
         "krippendorff_alpha_ordinal": lambda: K.krippendorff(sums, "ordinal", values),
         "krippendorff_alpha_interval": lambda: K.krippendorff(sums, "interval", values),
     }
-    v = np.asarray(values, dtype=float)
-    mean = sums.prevalence @ v
-    compute["level_variance"] = lambda: sums.prevalence @ (v * v) - mean * mean
-    # the share at the sample's modal level (the first entry), held fixed over the replicates:
-    # the largest share of each replicate would be biased upwards
-    compute["modal_share"] = lambda: sums.prevalence[:, int(np.nanargmax(sums.prevalence[0]))]
     unknown = [m for m in metrics if m not in compute]
     if unknown:
         raise AgreementInputError(
