@@ -839,12 +839,18 @@ def build_context(data: RunData) -> Context:
     facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
 
     figures: dict[str, Any] = {}
+    # the panel's agreement by band: α beside exact agreement and AC2 (restricted range), and
+    # α after deliberation
+    after = ", round 1" if facts["has_round2"] else ""
+    measures = [("krippendorff_alpha_ordinal", f"α{after}"),
+                ("percent_exact", f"exact{after}"),
+                ("gwet_ac2_quadratic", f"AC2{after}")]
     alpha = pd.concat([
-        _by_band(stats, "krippendorff_alpha_ordinal", f"{p}within-panel",
-                 f"{p}round 1" if len(prefixes) > 1 else "round 1") for p in prefixes
+        _by_band(stats, metric, f"{p}within-panel", f"{p}{label}" if len(prefixes) > 1 else label)
+        for p in prefixes for metric, label in measures
     ] + [
         _by_band(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2",
-                 f"{p}round 2" if len(prefixes) > 1 else "round 2") for p in prefixes
+                 f"{p}α, round 2" if len(prefixes) > 1 else "α, round 2") for p in prefixes
     ], ignore_index=True) if prefixes else pd.DataFrame()
     exact = pd.concat([
         _by_band(stats, "percent_exact", f"{prefixes[0]}rules:{rid}~panel-median", rid)
@@ -852,7 +858,8 @@ def build_context(data: RunData) -> Context:
     ], ignore_index=True) if prefixes and rulesets else pd.DataFrame()
     alpha = alpha.dropna(subset=["estimate"]) if not alpha.empty else alpha
     exact = exact.dropna(subset=["estimate"]) if not exact.empty else exact
-    figures["bands"] = plots.agreement_by_band(alpha, exact)
+    figures["bands"] = plots.agreement_by_band(
+        alpha, exact, left=("Agreement among practitioners", "coefficient or share"))
     figures["rules_as_rater"] = None
     if "agreement" in analyses and rulesets and prefixes:
         figures["rules_as_rater"] = plots.rules_among_raters(
