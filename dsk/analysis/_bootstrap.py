@@ -346,7 +346,7 @@ def _differences(
     coefficient is computed on that same draw and the difference taken per replicate, so
     the interval of the difference reflects that both bands were rated by the same raters.
     The rows have stratum ``prefix:later-earlier`` (:func:`difference_label`) and ``n``
-    the units of both groups rated by two or more raters.
+    the units rated by two or more raters of either group (each unit once).
     """
     check_scheme(scheme)
     units_by = np.full(codes.shape[0], -1)
@@ -364,22 +364,22 @@ def _differences(
         np.ones((1 + n_boot, codes.shape[1])) if scheme == "fixed-raters"
         else _stratified(rng, n_boot, raters_by)
     )
-    per_group: list[tuple[dict[str, np.ndarray], int]] = []
+    per_group: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
     for _, umask, rmask in groups:
-        sub = codes[np.ix_(umask, rmask)]
-        n = int(((sub >= 0).sum(axis=1) >= 2).sum())
-        if n == 0:
-            per_group.append(({m: np.full(1 + n_boot, np.nan) for m in metrics}, 0))
+        pairable = umask & ((codes[:, rmask] >= 0).sum(axis=1) >= 2)
+        if not pairable.any():
+            per_group.append(({m: np.full(1 + n_boot, np.nan) for m in metrics}, pairable))
             continue
+        sub = codes[np.ix_(umask, rmask)]
         sums = K.panel_sums(K.onehot(sub, len(values)), unit_w[:, umask], rater_w[:, rmask])
-        per_group.append((_multi_metrics(sums, values, metrics), n))
+        per_group.append((_multi_metrics(sums, values, metrics), pairable))
     out: list[dict[str, Any]] = []
     for j in range(len(groups)):
         for i in range(j):
             (early, n_early), (late, n_late) = per_group[i], per_group[j]
             diff = {m: late[m] - early[m] for m in metrics}
             label = difference_label(prefix, groups[j][0], groups[i][0])
-            out += _rows(diff, comparison, label, n_early + n_late, ci, n_boot)
+            out += _rows(diff, comparison, label, int((n_early | n_late).sum()), ci, n_boot)
     return out
 
 

@@ -1088,3 +1088,20 @@ def test_experiment_option_bootstrap_scheme(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="bootstrap_scheme") as info:
         load_config(bad)
     assert "fixed-raters" in str(info.value)
+
+
+def test_difference_between_rater_groups_shares_the_vignette_draw() -> None:
+    """``--by profession`` splits raters, not vignettes: the difference row is the difference
+    of the two groups' estimates, and with one vignette draw shared by both groups a group
+    that is a copy of the other (same ratings, other rater ids) differs by exactly 0 on every
+    replicate under fixed raters."""
+    rng = np.random.default_rng(3)
+    wide = np.clip(np.rint(rng.uniform(0.6, 4.4, (15, 1)) + rng.normal(0, 0.7, (15, 3))), 1, 4)
+    one = _wide_to_long(wide.astype(int)).assign(profession="police")
+    two = one.assign(rater_id=one.rater_id + 10, profession="teacher")
+    out = agreement(pd.concat([one, two]), by="profession", n_boot=100, random_state=5,
+                    metrics=["percent_exact", "gwet_ac2_quadratic"], categories=(1, 2, 3, 4),
+                    bootstrap_scheme="fixed-raters")
+    diff = out[out.stratum == "profession:teacher-police"].set_index("metric")
+    assert diff[["estimate", "ci_low", "ci_high"]].abs().to_numpy().max() == 0.0
+    assert (diff.n == 15).all()  # the 15 vignettes, each counted once
