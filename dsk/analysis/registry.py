@@ -389,6 +389,8 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
         files.update(result.files)
     parts = [s for s in parts if not s.empty]
     stats = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_stats_columns())
+    if "boot_failed" in stats.columns:  # a count, kept whole where other analyses leave it empty
+        stats["boot_failed"] = stats["boot_failed"].astype("Int64")
     return RunOutputs(validate(stats, "stats"), out_tables, files)
 
 
