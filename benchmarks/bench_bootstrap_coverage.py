@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -57,13 +58,22 @@ def _estimates(codes: np.ndarray) -> dict[str, float]:
     return {m: float(v[0]) for m, v in _multi_metrics(sums, VALUES, METRICS).items()}
 
 
-def _truth(rng: np.random.Generator, offsets: np.ndarray | None) -> dict[str, float]:
-    """The population value: a very large sample (of vignettes, and of raters unless fixed)."""
+def _truth(rng: np.random.Generator, offsets: np.ndarray | None,
+           latent: Callable[[int, np.random.Generator], np.ndarray]) -> dict[str, float]:
+    """The population value: a very large sample of vignettes, and of raters unless fixed.
+
+    With ``TRUTH_RATERS`` raters one block of ``TRUTH_VIGNETTES`` vignettes; with a fixed
+    panel, the mean over 20 such blocks rated by that panel.
+    """
     raters = rng.normal(0.0, RATER_SD, TRUTH_RATERS) if offsets is None else offsets
-    latent = rng.uniform(0.5, 4.5, TRUTH_VIGNETTES if offsets is None else 20 * TRUTH_VIGNETTES)
-    parts = [_estimates(_codes(chunk, raters, rng)) for chunk in np.array_split(latent, 20)] \
-        if offsets is not None else [_estimates(_codes(latent, raters, rng))]
+    blocks = 1 if offsets is None else 20
+    parts = [_estimates(_codes(latent(TRUTH_VIGNETTES, rng), raters, rng)) for _ in range(blocks)]
     return {m: float(np.mean([p[m] for p in parts])) for m in METRICS}
+
+
+def _uniform(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Latent levels spread over the whole scale."""
+    return rng.uniform(0.5, 4.5, n)
 
 
 def simulate(n_sims: int, n_boot: int, seed: int = 0) -> list[dict[str, object]]:
@@ -73,7 +83,7 @@ def simulate(n_sims: int, n_boot: int, seed: int = 0) -> list[dict[str, object]]
     worlds = {"two-way": None, "fixed-raters": fixed_offsets}
     out: list[dict[str, object]] = []
     for world, offsets in worlds.items():
-        truth = _truth(rng, offsets)
+        truth = _truth(rng, offsets, _uniform)
         estimates = {m: [] for m in METRICS}
         covered = {(s, m): 0 for s in SCHEMES for m in METRICS}
         ses: dict[tuple[str, str], list[float]] = {(s, m): [] for s in SCHEMES for m in METRICS}
@@ -132,13 +142,12 @@ def simulate_differences(n_sims: int, n_boot: int, seed: int = 1) -> list[dict[s
     per_band = N_VIGNETTES // 2
     out: list[dict[str, object]] = []
     for world, offsets in {"two-way": None, "fixed-raters": fixed_offsets}.items():
+        # one large panel for both bands when raters are not fixed: the bands' truths
+        # then refer to the same population of raters
         big = rng.normal(0.0, RATER_SD, TRUTH_RATERS) if offsets is None else offsets
-        reps = 1 if offsets is None else 20
-        n_big = TRUTH_VIGNETTES if offsets is None else TRUTH_VIGNETTES
-        lows = [_estimates(_codes(rng.uniform(0.5, 4.5, n_big), big, rng)) for _ in range(reps)]
-        highs = [_estimates(_codes(_high_band(n_big, rng), big, rng)) for _ in range(reps)]
-        truth = {m: float(np.mean([h[m] for h in highs]) - np.mean([lo[m] for lo in lows]))
-                 for m in METRICS}
+        low_truth = _truth(rng, big, _uniform)
+        high_truth = _truth(rng, big, _high_band)
+        truth = {m: high_truth[m] - low_truth[m] for m in METRICS}
         estimates: dict[str, list[float]] = {m: [] for m in METRICS}
         covered = {(s, m): 0 for s in SCHEMES for m in METRICS}
         ses: dict[tuple[str, str], list[float]] = {(s, m): [] for s in SCHEMES for m in METRICS}
