@@ -21,8 +21,8 @@ Monte Carlo standard deviation of the estimate (1 is right; above 1 the
 interval is too wide). A scheme is judged in its own world; the other pairings
 show what goes wrong when the scheme does not match the question.
 
-``python -m benchmarks bootstrap_coverage`` runs a short version (the
-machine's table); ``python -m benchmarks.bench_bootstrap_coverage [SIMS]
+``python -m benchmarks bootstrap_coverage`` runs a short version (200 data sets,
+200 replicates: the benchmark table); ``python -m benchmarks.bench_bootstrap_coverage [SIMS]
 [REPLICATES]`` prints the full table (docs/methods.md, "Comparing bands
 honestly", quotes a run with 500 data sets and 400 replicates).
 """
@@ -182,8 +182,8 @@ def simulate_differences(n_sims: int, n_boot: int, seed: int = 1) -> list[dict[s
 
 
 def run() -> list[Row]:
-    """The short version for the benchmark table: 300 data sets, 300 replicates."""
-    n_sims, n_boot = 300, 300
+    """The short version for the benchmark table: 200 data sets, 200 replicates."""
+    n_sims, n_boot = 200, 200
     rows = []
     for simulation in (simulate, simulate_differences):
         t0 = time.perf_counter()
