@@ -84,7 +84,7 @@ def simulate(n_sims: int, n_boot: int, seed: int = 0) -> list[dict[str, object]]
     out: list[dict[str, object]] = []
     for world, offsets in worlds.items():
         truth = _truth(rng, offsets, _uniform)
-        estimates = {m: [] for m in METRICS}
+        estimates: dict[str, list[float]] = {m: [] for m in METRICS}
         covered = {(s, m): 0 for s in SCHEMES for m in METRICS}
         ses: dict[tuple[str, str], list[float]] = {(s, m): [] for s in SCHEMES for m in METRICS}
         failed = {(s, m): 0 for s in SCHEMES for m in METRICS}
