@@ -264,6 +264,10 @@ class ExperimentConfig(_Frozen):
         description="Analyses to run, by registered name (default: every registered analysis).")
     bootstrap: int = Field(200, ge=0, le=100_000, description=(
         "Bootstrap replicates for confidence intervals (0 for none)."))
+    bootstrap_scheme: Literal["two-way", "fixed-raters"] = Field("two-way", description=(
+        "What the agreement intervals resample: `two-way` resamples vignettes and practitioners "
+        "(the interval speaks to new practitioners on new cases); `fixed-raters` resamples "
+        "vignettes only (these practitioners on new cases, a narrower interval)."))
     shap_background: int = Field(30, ge=5, le=500, description=(
         "Background sample size for the SHAP explanations."))
     shap_permutations: int = Field(1, ge=1, le=100, description=(
@@ -1267,7 +1271,8 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
     # ---- analyses: walk the registry (dsk.analysis.registry; docs/architecture.md, "Analysis registry")
     from dsk.analysis.registry import AnalysisSettings, run_analyses
 
-    settings = AnalysisSettings(bootstrap=config.bootstrap, shap_background=config.shap_background,
+    settings = AnalysisSettings(bootstrap=config.bootstrap, bootstrap_scheme=config.bootstrap_scheme,
+                                shap_background=config.shap_background,
                                 shap_permutations=config.shap_permutations,
                                 learned_depths=tuple(config.learned_depths),
                                 teaching_cases=config.teaching_cases,

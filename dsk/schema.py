@@ -160,6 +160,9 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("ci_low", "float", nullable=True),
         Column("ci_high", "float", nullable=True),
         Column("n", "int", lo=0),
+        # bootstrap replicates that gave no value (NaN), out of the run's replicates; empty
+        # where no bootstrap was run (written by the agreement analysis)
+        Column("boot_failed", "int", nullable=True, lo=0, required=False),
         # written by the divergence model only; empty on other analyses' rows
         Column("p_value", "float", nullable=True, lo=0.0, hi=1.0, required=False),
         # p_value adjusted by Holm's method across the dimensions of one model

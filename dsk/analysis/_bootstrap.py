@@ -1,15 +1,23 @@
 """Shared by the agreement coefficients and the experiment comparisons (private).
 
-Long data to a units x raters matrix of category codes, the seeded two-way
-cluster bootstrap (units and raters resampled; docs/methods.md, "Bootstrap
-intervals"), and the rows of the ``stats`` table. The coefficients themselves
+Long data to a units x raters matrix of category codes, the seeded cluster
+bootstrap (docs/methods.md, "Bootstrap intervals" and "Comparing bands
+honestly"), and the rows of the ``stats`` table. The coefficients themselves
 are computed by :mod:`dsk.analysis._kernels`.
+
+Two bootstrap schemes (:data:`SCHEMES`): ``two-way`` resamples units and
+raters (the interval speaks to new raters on new cases), ``fixed-raters``
+resamples units only (these raters on new cases). Every row records in
+``boot_failed`` how many replicates gave no value (NaN), rather than dropping
+them silently. :func:`_differences` gives the difference of each coefficient
+between two groups of units (complexity bands) from one shared draw per
+replicate.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +43,19 @@ MULTI_RATER_METRICS = (
     "krippendorff_alpha_ordinal",
     "krippendorff_alpha_interval",
 )
+
+#: The spread of the levels among the ratings of a table (or of a band): the variance of the
+#: levels and the share of ratings at the most used level (the sample's; in each bootstrap
+#: replicate the share at that same level), each vignette weighted equally (the mean over
+#: vignettes of their share of ratings at each level). A narrow spread lowers
+#: Krippendorff's alpha and the kappas even when raters agree as often (restricted range).
+SPREAD_METRICS = ("level_variance", "modal_share")
+
+#: Bootstrap schemes: ``two-way`` resamples units (vignettes) and raters; ``fixed-raters``
+#: resamples units only.
+SCHEMES = ("two-way", "fixed-raters")
+#: The default scheme (docs/methods.md, "Comparing bands honestly").
+DEFAULT_SCHEME = "two-way"
 
 
 class AgreementInputError(ValueError):
@@ -143,13 +164,19 @@ NO_OVERLAP = "no_overlap"
 def _rows(
     metrics: Mapping[str, np.ndarray], comparison: str, stratum: str, n: int, ci: float, n_boot: int
 ) -> list[dict[str, Any]]:
-    """``metrics`` maps name to an array whose first entry is the estimate, the rest replicates."""
+    """``metrics`` maps name to an array whose first entry is the estimate, the rest replicates.
+
+    ``boot_failed`` counts the replicates without a value (NaN: e.g. a resample with every
+    rating at one level leaves kappa and alpha undefined); the interval is taken over the
+    others. It is missing when no bootstrap was run.
+    """
     out = []
     for name, values in metrics.items():
         estimate = float(values[0])
         low, high = (
             K.interval(values[1:], ci) if n_boot > 0 and np.isfinite(estimate) else (np.nan, np.nan)
         )
+        failed = int((~np.isfinite(values[1:])).sum()) if n_boot > 0 and len(values) > 1 else None
         out.append(
             {
                 "analysis": ANALYSIS,
@@ -160,6 +187,7 @@ def _rows(
                 "ci_low": low,
                 "ci_high": high,
                 "n": int(n),
+                "boot_failed": failed,
             }
         )
     return out
@@ -171,16 +199,59 @@ def _with_estimate(w: np.ndarray | None, size: int) -> np.ndarray:
     return ones if w is None else np.concatenate([ones, w])
 
 
+def check_scheme(scheme: str) -> str:
+    """``scheme`` if it is one of :data:`SCHEMES`, else a plain error naming them."""
+    if scheme not in SCHEMES:
+        raise AgreementInputError(
+            f"bootstrap scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}"
+        )
+    return scheme
+
+
 def _draw(
-    rng: np.random.Generator, n_boot: int, n_units: int, n_raters: int | Sequence[int]
+    rng: np.random.Generator,
+    n_boot: int,
+    n_units: int,
+    n_raters: int | Sequence[int],
+    scheme: str = DEFAULT_SCHEME,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Unit multiplicities (1 + n_boot rows) and rater multiplicities per rater group."""
+    """Unit multiplicities (1 + n_boot rows) and rater multiplicities per rater group.
+
+    Units are drawn first, so both schemes draw the same units from the same seed; with
+    ``fixed-raters`` every rater keeps multiplicity 1.
+    """
+    check_scheme(scheme)
     units = _with_estimate(K.multiplicities(rng, n_units, n_boot) if n_boot else None, n_units)
     groups = [n_raters] if isinstance(n_raters, int) else list(n_raters)
+    if scheme == "fixed-raters":
+        return units, [np.ones((1 + n_boot, g)) for g in groups]
     raters = [
         _with_estimate(K.multiplicities(rng, g, n_boot) if n_boot else None, g) for g in groups
     ]
     return units, raters
+
+
+def _stratified(rng: np.random.Generator, n_boot: int, labels: np.ndarray) -> np.ndarray:
+    """Multiplicities (1 + n_boot rows) drawn within each stratum of ``labels`` (-1: never)."""
+    out = np.zeros((1 + n_boot, len(labels)))
+    for label in np.unique(labels[labels >= 0]):
+        idx = np.flatnonzero(labels == label)
+        out[:, idx] = _with_estimate(
+            K.multiplicities(rng, len(idx), n_boot) if n_boot else None, len(idx)
+        )
+    return out
+
+
+def _spread(sums: K.PanelSums, values: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
+    """:data:`SPREAD_METRICS` from the prevalences (mean share of ratings per level)."""
+    v = np.asarray(values, dtype=float)
+    mean = sums.prevalence @ v
+    return {
+        "level_variance": lambda: sums.prevalence @ (v * v) - mean * mean,
+        # the share at the sample's modal level (the first entry), held fixed over the
+        # replicates: the largest share of each replicate would be biased upwards
+        "modal_share": lambda: sums.prevalence[:, int(np.nanargmax(sums.prevalence[0]))],
+    }
 
 
 def _multi_metrics(
@@ -188,6 +259,7 @@ def _multi_metrics(
 ) -> dict[str, np.ndarray]:
     w = {kind: K.weight_matrix(kind, values) for kind in K.WEIGHTS}
     compute = {
+        **_spread(sums, values),
         "percent_exact": lambda: K.percent_agreement(sums, w["identity"]),
         "percent_within_one": lambda: K.percent_agreement(sums, w["within_one"]),
         "fleiss_kappa": lambda: K.fleiss(sums, w["identity"]),
@@ -203,7 +275,8 @@ def _multi_metrics(
     unknown = [m for m in metrics if m not in compute]
     if unknown:
         raise AgreementInputError(
-            f"metrics: unknown {', '.join(unknown)}; choose from {', '.join(MULTI_RATER_METRICS)}"
+            f"metrics: unknown {', '.join(unknown)}; choose from "
+            f"{', '.join(MULTI_RATER_METRICS + SPREAD_METRICS)}"
         )
     return {m: compute[m]() for m in metrics}
 
@@ -230,7 +303,8 @@ def _within(
     n_boot: int,
     random_state: int,
     ci: float,
-    metrics: Sequence[str] = MULTI_RATER_METRICS,
+    metrics: Sequence[str] = MULTI_RATER_METRICS + SPREAD_METRICS,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     # Units with a single rating pair with nobody but count in the prevalence (Gwet 2014).
     per_unit = (codes >= 0).sum(axis=1)
@@ -240,19 +314,87 @@ def _within(
     if n == 0:
         return _rows({name: np.array([np.nan]) for name in metrics}, comparison, stratum, 0, ci, 0)
     units, (raters,) = _draw(
-        _rng(random_state, comparison, stratum), n_boot, codes.shape[0], codes.shape[1]
+        _rng(random_state, comparison, stratum), n_boot, codes.shape[0], codes.shape[1], scheme
     )
     sums = K.panel_sums(K.onehot(codes, len(values)), units, raters)
     return _rows(_multi_metrics(sums, values, metrics), comparison, stratum, n, ci, n_boot)
 
 
+def difference_label(prefix: str, later: str, earlier: str) -> str:
+    """The ``stratum`` of a difference row: ``complexity_band:high-low`` is high minus low."""
+    return f"{prefix}:{later}-{earlier}"
+
+
+def _differences(
+    codes: np.ndarray,
+    values: np.ndarray,
+    comparison: str,
+    groups: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    prefix: str,
+    *,
+    n_boot: int,
+    random_state: int,
+    ci: float,
+    metrics: Sequence[str] = MULTI_RATER_METRICS + SPREAD_METRICS,
+    scheme: str = DEFAULT_SCHEME,
+) -> list[dict[str, Any]]:
+    """The difference of each coefficient between groups, later minus earlier, per pair.
+
+    ``groups`` holds (name, unit mask, rater mask) over ``codes`` (units x raters), in order
+    (e.g. complexity bands low, medium, high). Each replicate is one draw for all groups:
+    units within each group when the groups' units are disjoint (the bands are strata of
+    the design, so each keeps its size), and raters once, shared by every group (within
+    each group when their raters are disjoint; never with ``fixed-raters``). Each group's
+    coefficient is computed on that same draw and the difference taken per replicate, so
+    the interval of the difference reflects that both bands were rated by the same raters.
+    The rows have stratum ``prefix:later-earlier`` (:func:`difference_label`) and ``n``
+    the units rated by two or more raters of either group (each unit once).
+    """
+    check_scheme(scheme)
+    units_by = np.full(codes.shape[0], -1)
+    raters_by = np.full(codes.shape[1], -1)
+    unit_masks = [m for _, m, _ in groups]
+    rater_masks = [m for _, _, m in groups]
+    disjoint_units = int(np.sum(unit_masks, axis=0).max(initial=0)) <= 1
+    disjoint_raters = int(np.sum(rater_masks, axis=0).max(initial=0)) <= 1
+    for i, (_, umask, rmask) in enumerate(groups):
+        units_by[umask] = i if disjoint_units else 0
+        raters_by[rmask] = i if disjoint_raters else 0
+    rng = _rng(random_state, comparison, f"{prefix}:differences")
+    unit_w = _stratified(rng, n_boot, units_by)
+    rater_w = (
+        np.ones((1 + n_boot, codes.shape[1])) if scheme == "fixed-raters"
+        else _stratified(rng, n_boot, raters_by)
+    )
+    per_group: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
+    for _, umask, rmask in groups:
+        pairable = umask & ((codes[:, rmask] >= 0).sum(axis=1) >= 2)
+        if not pairable.any():
+            per_group.append(({m: np.full(1 + n_boot, np.nan) for m in metrics}, pairable))
+            continue
+        sub = codes[np.ix_(umask, rmask)]
+        sums = K.panel_sums(K.onehot(sub, len(values)), unit_w[:, umask], rater_w[:, rmask])
+        per_group.append((_multi_metrics(sums, values, metrics), pairable))
+    out: list[dict[str, Any]] = []
+    for j in range(len(groups)):
+        for i in range(j):
+            (early, n_early), (late, n_late) = per_group[i], per_group[j]
+            diff = {m: late[m] - early[m] for m in metrics}
+            label = difference_label(prefix, groups[j][0], groups[i][0])
+            out += _rows(diff, comparison, label, int((n_early | n_late).sum()), ci, n_boot)
+    return out
+
+
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*STATS_COLUMNS, "boot_failed"])
     for col in ("analysis", "metric", "comparison", "stratum"):
         frame[col] = frame[col].astype(object)
     for col in ("estimate", "ci_low", "ci_high"):
         frame[col] = frame[col].astype(float)
     frame["n"] = frame["n"].astype(np.int64)
+    frame["boot_failed"] = pd.array(
+        [None if v is None or pd.isna(v) else int(v) for v in frame["boot_failed"]], dtype="Int64"
+    )
     return validate(frame, "stats")
 

@@ -11,6 +11,10 @@ AC1/AC2 and Brennan-Prediger (their chance agreement depends on the number of
 categories). ``--vignettes FILE`` joins a vignettes table on ``vignette_id`` so
 that ``--by`` can name one of its columns, such as ``complexity_band``.
 
+``--bootstrap-scheme`` chooses what the intervals resample: ``two-way`` (the
+default: cases and raters, so the interval speaks to new raters on new cases)
+or ``fixed-raters`` (cases only: these raters on new cases).
+
 Examples
 --------
 Two raters on three cases agree exactly on two (1/1 and 4/4) and are one level
@@ -27,9 +31,9 @@ apart on the third (2/3):
 ...     ratings.to_csv(path, index=False)
 ...     result = CliRunner().invoke(app, ["agree", str(path), "--bootstrap", "0"])
 >>> print(result.output)  # doctest: +ELLIPSIS
-analysis,metric,comparison,stratum,estimate,ci_low,ci_high,n
-agreement,percent_exact,within-raters,all,0.666...,,,3
-agreement,percent_within_one,within-raters,all,1.0,,,3
+analysis,metric,comparison,stratum,estimate,ci_low,ci_high,n,boot_failed
+agreement,percent_exact,within-raters,all,0.666...,,,3,
+agreement,percent_within_one,within-raters,all,1.0,,,3,
 ...
 
 The levels are parsed by :func:`parse_levels`:
@@ -51,6 +55,7 @@ import pandas as pd
 import typer
 
 from dsk._cli import fail
+from dsk.analysis._bootstrap import DEFAULT_SCHEME, SCHEMES
 from dsk.analysis.coefficients import AgreementInputError, agreement
 from dsk.io import TableFileError, table_format
 from dsk.schema import NEED_LEVELS
@@ -249,6 +254,11 @@ def agree(
     bootstrap: Annotated[
         int, typer.Option(help="Cluster-bootstrap replicates (0: no intervals).", min=0)
     ] = 1000,
+    bootstrap_scheme: Annotated[
+        str, typer.Option(help="What the bootstrap resamples: two-way (cases and raters: new "
+                               "raters on new cases) or fixed-raters (cases only: these raters "
+                               "on new cases).")
+    ] = DEFAULT_SCHEME,
     seed: Annotated[
         int, typer.Option(help="Bootstrap seed; the same seed gives the same output.")
     ] = 0,
@@ -256,11 +266,16 @@ def agree(
 ) -> None:
     """Agreement among raters (percent agreement, Fleiss, Krippendorff, Gwet, Brennan-Prediger).
 
-    Prints the stats table (metric, estimate, 95% interval from a two-way
-    cluster bootstrap over units and raters, n units) to standard output.
+    Prints the stats table (metric, estimate, 95% interval from a cluster
+    bootstrap, n units, replicates that failed) to standard output. With --by,
+    also the difference of each metric between every pair of values, from
+    one bootstrap draw shared by both.
     """
     if output_format not in ("csv", "json"):
         raise fail(f"--format: expected csv or json, got {output_format!r}")
+    if bootstrap_scheme not in SCHEMES:
+        raise fail(f"--bootstrap-scheme: expected one of {', '.join(SCHEMES)}, "
+                   f"got {bootstrap_scheme!r}")
     try:
         scale = parse_levels(levels) if levels is not None else None
     except ValueError as exc:
@@ -279,7 +294,7 @@ def agree(
         _check(frame, file, where, rating, rater, scale)
         table = agreement(
             frame, unit, rater, rating, by=by, n_boot=bootstrap, random_state=seed,
-            categories=scale, source=str(file),
+            categories=scale, source=str(file), bootstrap_scheme=bootstrap_scheme,
         )
     except (TableFileError, AgreementInputError) as exc:
         raise fail(str(exc)) from exc

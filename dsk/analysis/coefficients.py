@@ -55,26 +55,34 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from dsk.analysis import _kernels as K
 from dsk.analysis._bootstrap import (
+    DEFAULT_SCHEME,
     MULTI_RATER_METRICS,
     NO_OVERLAP,
+    SCHEMES,
+    SPREAD_METRICS,
     AgreementInputError,
     _check_columns,
+    _differences,
     _frame,
     _ratings,
     _rows,
     _weights,
     _within,
+    check_scheme,
 )
+from dsk.schema import BANDS
 
 __all__ = [
     "MULTI_RATER_METRICS",
+    "SCHEMES",
+    "SPREAD_METRICS",
     "AgreementInputError",
     "agreement",
     "brennan_prediger",
@@ -341,9 +349,10 @@ def agreement(
     random_state: int = 0,
     ci: float = 0.95,
     categories: Sequence[int] | None = None,
-    metrics: Sequence[str] = MULTI_RATER_METRICS,
+    metrics: Sequence[str] = MULTI_RATER_METRICS + SPREAD_METRICS,
     comparison: str = "within-raters",
     source: str | None = None,
+    bootstrap_scheme: str = DEFAULT_SCHEME,
 ) -> pd.DataFrame:
     """Agreement among all raters in any long-format table, as a ``stats`` table.
 
@@ -356,9 +365,12 @@ def agreement(
     by : str, optional
         Also compute every metric within each value of this column (rows are
         subset, so it may describe units, e.g. ``complexity_band``, or raters,
-        e.g. ``profession``); stratum ``by=value``.
+        e.g. ``profession``); stratum ``by=value``. Then the difference of each
+        metric between every pair of values, later minus earlier (complexity
+        bands in their order low, medium, high; other values sorted), stratum
+        ``by:later-earlier``, from one bootstrap draw shared by both values.
     n_boot : int
-        Two-way cluster bootstrap replicates (units and raters); 0 for none.
+        Cluster bootstrap replicates; 0 for none.
     random_state : int
         Seed of the bootstrap; the same seed gives the same table.
     ci : float
@@ -368,13 +380,19 @@ def agreement(
         lowest to the highest rating seen (see the module notes: pass the
         scale when an end level may be unused).
     metrics : sequence of str
-        A subset of :data:`MULTI_RATER_METRICS`.
+        A subset of :data:`MULTI_RATER_METRICS` and :data:`SPREAD_METRICS`.
+    bootstrap_scheme : {"two-way", "fixed-raters"}
+        ``two-way`` (default) resamples units and raters: the interval speaks
+        to new raters on new units. ``fixed-raters`` resamples units only:
+        these raters on new units.
 
     Returns
     -------
     DataFrame
         The ``stats`` table: analysis, metric, comparison, stratum, estimate,
-        ci_low, ci_high, n (units rated by two or more raters).
+        ci_low, ci_high, n (units rated by two or more raters), and
+        ``boot_failed``, the replicates that gave no value (missing without a
+        bootstrap).
 
     Raises
     ------
@@ -391,6 +409,7 @@ def agreement(
     >>> out[["metric", "stratum", "estimate", "n"]].values.tolist()
     [['percent_exact', 'all', 0.6666666666666666, 3]]
     """
+    check_scheme(bootstrap_scheme)
     columns = [unit, rater, rating] + ([by] if by else [])
     _check_columns(data, columns, source)
     whole = _ratings(data, unit, rater, rating, categories, source)
@@ -403,24 +422,25 @@ def agreement(
         )
     values = whole.values
     cats = values.astype(np.int64)
-    rows = _within(
-        whole.codes, values, comparison, "all", n_boot=n_boot, random_state=random_state, ci=ci, metrics=metrics
-    )
+    opts: dict[str, Any] = {"n_boot": n_boot, "random_state": random_state, "ci": ci, "metrics": metrics,
+            "scheme": bootstrap_scheme}
+    rows = _within(whole.codes, values, comparison, "all", **opts)
     if by:
-        for value in sorted(data[by].dropna().unique(), key=str):
+        found = list(data[by].dropna().unique())
+        order = sorted(found, key=lambda v: (BANDS.index(v), "") if v in BANDS else (9, str(v)))
+        groups = []
+        for value in order:
             part = _ratings(data[data[by] == value], unit, rater, rating, cats, source)
             if not ((part.codes >= 0).sum(axis=1) >= 2).any():  # no case rated twice here
                 rows += _rows({NO_OVERLAP: np.array([0.0])}, comparison, f"{by}={value}", 0, ci, 0)
                 continue
-            rows += _within(
-                part.codes,
-                values,
-                comparison,
-                f"{by}={value}",
-                n_boot=n_boot,
-                random_state=random_state,
-                ci=ci,
-                metrics=metrics,
-            )
+            rows += _within(part.codes, values, comparison, f"{by}={value}", **opts)
+            umask = np.isin(whole.units, part.units)
+            rmask = np.isin(whole.raters, part.raters)
+            # the value's ratings are exactly a block of units x raters (a band, a profession)
+            if int((whole.codes[np.ix_(umask, rmask)] >= 0).sum()) == int((part.codes >= 0).sum()):
+                groups.append((str(value), umask, rmask))
+        if len(groups) > 1:
+            rows += _differences(whole.codes, values, comparison, groups, by, **opts)
     return _frame(rows)
 

@@ -20,9 +20,11 @@ import pandas as pd
 
 from dsk.analysis import _kernels as K
 from dsk.analysis._bootstrap import (
+    DEFAULT_SCHEME,
     NO_OVERLAP,
     AgreementInputError,
     _check_columns,
+    _differences,
     _draw,
     _frame,
     _integer_ratings,
@@ -30,6 +32,7 @@ from dsk.analysis._bootstrap import (
     _rng,
     _rows,
     _within,
+    check_scheme,
 )
 from dsk.analysis.strata import Strata, _strata_masks
 from dsk.schema import NEED_LEVELS
@@ -75,6 +78,7 @@ def _between_groups(
     n_boot: int,
     random_state: int,
     ci: float,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     keep = (codes_a >= 0).any(axis=1) & (codes_b >= 0).any(axis=1)
     n = int(keep.sum())
@@ -84,10 +88,10 @@ def _between_groups(
     k = len(values)
     rng = _rng(random_state, comparison, stratum)
     if a.shape[1] == 1 and b.shape[1] == 1:  # two single raters: only vignettes are resampled
-        units, _ = _draw(rng, n_boot, n, ())
+        units, _ = _draw(rng, n_boot, n, (), scheme)
         joint = K.pair_joint(a[:, 0], b[:, 0], k, units)
     else:
-        units, (wa, wb) = _draw(rng, n_boot, n, (a.shape[1], b.shape[1]))
+        units, (wa, wb) = _draw(rng, n_boot, n, (a.shape[1], b.shape[1]), scheme)
         joint, _ = K.group_joint(K.onehot(a, k), K.onehot(b, k), units, wa, wb)
     return _rows(_joint_metrics(joint, values, names), comparison, stratum, n, ci, n_boot)
 
@@ -103,9 +107,12 @@ def _rule_vs_each(
     n_boot: int,
     random_state: int,
     ci: float,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     """The rules against each rater (Cohen); one draw of vignettes serves every rater."""
-    units, _ = _draw(_rng(random_state, f"{tag}~each-rater", stratum), n_boot, len(rule), ())
+    units, _ = _draw(
+        _rng(random_state, f"{tag}~each-rater", stratum), n_boot, len(rule), (), scheme
+    )
     out: list[dict[str, Any]] = []
     for j, rater_id in enumerate(raters):
         both = (rule >= 0) & (panel[:, j] >= 0)
@@ -131,6 +138,7 @@ def _against_consensus(
     n_boot: int,
     random_state: int,
     ci: float,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     keep = (rule >= 0) & (panel >= 0).any(axis=1)
     n = int(keep.sum())
@@ -143,7 +151,9 @@ def _against_consensus(
             )
         return out
     rule, panel = rule[keep], panel[keep]
-    units, (raters,) = _draw(_rng(random_state, comparisons[0], stratum), n_boot, n, panel.shape[1])
+    units, (raters,) = _draw(
+        _rng(random_state, comparisons[0], stratum), n_boot, n, panel.shape[1], scheme
+    )
     counts, _ = K.panel_counts(K.onehot(panel, k), raters)
     median, mode = K.consensus(counts)
     for comparison, target in zip(comparisons, (mode, median), strict=True):
@@ -164,6 +174,7 @@ def _rounds(
     n_boot: int,
     random_state: int,
     ci: float,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     both = (first >= 0) & (second >= 0)
     units_with = both.any(axis=1)
@@ -174,7 +185,7 @@ def _rounds(
         )
     unit_idx, rater_idx = np.nonzero(both)
     units, (raters,) = _draw(
-        _rng(random_state, comparison, stratum), n_boot, first.shape[0], first.shape[1]
+        _rng(random_state, comparison, stratum), n_boot, first.shape[0], first.shape[1], scheme
     )
     weights = units[:, unit_idx] * raters[:, rater_idx]
     joint = K.pair_joint(
@@ -193,6 +204,7 @@ def _each_rater(
     n_boot: int,
     random_state: int,
     ci: float,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     """Each rater's mean agreement with the other raters (:data:`RATER_METRICS`).
 
@@ -205,7 +217,7 @@ def _each_rater(
     k = len(values)
     rated = panel >= 0
     units, _ = _draw(_rng(random_state, f"{prefix}rater~other-raters", stratum), n_boot,
-                     panel.shape[0], ())
+                     panel.shape[0], (), scheme)
     onehot = K.onehot(panel, k)
     means: dict[str, np.ndarray] = {}
     for metric, kind in zip(_RULE_RATER_METRICS, ("identity", "within_one"), strict=True):
@@ -237,6 +249,7 @@ def _rule_as_rater(
     n_boot: int,
     random_state: int,
     ci: float,
+    scheme: str = DEFAULT_SCHEME,
 ) -> list[dict[str, Any]]:
     keep = (rule >= 0) & ((panel >= 0).sum(axis=1) >= 1)
     n = int(keep.sum())
@@ -249,7 +262,9 @@ def _rule_as_rater(
         return _rows({name: np.array([np.nan]) for name in names}, comparison, stratum, n, ci, 0)
     rule, panel = rule[keep], panel[keep]
     k = len(values)
-    units, (raters,) = _draw(_rng(random_state, comparison, stratum), n_boot, n, panel.shape[1])
+    units, (raters,) = _draw(
+        _rng(random_state, comparison, stratum), n_boot, n, panel.shape[1], scheme
+    )
     onehot_panel = K.onehot(panel, k)
     onehot_rule = K.onehot(rule[:, None], k)[:, 0, :]
     metrics: dict[str, np.ndarray] = {}
@@ -315,6 +330,7 @@ def agreement_stats(
     rating: str = "need_level",
     categories: Sequence[int] = NEED_LEVELS,
     per_rater: bool = True,
+    bootstrap_scheme: str = DEFAULT_SCHEME,
 ) -> pd.DataFrame:
     """Every agreement comparison of an experiment, overall and per stratum.
 
@@ -345,9 +361,17 @@ def agreement_stats(
     :data:`NO_OVERLAP` there, with estimate and ``n`` 0, instead of rows of
     missing coefficients.
 
-    Intervals come from a two-way cluster bootstrap (vignettes and the panel's
-    raters; within each profession for ``A~B``), seeded per comparison and
-    stratum from ``random_state``.
+    The within-panel comparisons also carry the spread of the levels
+    (:data:`dsk.analysis.coefficients.SPREAD_METRICS`) and, when the strata
+    include complexity bands, the difference of every coefficient between
+    each pair of bands (stratum ``complexity_band:high-low`` is high minus
+    low), from one bootstrap draw shared by both bands (docs/methods.md,
+    "Comparing bands honestly").
+
+    Intervals come from a cluster bootstrap seeded per comparison and stratum
+    from ``random_state``: ``two-way`` (vignettes and the panel's raters;
+    within each profession for ``A~B``) or ``fixed-raters`` (vignettes only).
+    Each row's ``boot_failed`` counts the replicates that gave no value.
 
     Parameters
     ----------
@@ -365,6 +389,10 @@ def agreement_stats(
         The rating scale (need levels 1-4).
     per_rater : bool
         Include the rules against each single rater.
+    bootstrap_scheme : {"two-way", "fixed-raters"}
+        ``two-way`` (the default) resamples vignettes and raters: the interval
+        speaks to new practitioners on new cases. ``fixed-raters`` resamples
+        vignettes only: these practitioners on new cases.
 
     Returns
     -------
@@ -390,12 +418,16 @@ def agreement_stats(
     >>> float(mode.estimate.iloc[0])
     1.0
     """
+    check_scheme(bootstrap_scheme)
     frame = _prepare(judgements, rating, categories)
     cats = np.asarray(sorted(set(int(c) for c in categories)), dtype=np.int64)
     values = cats.astype(float)
     units = np.asarray(sorted(frame["vignette_id"].unique()), dtype=object)
     masks = _strata_masks(strata, units, "vignette_id")
-    opts: dict[str, Any] = {"n_boot": n_boot, "random_state": random_state, "ci": ci}
+    bands = [(label.split("=", 1)[1], mask) for label, mask in masks
+             if label.startswith("complexity_band=")]
+    opts: dict[str, Any] = {"n_boot": n_boot, "random_state": random_state, "ci": ci,
+                            "scheme": bootstrap_scheme}
     is_rules = frame["rater_kind"] == "rules"
     rules = frame[is_rules & (frame["round"] == 1)]
     people = frame[~is_rules]
@@ -429,6 +461,14 @@ def agreement_stats(
             if not second.empty:
                 rows += _within(r2[mask], values, f"{prefix}within-panel:round2", label, **opts)
                 rows += _rounds(r1[mask], r2[mask], values, f"{prefix}round1~round2", label, **opts)
+            if label == "all" and len(bands) > 1:  # band differences, after the "all" rows
+                everyone = np.ones(len(raters), dtype=bool)
+                groups = [(band, mask, everyone) for band, mask in bands]
+                for codes, comparison in ((r1, "within-panel"), (r2, "within-panel:round2")):
+                    if comparison.endswith("round2") and second.empty:
+                        continue
+                    rows += _differences(codes, values, f"{prefix}{comparison}", groups,
+                                         "complexity_band", **opts)
             for i, a in enumerate(prof_names):
                 for b in prof_names[i + 1 :]:
                     ia = [raters.index(r) for r in professions.index[professions == a]]
@@ -472,6 +512,7 @@ def rules_as_rater(
     ci: float = 0.95,
     rating: str = "need_level",
     categories: Sequence[int] = NEED_LEVELS,
+    bootstrap_scheme: str = DEFAULT_SCHEME,
 ) -> pd.DataFrame:
     """Does the checklist judge like a practitioner? The rules as one more rater.
 
@@ -483,7 +524,8 @@ def rules_as_rater(
     within one level, round 1. A percentile near 50 says the rules agree with
     practitioners as a typical practitioner does. Intervals from the two-way
     cluster bootstrap (vignettes and raters; a rater drawn twice is not
-    compared with itself).
+    compared with itself), or with ``bootstrap_scheme="fixed-raters"`` from
+    resampling vignettes only.
 
     Examples
     --------
@@ -498,6 +540,7 @@ def rules_as_rater(
     >>> float(out["rules_mean_percent_exact"]), float(out["raters_mean_percent_exact"])
     (0.75, 0.5)
     """
+    check_scheme(bootstrap_scheme)
     frame = _prepare(judgements, rating, categories)
     cats = np.asarray(sorted(set(int(c) for c in categories)), dtype=np.int64)
     units = np.asarray(sorted(frame["vignette_id"].unique()), dtype=object)
@@ -520,6 +563,7 @@ def rules_as_rater(
                 n_boot=n_boot,
                 random_state=random_state,
                 ci=ci,
+                scheme=bootstrap_scheme,
             )
     return _frame(rows)
 

@@ -63,6 +63,7 @@ class AnalysisSettings:
     """The settings of an experiment config that analyses use (see ``ExperimentConfig``)."""
 
     bootstrap: int = 200
+    bootstrap_scheme: str = "two-way"
     shap_background: int = 30
     shap_permutations: int = 1
     learned_depths: tuple[int, ...] = (2, 3, 4)
@@ -391,6 +392,8 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
         files.update(result.files)
     parts = [s for s in parts if not s.empty]
     stats = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_stats_columns())
+    if "boot_failed" in stats.columns:  # a count, kept whole where other analyses leave it empty
+        stats["boot_failed"] = stats["boot_failed"].astype("Int64")
     return RunOutputs(validate(stats, "stats"), out_tables, files)
 
 
@@ -406,7 +409,8 @@ def _agreement(inputs: AnalysisInputs) -> AnalysisResult:
 
     strata = complexity_strata(inputs.table("vignettes"))
     stats = agreement_stats(inputs.table("judgements"), strata, n_boot=inputs.settings.bootstrap,
-                            random_state=inputs.random_state, per_rater=False)
+                            random_state=inputs.random_state, per_rater=False,
+                            bootstrap_scheme=inputs.settings.bootstrap_scheme)
     return AnalysisResult(stats=stats)
 
 

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from dsk.analysis.learned import OUT_OF_FOLD
 from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
 from dsk.report._load import RunData
-from dsk.report._numbers import NumberSource
+from dsk.report._numbers import NumberSource, format_value
 from dsk.report._sources import OPTIONAL_TEXT, collected, not_collected, panel_sources
 from dsk.schema import BANDS, CLEAR_CONSENSUS, QUADRANTS, REASONS
 
@@ -385,6 +386,169 @@ def _professions(data: RunData) -> dict[str, Any]:
             "labels": {p.id: p.label for p in profiles.values()}}
 
 
+#: The measures a statement about agreement across complexity bands must agree on, with
+#: their names in the report.
+TREND_MEASURES = (
+    ("krippendorff_alpha_ordinal", "Krippendorff's α"),
+    ("percent_exact", "exact agreement"),
+    ("gwet_ac2_quadratic", "Gwet's AC2"),
+)
+
+#: value(metric, stratum, column) -> the number, or None where the stats table has none.
+Lookup = Callable[[str, str, str], "float | None"]
+#: show(metric, stratum, column, fmt) -> the number as the report shows it.
+Show = Callable[[str, str, str, str], str]
+
+
+def _plain_show(value: Lookup) -> Show:
+    def show(metric: str, stratum: str, column: str, fmt: str) -> str:
+        number = value(metric, stratum, column)
+        return "n/a" if number is None else format_value(number, fmt)
+    return show
+
+
+def _went(change: float) -> str:
+    return "went down" if change < 0 else ("went up" if change > 0 else "stayed")
+
+
+def band_sentence(value: Lookup, low: str = "low", high: str = "high",
+                  show: Show | None = None) -> tuple[str, str]:
+    """What the report may say about agreement from the ``low`` to the ``high`` band.
+
+    Reads, for each of :data:`TREND_MEASURES`, the estimate in both bands
+    (strata ``complexity_band=low`` and ``=high``) and the 95% bootstrap interval
+    of the difference (stratum ``complexity_band:high-low``, from one resample
+    shared by both bands), and the variance of the levels in both bands
+    (``level_variance``). Returns ``(kind, sentence)``:
+
+    - ``"falls"`` or ``"rises"``: all three measures move the same way *and*
+      the interval of each difference excludes 0; only then does the sentence
+      say that agreement falls (or rises) with complexity.
+    - ``"mixed"``: the measures move in different directions; the sentence
+      says what each shows and why they can differ (α and the kappas depend on
+      the spread of the levels, which differs between the bands: restricted
+      range).
+    - ``"unclear"``: the measures move the same way but an interval includes 0
+      (or there is none, without a bootstrap): the sentence says the data do
+      not show a change.
+    - ``"unknown"``: a measure is missing; the sentence is empty.
+
+    ``show(metric, stratum, column, fmt)`` renders a number (the report passes
+    checkable spans); by default the value itself, rounded.
+
+    Examples
+    --------
+    >>> rows = {("krippendorff_alpha_ordinal", "complexity_band=low"): 0.66,
+    ...         ("krippendorff_alpha_ordinal", "complexity_band=high"): 0.22,
+    ...         ("percent_exact", "complexity_band=low"): 0.49,
+    ...         ("percent_exact", "complexity_band=high"): 0.76,
+    ...         ("gwet_ac2_quadratic", "complexity_band=low"): 0.63,
+    ...         ("gwet_ac2_quadratic", "complexity_band=high"): 0.93,
+    ...         ("level_variance", "complexity_band=low"): 1.45,
+    ...         ("level_variance", "complexity_band=high"): 0.33}
+    >>> def value(metric, stratum, column):
+    ...     return rows.get((metric, stratum)) if column == "estimate" else None
+    >>> kind, text = band_sentence(value)
+    >>> kind
+    'mixed'
+    >>> print(text[:106])
+    The measures disagree between low- and high-complexity cases: Krippendorff's α went down from 0.66 to 0.22
+    >>> falling = {**rows, ("percent_exact", "complexity_band=high"): 0.30,
+    ...            ("gwet_ac2_quadratic", "complexity_band=high"): 0.40}
+    >>> def value(metric, stratum, column):
+    ...     if column != "estimate":
+    ...         return -0.2 if column == "ci_high" else -0.5
+    ...     return falling.get((metric, stratum))
+    >>> band_sentence(value)[0]
+    'falls'
+    >>> band_sentence(value)[1][:31]
+    'Agreement falls with complexity'
+    """
+    show = show or _plain_show(value)
+    lo_s, hi_s = f"complexity_band={low}", f"complexity_band={high}"
+    diff_s = f"complexity_band:{high}-{low}"
+    change: dict[str, float] = {}
+    for metric, _ in TREND_MEASURES:
+        a, b = value(metric, lo_s, "estimate"), value(metric, hi_s, "estimate")
+        if a is None or b is None:
+            return "unknown", ""
+        change[metric] = b - a
+    signs = {int(np.sign(c)) for c in change.values()}
+
+    def moves(metric: str, name: str, verb: bool | str = True) -> str:
+        went = f"{_went(change[metric])} " if verb is True else (verb or "")
+        return (f"{name} {went}from {show(metric, lo_s, 'estimate', 'f2')} "
+                f"to {show(metric, hi_s, 'estimate', 'f2')}")
+
+    def interval(metric: str, name: str) -> str:
+        return (f"{name} ({show(metric, diff_s, 'ci_low', 'f2')} to "
+                f"{show(metric, diff_s, 'ci_high', 'f2')})")
+
+    def difference(metric: str, name: str) -> str:
+        text = f"{name} {show(metric, diff_s, 'estimate', 'f2')}"
+        if value(metric, diff_s, "ci_low") is None:
+            return text
+        return (f"{text} ({show(metric, diff_s, 'ci_low', 'f2')} to "
+                f"{show(metric, diff_s, 'ci_high', 'f2')})")
+
+    def series(parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    bands = f"from {low}- to {high}-complexity cases"
+    if len(signs) > 1:
+        (first, first_name), *rest = TREND_MEASURES
+        others = " and ".join(moves(m, n) for m, n in rest)
+        v_lo = value("level_variance", lo_s, "estimate")
+        v_hi = value("level_variance", hi_s, "estimate")
+        spread = ""
+        if v_lo is not None and v_hi is not None and v_lo != v_hi:
+            spread = (f" The spread of the levels {'narrows' if v_hi < v_lo else 'widens'} "
+                      f"{bands} (variance of the levels "
+                      f"{show('level_variance', lo_s, 'estimate', 'f2')} against "
+                      f"{show('level_variance', hi_s, 'estimate', 'f2')})")
+            spread += (": where levels bunch at one value, the agreement expected by chance is "
+                       "high, so α falls even when practitioners agree as often."
+                       if v_hi < v_lo else ".")
+        diffs = series([difference(m, n) for m, n in TREND_MEASURES])
+        has_ci = value(first, diff_s, "ci_low") is not None
+        text = (f"The measures disagree between {low}- and {high}-complexity cases: "
+                f"{moves(first, first_name)}, while {others} (differences, {high} minus "
+                f"{low}{', with 95% intervals' if has_ci else ''}: {diffs}). They can differ "
+                "because α, like the kappas, credits only the agreement beyond what the spread "
+                "of the levels makes likely by chance, while exact agreement counts matching "
+                "pairs of ratings and AC2 is much less affected by how the levels spread."
+                f"{spread} Which way agreement moves with complexity therefore depends on the "
+                "measure, and this report claims neither direction.")
+        return "mixed", text
+    sign = signs.pop()
+    excludes = {}
+    for metric, _ in TREND_MEASURES:
+        lo, hi = value(metric, diff_s, "ci_low"), value(metric, diff_s, "ci_high")
+        excludes[metric] = lo is not None and hi is not None and (lo > 0 or hi < 0)
+    listed = series([moves(m, n, verb=False) for m, n in TREND_MEASURES])
+    if sign != 0 and all(excludes.values()):
+        kind = "falls" if sign < 0 else "rises"
+        went_list = series([moves(m, n, verb="went " if i == 0 else False)
+                            for i, (m, n) in enumerate(TREND_MEASURES)])
+        intervals = series([interval(m, n) for m, n in TREND_MEASURES])
+        return kind, (f"Agreement {kind} with complexity: {bands} {went_list}, "
+                      f"and the 95% interval of each difference ({high} minus {low}) excludes 0: "
+                      f"{intervals}.")
+    have = [(m, n) for m, n in TREND_MEASURES if value(m, diff_s, "ci_low") is not None]
+    if sign == 0:
+        why = ""
+    elif not have:
+        why = (", but without bootstrap intervals for the differences these data cannot show "
+               "a change")
+    else:
+        including = [(m, n) for m, n in have if not excludes[m]]
+        why = (f", but the 95% interval of the difference ({high} minus {low}) includes 0 for "
+               + series([interval(m, n) for m, n in including])
+               + ", so these data do not show that agreement changes with complexity")
+    word = "all went down" if sign < 0 else ("all went up" if sign > 0 else "stayed the same")
+    return "unclear", f"{bands[0].upper()}{bands[1:]}, the three measures {word} ({listed}){why}."
+
+
 #: An α below this beside exact agreement of at least RESTRICTED_EXACT gets the sentence on
 #: restricted range (most ratings at one level, so chance agreement is high).
 RESTRICTED_ALPHA = 0.2
@@ -419,6 +583,35 @@ def _restricted_range(numbers: NumberSource, people: pd.DataFrame,
     return out
 
 
+#: What each bootstrap scheme's intervals speak to.
+SCHEME_TEXT = {
+    "two-way": "resampling vignettes and practitioners, so the intervals speak to new "
+               "practitioners like these on new cases like these",
+    "fixed-raters": "resampling vignettes only, with the practitioners held fixed, so the "
+                    "intervals speak to these practitioners on new cases like these (not to "
+                    "other practitioners)",
+}
+
+
+def _bootstrap_facts(manifest: Mapping[str, Any], stats: pd.DataFrame) -> dict[str, Any]:
+    """The run's bootstrap: replicates, scheme (older runs: two-way) and failed replicates.
+
+    ``failed`` is the largest number of replicates without a value on any agreement row;
+    ``failed_rows`` the number of rows with any.
+    """
+    config = manifest.get("config") or {}
+    scheme = str(config.get("bootstrap_scheme") or "two-way")
+    failed = pd.Series(dtype=float)
+    if not stats.empty and "boot_failed" in stats.columns:
+        failed = pd.to_numeric(stats.loc[stats["analysis"] == "agreement", "boot_failed"],
+                               errors="coerce").dropna()
+    return {"replicates": int(config.get("bootstrap") or 0), "scheme": scheme,
+            "population": SCHEME_TEXT.get(scheme, scheme),
+            "failed": int(failed.max()) if not failed.empty else 0,
+            "failed_rows": int((failed > 0).sum()),
+            "recorded": not failed.empty}
+
+
 def _no_overlap(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, dict[str, Any]]:
     """Per panel: the pairs of professions that rated no vignette in common (metric
     ``no_overlap``), over all vignettes, and how many strata had such a pair."""
@@ -439,6 +632,27 @@ def _no_overlap(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, dict[str,
                                                                       "comparison"]]
         strata = sorted(set(mine.loc[mine["stratum"] != "all", "stratum"]))
         out[prefix] = {"pairs": overall, "strata": strata}
+    return out
+
+
+def _profession_pairs(stats: pd.DataFrame, prefixes: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Per panel: the pairs of professions that rated vignettes in common (over all vignettes),
+    whose agreement the report shows with the number of shared vignettes."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    if stats.empty:
+        return out
+    rows = stats[(stats["analysis"] == "agreement") & (stats["metric"] == "group_kappa_quadratic")
+                 & (stats["stratum"] == "all")]
+    for prefix in prefixes or [""]:
+        pairs = []
+        for comparison in rows["comparison"]:
+            rest = str(comparison)[len(prefix):] if str(comparison).startswith(prefix) else None
+            if rest is None or "/" in rest or ":" in rest or rest.count("~") != 1:
+                continue
+            a, b = rest.split("~")
+            pairs.append((a, b))
+        if pairs:
+            out[prefix] = sorted(pairs)
     return out
 
 
@@ -508,21 +722,34 @@ def build_context(data: RunData) -> Context:
     facts["rounds"] = sorted(int(r) for r in people["round"].unique()) if not people.empty else []
     facts["panel_ids"] = sorted(people["panel_id"].dropna().astype(str).unique()) \
         if not people.empty else []
-    extremes = {}
+    # what the report may say about agreement from the lowest to the highest band
+    sentences: dict[str, tuple[str, Markup]] = {}
     for prefix in prefixes:
-        alphas = {b: numbers.value("stats", {"analysis": "agreement",
-                                             "metric": "krippendorff_alpha_ordinal",
-                                             "comparison": f"{prefix}within-panel",
-                                             "stratum": f"complexity_band={b}"})
-                  for b in facts["bands"]}
-        known = {b: a for b, a in alphas.items() if a is not None and np.isfinite(a)}
-        if len(known) >= 2:
-            ranked = sorted(known, key=lambda b: (known[b], BANDS.index(b)))
-            extremes[prefix] = (ranked[0], ranked[-1])
-    facts["band_extremes"] = extremes
+        if len(facts["bands"]) < 2:
+            break
+        key = {"analysis": "agreement", "comparison": f"{prefix}within-panel"}
+
+        def value(metric: str, stratum: str, column: str, key: dict[str, str] = key) -> float | None:
+            return numbers.value("stats", {**key, "metric": metric, "stratum": stratum}, column)
+
+        def show(metric: str, stratum: str, column: str, fmt: str,
+                 key: dict[str, str] = key) -> str:
+            return str(numbers.span("stats", {**key, "metric": metric, "stratum": stratum},
+                                    column, fmt))
+
+        kind, text = band_sentence(value, facts["bands"][0], facts["bands"][-1], show)
+        if text:
+            # the text is fixed words, band names and the checkable spans of numbers
+            sentences[prefix] = (kind, Markup(text))
+    facts["band_sentences"] = sentences
+    facts["band_pairs"] = [f"complexity_band:{later}-{earlier}"
+                           for j, later in enumerate(facts["bands"])
+                           for earlier in facts["bands"][:j]]
+    facts["bootstrap"] = _bootstrap_facts(manifest, stats)
     facts["restricted"] = _restricted_range(numbers, people, prefixes)
     facts["restricted_alpha"], facts["restricted_exact"] = RESTRICTED_ALPHA, RESTRICTED_EXACT
     facts["no_overlap"] = _no_overlap(stats, prefixes)
+    facts["profession_pairs"] = _profession_pairs(stats, prefixes)
     facts["has_round2"] = any(
         not _stats_frame(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2").empty
         for p in prefixes)
@@ -612,12 +839,18 @@ def build_context(data: RunData) -> Context:
     facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
 
     figures: dict[str, Any] = {}
+    # the panel's agreement by band: α beside exact agreement and AC2 (restricted range), and
+    # α after deliberation
+    after = ", round 1" if facts["has_round2"] else ""
+    measures = [("krippendorff_alpha_ordinal", f"α{after}"),
+                ("percent_exact", f"exact{after}"),
+                ("gwet_ac2_quadratic", f"AC2{after}")]
     alpha = pd.concat([
-        _by_band(stats, "krippendorff_alpha_ordinal", f"{p}within-panel",
-                 f"{p}round 1" if len(prefixes) > 1 else "round 1") for p in prefixes
+        _by_band(stats, metric, f"{p}within-panel", f"{p}{label}" if len(prefixes) > 1 else label)
+        for p in prefixes for metric, label in measures
     ] + [
         _by_band(stats, "krippendorff_alpha_ordinal", f"{p}within-panel:round2",
-                 f"{p}round 2" if len(prefixes) > 1 else "round 2") for p in prefixes
+                 f"{p}α, round 2" if len(prefixes) > 1 else "α, round 2") for p in prefixes
     ], ignore_index=True) if prefixes else pd.DataFrame()
     exact = pd.concat([
         _by_band(stats, "percent_exact", f"{prefixes[0]}rules:{rid}~panel-median", rid)
@@ -625,7 +858,8 @@ def build_context(data: RunData) -> Context:
     ], ignore_index=True) if prefixes and rulesets else pd.DataFrame()
     alpha = alpha.dropna(subset=["estimate"]) if not alpha.empty else alpha
     exact = exact.dropna(subset=["estimate"]) if not exact.empty else exact
-    figures["bands"] = plots.agreement_by_band(alpha, exact)
+    figures["bands"] = plots.agreement_by_band(
+        alpha, exact, left=("Agreement among practitioners", "coefficient or share"))
     figures["rules_as_rater"] = None
     if "agreement" in analyses and rulesets and prefixes:
         figures["rules_as_rater"] = plots.rules_among_raters(
@@ -658,9 +892,14 @@ def stratum_label(stratum: str) -> str:
 
     >>> stratum_label("complexity_band=high"), stratum_label("cx_network=tertile3")
     ('high complexity', 'network size, top third')
+    >>> stratum_label("complexity_band:high-low")
+    'high minus low complexity'
     """
     if stratum == "all":
         return "all vignettes"
+    if stratum.startswith("complexity_band:"):
+        later, _, earlier = stratum.split(":", 1)[1].partition("-")
+        return f"{later} minus {earlier} complexity"
     key, _, value = stratum.partition("=")
     if key == "complexity_band":
         return f"{value} complexity"

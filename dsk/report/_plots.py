@@ -123,21 +123,26 @@ def _style(ax: Axes) -> None:
 # --------------------------------------------------------------------------- agreement
 
 
-def agreement_by_band(alpha: pd.DataFrame, exact: pd.DataFrame, slug: str = "bands") -> Svg | None:
-    """Panel alpha by complexity band (rounds 1 and 2), and each checklist's exact agreement.
+def agreement_by_band(alpha: pd.DataFrame, exact: pd.DataFrame, slug: str = "bands",
+                      left: tuple[str, str] = ("Panel agreement (Krippendorff's α, ordinal)", "α"),
+                      ) -> Svg | None:
+    """Panel agreement by complexity band, and each checklist's exact agreement.
 
     Parameters
     ----------
-    alpha : rows with ``series`` (round label), ``band``, ``estimate``, ``ci_low``, ``ci_high``.
+    alpha : rows with ``series`` (a measure or round label), ``band``, ``estimate``, ``ci_low``,
+        ``ci_high``.
     exact : the same columns, ``series`` the ruleset id (exact agreement with the panel median).
+    left : the left panel's title and y-axis label.
     """
     if alpha.empty and exact.empty:
         return None
-    parts = [(alpha, "Panel agreement (Krippendorff's α, ordinal)", "α"),
+    parts = [(alpha, *left),
              (exact, "Checklist vs panel median (exact agreement)", "share of vignettes")]
     parts = [p for p in parts if not p[0].empty]
     with matplotlib.rc_context(_RC):
-        fig, axes = _figure(3.5 * len(parts) + 0.4, 2.9, ncols=len(parts))
+        tall = any(frame["series"].nunique() > 2 for frame, _, _ in parts)
+        fig, axes = _figure(3.5 * len(parts) + 0.4, 3.6 if tall else 2.9, ncols=len(parts))
         for ax, (frame, title, ylabel) in zip(axes, parts, strict=True):
             series = list(dict.fromkeys(frame["series"]))
             bands = [b for b in BAND_ORDER if b in set(frame["band"])]
@@ -166,7 +171,10 @@ def agreement_by_band(alpha: pd.DataFrame, exact: pd.DataFrame, slug: str = "ban
             bottom = min(0.0, float(np.nanmin(frame["ci_low"].to_numpy(dtype=float), initial=0.0)))
             ax.set_ylim(bottom - 0.05, top + 0.05)
             ax.axhline(0, color="#999999", linewidth=0.6)
-            ax.legend(loc="lower left", ncols=1)
+            if len(series) > 2:  # below the axes, clear of the points
+                ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), ncols=2)
+            else:
+                ax.legend(loc="lower left", ncols=1)
             _style(ax)
         fig.tight_layout()
     return _to_svg(fig, slug, "Agreement by complexity band, with 95% bootstrap intervals",

@@ -268,7 +268,7 @@ def _perfect(n: int = 12, m: int = 5) -> pd.DataFrame:
 
 def test_perfect_agreement_gives_one() -> None:
     """Raters who always agree (on units that differ) score 1 on every coefficient."""
-    table = agreement(_perfect(), n_boot=100, random_state=1)
+    table = agreement(_perfect(), n_boot=100, random_state=1, metrics=MULTI_RATER_METRICS)
     assert set(table.metric) == set(MULTI_RATER_METRICS)
     assert np.allclose(table.estimate, 1.0)
     assert np.allclose(table[["ci_low", "ci_high"]].to_numpy(), 1.0)
@@ -351,6 +351,10 @@ def test_agreement_stats_table_and_comparisons() -> None:
         "complexity_band=medium",
         "complexity_band=high",
         *(f"{c}=tertile{t}" for c in ("cx_conflict", "cx_network") for t in (1, 2, 3)),
+        # differences between bands (within-panel only), later band minus earlier
+        "complexity_band:medium-low",
+        "complexity_band:high-low",
+        "complexity_band:high-medium",
     }
     band = table[(table.stratum == "complexity_band=low") & (table.comparison == "within-panel")]
     assert (band.n == 14).all()  # 40 vignettes, every third one is low: 14
@@ -722,6 +726,7 @@ def test_cli_json_by_and_seed(cli: typer.Typer, tmp_path: Path) -> None:
         "all",
         "profession=police",
         "profession=social_worker",
+        "profession:social_worker-police",
     }
 
 
@@ -849,7 +854,8 @@ def test_cli_by_a_vignette_column(cli: typer.Typer, tmp_path: Path) -> None:
                   "--vignettes", vignettes)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(pd.io.common.StringIO(result.stdout))
-    assert set(table.stratum) == {"all", "complexity_band=high", "complexity_band=low"}
+    assert set(table.stratum) == {"all", "complexity_band=high", "complexity_band=low",
+                                  "complexity_band:high-low"}
     assert _est(table, "percent_exact", stratum="complexity_band=low") == 1.0
     assert _est(table, "percent_exact", stratum="complexity_band=high") == 0.5
     # q = 4 within the stratum too: BP = (1/2 - 1/4) / (3/4) = 1/3 on the high vignettes.
@@ -892,3 +898,210 @@ def test_by_group_without_a_shared_case_says_no_overlap() -> None:
     sw = out[out["stratum"] == "profession=sw"].set_index("metric")
     assert sw.loc["percent_exact", "estimate"] == pytest.approx(0.5)  # a: 1/1, b: 2/3
     assert not out[out["metric"] != "no_overlap"]["estimate"].isna().any()
+
+
+# --------------------------------------------------------------------------- bands: spread,
+# bootstrap schemes, failed replicates, differences from shared resamples
+
+
+def test_spread_of_levels_by_hand() -> None:
+    """Variance of the levels and share at the modal level, each vignette weighted equally.
+
+    By hand: v1 rated 1, 1 (share at level 1: 1.0), v2 rated 2, 4 (.5 each); mean shares
+    level 1: .5, level 2: .25, level 4: .25; mean level .5 + .5 + 1 = 2.0, mean square
+    .5 * 1 + .25 * 4 + .25 * 16 = 5.5, variance 5.5 - 4 = 1.5; modal level 1, share .5.
+    """
+    data = pd.DataFrame({"vignette_id": [1, 1, 2, 2], "rater_id": list("abab"),
+                         "need_level": [1, 1, 2, 4]})
+    out = agreement(data, n_boot=0, categories=(1, 2, 3, 4))
+    assert _est(out, "level_variance") == pytest.approx(1.5)
+    assert _est(out, "modal_share") == pytest.approx(0.5)
+
+
+def _hand_bootstrap(data: pd.DataFrame, multiplicities: np.ndarray) -> np.ndarray:
+    """Percent exact agreement on each resample, built by repeating the vignettes."""
+    ids = sorted(data.vignette_id.unique())
+    out = []
+    for row in multiplicities:
+        parts = [
+            data[data.vignette_id == v].assign(vignette_id=f"{v}#{copy}")
+            for v, times in zip(ids, row, strict=True)
+            for copy in range(int(times))
+        ]
+        out.append(percent_agreement(pd.concat(parts)))
+    return np.array(out)
+
+
+def test_fixed_raters_scheme_resamples_vignettes_only() -> None:
+    """The fixed-raters interval is the percentile interval of the coefficient on resamples
+    of whole vignettes (every rater kept), rebuilt here by repeating vignettes; the two-way
+    interval from the same seed draws the same vignettes and also resamples raters."""
+    rng = np.random.default_rng(5)
+    wide = np.clip(np.rint(rng.uniform(0.6, 4.4, (12, 1)) + rng.normal(0, 0.7, (12, 4))), 1, 4)
+    data = _wide_to_long(wide.astype(int))
+    data["vignette_id"] = [f"v{i:02d}" for i in data.vignette_id]
+    out = agreement(data, n_boot=40, random_state=3, metrics=["percent_exact"],
+                    categories=(1, 2, 3, 4), bootstrap_scheme="fixed-raters")
+    from dsk.analysis._bootstrap import _rng
+
+    draws = K.multiplicities(_rng(3, "within-raters", "all"), 12, 40)
+    low, high = K.interval(_hand_bootstrap(data, draws), 0.95)
+    row = out.iloc[0]
+    assert (row.ci_low, row.ci_high) == pytest.approx((low, high))
+    two_way = agreement(data, n_boot=40, random_state=3, metrics=["percent_exact"],
+                        categories=(1, 2, 3, 4))
+    assert (two_way.ci_low.iloc[0], two_way.ci_high.iloc[0]) != pytest.approx((low, high))
+    with pytest.raises(AgreementInputError, match="bootstrap scheme: expected one of two-way"):
+        agreement(data, n_boot=5, bootstrap_scheme="one-way")
+
+
+def test_failed_replicates_are_counted() -> None:
+    """Two vignettes, each rated unanimously at a different level: a resample that draws one
+    vignette twice has every rating at one level, so kappa and alpha are undefined there.
+    ``boot_failed`` counts exactly those replicates; percent agreement never fails."""
+    data = pd.DataFrame({"vignette_id": [1, 1, 1, 2, 2, 2], "rater_id": list("abcabc"),
+                         "need_level": [1, 1, 1, 3, 3, 3]})
+    out = agreement(data, n_boot=200, random_state=4, categories=(1, 2, 3, 4),
+                    bootstrap_scheme="fixed-raters").set_index("metric")
+    from dsk.analysis._bootstrap import _rng
+
+    draws = K.multiplicities(_rng(4, "within-raters", "all"), 2, 200)
+    one_vignette = int((draws.min(axis=1) == 0).sum())
+    assert 60 < one_vignette < 140  # about half of 200
+    assert out.loc["fleiss_kappa", "boot_failed"] == one_vignette
+    assert out.loc["krippendorff_alpha_ordinal", "boot_failed"] == one_vignette
+    assert out.loc["percent_exact", "boot_failed"] == 0
+    assert pd.isna(agreement(data, n_boot=0).set_index("metric").loc["fleiss_kappa", "boot_failed"])
+
+
+def _two_bands(levels_low: list[list[int]], levels_high: list[list[int]]) -> pd.DataFrame:
+    rows = []
+    for band, block in (("low", levels_low), ("high", levels_high)):
+        for i, levels in enumerate(block):
+            rows += [(f"{band}{i}", f"r{j}", lvl, band) for j, lvl in enumerate(levels)]
+    return pd.DataFrame(rows, columns=["vignette_id", "rater_id", "need_level", "complexity_band"])
+
+
+def test_band_difference_is_the_difference_of_the_band_estimates() -> None:
+    rng = np.random.default_rng(8)
+    low = np.clip(np.rint(rng.uniform(0.6, 4.4, (10, 1)) + rng.normal(0, 0.8, (10, 5))), 1, 4)
+    high = np.clip(np.rint(3.6 + rng.normal(0, 0.5, (10, 5))), 1, 4)
+    data = _two_bands(low.astype(int).tolist(), high.astype(int).tolist())
+    out = agreement(data, by="complexity_band", n_boot=100, random_state=1,
+                    categories=(1, 2, 3, 4))
+    for metric in ("krippendorff_alpha_ordinal", "percent_exact", "gwet_ac2_quadratic",
+                   "level_variance"):
+        diff = _est(out, metric, stratum="complexity_band:high-low")
+        assert diff == pytest.approx(
+            _est(out, metric, stratum="complexity_band=high")
+            - _est(out, metric, stratum="complexity_band=low")
+        )
+    row = out[(out.stratum == "complexity_band:high-low") & (out.metric == "level_variance")]
+    assert int(row.n.iloc[0]) == 20 and row.ci_high.iloc[0] < 0  # the spread narrows
+
+
+def test_band_difference_uses_one_draw_of_raters_for_both_bands() -> None:
+    """One vignette per band, the high band a copy of the low band: on each replicate both
+    bands see the same raters, so the difference is 0 on every replicate and its interval is
+    (0, 0). Drawing the raters separately for each band would give a wide interval (the
+    bands' own intervals are wide)."""
+    levels = [[1, 1, 2, 2, 3, 4]]
+    data = _two_bands(levels, levels)
+    out = agreement(data, by="complexity_band", n_boot=200, random_state=2,
+                    metrics=["percent_exact"], categories=(1, 2, 3, 4))
+    diff = out[out.stratum == "complexity_band:high-low"].iloc[0]
+    assert (diff.estimate, diff.ci_low, diff.ci_high) == (0.0, 0.0, 0.0)
+    band = out[out.stratum == "complexity_band=low"].iloc[0]
+    assert band.ci_high - band.ci_low > 0.3
+
+
+def test_agreement_stats_band_differences_and_scheme() -> None:
+    """agreement_stats adds within-panel differences between bands; fixed raters narrows the
+    interval of agreement among practitioners (rater variation no longer enters)."""
+    judgements, vignettes = _experiment()
+    two = agreement_stats(judgements, vignettes, n_boot=100, random_state=2, per_rater=False)
+    fixed = agreement_stats(judgements, vignettes, n_boot=100, random_state=2, per_rater=False,
+                            bootstrap_scheme="fixed-raters")
+    key = ["metric", "comparison", "stratum"]
+    assert (two[key + ["estimate"]].equals(fixed[key + ["estimate"]]))
+    diffs = two[two.stratum.str.startswith("complexity_band:")]
+    assert set(diffs.comparison) == {"within-panel", "within-panel:round2"}
+    width = {name: t.set_index(key).eval("ci_high - ci_low") for name, t in
+             (("two", two), ("fixed", fixed))}
+    wp = ("krippendorff_alpha_ordinal", "within-panel", "all")
+    assert width["fixed"][wp] < width["two"][wp]
+    with pytest.raises(AgreementInputError, match="bootstrap scheme"):
+        agreement_stats(judgements, vignettes, n_boot=0, bootstrap_scheme="raters")
+
+
+def test_profession_kappas_only_on_shared_vignettes_with_their_n() -> None:
+    """Police rated only the first 10 of 40 vignettes: the kappa between the professions is
+    computed on those 10 (n = 10); in a stratum where the police rated nothing, one
+    ``no_overlap`` row."""
+    judgements, vignettes = _experiment()
+    police = judgements.profession == "police"
+    late = judgements.vignette_id >= "v10"
+    judgements = judgements[~(police & late)]
+    out = agreement_stats(judgements[judgements["round"] == 1], {"v20": "late"}, n_boot=0)
+    pair = out[out.comparison == "police~social_worker"]
+    assert (pair.loc[pair.stratum == "all", "n"] == 10).all()
+    assert pair.loc[pair.stratum == "all", "metric"].tolist()[:3] == [
+        "percent_exact", "percent_within_one", "group_kappa"]
+    assert pair.loc[pair.stratum == "late", ["metric", "n"]].values.tolist() == [["no_overlap", 0]]
+
+
+def test_cli_bootstrap_scheme(cli: typer.Typer, tmp_path: Path) -> None:
+    judgements, _ = _experiment(seed=7)
+    path = tmp_path / "j.csv"
+    judgements[(judgements["round"] == 1) & (judgements.rater_kind != "rules")].to_csv(path, index=False)
+    fixed = _run(cli, path, "--bootstrap", "30", "--bootstrap-scheme", "fixed-raters")
+    assert fixed.exit_code == 0, fixed.output
+    table = pd.read_csv(pd.io.common.StringIO(fixed.stdout))
+    assert "boot_failed" in table.columns and (table.boot_failed == 0).all()
+    bad = _run(cli, path, "--bootstrap-scheme", "raters")
+    assert bad.exit_code != 0 and "--bootstrap-scheme: expected one of two-way" in bad.output
+
+
+def test_experiment_option_bootstrap_scheme(tmp_path: Path) -> None:
+    """``bootstrap_scheme`` in a config reaches the agreement analysis; a wrong value is a
+    config error naming the key and the choices."""
+    from dsk.analysis.registry import AnalysisSettings, get_analysis, run_one
+    from dsk.catalogue import load_catalogue
+    from dsk.experiment import ConfigError, load_config
+
+    judgements, vignettes = _experiment()
+    settings = AnalysisSettings(bootstrap=60, bootstrap_scheme="fixed-raters")
+    result = run_one(get_analysis("agreement"), {"vignettes": vignettes, "judgements": judgements},
+                     rulesets=[], catalogue=load_catalogue(), random_state=2, settings=settings)
+    direct = agreement_stats(judgements, complexity_strata(vignettes), n_boot=60, random_state=2,
+                             per_rater=False, bootstrap_scheme="fixed-raters")
+    assert result.stats is not None
+    pd.testing.assert_frame_equal(result.stats.reset_index(drop=True), direct)
+    good = tmp_path / "ok.yaml"
+    text = ("id: x\nvignettes: {set: training-12}\nrulesets: [threshold-of-need]\n"
+            "panels: [{panel: social-workers-8}]\n")
+    good.write_text(text + "bootstrap_scheme: fixed-raters\n", encoding="utf-8")
+    assert load_config(good).bootstrap_scheme == "fixed-raters"
+    assert load_config("quickstart").bootstrap_scheme == "two-way"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "bootstrap_scheme: raters\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="bootstrap_scheme") as info:
+        load_config(bad)
+    assert "fixed-raters" in str(info.value)
+
+
+def test_difference_between_rater_groups_shares_the_vignette_draw() -> None:
+    """``--by profession`` splits raters, not vignettes: the difference row is the difference
+    of the two groups' estimates, and with one vignette draw shared by both groups a group
+    that is a copy of the other (same ratings, other rater ids) differs by exactly 0 on every
+    replicate under fixed raters."""
+    rng = np.random.default_rng(3)
+    wide = np.clip(np.rint(rng.uniform(0.6, 4.4, (15, 1)) + rng.normal(0, 0.7, (15, 3))), 1, 4)
+    one = _wide_to_long(wide.astype(int)).assign(profession="police")
+    two = one.assign(rater_id=one.rater_id + 10, profession="teacher")
+    out = agreement(pd.concat([one, two]), by="profession", n_boot=100, random_state=5,
+                    metrics=["percent_exact", "gwet_ac2_quadratic"], categories=(1, 2, 3, 4),
+                    bootstrap_scheme="fixed-raters")
+    diff = out[out.stratum == "profession:teacher-police"].set_index("metric")
+    assert diff[["estimate", "ci_low", "ci_high"]].abs().to_numpy().max() == 0.0
+    assert (diff.n == 15).all()  # the 15 vignettes, each counted once
