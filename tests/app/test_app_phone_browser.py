@@ -22,31 +22,18 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from app_axe import AXE, PHONE, check, need_axe
 from app_bots import Practitioner, Researcher, csrf_of, default_answer
 from app_mail import SmtpServer, links_in
 
 from dsk.app import create_researcher
 from dsk.app._live import LiveServer
 
-AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
-#: A 390 x 844 phone screen (an iPhone 12-15's CSS viewport); 2.5 screens = 2,110 px.
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 PAT = "pat@example.org"
 
 
 def _axe(page: Any, state: str, checked: list[str]) -> None:
-    """No axe-core violation on the page as it is, at phone and at desktop width."""
-    for size in (PHONE, DESKTOP):
-        page.set_viewport_size(size)
-        if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.add_script_tag(path=str(AXE))
-        found = page.evaluate(
-            "async () => (await axe.run(document)).violations.map("
-            "v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))")
-        assert found == [], f"{state} at {size['width']} px: {found}"
-    page.set_viewport_size(PHONE)
-    checked.append(state)
+    check(page, state, checked)
 
 
 def _score(page: Any, level: int, rationale: str, agency: str,
@@ -82,8 +69,7 @@ def _only_link(message: Any, base: str, path: str) -> str:
 
 def test_a_practitioner_on_a_phone(browser: Any, sqlite_url: str, tmp_path: Path,
                                    smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not AXE.exists():
-        pytest.fail(f"{AXE} missing: `make test` installs axe-core with npm in tests/app")
+    need_axe()
     create_researcher(sqlite_url, "ada", "correct horse battery")
     monkeypatch.setenv("DSK_SMTP_URL", smtp.url)  # the live server's --smtp
     checked: list[str] = []
