@@ -124,8 +124,14 @@ def test_a_practitioner_on_a_phone(browser: Any, sqlite_url: str, tmp_path: Path
             "Array.from(document.querySelectorAll('#scoring input:not([type=hidden]), "
             "#scoring select, #scoring textarea, #scoring summary')).map(e => e.name || e.id "
             "|| e.tagName.toLowerCase()).filter((n, i, all) => all.indexOf(n) === i)")
-        assert order == ["need_level", "confidence", "risk", "rationale", "summary",
-                         "factor-filter", "salient_factors", "salient_other", "lead_agency"], order
+        assert order == ["need_level", "level-help-summary", "confidence", "risk", "rationale",
+                         "summary", "factor-filter", "salient_factors", "salient_other",
+                         "lead_agency"], order  # what the levels mean: on demand, on a phone
+        assert page.locator("#level-help dd").nth(1).is_hidden()
+        page.locator("#level-help-summary").click()
+        assert page.locator("#level-help dd").nth(1).is_visible()
+        _axe(page, "case, what the levels mean", checked)
+        page.locator("#level-help-summary").click()
         page.get_by_label("Why this level?").focus()
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.tagName") == "SUMMARY"  # reasons -> factors
@@ -281,5 +287,40 @@ def test_a_practitioner_on_a_phone(browser: Any, sqlite_url: str, tmp_path: Path
         ctx2.close()
         table_after = http.get(f"/studies/{study}/judgements.csv").text
         assert "On reflection" not in table_after  # withdrawn: the answers are gone
-    assert len(checked) == 18, checked
+    assert len(checked) == 19, checked
     assert default_answer(0)  # the colleague's answers came from the shared bots
+
+
+def test_every_core_60_case_fits_in_two_and_a_half_phone_screens(
+        browser: Any, sqlite_url: str, tmp_path: Path) -> None:
+    """All 60 cases of ``core-60`` at 390 x 844 px (a phone's CSS viewport: 2.5 screens
+    are 2,110 px), the longest narrative (about 2,200 characters) included, in full:
+    the layout makes them fit, never a shortened text."""
+    create_researcher(sqlite_url, "ada", "correct horse battery")
+    with LiveServer(sqlite_url, log=tmp_path / "server.log") as server, \
+            httpx.Client(base_url=server.url, follow_redirects=True, timeout=30) as http:
+        ada = Researcher(http)
+        assert ada.login().status_code == 200
+        study = ada.create_study(title="All of core", set_id="core-60", deck_size=60,
+                                 n_participants=1, rounds=1)
+        link, = ada.links(study)
+        ctx, page, _ = _new_phone(browser)
+        page.goto(link)
+        page.get_by_label("Your profession", exact=True).select_option("social_worker")
+        page.get_by_label("Years of experience in your profession", exact=True).fill("8")
+        page.get_by_label("I have read the above").check()
+        page.get_by_role("button", name="Start").click()
+        heights: dict[int, tuple[int, int]] = {}
+        for position in range(1, 61):
+            page.goto(f"{server.url}/s/case/{position}")
+            heights[position] = page.evaluate(
+                "[document.documentElement.scrollHeight, "
+                "document.querySelector('.narrative').innerText.length]")
+        ctx.close()
+    longest = max(heights, key=lambda k: heights[k][1])
+    tallest = max(heights, key=lambda k: heights[k][0])
+    print(f"longest narrative: case {longest}, {heights[longest][1]} characters, "
+          f"{heights[longest][0]} px; tallest page: case {tallest}, {heights[tallest][0]} px")
+    assert heights[longest][1] > 2100  # the long one really is there, in full
+    too_tall = {k: v[0] for k, v in heights.items() if v[0] > 2.5 * PHONE["height"]}
+    assert too_tall == {}, too_tall
