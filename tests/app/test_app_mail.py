@@ -402,3 +402,38 @@ def test_one_refused_address_does_not_stop_the_others(smtp: SmtpServer,
     r = mailing.client.post(f"/studies/{study}/mail/retry", data={"csrf_token": csrf_of(page)})
     assert [m["To"] for m in smtp.inbox.take()] == ["ben@example.org"]
     assert 'id="mail-failures"' not in r.text
+
+
+def test_the_link_limit_counts_every_simultaneous_request(db_url: str) -> None:
+    """The ``/link`` limits count in one ``INSERT ... ON CONFLICT`` statement: 24
+    requests at once from 8 threads are 24 uses, none lost; after the hour, it starts
+    again at 1."""
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.orm import sessionmaker
+
+    from dsk.app._db import make_engine, upgrade
+    from dsk.app._models import LoginThrottle
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = sessionmaker(engine)
+    now = dt.datetime(2026, 12, 1, 9, 0)
+
+    def use(_: int) -> bool:
+        with sessions() as db:
+            return mail._count(db, "mail-link-client:203.0.113.7", 20, now)
+
+    with ThreadPoolExecutor(8) as pool:
+        allowed = list(pool.map(use, range(24)))
+    assert allowed.count(True) == 20 and allowed.count(False) == 4
+    with sessions() as db:
+        row = db.get(LoginThrottle, "mail-link-client:203.0.113.7")
+        assert row is not None and row.failures == 24
+        assert mail._count(db, "mail-link-client:203.0.113.7", 20, now + dt.timedelta(hours=1))
+        db.expire_all()
+        row = db.get(LoginThrottle, "mail-link-client:203.0.113.7")
+        assert row is not None and row.failures == 1
+        assert row.blocked_until == now + dt.timedelta(hours=2)
+    engine.dispose()
