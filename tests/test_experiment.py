@@ -301,6 +301,7 @@ def test_judgements_for_unknown_vignettes_are_refused(tmp_path: Path) -> None:
 def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
     """A study scored in the app's database feeds an experiment directly."""
     from dsk.app import open_database
+    from dsk.app._models import RoundSubmission
     from dsk.app._study import (
         Answer,
         claim_link,
@@ -324,6 +325,9 @@ def test_human_judgements_from_the_scoring_app(tmp_path: Path) -> None:
                 answer = Answer(need_level=1 + (i + k) % 4, confidence=0.6, risk=4.0,
                                 salient_factors=(), salient_other="", rationale="because", lead_agency="school")
                 save_answer(db, participant, vid, 1, answer, seconds=30.0, nonce=f"{k}-{i}")
+            # "Submit my answers": only submitted answers are exported
+            db.add(RoundSubmission(participant_id=participant.id, round=1, study_id=study.id))
+            db.commit()
         close_round(db, study)
         study_id = study.id
     text = BASE.replace("  - {panel: mixed-12}", f"  - {{database: '{url}', study: {study_id}}}")

@@ -52,8 +52,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import _audit
@@ -682,26 +683,28 @@ def _address_key(address: str) -> str:
 
 
 def _count(db: Session, key: str, limit: int, now: dt.datetime) -> bool:
-    """Count one more use of ``key`` in the current hour; False once over ``limit``."""
-    for _ in range(3):
-        with writing(db):
-            row = db.get(LoginThrottle, key)
-            if row is None:
-                db.add(LoginThrottle(key=key, failures=1, last_failure=now,
-                                     blocked_until=now + _HOUR))
-            elif row.blocked_until <= now:
-                row.failures, row.last_failure, row.blocked_until = 1, now, now + _HOUR
-            else:
-                row.failures += 1
-                row.last_failure = now
-            count = 1 if row is None else row.failures
-            try:
-                db.commit()
-            except IntegrityError:  # another request made the row at the same moment
-                db.rollback()
-                continue
-        return count <= limit
-    return False
+    """Count one more use of ``key`` in the current hour; False once over ``limit``.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (SQLite and PostgreSQL), as
+    the login limiter counts (:class:`dsk.app._security.LoginLimiter`): simultaneous
+    requests, in several worker processes too, are each counted. The row's
+    ``blocked_until`` is the end of its hour; a use after it starts a new hour at 1.
+    """
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    expired = LoginThrottle.blocked_until <= now
+    count = (insert(LoginThrottle)
+             .values(key=key, failures=1, last_failure=now, blocked_until=now + _HOUR)
+             .on_conflict_do_update(
+                 index_elements=[LoginThrottle.key],
+                 set_={"failures": case((expired, 1), else_=LoginThrottle.failures + 1),
+                       "blocked_until": case((expired, now + _HOUR),
+                                             else_=LoginThrottle.blocked_until),
+                       "last_failure": now})
+             .returning(LoginThrottle.failures))
+    with writing(db):
+        used = int(db.execute(count).scalar_one())
+        db.commit()
+    return used <= limit
 
 
 def check_link_request(db: Session, client: str, now: dt.datetime | None = None) -> None:

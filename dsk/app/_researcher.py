@@ -288,8 +288,11 @@ def export(request: Request, study_id: int, fmt: str, core: State,
            excel: str | None = None) -> Response:
     """The judgements as Parquet (the analysis file, exact text) or as CSV for spreadsheets
     (formulas neutralised, see :func:`dsk.app._survey.spreadsheet_csv`; ``?excel=1`` adds
-    a byte-order mark). The number of withdrawn participants whose answers were removed
-    is in the ``X-Dsk-Withdrawn`` header and, in Parquet, the file's metadata."""
+    a byte-order mark). Only submitted answers are exported (see
+    :func:`dsk.app._study.judgements`). The number of withdrawn participants whose
+    answers were removed is in the ``X-Dsk-Withdrawn`` header, that of the answers
+    saved but never submitted in ``X-Dsk-Unsubmitted``, and both, in Parquet, in the
+    file's metadata."""
     if fmt not in ("csv", "parquet"):
         raise st.AppError(f"expected csv or parquet, got {fmt!r}", status=404, field="format")
     bom = _excel(excel)
@@ -298,17 +301,20 @@ def export(request: Request, study_id: int, fmt: str, core: State,
         frame = st.judgements(db, study)
         _exported(core, request, db, who, study_id, f"judgements.{fmt}", bom)
         withdrawn = str(withdrawn_count(db, study.id))  # stated in a header, not in the table
+        unsubmitted = str(st.unsubmitted_count(db, study))
     if fmt == "csv":
         response = _csv_response(spreadsheet_csv(frame, excel=bom),
                                  f"study-{study_id}-judgements.csv")
         response.headers[WITHDRAWN_HEADER] = withdrawn
+        response.headers[st.UNSUBMITTED_HEADER] = unsubmitted
         return response
     with tempfile.TemporaryDirectory() as tmp:
         path = write_table(frame, Path(tmp) / f"judgements.{fmt}")
-        data = add_parquet_metadata(path, {WITHDRAWN_KEY: withdrawn}).read_bytes()
+        data = add_parquet_metadata(path, {WITHDRAWN_KEY: withdrawn,
+                                           st.UNSUBMITTED_KEY: unsubmitted}).read_bytes()
     return Response(data, media_type="application/vnd.apache.parquet", headers={
         "Content-Disposition": f'attachment; filename="study-{study_id}-judgements.{fmt}"',
-        WITHDRAWN_HEADER: withdrawn})
+        WITHDRAWN_HEADER: withdrawn, st.UNSUBMITTED_HEADER: unsubmitted})
 
 
 @router.get("/studies/{study_id}/survey.csv")

@@ -58,7 +58,15 @@ from sqlalchemy.orm import Session
 from dsk.decks import make_decks
 
 from . import _audit
-from ._models import Assignment, Participant, Response, Study, StudyVignette, utcnow
+from ._models import (
+    Assignment,
+    Participant,
+    Response,
+    RoundSubmission,
+    Study,
+    StudyVignette,
+    utcnow,
+)
 from ._security import new_token, token_hash
 from ._study import _CONTROL, AppError, _int_field, current_round, rater_id, sites_of, writing
 
@@ -496,6 +504,15 @@ def _answered(people: pd.DataFrame, answers: pd.DataFrame, round_: int) -> pd.Se
     return counts.reindex(people["rater_id"], fill_value=0).astype("int64")
 
 
+def _submitted(people: pd.DataFrame, answers: pd.DataFrame, round_: int) -> np.ndarray:
+    """Whether each person pressed "Submit my answers" for ``round_`` (their answers of
+    that round are marked ``submitted``)."""
+    if not len(answers):
+        return np.zeros(len(people), dtype=bool)
+    mine = answers[(answers["round"] == round_) & answers["submitted"].astype(bool)]
+    return people["rater_id"].isin(set(mine["rater_id"])).to_numpy()
+
+
 def monitor(people: pd.DataFrame, answers: pd.DataFrame, *, by: str, round_: int,
             deck_size: int, groups: Sequence[str] = ()) -> pd.DataFrame:
     """Progress per group of practitioners (``by`` is a column of ``people``).
@@ -503,18 +520,20 @@ def monitor(people: pd.DataFrame, answers: pd.DataFrame, *, by: str, round_: int
     ``people`` has one row per (not withdrawn) participant: ``rater_id``, ``invited``
     (a link was issued), ``started_at`` (consent time, NaT before) and the column
     ``by`` (e.g. ``site`` or ``profession``); ``answers`` one row per answer:
-    ``rater_id``, ``round``, ``seconds``, ``submitted_at``. Per group (the ``groups``
-    first, in their order, then the others sorted; a last row ``all``): how many were
-    ``invited``, ``started`` (consented), ``finished`` (answered ``deck_size`` cases in
-    ``round_``), the ``median_seconds`` per case over the round's answers, and the
+    ``rater_id``, ``round``, ``seconds``, ``submitted_at`` (when it was saved) and
+    ``submitted`` (its round was submitted: the practitioner pressed "Submit my
+    answers"). Per group (the ``groups`` first, in their order, then the others sorted;
+    a last row ``all``): how many were ``invited``, ``started`` (consented),
+    ``finished`` (submitted ``round_``: answers saved but not submitted do not count),
+    the ``median_seconds`` per case over the round's answers, submitted or not, and the
     ``last_activity`` (latest consent or answer, any round).
 
     Examples
     --------
     A hand-worked case: at Leeds, a and b started and c was only invited; a answered
-    both cases of the deck (30 s and 50 s), b one (100 s). York's d has no link.
-    Leeds: invited 3, started 2, finished 1, median of 30, 50 and 100 is 50 s, and
-    the last activity is b's answer at 11:00.
+    both cases of the deck (30 s and 50 s) and submitted them, b one (100 s). York's d
+    has no link. Leeds: invited 3, started 2, finished 1, median of 30, 50 and 100 is
+    50 s, and the last activity is b's answer at 11:00.
 
     >>> t = pd.Timestamp("2026-12-01 09:00")
     >>> people = pd.DataFrame({"rater_id": ["a", "b", "c", "d"],
@@ -523,7 +542,8 @@ def monitor(people: pd.DataFrame, answers: pd.DataFrame, *, by: str, round_: int
     ...                        "started_at": [t, t, pd.NaT, pd.NaT]})
     >>> answers = pd.DataFrame({"rater_id": ["a", "a", "b"], "round": [1, 1, 1],
     ...                         "seconds": [30.0, 50.0, 100.0],
-    ...                         "submitted_at": [t + pd.Timedelta(hours=h) for h in (1, 2, 2)]})
+    ...                         "submitted_at": [t + pd.Timedelta(hours=h) for h in (1, 2, 2)],
+    ...                         "submitted": [True, True, False]})
     >>> table = monitor(people, answers, by="site", round_=1, deck_size=2,
     ...                 groups=["Leeds", "York"])
     >>> print(table.drop(columns="last_activity").to_string(index=False))
@@ -533,14 +553,20 @@ def monitor(people: pd.DataFrame, answers: pd.DataFrame, *, by: str, round_: int
       all        3        2         1            50.0
     >>> [str(x) for x in table["last_activity"]]
     ['2026-12-01 11:00:00', 'NaT', '2026-12-01 11:00:00']
+
+    Had a answered both cases without pressing "Submit my answers", nobody would have
+    finished:
+
+    >>> answers["submitted"] = False
+    >>> monitor(people, answers, by="site", round_=1, deck_size=2)["finished"].tolist()
+    [0, 0, 0]
     """
     last = _last_activity(people, answers)
-    done = _answered(people, answers, round_)
     frame = pd.DataFrame({
         "group": people[by].fillna("").astype(str).to_numpy(),
         "invited": people["invited"].astype(bool).to_numpy(),
         "started": pd.to_datetime(people["started_at"]).notna().to_numpy(),
-        "finished": (done >= deck_size).to_numpy(),
+        "finished": _submitted(people, answers, round_),
         "last_activity": last.reindex(people["rater_id"]).to_numpy()},
         index=people["rater_id"].to_numpy())
     frame["finished"] &= frame["started"]
@@ -563,8 +589,8 @@ def monitor(people: pd.DataFrame, answers: pd.DataFrame, *, by: str, round_: int
 
 def stalled(people: pd.DataFrame, answers: pd.DataFrame, *, round_: int, deck_size: int,
             now: dt.datetime, hours: float = STALLED_HOURS) -> pd.DataFrame:
-    """The practitioners who started but have not finished ``round_`` and have done
-    nothing (consent or answer) for more than ``hours``, longest idle first.
+    """The practitioners who started but have not finished (submitted) ``round_`` and
+    have done nothing (consent or answer) for more than ``hours``, longest idle first.
 
     ``people`` and ``answers`` are as for :func:`monitor`; ``people`` also has
     ``label`` (None when there is none), ``site`` and ``profession``. ``who`` is the
@@ -582,7 +608,8 @@ def stalled(people: pd.DataFrame, answers: pd.DataFrame, *, round_: int, deck_si
     ...                        "site": "Leeds", "profession": "gp", "invited": True,
     ...                        "started_at": [t, t, t, pd.NaT]})
     >>> answers = pd.DataFrame({"rater_id": ["a", "a", "b"], "round": 1,
-    ...                         "seconds": 40.0, "submitted_at": t + pd.Timedelta(hours=2)})
+    ...                         "seconds": 40.0, "submitted_at": t + pd.Timedelta(hours=2),
+    ...                         "submitted": [True, True, False]})
     >>> later = (t + pd.Timedelta(days=3)).to_pydatetime()
     >>> stalled(people, answers, round_=1, deck_size=2, now=later)[
     ...     ["who", "answered", "idle_hours"]].to_dict("records")
@@ -594,7 +621,7 @@ def stalled(people: pd.DataFrame, answers: pd.DataFrame, *, round_: int, deck_si
     done = _answered(people, answers, round_)
     idle = (pd.Timestamp(now) - last.reindex(people["rater_id"])).dt.total_seconds() / 3600
     started = pd.to_datetime(people["started_at"]).notna().to_numpy()
-    keep = started & (done.to_numpy() < deck_size) & (idle.to_numpy() > hours)
+    keep = started & ~_submitted(people, answers, round_) & (idle.to_numpy() > hours)
     chosen = people[keep]
     out = pd.DataFrame({
         "who": [lab if isinstance(lab, str) and lab else rid
@@ -619,6 +646,8 @@ class Monitoring:
     stalled: pd.DataFrame
     hours: int
     round: int
+    #: answers saved (any round) but not submitted: never exported nor shown to colleagues
+    unsubmitted: int = 0
 
 
 def parse_hours(value: str | int | None) -> int:
@@ -653,11 +682,15 @@ def frames(db: Session, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
     numbers = {p.id: rater_id(study.id, p.number) for p in rows}
     got = db.execute(select(Response.participant_id, Response.round, Response.seconds,
                             Response.submitted_at).where(Response.study_id == study.id)).all()
+    done = {(int(pid), int(r)) for pid, r in db.execute(
+        select(RoundSubmission.participant_id, RoundSubmission.round)
+        .where(RoundSubmission.study_id == study.id))}
     answers = pd.DataFrame({
         "rater_id": [numbers.get(pid, "") for pid, *_ in got],
         "round": pd.Series([r for _, r, _, _ in got], dtype="int64"),
         "seconds": pd.Series([s for _, _, s, _ in got], dtype=float),
-        "submitted_at": pd.Series([at for *_, at in got], dtype="datetime64[ns]")})
+        "submitted_at": pd.Series([at for *_, at in got], dtype="datetime64[ns]"),
+        "submitted": pd.Series([(pid, r) in done for pid, r, _, _ in got], dtype=bool)})
     return people, answers[answers["rater_id"] != ""].reset_index(drop=True)
 
 
@@ -677,4 +710,5 @@ def monitoring(db: Session, study: Study, professions: Mapping[str, str], *,
                                     if v in set(people["profession"])])
     late = stalled(people, answers, round_=round_, deck_size=study.deck_size,
                    now=now or utcnow(), hours=hours)
-    return Monitoring(by_site, by_profession, late, hours, round_)
+    unsubmitted = int((~answers["submitted"].astype(bool)).sum()) if len(answers) else 0
+    return Monitoring(by_site, by_profession, late, hours, round_, unsubmitted)

@@ -19,18 +19,31 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from . import _audit as audit
 from . import _roster as roster
 from . import _study as st
-from ._models import Participant
+from ._models import Participant, RoundSubmission, Study
+from ._models import Response as Answer
 from ._state import PHASES, State
 
 router = APIRouter()
 
 #: Largest participants file the import form accepts.
 MAX_PARTICIPANTS_FILE = 2 * 2**20
+
+
+def _unsubmitted_in(db: Session, study: Study, round_: int) -> int:
+    """How many (not withdrawn) practitioners saved answers in ``round_`` and have not
+    submitted it."""
+    done = select(RoundSubmission.participant_id).where(
+        RoundSubmission.study_id == study.id, RoundSubmission.round == round_)
+    return int(db.scalar(
+        select(func.count(func.distinct(Answer.participant_id)))
+        .where(Answer.study_id == study.id, Answer.round == round_,
+               Answer.participant_id.not_in(done))) or 0)
 
 
 @router.get("/studies/{study_id}/close", response_class=HTMLResponse)
@@ -44,11 +57,17 @@ def confirm_close(request: Request, study_id: int, core: State) -> HTMLResponse:
         after = ("round 2 opens: practitioners see their colleagues' round-1 answers and "
                  "can revise theirs" if study.phase == "round1" and study.rounds == 2
                  else "the study closes: nobody can answer any more")
+        waiting = _unsubmitted_in(db, study, 1 if study.phase == "round1" else 2)
+        unsent = ([f"{waiting} practitioner{'s have' if waiting != 1 else ' has'} saved "
+                   f"answers in {current} without pressing “Submit my answers”: closing "
+                   "keeps those answers in the database but leaves them out of the "
+                   "exports and of colleagues' round-2 view. A reminder first gives them "
+                   "the chance to submit."] if waiting else [])
         return core.render(
             request, "confirm.html", researcher=who, study=study,
             heading=f"Close {current} of “{study.title}”?",
             paragraphs=[f"Practitioners can no longer answer {current}; {after}. "
-                        "This cannot be undone.",
+                        "This cannot be undone.", *unsent,
                         f"Now: {PHASES[study.phase]}."],
             action=f"/studies/{study.id}/close", hidden={},
             buttons=[("", "", f"Close {current}")])

@@ -1041,9 +1041,10 @@ def feedback(db: Session, participant: Participant, vignette_id: str,
              n_factors: int = 5, n_rationales: int = 3) -> Feedback:
     """Colleagues' round-1 answers to ``vignette_id``, as ``participant`` sees them in round 2.
 
-    The reader's own answer is never counted, and reasons are shown only when at least
-    :data:`MIN_OTHERS` others answered; reasons a researcher hid (:func:`hide_reason`)
-    are never shown.
+    Only answers their colleagues submitted ("Submit my answers") count: one saved but
+    never submitted is not shown. The reader's own answer is never counted, and reasons
+    are shown only when at least :data:`MIN_OTHERS` others answered; reasons a
+    researcher hid (:func:`hide_reason`) are never shown.
 
     Examples
     --------
@@ -1060,15 +1061,23 @@ def feedback(db: Session, participant: Participant, vignette_id: str,
     ...         _ = save_answer(db, p, "tame-01-disclosure", 1, Answer(level, 0.5, 3.0,
     ...                         ("housing",), "", f"reason {i}", "school"), 10, f"n{i}")
     ...     seen = feedback(db, people[2], "tame-01-disclosure")
+    ...     print(seen.counts, seen.total, seen.own_level)
+    ...     db.add_all([RoundSubmission(participant_id=p.id, round=1, study_id=study.id)
+    ...                 for p in people[:2]])
+    ...     db.commit()
+    ...     seen = feedback(db, people[2], "tame-01-disclosure")
     ...     print(seen.counts, seen.total, seen.own_level, seen.top_factors)
     ...     print(seen.rationales, seen.reasons_withheld)
+    {1: 0, 2: 0, 3: 0, 4: 0} 0 2
     {1: 0, 2: 0, 3: 0, 4: 2} 2 2 [('housing', 2)]
     [] True
     """
     rows = db.execute(
         select(Response.participant_id, Response.need_level, Response.salient_factors,
-               Response.rationale, HiddenReason.response_id)
+               Response.rationale, HiddenReason.response_id, RoundSubmission.round)
         .outerjoin(HiddenReason, HiddenReason.response_id == Response.id)
+        .outerjoin(RoundSubmission, (RoundSubmission.participant_id == Response.participant_id)
+                   & (RoundSubmission.round == Response.round))
         .where(Response.study_id == participant.study_id, Response.vignette_id == vignette_id,
                Response.round == 1)
         .order_by(Response.id)).all()
@@ -1076,9 +1085,11 @@ def feedback(db: Session, participant: Participant, vignette_id: str,
     cited: Counter[str] = Counter()
     own = None
     reasons: list[str] = []
-    for pid, level, factors, rationale, hidden in rows:
+    for pid, level, factors, rationale, hidden, submitted in rows:
         if pid == participant.id:
             own = level
+            continue
+        if submitted is None:  # saved, never submitted: not an answer yet
             continue
         counts[level] += 1
         cited.update(json.loads(factors))
@@ -1177,8 +1188,30 @@ def hide_reason(db: Session, study: Study, response_id: int | str, by: Researche
 # ---------------------------------------------------------------- export
 
 
+def unsubmitted_count(db: Session, study: Study) -> int:
+    """How many of the study's answers were saved but never submitted (the practitioner
+    did not press "Submit my answers" for their round): :func:`judgements` leaves them
+    out, and exports state their number (:data:`UNSUBMITTED_HEADER`)."""
+    return int(db.scalar(
+        select(func.count()).select_from(Response)
+        .outerjoin(RoundSubmission, (RoundSubmission.participant_id == Response.participant_id)
+                   & (RoundSubmission.round == Response.round))
+        .where(Response.study_id == study.id, RoundSubmission.round.is_(None))) or 0)
+
+
+#: The response header of the HTTP judgements exports giving :func:`unsubmitted_count`,
+#: and its key in a Parquet file's metadata.
+UNSUBMITTED_HEADER, UNSUBMITTED_KEY = "X-Dsk-Unsubmitted", "dsk.unsubmitted_answers"
+
+
 def judgements(db: Session, study: Study) -> pd.DataFrame:
-    """The study's answers as a judgements table (``dsk.schema``), plus extra columns.
+    """The study's submitted answers as a judgements table (``dsk.schema``), plus extra
+    columns.
+
+    Only the answers of rounds their practitioner submitted ("Submit my answers" on the
+    review page) are exported. Answers saved but never submitted, also those left when
+    the round closed, stay in the database (withdrawal and deletion remove them) but
+    are not exported: nobody confirmed them; :func:`unsubmitted_count` counts them.
 
     Rows are sorted by round, rater and the position at which the rater saw the
     vignette. ``deck_id``, ``position`` (1-based place in the rater's deck), ``site``
@@ -1192,6 +1225,8 @@ def judgements(db: Session, study: Study) -> pd.DataFrame:
         .join(Participant, Participant.id == Response.participant_id)
         .join(Assignment, (Assignment.participant_id == Response.participant_id)
               & (Assignment.vignette_id == Response.vignette_id))
+        .join(RoundSubmission, (RoundSubmission.participant_id == Response.participant_id)
+              & (RoundSubmission.round == Response.round))
         .where(Response.study_id == study.id)).all()
     records = []
     for r, number, profession, experience, deck, site, position in rows:

@@ -338,9 +338,11 @@ def study_export(
         "--excel", help="Start a .csv with a UTF-8 byte-order mark, for Excel.")] = False,
     db: Annotated[str, typer.Option("--db", help=DB_HELP)] = DEFAULT_DB,
 ) -> None:
-    """Write a study's judgements (the judgements table of dsk.schema) and say how many
-    withdrawn participants were removed (in a Parquet file, also in its metadata)."""
+    """Write a study's submitted judgements (the judgements table of dsk.schema) and say
+    how many withdrawn participants were removed and how many answers were left out as
+    never submitted (in a Parquet file, also in its metadata)."""
     from dsk.app import AppError, export_judgements, open_database
+    from dsk.app import _study as st
     from dsk.app._rights import WITHDRAWN_KEY, add_parquet_metadata, withdrawn_count
     from dsk.app._survey import spreadsheet_csv
     from dsk.io import TableFileError, table_format, write_table
@@ -352,6 +354,7 @@ def study_export(
         frame = export_judgements(db, study_id)
         with open_database(db) as session:
             withdrawn = withdrawn_count(session, study_id)
+            unsubmitted = st.unsubmitted_count(session, st.get_study(session, study_id))
         if spreadsheet:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(spreadsheet_csv(frame, excel=excel), encoding="utf-8",
@@ -359,12 +362,14 @@ def study_export(
         else:
             write_table(frame, output)
             if table_format(output) == "parquet":
-                add_parquet_metadata(output, {WITHDRAWN_KEY: str(withdrawn)})
+                add_parquet_metadata(output, {WITHDRAWN_KEY: str(withdrawn),
+                                              st.UNSUBMITTED_KEY: str(unsubmitted)})
         _exported(db, study_id, output.name + (" for Excel" if excel else ""))
     except (AppError, ValueError, TableFileError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote {len(frame)} judgements to {output}; {withdrawn} withdrawn "
-                  f"participant{'s' * (withdrawn != 1)} removed")
+                  f"participant{'s' * (withdrawn != 1)} removed; {unsubmitted} "
+                  f"answer{'s' * (unsubmitted != 1)} saved but never submitted left out")
 
 
 @study_app.command("purge")

@@ -140,6 +140,50 @@ class Researcher:
         return self.client.get(f"/studies/{study_id}", params={"stalled_hours": stalled_hours}
                                if stalled_hours is not None else {})
 
+    def confirm_page(self, study_id: int, what: str) -> httpx.Response:
+        """A confirmation page (``close``, ``links``, ``mail/invitations``,
+        ``mail/reminders``, ``participants/N/reissue``): it changes nothing."""
+        return self.client.get(f"/studies/{study_id}/{what}")
+
+    def send_mail(self, study_id: int, what: str) -> httpx.Response:
+        """Send the ``invitations`` or ``reminders`` through their confirmation page."""
+        page = self.client.get(f"/studies/{study_id}/mail/{what}")
+        if page.status_code != 200:
+            return page
+        return self.client.post(f"/studies/{study_id}/mail/{what}",
+                                data={"csrf_token": csrf_of(page.text)})
+
+    def retry_mail(self, study_id: int) -> httpx.Response:
+        """Press "Send unsent e-mails again" on the study page."""
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/mail/retry",
+                                data={"csrf_token": csrf_of(page)})
+
+    def mail_templates(self, study_id: int) -> dict[str, str]:
+        """The e-mail templates form's fields (``KIND_subject``, ``KIND_body``), as shown."""
+        page = self.client.get(f"/studies/{study_id}/mail/templates")
+        assert page.status_code == 200, page.text
+        fields = {html.unescape(k): html.unescape(v) for k, v in re.findall(
+            r'<input[^>]*name="(\w+_subject)"[^>]*value="([^"]*)"', page.text)}
+        fields |= {html.unescape(k): html.unescape(v) for k, v in re.findall(
+            r'<textarea[^>]*name="(\w+_body)"[^>]*>(.*?)</textarea>', page.text, re.S)}
+        return fields
+
+    def save_templates(self, study_id: int, **changes: str) -> httpx.Response:
+        """Save the e-mail templates as shown, with ``changes`` (``invitation_body=...``)."""
+        page = self.client.get(f"/studies/{study_id}/mail/templates").text
+        return self.client.post(f"/studies/{study_id}/mail/templates", data={
+            **self.mail_templates(study_id), **changes, "csrf_token": csrf_of(page)})
+
+    def set_deadline(self, study_id: int, closes_at: str, remind_hours: int | str = 24
+                     ) -> httpx.Response:
+        """Set (``closes_at`` ``YYYY-MM-DDTHH:MM``, UTC) or clear (``""``) the deadline of
+        the open round."""
+        page = self.client.get(f"/studies/{study_id}").text
+        return self.client.post(f"/studies/{study_id}/deadline", data={
+            "closes_at": closes_at, "remind_hours": str(remind_hours),
+            "csrf_token": csrf_of(page)})
+
     def add_collaborator(self, study_id: int, username: str, role: str) -> httpx.Response:
         """As the owner, give ``username`` the ``role`` (viewer or editor) in the study."""
         page = self.client.get(f"/studies/{study_id}").text
@@ -209,6 +253,25 @@ class Practitioner:
         data["form_token"] = form_token_of(page)
         return self.client.post("/s/draft", data=data)
 
+    def review(self) -> httpx.Response:
+        """The review page of the open round: every case with its level."""
+        return self.client.get("/s/review")
+
+    def leave(self) -> httpx.Response:
+        """Press "Leave this device": the answers are kept and the link works again."""
+        page = self.page().text
+        return self.client.post("/s/leave", data={"csrf_token": csrf_of(page)})
+
+    def carry_on(self, link: str | None = None) -> httpx.Response:
+        """Follow ``link`` (by default this bot's) after leaving a device or after a
+        new link, and press "Carry on here"."""
+        if link is not None:
+            self.link = link if link.startswith("/") else "/" + link.split("/", 3)[3]
+        page = self.client.get(self.link)
+        if page.status_code != 200 or "Carry on here" not in page.text:
+            return page
+        return self.client.post(self.link, data={"csrf_token": csrf_of(page.text)})
+
     def finish(self) -> httpx.Response:
         """Press "Submit my answers" on the review page of the open round."""
         page = self.client.get("/s/review").text
@@ -234,3 +297,10 @@ class Practitioner:
             r = self.finish()
             assert r.status_code == 200, r.text
         return seen
+
+
+def ask_for_link(client: httpx.Client, address: str) -> httpx.Response:
+    """Ask ``/link`` for one's personal link again, by e-mail address."""
+    page = client.get("/link")
+    assert page.status_code == 200, page.text
+    return client.post("/link", data={"email": address, "csrf_token": csrf_of(page.text)})

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from app_bots import RESEARCHER, RESEARCHER_PASSWORD, Researcher
+from app_mail import Inbox, SmtpServer, free_port
 
 from dsk.app import create_app, create_researcher
 from dsk.app._pgtest import PostgresServer
@@ -81,3 +82,12 @@ def researcher(make_client) -> Researcher:  # type: ignore[no-untyped-def]
     bot = Researcher(make_client())
     bot.login()
     return bot
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; ``smtp.inbox`` holds what it received."""
+    server = SmtpServer(free_port(), Inbox())
+    server.start()
+    yield server
+    server.stop()

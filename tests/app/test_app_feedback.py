@@ -18,15 +18,17 @@ from sqlalchemy.orm import Session
 from dsk.app import _study as st
 from dsk.app import open_database
 from dsk.app._db import MIGRATIONS, make_engine, upgrade
-from dsk.app._models import HiddenReason, Participant
+from dsk.app._models import HiddenReason, Participant, RoundSubmission
 from dsk.catalogue import load_catalogue
 
 CASE = "tame-01-disclosure"
 
 
 def _study(db: Session, answers: list[tuple[int, str, tuple[str, ...]]],
-           n_participants: int | None = None) -> tuple[st.Study, list[Participant]]:
-    """A one-deck two-round study in which participant i answered CASE with answers[i]."""
+           n_participants: int | None = None, submitted: bool = True
+           ) -> tuple[st.Study, list[Participant]]:
+    """A one-deck two-round study in which participant i answered CASE with answers[i]
+    and (with ``submitted``) pressed "Submit my answers" for round 1."""
     owner = db.scalar(sa.select(st.Researcher).where(st.Researcher.username == "ada"))
     if owner is None:
         owner = st.create_researcher(db, "ada", "a long passphrase")
@@ -38,6 +40,9 @@ def _study(db: Session, answers: list[tuple[int, str, tuple[str, ...]]],
     for p, (level, reason, factors) in zip(people, answers, strict=False):
         st.save_answer(db, p, CASE, 1, st.Answer(level, 0.5, 3.0, factors, "", reason,
                                                  "school"), 10.0, f"{study.id}-{p.number}")
+        if submitted:
+            db.add(RoundSubmission(participant_id=p.id, round=1, study_id=study.id))
+    db.commit()
     return study, people
 
 
@@ -65,6 +70,22 @@ def test_three_others_show_reasons_never_ones_own(db_url: str) -> None:
         first = st.feedback(db, people[0], CASE)
         assert first.counts == {1: 1, 2: 1, 3: 0, 4: 1}
         assert first.rationales == ["second", "mine", "fourth"]
+
+
+def test_answers_never_submitted_are_not_shown(db_url: str) -> None:
+    """A colleague who saved an answer but never pressed "Submit my answers" is not
+    counted, and their reason is not shown."""
+    with open_database(db_url) as db:
+        study, people = _study(db, [(4, "first", ("housing",)), (1, "second", ("housing",)),
+                                    (2, "mine", ("disclosure",)), (4, "fourth", ())])
+        db.execute(sa.delete(RoundSubmission).where(
+            RoundSubmission.participant_id.in_([people[0].id, people[3].id])))
+        db.commit()
+        seen = st.feedback(db, people[2], CASE)
+        assert seen.counts == {1: 1, 2: 0, 3: 0, 4: 0} and seen.total == 1
+        assert seen.top_factors == [("housing", 1)] and seen.reasons_withheld
+        assert st.feedback(db, people[0], CASE).own_level == 4  # one's own still shows
+        assert st.unsubmitted_count(db, study) == 2
 
 
 def test_a_reader_who_did_not_answer_sees_all_others(db_url: str) -> None:

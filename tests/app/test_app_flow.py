@@ -187,8 +187,9 @@ def test_replayed_and_forged_forms(make_client, researcher: Researcher) -> None:
                   form_token=form_token_of(a.page().text))
     r = b.client.post("/s/answer", data=stolen)
     assert r.status_code == 403 and "another participant" in r.text
-    table = researcher.client.get(f"/studies/{study}/judgements.csv").text
-    assert table.count("\n") == 2  # header + one answer
+    export = researcher.client.get(f"/studies/{study}/judgements.csv")
+    assert export.text.count("\n") == 1  # the header: one answer saved, not yet submitted
+    assert export.headers["X-Dsk-Unsubmitted"] == "1"
 
 
 def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:

@@ -4,18 +4,14 @@ local SMTP server (aiosmtpd) whose received messages the tests read."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from app_bots import Practitioner, Researcher, csrf_of
+from app_mail import SmtpServer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -29,69 +25,6 @@ PEOPLE = ("label,email,site\n"
           "Cara,Cara@Example.org,\n"
           "Dan,,\n")
 LINK = re.compile(r"http://127\.0\.0\.1:8000/p/[A-Za-z0-9_-]+")
-
-
-@dataclass
-class Inbox:
-    """What the local SMTP server received."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    #: addresses the server refuses (550)
-    refuse: set[str] = field(default_factory=set)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
-                          rcpt_options: list[str]) -> str:
-        if address in self.refuse:
-            return "550 no such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append(msg)
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-    def take(self) -> list[EmailMessage]:
-        got, self.messages[:] = list(self.messages), []
-        return got
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class SmtpServer:
-    port: int
-    inbox: Inbox
-    controller: Controller | None = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?from=study@example.org&timeout=5"
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(_free_port(), Inbox())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -469,3 +402,38 @@ def test_one_refused_address_does_not_stop_the_others(smtp: SmtpServer,
     r = mailing.client.post(f"/studies/{study}/mail/retry", data={"csrf_token": csrf_of(page)})
     assert [m["To"] for m in smtp.inbox.take()] == ["ben@example.org"]
     assert 'id="mail-failures"' not in r.text
+
+
+def test_the_link_limit_counts_every_simultaneous_request(db_url: str) -> None:
+    """The ``/link`` limits count in one ``INSERT ... ON CONFLICT`` statement: 24
+    requests at once from 8 threads are 24 uses, none lost; after the hour, it starts
+    again at 1."""
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.orm import sessionmaker
+
+    from dsk.app._db import make_engine, upgrade
+    from dsk.app._models import LoginThrottle
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = sessionmaker(engine)
+    now = dt.datetime(2026, 12, 1, 9, 0)
+
+    def use(_: int) -> bool:
+        with sessions() as db:
+            return mail._count(db, "mail-link-client:203.0.113.7", 20, now)
+
+    with ThreadPoolExecutor(8) as pool:
+        allowed = list(pool.map(use, range(24)))
+    assert allowed.count(True) == 20 and allowed.count(False) == 4
+    with sessions() as db:
+        row = db.get(LoginThrottle, "mail-link-client:203.0.113.7")
+        assert row is not None and row.failures == 24
+        assert mail._count(db, "mail-link-client:203.0.113.7", 20, now + dt.timedelta(hours=1))
+        db.expire_all()
+        row = db.get(LoginThrottle, "mail-link-client:203.0.113.7")
+        assert row is not None and row.failures == 1
+        assert row.blocked_until == now + dt.timedelta(hours=2)
+    engine.dispose()

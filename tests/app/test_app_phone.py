@@ -19,7 +19,7 @@ from app_bots import Practitioner, Researcher, csrf_of, default_answer, form_tok
 from sqlalchemy import func, select
 
 from dsk.app import _practitioner
-from dsk.app._models import Draft, RoundSubmission
+from dsk.app._models import Assignment, Draft, Participant, Response, RoundSubmission
 
 FACTORS = ["domestic_abuse", "parental_mental_health", "housing", "disclosure",
            "school_attendance", "parental_substance_misuse"]
@@ -40,8 +40,25 @@ def _post(bot: Practitioner, path: str, data: dict) -> tuple[int, str]:  # type:
 
 
 def _judgements(researcher: Researcher, study: int) -> pd.DataFrame:
+    """The export: submitted answers only."""
     csv = researcher.client.get(f"/studies/{study}/judgements.csv").text
     return pd.read_csv(io.StringIO(csv))
+
+
+def _saved(researcher: Researcher, study: int) -> pd.DataFrame:
+    """Every saved answer of the study, submitted or not (from the database), in the
+    order of the export."""
+    with _db(researcher) as db:
+        rows = db.execute(
+            select(Response.round, Participant.number, Assignment.position,
+                   Response.need_level, Response.rationale, Response.seconds)
+            .join(Participant, Participant.id == Response.participant_id)
+            .join(Assignment, (Assignment.participant_id == Response.participant_id)
+                  & (Assignment.vignette_id == Response.vignette_id))
+            .where(Response.study_id == study)
+            .order_by(Response.round, Participant.number, Assignment.position)).all()
+    return pd.DataFrame(rows, columns=["round", "number", "position", "need_level",
+                                       "rationale", "seconds"])
 
 
 def test_change_an_answer_then_review_and_submit(make_client, researcher: Researcher) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +70,8 @@ def test_change_an_answer_then_review_and_submit(make_client, researcher: Resear
     # levels by name, never by id; each case with a link to change it
     assert "2 Targeted early help" in review and "targeted" not in review.split("<main")[1]
     assert [int(n) for n in re.findall(r'href="/s/case/(\d)"', review)] == [1, 2, 3]
-    before = _judgements(researcher, study)
+    before = _saved(researcher, study)
+    assert len(_judgements(researcher, study)) == 0  # not exported before "Submit"
     # go back to case 2: the saved answer is filled in; change it
     page = bot.case(2).text
     assert "Case 2 of 3" in page and "Your saved answer is filled in below" in page
@@ -64,7 +82,7 @@ def test_change_an_answer_then_review_and_submit(make_client, researcher: Resear
     review = html.unescape(bot.page().text)
     row = re.search(r'<li id="case-2">(.*?)</li>', review, re.S)
     assert row and "4 Specialist or statutory" in row.group(1)
-    after = _judgements(researcher, study)
+    after = _saved(researcher, study)
     assert len(after) == len(before) == 3  # one row per participant, vignette and round
     two = after[after["position"] == 2].iloc[0]
     old = before[before["position"] == 2].iloc[0]
@@ -178,7 +196,7 @@ def test_drafts_follow_to_another_device(make_client, researcher: Researcher) ->
     assert other.client.post("/s/draft", data={"csrf_token": csrf_of(there)}).status_code == 400
     assert other.client.post("/s/draft", data={"form_token": form_token_of(there)}
                              ).status_code == 403
-    assert _judgements(researcher, study)["rationale"].tolist() == ["Whole thought."]
+    assert _saved(researcher, study)["rationale"].tolist() == ["Whole thought."]
 
 
 def test_round_closes_mid_draft(make_client, researcher: Researcher) -> None:  # type: ignore[no-untyped-def]
@@ -205,8 +223,9 @@ def test_round_closes_mid_draft(make_client, researcher: Researcher) -> None:  #
     case2 = html.unescape(bot.case(2).text)  # the round-1 draft fills round 2's form
     assert ">Typed before the close, and after, and saved</textarea>" in case2
     assert "which round 1 closed before it was saved, is filled in below" in case2
-    table = _judgements(researcher, study)
+    table = _saved(researcher, study)
     assert len(table) == 1 and "saved" not in table["rationale"].iloc[0]
+    assert len(_judgements(researcher, study)) == 0  # round 1 was never submitted
     # closed altogether: the closed page says so too
     researcher.close_round(study)
     closed = html.unescape(bot.page().text)
@@ -223,7 +242,7 @@ def test_at_most_five_factors(make_client, researcher: Researcher) -> None:  # t
     assert re.search(r'<details id="salient_factors-field"[^>]* open>', text)  # opened on error
     ok = bot.submit(page, default_answer(0) | {"salient_factors": FACTORS[:5]})
     assert "Case 2 of 3" in ok.text
-    assert len(_judgements(researcher, study)) == 1
+    assert len(_saved(researcher, study)) == 1
 
 
 def test_a_form_older_than_the_answer_is_refused(make_client, researcher: Researcher) -> None:  # type: ignore[no-untyped-def]
@@ -236,7 +255,7 @@ def test_a_form_older_than_the_answer_is_refused(make_client, researcher: Resear
     assert r.status_code == 409 and "changed in another tab or browser" in html.unescape(r.text)
     replay = bot.submit(first, default_answer(0))
     assert replay.status_code == 409
-    assert _judgements(researcher, study)["rationale"].tolist() == ["From tab B."]
+    assert _saved(researcher, study)["rationale"].tolist() == ["From tab B."]
 
 
 def test_a_forged_flash_is_ignored(make_client, researcher: Researcher) -> None:  # type: ignore[no-untyped-def]

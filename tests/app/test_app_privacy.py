@@ -26,6 +26,7 @@ from dsk.app._models import (
     HiddenReason,
     Participant,
     Response,
+    RoundSubmission,
     Study,
     StudyVignette,
 )
@@ -76,7 +77,7 @@ def _four_consented(make_client, researcher: Researcher) -> tuple[int, dict[str,
 
 
 def _answer_round(db_url: str, study: int, round_: int, secret_of: str = "") -> None:
-    """Every participant answers every vignette of their deck in ``round_``."""
+    """Every participant answers every vignette of their deck in ``round_`` and submits."""
     with open_database(db_url) as db:
         for p in db.scalars(sa.select(Participant).where(Participant.study_id == study)):
             rater = st.rater_id(study, p.number)
@@ -85,6 +86,8 @@ def _answer_round(db_url: str, study: int, round_: int, secret_of: str = "") -> 
                 st.save_answer(db, p, vignette, round_, st.Answer(
                     1 + position % 4, 0.5, 3.0, ("housing",), "", reason, "school"), 5.0,
                     f"{rater}-{round_}-{vignette}")
+            db.add(RoundSubmission(participant_id=p.id, round=round_, study_id=study))
+        db.commit()
 
 
 def test_withdrawal_deletes_exactly_that_participants_answers(  # type: ignore[no-untyped-def]
