@@ -46,7 +46,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql.elements import BindParameter
@@ -321,6 +321,30 @@ def _kept_note(kept: list[Kept], study: Study) -> str:
             f"count in round {rnd}. What you had written is kept as a draft. {then}")
 
 
+def _unsubmitted_note(db: Session, p: Participant, study: Study) -> str:
+    """What to tell a practitioner whose saved answers of a round that has closed were never
+    submitted (they do not count: see ``dsk.app._study.unsubmitted_count``); "" otherwise."""
+    open_round = st.current_round(study)
+    closed = [r for r in range(1, study.rounds + 1) if open_round is None or r < open_round]
+    if not closed:
+        return ""
+    submitted = set(db.scalars(select(RoundSubmission.round)
+                               .where(RoundSubmission.participant_id == p.id)))
+    rows = db.execute(select(Answer.round, func.count())
+                      .where(Answer.participant_id == p.id,
+                             Answer.round.in_([r for r in closed if r not in submitted]))
+                      .group_by(Answer.round)).all()
+    notes = [f"Round {rnd} closed before you pressed \u201cSubmit my answers\u201d, so your "
+             f"{n} saved round-{rnd} answer{'s' if n != 1 else ''} "
+             f"{'were' if n != 1 else 'was'} not submitted and do{'es' if n == 1 else ''} not "
+             "count in the study's results." for rnd, n in sorted(rows) if n]
+    return " ".join(notes)
+
+
+def _notes(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -364,6 +388,7 @@ def vignette_page(core: AppState, request: Request, db: Session, p: Participant,
         errors = {}
     position = deck.index(vignette_id) + 1
     kept = kept_drafts(db, p, study, deck) if round_ == 2 and not done else []
+    unsubmitted = _unsubmitted_note(db, p, study) if round_ == 2 and not done else ""
     return _shown(core, request, core.render(
         request, "vignette.html", round=round_, position=position, total=len(deck),
         done=len(done), narrative=narrative or "", feedback=feedback, levels=core.levels,
@@ -371,7 +396,7 @@ def vignette_page(core: AppState, request: Request, db: Session, p: Participant,
         factor_groups=core.factor_groups, factor_labels=core.factor_labels, values=values,
         errors={str(k): str(v) for k, v in errors.items()}, form_token=form_token,
         draft_note=note, saved=saved is not None, max_factors=st.MAX_FACTORS,
-        notice=_kept_note(kept, study), scripts=True))
+        notice=_notes(unsubmitted, _kept_note(kept, study)), scripts=True))
 
 
 def review_page(core: AppState, request: Request, db: Session, p: Participant, study: Study,
@@ -398,6 +423,7 @@ def completion_page(core: AppState, request: Request, db: Session, p: Participan
     """After a submitted round, or once the study is closed: what happens next."""
     note = _kept_note(kept_drafts(db, p, study, st.deck_of(db, p)), study)
     if round_ is None:
+        note = _notes(_unsubmitted_note(db, p, study), note)
         return core.render(request, "waiting.html", heading="The study is closed",
                            message="Thank you for taking part.", notice=note, study=study)
     if round_ == 1 and study.rounds == 2:

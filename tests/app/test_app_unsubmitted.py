@@ -86,8 +86,16 @@ def test_unsubmitted_answers_count_nowhere(make_client: Callable[..., Any],
     assert 'id="feedback"' in ann_case
     assert "(0 colleagues, anonymised" in ann_case
     assert "Bea only saved" not in ann_case
-    # Bea's own round-2 page still shows her own round-1 answer, as hers
-    assert "your round-1 answer, not counted" in bea.page().text
+    # Bea's own round-2 page still shows her own round-1 answer, as hers, and tells her
+    # plainly that her round-1 answers did not count; Cal is told about his one answer
+    bea_case = bea.page().text
+    assert "your round-1 answer, not counted" in bea_case
+    assert ("Round 1 closed before you pressed \u201cSubmit my answers\u201d, so your 3 saved "
+            "round-1 answers were not submitted and do not count in the study&#39;s results."
+            ) in bea_case
+    assert ("so your 1 saved round-1 answer was not submitted and does not count"
+            in cal.page().text)
+    assert "Submit my answers\u201d, so your" not in ann_case
 
     # the Parquet export and the command line say the same
     parquet = researcher.client.get(f"/studies/{study}/judgements.parquet")
@@ -107,6 +115,12 @@ def test_unsubmitted_answers_count_nowhere(make_client: Callable[..., Any],
     table, headers = export()
     assert sorted(table["round"]) == [1, 1, 1, 2, 2, 2]
     assert headers["X-Dsk-Unsubmitted"] == "4"
+    # once the study is closed, its last page still says so
+    assert researcher.close_round(study).status_code == 200
+    closed = bea.page().text
+    assert "The study is closed" in closed
+    assert "so your 3 saved round-1 answers were not submitted" in closed
+    assert "Submit my answers\u201d, so your" not in ann.page().text
 
 
 def test_migration_0010_submits_the_answers_of_before_the_review_page(db_url: str) -> None:
