@@ -20,6 +20,7 @@ __all__ = ["QUANTITIES", "PlanSpec"]
 QUANTITIES = ("alpha", "ac2", "divergence", "clmm")
 
 Band = Literal["low", "medium", "high"]
+Quantity = Literal["alpha", "ac2", "divergence", "clmm"]
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> PydanticCustomError:
@@ -69,8 +70,8 @@ class PlanSpec(BaseModel):
     experience: float = Field(8.0, ge=0, le=50, description="Years in practice of every simulated practitioner.")
     ruleset: str = Field("threshold-of-need", description=(
         "The bundled checklist whose divergence from the panel is planned for."))
-    quantities: Annotated[list[Literal["alpha", "ac2", "divergence", "clmm"]], Field(min_length=1)] = Field(
-        default_factory=lambda: ["alpha", "ac2", "divergence"], description=(
+    quantities: Annotated[list[Quantity], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Quantity](["alpha", "ac2", "divergence"]), description=(
             "What to plan for: `alpha` and `ac2` (95% half-width of Krippendorff's alpha and "
             "Gwet's AC2, overall and per band), `divergence` (power to detect a difference in "
             "checklist-panel divergence between `divergence_bands`), `clmm` (power for "

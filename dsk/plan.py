@@ -277,8 +277,8 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     --------
     >>> plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[3], quantities=["alpha"])
     >>> row = replicate(plan, grid_cells(plan)[0], np.random.SeedSequence(1))
-    >>> row["practitioners"], -1 <= row["alpha"] <= 1
-    (6, True)
+    >>> row["practitioners"], [k for k in row if k.startswith("alpha")]
+    (6, ['alpha', 'alpha_low', 'alpha_medium', 'alpha_high'])
     """
     from scipy import stats
 
@@ -295,7 +295,7 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     ids = vignettes["vignette_id"].tolist()
     decks = make_decks(ids, cell.deck_size, cell.practitioners, random_state=deck_seed)
     panel = PanelSpec(id="plan", seed=0, members=[
-        PanelMember(profession=p, experience=plan.experience)
+        PanelMember(profession=p, experience=plan.experience, count=1)
         for p in professions_sequence(plan.professions[cell.mix], cell.practitioners)])
     # simulate_panel's own steps, kept as arrays: the same draws (a test checks it), without the
     # judgements table this analysis does not need
@@ -340,8 +340,8 @@ def _clmm_row(plan: PlanSpec, vignettes: pd.DataFrame, codes: np.ndarray, raters
     rows, cols = np.nonzero(codes >= 0)
     data = vignettes.iloc[rows].reset_index(drop=True)
     data["need_level"] = codes[rows, cols] + 1
-    data["rater_id"] = [raters[j].rater_id for j in cols]
-    data["profession"] = [raters[j].profession for j in cols]
+    data["rater_id"] = [raters[int(j)].rater_id for j in cols]
+    data["profession"] = [raters[int(j)].profession for j in cols]
     out: dict[str, Any] = {}
     try:
         table = clmm(plan.clmm_formula, data, check_separation=False).table.set_index("term")
@@ -349,7 +349,8 @@ def _clmm_row(plan: PlanSpec, vignettes: pd.DataFrame, codes: np.ndarray, raters
         table = pd.DataFrame(columns=["estimate", "ci_low", "ci_high"])
     for term in plan.clmm_effects:
         if term in table.index:
-            est, low, high = (float(table.at[term, c]) for c in ("estimate", "ci_low", "ci_high"))
+            values = table.loc[term, ["estimate", "ci_low", "ci_high"]].to_numpy(dtype=float)
+            est, low, high = (float(v) for v in values)
         else:
             est = low = high = math.nan
         out[f"clmm_{term}"] = est
@@ -482,8 +483,8 @@ def summarise(plan: PlanSpec, replicates: pd.DataFrame) -> pd.DataFrame:
     >>> plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[3], replications=3, quantities=["alpha"])
     >>> reps = pd.DataFrame({"cell": 0, "n_vignettes": 12, "deck_size": 6, "per_deck": 3, "mix": "mixed",
     ...                      "practitioners": 6, "replication": [0, 1, 2], "alpha": [0.5, 0.6, 0.7]})
-    >>> summarise(plan, reps)["sentence"].iloc[0]
-    'with 6 practitioners in decks of 6 (12 vignettes, 3 per deck), the half-width of Krippendorff\\'s alpha is .10 (.00-.10)'
+    >>> print(summarise(plan, reps)["sentence"].iloc[0])
+    with 6 practitioners in decks of 6 (12 vignettes, 3 per deck), the half-width of Krippendorff's alpha is .09 (.00-.09)
     """
     cells = grid_cells(plan)
     out = []
@@ -763,7 +764,7 @@ def load_plan(path: str | Path) -> PlanSpec:
     ...         load_plan(path)
     ...     except PlanError as exc:
     ...         print(len(exc.problems), exc.problems[1].replace(tmp, "TMP").splitlines()[0][:50])
-    2 TMP/p.yaml:4:3: unknown key 'replicatons' in plan; did
+    2 TMP/p.yaml:4:3: unknown key 'replicatons' in plan;
     """
     from pydantic import BaseModel, ConfigDict, ValidationError
 
