@@ -665,9 +665,13 @@ def _curves(result: PlanResult) -> list[tuple[str, str]]:
             err = np.vstack([y - line["mc_low"].to_numpy(dtype=float), line["mc_high"].to_numpy(dtype=float) - y])
             label = f"{n} vignettes, decks of {k}" + (f", {mix}" if summary["mix"].nunique() > 1 else "")
             ax.errorbar(x, y, yerr=np.clip(err, 0, None), marker="o", capsize=3, label=label)
-        name = _LABELS.get(str(quantity), str(quantity))
-        where = "" if scope == "all" else f" ({scope})"
-        title = f"{statistic} of {name}{where}"
+        if str(quantity).startswith("clmm:"):
+            title = f"power for the CLMM effect of {str(quantity).split(':', 1)[1]}"
+        elif quantity == "divergence":
+            title = f"power for a difference in divergence ({str(scope).replace('-', ' vs ')} band)"
+        else:
+            where = "" if scope == "all" else f" ({scope} band)"
+            title = f"{statistic} of {_LABELS[str(quantity)]}{where}"
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("practitioners")
         ax.set_ylabel(str(statistic))
