@@ -326,8 +326,11 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
         out[f"div_{b}"] = float(divergence[band == b].mean()) if (band == b).any() else math.nan
     first, second = (divergence[band == b] for b in plan.divergence_bands)
     p = math.nan
-    if len(first) >= 2 and len(second) >= 2 and (first.std() > 0 or second.std() > 0):
-        p = float(stats.ttest_ind(second, first, equal_var=False).pvalue)
+    if len(first) >= 2 and len(second) >= 2:
+        if first.std() > 0 or second.std() > 0:
+            p = float(stats.ttest_ind(second, first, equal_var=False).pvalue)
+        else:  # no spread in either band: the difference is certain, or there is none
+            p = 0.0 if first.mean() != second.mean() else 1.0
     out["div_p"] = p
     if "clmm" in plan.quantities:
         out.update(_clmm_row(plan, vignettes, codes, raters))
