@@ -241,3 +241,16 @@ def test_plan_section_of_an_experiment_config(tmp_path: Path) -> None:
     assert load_plan(path).replications == 10
     assert load_config(path).plan is not None
     assert "plan" not in config_dict(load_config("quickstart"))  # the hash of a config without a plan is unchanged
+
+
+def test_batches_and_their_order_do_not_change_the_table() -> None:
+    from dsk.plan import _run_batch, _table, _tasks
+
+    plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[2], replications=3, batch=1, seed=5,
+                    professions={"a": {"gp": 1}, "b": {"police": 1, "teacher": 1}})
+    one = _table([row for items in _tasks(plan) for row in _run_batch(plan, items)])
+    bigger = plan.model_copy(update={"batch": 4})
+    backwards = _table([row for items in reversed(_tasks(bigger)) for row in _run_batch(bigger, items)])
+    assert one.to_csv(index=False) == backwards.to_csv(index=False)
+    assert one["cell"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert one.loc[0, "alpha"] != one.loc[1, "alpha"]  # each replication has its own seed
