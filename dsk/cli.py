@@ -74,6 +74,7 @@ app.command("agree", help="Agreement statistics for any long-format ratings file
 app.command("model", help="Cumulative-link (mixed) model of ordinal levels in any long-format file.")(model)
 app.add_typer(rules_app, name="rules")
 app.add_typer(panel_app, name="panel")
+app.command("plan", help="Study planning: precision and power of designs, simulated on Dask.")(importlib.import_module("dsk.plan_cli").plan)
 
 
 def _app_missing(name: str, module: str) -> Callable[[typer.Context], None]:

@@ -66,6 +66,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from dsk._paths import data_path
+from dsk._plan_config import PlanSpec
 from dsk._yaml import YamlError, caret, loads_yaml, span_of
 from dsk.analysis.models import DEFAULT_COVARIATES, DEFAULT_FACTORS
 from dsk.analysis.registry import analysis_names
@@ -282,6 +283,8 @@ class ExperimentConfig(_Frozen):
     output: str | None = Field(None, description=(
         "Run folder, relative to the config's folder (default: `runs/<id>` in the current folder; a "
         "bundled config's `output` is relative to the current folder). `dsk run -o` overrides it."))
+    plan: PlanSpec | None = Field(None, description=(
+        "Study planning for `dsk plan CONFIG` (see below); `dsk run` ignores it."))
 
 
 def experiments_dir() -> Path:
@@ -630,6 +633,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("decks", DecksSpec, "decks"),
     ("panels", PanelSource, "panels[]"),
     ("models", ModelsOption, "models"),
+    ("plan", PlanSpec, "plan"),
 )
 
 
@@ -733,7 +737,7 @@ def config_docs() -> str:
 
 #: Keys added after the first release: left out of the dump while unset, so the hash and
 #: ``config.json`` of a config that does not use them stay what they were.
-_OPTIONAL_KEYS = ("catalogue", "professions", "decks")
+_OPTIONAL_KEYS = ("catalogue", "professions", "decks", "plan")
 _OPTIONAL_VIGNETTE_KEYS = ("set_id",)
 
 

@@ -430,7 +430,7 @@ def test_config_schema_command_prints_the_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert schema["required"] == ["id", "vignettes", "rulesets", "panels"]
     assert schema["additionalProperties"] is False
-    assert set(schema["$defs"]) == {"DecksSpec", "ModelsOption", "PanelSource", "VignetteSource"}
+    assert set(schema["$defs"]) == {"DecksSpec", "ModelsOption", "PanelSource", "PlanSpec", "VignetteSource"}
     assert schema["properties"]["rounds"]["enum"] == [1, 2]
     ok = CliRunner().invoke(app, ["config", "check", "quickstart"])
     assert ok.exit_code == 0 and "experiment 'quickstart' is valid" in ok.stdout

@@ -1,0 +1,55 @@
+"""Study planning on Dask (issue 15): replications per second with 1 and 2 local workers.
+
+Workload: 1,000 replications of a 48-vignette, 24-practitioner, 4-deck design (decks of 12,
+6 practitioners per deck, the bundled mixed professions), planning for alpha, AC2 and the
+divergence test; each replication generates a stratified design, deals the decks, simulates
+the panel and analyses it. Targets: at most 60 s with 2 workers, and at least 1.7 times
+faster than with 1. The clusters are started before the clock starts (their start-up is its
+own row); the first task on each worker includes importing dsk. Peak memory is the largest
+resident set of any worker process.
+
+``DSK_BENCH_PLAN_REPLICATIONS`` runs fewer replications for a quick look.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+
+from benchmarks._harness import Row
+from dsk.plan import PlanSpec, run_replicates
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run() -> list[Row]:
+    from distributed import Client, LocalCluster
+
+    n = int(os.environ.get("DSK_BENCH_PLAN_REPLICATIONS", "1000"))
+    plan = PlanSpec(seed=1, replications=n, batch=25, vignettes=[48], deck_size=[12], per_deck=[6],
+                    quantities=["alpha", "ac2", "divergence"])
+    rows = []
+    seconds = {}
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            started = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run_replicates(plan, scheduler=cluster.scheduler_address)
+            seconds[workers] = time.perf_counter() - t0
+            peak = max(client.run(_peak_mib).values())
+        target, met = "", None
+        if workers == 2:
+            speedup = seconds[1] / seconds[2]
+            target = f"<= 60 s and >= 1.7x 1 worker (got {speedup:.2f}x)"
+            met = seconds[2] <= 60 and speedup >= 1.7
+        rows.append(Row(f"plan: {n:,} replications of 48 vignettes x 24 practitioners, {workers} worker(s)",
+                        n, seconds[workers], peak, "replications", target, met))
+        rows.append(Row(f"plan: starting a local cluster of {workers} worker(s)", workers, started, 0.0,
+                        "workers"))
+    return rows
