@@ -9,6 +9,7 @@ every number of the section must be its table row's value.
 
 from __future__ import annotations
 
+import doctest
 import html as html_lib
 import json
 import re
@@ -20,6 +21,8 @@ import pandas as pd
 import pytest
 from report_check import mismatches, numbers_in
 
+import dsk.report._drivers
+import dsk.report._drivers_plots
 from dsk.experiment import load_config, run_experiment
 from dsk.report import render_html
 from dsk.report._drivers import build_drivers, direction, order_reading
@@ -81,6 +84,13 @@ def _edit_terms(run: Path, changes: dict[tuple[str, str], tuple[float, float, fl
             hit = (terms["model"] == model) & (terms["term"] == term)
         terms.loc[hit, ["estimate", "ci_low", "ci_high"]] = [estimate, low, high]
     terms.to_parquet(run / "model_terms.parquet")
+
+
+@pytest.mark.parametrize("module", [dsk.report._drivers, dsk.report._drivers_plots],
+                         ids=["drivers", "drivers_plots"])
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_words_follow_the_interval() -> None:
@@ -172,7 +182,7 @@ def test_edited_intervals_change_the_words(quick_run: Path, tmp_path: Path) -> N
     concerns = _item(text, "Concerns at targeted level or above")
     assert concerns.startswith("Concerns at targeted level or above: for the practitioners it has no "
                                "clear effect (log-odds 0.40, 95% CI −0.10 to 0.90)")
-    assert "for count-of-concerns it decides the level exactly (no finite estimate (separation: ∞)" in concerns
+    assert "for count-of-concerns it decides the level exactly (separation: the estimate runs off to ∞)" in concerns
     assert _item(text, "Domestic abuse").startswith(
         "Domestic abuse: for the practitioners it raises the level (log-odds 0.60, 95% CI 0.20 to 1.00)")
     assert "Practitioners gave higher levels to vignettes later in their deck" in text
