@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 from dsk.report import _drivers_plots as plots
 
 __all__ = ["PRACTITIONERS", "Drivers", "TermRow", "build_drivers", "direction", "first_reliable_k",
-           "order_reading", "term_label"]
+           "grouped", "order_reading", "term_label"]
 
 #: The ``model`` value of the practitioners' model in ``model_terms`` and ``model_fit``.
 PRACTITIONERS = "practitioners"
@@ -123,6 +123,22 @@ def term_label(term: str, labels: Mapping[str, str]) -> str:
     return " × ".join(parts)
 
 
+def grouped(rows: Iterable[TermRow]) -> dict[str, list[str]]:
+    """The labels of the rows grouped by their word, in the rows' order.
+
+    Examples
+    --------
+    >>> rows = [TermRow("m", "a", "A", "raises", {}, 1.0), TermRow("m", "b", "B", "no clear effect",
+    ...         {}, 0.1), TermRow("m", "c", "C", "raises", {}, 2.0)]
+    >>> grouped(rows)
+    {'raises': ['A', 'C'], 'no clear effect': ['B']}
+    """
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        out.setdefault(row.word, []).append(row.label)
+    return out
+
+
 def _covariate(term: str) -> str | None:
     """The practitioner covariate a term belongs to, or None for a vignette factor."""
     for name in _COVARIATES:
@@ -181,6 +197,9 @@ class Drivers:
     reliable_k: int | None = None
     reliable: float = RELIABLE
     ks: list[int] = field(default_factory=list)
+    #: the practitioners' factors and the professions grouped by their word (for the summary)
+    factor_words: dict[str, list[str]] = field(default_factory=dict)
+    profession_words: dict[str, list[str]] = field(default_factory=dict)
     plot: plots.Svg | None = None
     variance_plot: plots.Svg | None = None
 
@@ -280,6 +299,9 @@ def build_drivers(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str],
         out.reference_profession = profession_labels.get(reference, reference) if reference else None
         if out.position is not None:
             out.position_reading = order_reading(out.position.word)
+        out.factor_words = grouped(r["rows"][0] for r in out.factors
+                                   if r["rows"] and r["rows"][0].model == PRACTITIONERS)
+        out.profession_words = grouped(out.professions)
         rows = out.factors
         out.plot = plots.coefficients(
             [{"label": r["label"], "model": row.model, "estimate": row.estimate,

@@ -51,6 +51,14 @@ def _section(page: str) -> str:
     return re.sub(r"\(\s+", "(", re.sub(r"\s+([).,;:%])", r"\1", text))
 
 
+def _summary(page: str) -> str:
+    """The visible text of the summary's paragraph on what drives the levels."""
+    part = page[page.index('<section id="summary"'):page.index('<section id="agreement"')]
+    part = part[part.index("What drives practitioners' levels</h3>"):]
+    part = part[:part.index("</p>")]
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", part))).strip()
+
+
 def _item(text: str, label: str) -> str:
     """The sentence of one factor (from its label to the next full stop after a bracket)."""
     start = text.index(label + ":")
@@ -142,6 +150,10 @@ def test_section_renders_from_the_quickstart_run(quick_run: Path) -> None:
     assert "is the smallest panel to reach a dependability of 0.8" in text
     # no deck positions in the quickstart: the order effect is said to be absent, not invented
     assert "record no position in a deck" in text
+    # the summary names the same words
+    summary = _summary(page)
+    assert "Concerns at targeted level or above raised the level; Protective factors present lowered it;" in summary
+    assert "Police officer (public protection)" in summary.split("gave higher levels")[0]
 
 
 def test_profession_severity_names_the_reference(quick_run: Path) -> None:
@@ -188,6 +200,9 @@ def test_edited_intervals_change_the_words(quick_run: Path, tmp_path: Path) -> N
     assert "Practitioners gave higher levels to vignettes later in their deck" in text
     assert "Per position later in the deck: log-odds 0.05, 95% CI 0.01 to 0.09." in text
     assert "count-of-concerns: some of its levels follow exactly from the factors (separation)" in text
+    summary = _summary(page)
+    assert "In the practitioners' model, Domestic abuse raised the level;" in summary
+    assert "Concerns at targeted level or above" in summary.split("lowered it;")[1].split("had no clear effect")[0]
     assert "e+" not in text and not re.search(r"\d{5,}", text)
     assert mismatches(page, run) == []
 
