@@ -218,7 +218,8 @@ def _notes(fits: pd.DataFrame, terms: pd.DataFrame, titles: Mapping[str, str]) -
     for _, fit in fits.iterrows():
         model = str(fit["model"])
         own = terms[terms["model"] == model] if not terms.empty else terms
-        warnings = [w.strip() for w in str(fit.get("warnings") or "").split(" | ") if w.strip()]
+        text = fit.get("warnings")
+        warnings = [w.strip() for w in (text if isinstance(text, str) else "").split(" | ") if w.strip()]
         infinite = bool(not own.empty and own["estimate"].map(
             lambda v: _number(v) is not None and math.isinf(float(v))).any())
         out.append(ModelNote(model=model, title=titles.get(model, model), fitted=not own.empty,
