@@ -307,7 +307,7 @@ def build_drivers(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str],
         out.plot = plots.coefficients(
             [{"label": r["label"], "model": row.model, "estimate": row.estimate,
               **_interval(fixed, row.model, row.term)} for r in rows for row in r["rows"]],
-            models=models, titles={PRACTITIONERS: "practitioners (mixed model)", **titles})
+            models=models, titles={PRACTITIONERS: "practitioners (mixed model)"})
     if out.variance_run:
         out.ks = sorted(int(k) for k in dependability["k"]) if not dependability.empty else []
         out.reliable_k = first_reliable_k(dependability)

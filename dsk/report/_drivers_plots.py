@@ -63,7 +63,7 @@ def coefficients(rows: Sequence[Mapping[str, Any]], models: Sequence[str],
     edge = max(1.0, math.ceil(reach * 1.15 * 2) / 2)
     step = 0.8 / max(len(models), 1)
     with matplotlib.rc_context(_RC):
-        fig, axes = _figure(6.4, 0.42 * len(factors) * max(1, len(models) / 2) + 1.3)
+        fig, axes = _figure(6.4, 0.42 * len(factors) * max(1, len(models) / 2) + 1.6)
         ax = axes[0]
         handles: list[Line2D] = []
         for i, model in enumerate(models):
@@ -102,7 +102,8 @@ def coefficients(rows: Sequence[Mapping[str, Any]], models: Sequence[str],
         ax.set_yticks(np.arange(len(factors))[::-1], factors)
         ax.set_xlabel("log-odds of a higher level (0: no effect)")
         ax.grid(axis="y", visible=False)
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=min(len(models), 3))
         _style(ax)
         fig.tight_layout()
     return _to_svg(fig, slug, "What drives the levels: log-odds of each factor for the practitioners "
@@ -127,7 +128,7 @@ def dependability(table: pd.DataFrame, reliable: float, slug: str = "dependabili
         return None
     table = table.sort_values("k")
     with matplotlib.rc_context(_RC):
-        fig, axes = _figure(4.2, 2.4)
+        fig, axes = _figure(6.4, 2.3)
         ax = axes[0]
         ax.plot(table["k"], table["phi"], marker="o", color=BLUE, markersize=4,
                 label="dependability φ (absolute)")
