@@ -22,6 +22,7 @@ from markupsafe import Markup
 from dsk.analysis.learned import OUT_OF_FOLD
 from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
+from dsk.report._drivers import build_drivers
 from dsk.report._load import RunData
 from dsk.report._numbers import NumberSource, format_value
 from dsk.report._sources import OPTIONAL_TEXT, collected, not_collected, panel_sources
@@ -832,6 +833,7 @@ def build_context(data: RunData) -> Context:
     facts["fidelity_bands"] = [s for s in ("all", *(f"complexity_band={b}" for b in BANDS))
                                if not fidelity.empty and (fidelity["stratum"] == s).any()]
     facts["professions"] = _professions(data)
+    facts["drivers"] = build_drivers(data.tables, labels, facts["professions"]["labels"], facts["ruleset_titles"])
     facts["sources"] = panel_sources(data, people, facts["professions"]["labels"])
     facts["design"] = _parameters(manifest.get("design"))
     facts["decks"] = _parameters(manifest.get("decks"))

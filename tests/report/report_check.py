@@ -100,7 +100,10 @@ def table_value(run_dir: Path, number: Number, cache: dict[str, pd.DataFrame]) -
     """Select the row(s) a number names, straight from the run's Parquet file."""
     name = number.attrs["data-table"]
     if name not in cache:
-        cache[name] = pd.read_parquet(run_dir / f"{name}.parquet")
+        path = run_dir / f"{name}.parquet"
+        if not path.exists():  # e.g. model_terms or dependability in a run older than its analysis
+            raise AssertionError(f"a number reads table {name}, which the run folder does not have")
+        cache[name] = pd.read_parquet(path)
     frame = cache[name]
     key: dict[str, Any] = json.loads(number.attrs["data-row-key"])
     rows = frame

@@ -6,6 +6,7 @@ from pathlib import Path
 
 SECTIONS = ["Summary of findings", "Agreement",
             "Explanations: do checklist and panel decide for the same reasons?",
+            "What drives practitioners' levels",
             "Failure points: where and why the checklist parts from the panel", "Teaching cases",
             "Learned checklists", "Methods appendix"]
 
@@ -40,10 +41,11 @@ def test_report_in_chromium(browser, quick_run: Path, tmp_path: Path) -> None:  
         assert name in headings, headings
 
     plots = page.locator("svg.plot")
-    # bands, rules as rater, SHAP per ruleset, forest, quadrants, fidelity, one per teaching case
+    # bands, rules as rater, SHAP per ruleset, drivers, dependability, forest, quadrants, fidelity,
+    # one per teaching case
     cases = page.locator("article.case").count()
     assert cases >= 3
-    assert plots.count() == 7 + cases
+    assert plots.count() == 9 + cases
     for i in range(plots.count()):
         svg = plots.nth(i)
         box = svg.bounding_box()
