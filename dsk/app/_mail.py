@@ -43,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import smtplib
 import ssl
 import string
@@ -144,18 +145,35 @@ class SmtpConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout: float = 20.0
+    cafile: str = ""  # certificates to trust instead of the system's (PEM)
 
 
 def parse_smtp_url(url: str) -> SmtpConfig:
-    """Read ``smtp://[USER:PASSWORD@]HOST[:PORT]?from=ADDRESS[&starttls=0|1][&timeout=S]``
-    (``smtps://`` for implicit TLS, port 465 by default; ``smtp://`` uses port 25, with
-    STARTTLS when a user name is given unless ``starttls=0``). User and password are
-    percent-encoded. Errors name ``--smtp`` and never show the password.
+    """Read ``smtp://[USER:PASSWORD@]HOST[:PORT]?from=ADDRESS[&starttls=0|1][&timeout=S]
+    [&cafile=PATH]`` (``smtps://`` for implicit TLS, port 465 by default; ``smtp://`` uses
+    port 25, with STARTTLS when a user name is given unless ``starttls=0``). User and
+    password are percent-encoded, in ASCII (:mod:`smtplib` logs in with ASCII only).
+
+    Over TLS the server's certificate must be valid for ``HOST`` and signed by an
+    authority the system trusts (OpenSSL's store; ``SSL_CERT_FILE`` points it elsewhere),
+    or, with ``cafile``, by one of the certificates in that PEM file (for a relay
+    whose certificate comes from the organisation's own authority). There is no
+    setting to skip the check, and a server that does not offer STARTTLS when it is
+    asked for is not written to in plain text. Errors name ``--smtp`` and never show
+    the password.
 
     Examples
     --------
     >>> parse_smtp_url("smtps://mail.example.org?from=study@example.org")
-    SmtpConfig(host='mail.example.org', port=465, security='ssl', sender='study@example.org', username='', timeout=20.0)
+    SmtpConfig(host='mail.example.org', port=465, security='ssl', sender='study@example.org', username='', timeout=20.0, cafile='')
+    >>> relay = parse_smtp_url("smtp://study:s3cret@relay.uni.example:587?starttls=1"
+    ...                        "&from=study@uni.example")
+    >>> relay.security, relay.port, relay.username
+    ('starttls', 587, 'study')
+    >>> parse_smtp_url("smtp://relay.uni.example?from=s@uni.example&cafile=/nowhere.pem")
+    Traceback (most recent call last):
+    ...
+    ValueError: --smtp: cafile: expected a TLS connection (smtps://, starttls=1 or a user name) (got smtp://relay.uni.example?from=s@uni.example&cafile=/nowhere.pem)
     >>> parse_smtp_url("smtp://127.0.0.1:2525?from=s@example.org").security
     'none'
     >>> parse_smtp_url("smtp://u:secret@mail.example.org")
@@ -186,9 +204,10 @@ def parse_smtp_url(url: str) -> SmtpConfig:
     if parts.path not in ("", "/"):
         raise fail("expected no path after the host")
     query = parse_qs(parts.query, keep_blank_values=True)
-    unknown = sorted(set(query) - {"from", "starttls", "timeout"})
+    unknown = sorted(set(query) - {"from", "starttls", "timeout", "cafile"})
     if unknown:
-        raise fail(f"unknown setting {unknown[0]!r}; expected only from, starttls and timeout")
+        raise fail(f"unknown setting {unknown[0]!r}; expected only from, starttls, timeout "
+                   "and cafile")
     sender = query.get("from", [""])[-1].strip()
     if not sender:
         raise ValueError("--smtp: give the sender's address as ?from=ADDRESS, e.g. "
@@ -199,6 +218,9 @@ def parse_smtp_url(url: str) -> SmtpConfig:
                    f"{sender[:60]!r}")
     username = unquote(parts.username or "")
     password = unquote(parts.password or "")
+    if not (username + password).isascii():
+        raise fail("user name and password: expected ASCII characters only (the log-in "
+                   "sends them as ASCII)")
     starttls = query.get("starttls", [""])[-1].strip()
     if starttls not in ("", "0", "1"):
         raise fail(f"starttls: expected 0 or 1, got {starttls[:20]!r}")
@@ -216,8 +238,35 @@ def parse_smtp_url(url: str) -> SmtpConfig:
             timeout = -1.0
         if not 0 < timeout <= 300:
             raise fail("timeout: expected seconds from 0 to 300")
+    cafile = query.get("cafile", [""])[-1].strip()
+    if cafile:
+        if security == "none":
+            raise fail("cafile: expected a TLS connection (smtps://, starttls=1 or a user "
+                       "name)")
+        problem = _check_cafile(cafile)
+        if problem:
+            raise fail(f"cafile: {problem}")
     return SmtpConfig(host, port or (465 if security == "ssl" else 25), security, sender,
-                      username, password, timeout)
+                      username, password, timeout, cafile)
+
+
+def _check_cafile(path: str) -> str:
+    """Why ``path`` is not a file of certificates to trust, or "".
+
+    >>> _check_cafile("/no/such/ca.pem")
+    "no such file '/no/such/ca.pem'"
+    """
+    if not os.path.isfile(path):
+        return f"no such file {path[:120]!r}"
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        return f"expected PEM certificates (-----BEGIN CERTIFICATE-----) in {path[:120]!r}"
+    return ""
+
+
+class _Refused(smtplib.SMTPException):
+    """The connection was given up before anything was sent; the text says why."""
 
 
 def _describe(exc: BaseException, config: SmtpConfig) -> str:
@@ -230,6 +279,18 @@ def _describe(exc: BaseException, config: SmtpConfig) -> str:
     >>> _describe(smtplib.SMTPRecipientsRefused({"a@b.org": (550, b"no")}), cfg)
     'the mail server refused the address'
     """
+    if isinstance(exc, _Refused):
+        return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = exc.verify_message or "certificate verify failed"
+        return (f"the mail server's certificate is not trusted for {config.host} ({why}); "
+                "nothing was sent (if your organisation signs it, give its authority with "
+                "cafile=PATH)")
+    if isinstance(exc, ssl.SSLError):
+        hint = ("; it did not answer in TLS: a port such as 587 wants smtp:// with starttls=1"
+                if exc.reason == "WRONG_VERSION_NUMBER" else "")
+        return (f"no TLS connection with the mail server {config.host}:{config.port} "
+                f"({exc.reason or 'handshake failed'}); nothing was sent{hint}")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "the mail server refused the address"
     if isinstance(exc, smtplib.SMTPAuthenticationError):
@@ -264,17 +325,40 @@ class Mailer:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
 
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS settings: the certificate is checked, for the host name too."""
+        if not self.config.cafile:
+            return ssl.create_default_context()
+        problem = _check_cafile(self.config.cafile)  # checked at start; it may have gone
+        if problem:
+            raise _Refused(f"cafile: {problem}; nothing was sent")
+        return ssl.create_default_context(cafile=self.config.cafile)
+
     def _connect(self) -> smtplib.SMTP:
         c = self.config
+        where = f"the mail server {c.host}:{c.port}"
         if c.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout,
-                                                  context=ssl.create_default_context())
+                                                  context=self._tls())
         else:
             smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+        try:
             if c.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-        if c.username:
-            smtp.login(c.username, c.password)
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    raise _Refused(f"{where} does not offer STARTTLS, so nothing was sent "
+                                   "(it would not have been encrypted)")
+                smtp.starttls(context=self._tls())
+            if c.username:
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("auth"):
+                    raise _Refused(f"{where} does not offer to log in (AUTH) on this "
+                                   + ("encrypted connection" if c.security != "none" else
+                                      "connection without TLS; use starttls=1 or smtps://"))
+                smtp.login(c.username, c.password)
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
     def message(self, mail: Mail) -> EmailMessage:
