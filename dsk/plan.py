@@ -291,7 +291,7 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     cat, profs, ruleset = _resources(plan.ruleset)
     design_seed, deck_seed, panel_seed = (int(x) for x in seed.generate_state(3))
     vignettes = generate(plan.design, cell.n_vignettes, design_seed, cat, narratives=False,
-                         dimensions=plan.dimensions, set_id="plan")
+                         dimensions=plan.dimensions, set_id="plan", validate=False)
     ids = vignettes["vignette_id"].tolist()
     decks = make_decks(ids, cell.deck_size, cell.practitioners, random_state=deck_seed)
     panel = PanelSpec(id="plan", seed=0, members=[

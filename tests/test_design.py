@@ -334,3 +334,28 @@ bootstrap: 0
     with pytest.raises(ConfigError, match="interactions: 'domestic_abuse:housing': 'housing' is not among the "
                                           "design's dimensions"):
         run_experiment(bad, tmp_path / "run2", report=False)
+
+
+@pytest.mark.parametrize("design", ["random", "stratified", "d-efficient"])
+def test_skipping_validation_gives_the_same_table_and_skips_only_the_check(design, catalogue, monkeypatch, tmp_path):
+    import dsk.design as D
+
+    kwargs = {"dimensions": ["domestic_abuse", "parental_mental_health"]} if design == "d-efficient" else {}
+    checked = generate(design, 12, 5, catalogue, narratives=False, **kwargs)
+    calls: list[str] = []
+    real = D.validate_table
+
+    def counting(frame: pd.DataFrame, table: str, cat: object = None) -> pd.DataFrame:
+        calls.append(table)
+        return real(frame, table, cat)
+
+    monkeypatch.setattr(D, "validate_table", counting)
+    trusted = generate(design, 12, 5, catalogue, narratives=False, validate=False, **kwargs)
+    assert calls == []
+    again = generate(design, 12, 5, catalogue, narratives=False, **kwargs)
+    assert calls == ["vignettes"]
+    pd.testing.assert_frame_equal(trusted, checked)
+    assert trusted.attrs == checked.attrs == again.attrs
+    write_table(checked, tmp_path / "checked.csv")
+    write_table(trusted, tmp_path / "trusted.csv")
+    assert (tmp_path / "trusted.csv").read_bytes() == (tmp_path / "checked.csv").read_bytes()
