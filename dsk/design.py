@@ -340,9 +340,11 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
         short = {f"{band}{'' if a is None else (' acute' if a else ' not acute')}": wanted[(band, a)] - len(c)
                  for (band, a), c in chosen.items() if len(c) < wanted[(band, a)]}
         raise RuntimeError(f"could not fill complexity bands after {max_batches} batches: short by {short}")
-    picked = [batches[b].take(np.array([r])) for band in BANDS
+    # one take of every picked vignette, in band then draw order (as many single takes would give)
+    offsets = np.cumsum([0] + [len(batch) for batch in batches])
+    picked = [int(offsets[b]) + r for band in BANDS
               for b, r in sorted(x for (cb, _), cells in chosen.items() if cb == band for x in cells)]
-    merged = _concat(picked)
+    merged = _concat(batches).take(np.array(picked, dtype=np.int64))
     return merged.to_frame(cat, set_id or f"stratified-{random_state}", narratives=narratives, validate=validate)
 
 
