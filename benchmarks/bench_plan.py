@@ -13,7 +13,9 @@ worker processes): its ``seconds`` over ``items`` is the CPU time per replicatio
 busy machine distorts far less than the wall clock.
 
 ``DSK_BENCH_PLAN_REPLICATIONS`` runs fewer replications for a quick look;
-``DSK_BENCH_PLAN_BATCH`` changes the replications per task (default 50, about a second).
+``DSK_BENCH_PLAN_BATCH`` changes the replications per task (default: the plan's, 25, about a
+third of a second each: a task costs the scheduler and the worker about a millisecond, and short
+tasks keep the two workers' last tasks from finishing far apart).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def run() -> list[Row]:
     from distributed import Client, LocalCluster
 
     n = int(os.environ.get("DSK_BENCH_PLAN_REPLICATIONS", "1000"))
-    batch = int(os.environ.get("DSK_BENCH_PLAN_BATCH", "50"))
+    batch = int(os.environ.get("DSK_BENCH_PLAN_BATCH", str(PlanSpec().batch)))
     plan = PlanSpec(seed=1, replications=n, batch=batch, vignettes=[48], deck_size=[12], per_deck=[6],
                     quantities=["alpha", "ac2", "divergence"])
     rows = []
