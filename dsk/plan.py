@@ -32,6 +32,14 @@ The replications run on Dask (:func:`run_plan`): a ``distributed.LocalCluster`` 
 single-threaded worker processes by default, or an existing cluster at a scheduler
 address; small batches of replications are shipped per task.
 
+A replication is kept cheap because there are thousands of them: the vignette set it generates
+is not re-checked against the schema (the design code built it; ``validate=False``), the
+checklist's columns are read in one go and decided as the vector rule engine decides, Welch's
+test is computed as scipy computes it without that function's input handling, and the
+catalogue, professions, ruleset and weight matrices are loaded once per worker process. Each
+worker runs one thread with BLAS limited to one thread, so two workers use two cores. Tests
+check every shortcut against the reference path; ``benchmarks/bench_plan.py`` measures it.
+
 The results are those of *simulated* practitioners: they follow from the simulator's
 assumptions (``docs/methods.md``, "Simulated practitioners"), not from data.
 
