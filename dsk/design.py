@@ -34,7 +34,8 @@ from dsk.catalogue import Catalogue
 from dsk.complexity import complexity_scores
 from dsk.decks import make_decks
 from dsk.narrative import STANCES, Reports, render_narrative, reports_to_lists, sample_reports
-from dsk.schema import BANDS, COMPLEXITY_COLUMNS, validate
+from dsk.schema import BANDS, COMPLEXITY_COLUMNS
+from dsk.schema import validate as validate_table
 
 __all__ = [
     "DESIGNS",
@@ -93,8 +94,13 @@ class VignetteArrays:
         )
 
     def to_frame(self, cat: Catalogue, set_id: str, narratives: bool = True,
-                 id_prefix: str | None = None) -> pd.DataFrame:
-        """The vignettes table, validated against ``dsk.schema``."""
+                 id_prefix: str | None = None, *, validate: bool = True) -> pd.DataFrame:
+        """The vignettes table, validated against ``dsk.schema``.
+
+        ``validate=False`` is for internal callers only: it skips checking a table this method
+        has just built from arrays the design code drew (the planner's replications, where the
+        check is half the time of a replication); the table is the same either way.
+        """
         n = len(self)
         prefix = id_prefix if id_prefix is not None else set_id
         data: dict[str, Any] = {
@@ -117,7 +123,7 @@ class VignetteArrays:
             [render_narrative({str(k): v for k, v in row.items()}, cat) for row in frame.to_dict("records")]
             if narratives else [""] * n
         )
-        return validate(frame, "vignettes", cat)
+        return validate_table(frame, "vignettes", cat) if validate else frame
 
 
 # ---------------------------------------------------------------- sampling
@@ -220,7 +226,7 @@ def sample_vignette_arrays(n: int, random_state: int, catalogue: Catalogue, *,
 
 def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
                      narratives: bool = True, set_id: str | None = None,
-                     conflict_rate: float = 0.25) -> pd.DataFrame:
+                     conflict_rate: float = 0.25, validate: bool = True) -> pd.DataFrame:
     """``n`` vignettes drawn independently: each factor present at its base rate.
 
     Implausible combinations (catalogue exclusions) never occur.
@@ -239,6 +245,9 @@ def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
         Default ``random-<random_state>``; vignette ids are ``<set_id>-00001`` ...
     conflict_rate : float
         Share of vignettes with one conflicting agency report.
+    validate : bool
+        Check the table against the schema (the default); ``False`` is for internal callers
+        only (see :meth:`VignetteArrays.to_frame`).
 
     Examples
     --------
@@ -249,13 +258,13 @@ def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
     """
     cat = catalogue
     arrays = sample_vignette_arrays(n, random_state, cat, conflict_rate=conflict_rate)
-    return arrays.to_frame(cat, set_id or f"random-{random_state}", narratives=narratives)
+    return arrays.to_frame(cat, set_id or f"random-{random_state}", narratives=narratives, validate=validate)
 
 
 def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue: Catalogue, *,
                          narratives: bool = True, set_id: str | None = None,
                          conflict_rate: float = 0.35, acute_share: float | None = None,
-                         max_batches: int = 400) -> pd.DataFrame:
+                         max_batches: int = 400, validate: bool = True) -> pd.DataFrame:
     """Exactly ``counts[band]`` vignettes in each complexity band.
 
     Batches are drawn with a per-vignette load spread from light to heavy
@@ -277,6 +286,9 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
         Seed of the design's random stream; the same value gives the same table.
     catalogue : Catalogue
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    validate : bool
+        Check the table against the schema (the default); ``False`` is for internal callers
+        only (see :meth:`VignetteArrays.to_frame`).
 
     Examples
     --------
@@ -328,10 +340,12 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
         short = {f"{band}{'' if a is None else (' acute' if a else ' not acute')}": wanted[(band, a)] - len(c)
                  for (band, a), c in chosen.items() if len(c) < wanted[(band, a)]}
         raise RuntimeError(f"could not fill complexity bands after {max_batches} batches: short by {short}")
-    picked = [batches[b].take(np.array([r])) for band in BANDS
+    # one take of every picked vignette, in band then draw order (as many single takes would give)
+    offsets = np.cumsum([0] + [len(batch) for batch in batches])
+    picked = [int(offsets[b]) + r for band in BANDS
               for b, r in sorted(x for (cb, _), cells in chosen.items() if cb == band for x in cells)]
-    merged = _concat(picked)
-    return merged.to_frame(cat, set_id or f"stratified-{random_state}", narratives=narratives)
+    merged = _concat(batches).take(np.array(picked, dtype=np.int64))
+    return merged.to_frame(cat, set_id or f"stratified-{random_state}", narratives=narratives, validate=validate)
 
 
 def _concat(parts: Sequence[VignetteArrays]) -> VignetteArrays:
@@ -483,7 +497,7 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
                           narratives: bool = True, set_id: str | None = None,
                           conflict_rate: float = 0.0, n_starts: int = 10,
                           interactions: Sequence[InteractionSpec] | None = None,
-                          balance: bool | None = None) -> pd.DataFrame:
+                          balance: bool | None = None, validate: bool = True) -> pd.DataFrame:
     """A D-efficient fraction of the full factorial over ``dimensions``.
 
     ``dimensions`` are factors or child attributes (classic advice: at most
@@ -516,6 +530,9 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
         Even out level counts after the search where ``n`` allows it, keeping at
         least 99% of the D-efficiency. Default: on with interactions, off without
         (so main-effects designs are unchanged from earlier versions).
+    validate : bool
+        Check the table against the schema (the default); ``False`` is for internal callers
+        only (see :meth:`VignetteArrays.to_frame`).
 
     Examples
     --------
@@ -585,7 +602,8 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
     levels, child = expand(result.runs)
     rng = np.random.default_rng([random_state, 1])
     arrays = _finish(cat, levels, child, rng, conflict_rate)
-    frame = arrays.to_frame(cat, set_id or f"d-efficient-{random_state}", narratives=narratives)
+    frame = arrays.to_frame(cat, set_id or f"d-efficient-{random_state}", narratives=narratives,
+                            validate=validate)
     frame.attrs["d_efficiency"] = float(result.d_efficiency_factorial)
     frame.attrs["d_efficiency_plausible"] = float(result.d_efficiency)
     frame.attrs["d_efficiency_note"] = d_efficiency_sentence(
@@ -1058,7 +1076,8 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
              narratives: bool = True, set_id: str | None = None,
              dimensions: Sequence[str] | None = None,
              bands: Mapping[str, int] | None = None, acute_share: float | None = None,
-             interactions: Sequence[InteractionSpec] | None = None) -> pd.DataFrame:
+             interactions: Sequence[InteractionSpec] | None = None,
+             validate: bool = True) -> pd.DataFrame:
     """Dispatch to a design by name (``random``, ``stratified``, ``d-efficient``).
 
     ``stratified`` with no ``bands`` splits ``n`` evenly over the three bands
@@ -1076,6 +1095,9 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
     interactions : sequence of pairs of dimension names (or "A:B" texts), optional
         D-efficient design: two-way interactions its model includes.
+    validate : bool
+        Check the table against the schema (the default); ``False`` is for internal callers
+        only (see :meth:`VignetteArrays.to_frame`).
 
     Examples
     --------
@@ -1087,16 +1109,17 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
     if interactions and design in DESIGNS and design != "d-efficient":
         raise ValueError(f"interactions apply only to the d-efficient design, not {design!r}")
     if design == "random":
-        return random_vignettes(n, random_state, catalogue, narratives=narratives, set_id=set_id)
+        return random_vignettes(n, random_state, catalogue, narratives=narratives, set_id=set_id,
+                                validate=validate)
     if design == "stratified":
         if bands is None:
             base, extra = divmod(n, 3)
             bands = {b: base + (1 if i < extra else 0) for i, b in enumerate(BANDS)}
         return stratified_vignettes(bands, random_state, catalogue, narratives=narratives, set_id=set_id,
-                                    acute_share=acute_share)
+                                    acute_share=acute_share, validate=validate)
     if design == "d-efficient":
         if not dimensions:
             raise ValueError("the d-efficient design needs --dimensions (factors or child attributes)")
         return d_efficient_vignettes(dimensions, n, random_state, catalogue, narratives=narratives, set_id=set_id,
-                                     interactions=interactions)
+                                     interactions=interactions, validate=validate)
     raise ValueError(f"unknown design {design!r}; designs are {', '.join(DESIGNS)}")

@@ -32,6 +32,14 @@ The replications run on Dask (:func:`run_plan`): a ``distributed.LocalCluster`` 
 single-threaded worker processes by default, or an existing cluster at a scheduler
 address; small batches of replications are shipped per task.
 
+A replication is kept cheap because there are thousands of them: the vignette set it generates
+is not re-checked against the schema (the design code built it; ``validate=False``), the
+checklist's columns are read in one go and decided as the vector rule engine decides, Welch's
+test is computed as scipy computes it without that function's input handling, and the
+catalogue, professions, ruleset and weight matrices are loaded once per worker process. Each
+worker runs one thread with BLAS limited to one thread, so two workers use two cores. Tests
+check every shortcut against the reference path; ``benchmarks/bench_plan.py`` measures it.
+
 The results are those of *simulated* practitioners: they follow from the simulator's
 assumptions (``docs/methods.md``, "Simulated practitioners"), not from data.
 
@@ -250,19 +258,83 @@ def _resources(ruleset: str) -> tuple[Any, Any, Any]:
     return cat, load_professions(catalogue=cat), load_ruleset(bundled_rulesets()[ruleset], cat)
 
 
+@functools.lru_cache(maxsize=4)
+def _hit_policy(ruleset: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The checklist's names, its rules' levels and their preference order, once per worker."""
+    from dsk.rules.vector import preference_rank
+
+    rules = _resources(ruleset)[2]
+    levels = np.array([r.level for r in rules.rules], dtype=np.int64)
+    return list(rules.names), levels, np.argsort(preference_rank(rules), kind="stable")
+
+
+def _checklist(ruleset: str, vignettes: pd.DataFrame) -> np.ndarray:
+    """The checklist's need level per vignette, as ``dsk.rules.evaluate`` decides it.
+
+    The vector engine's decision (the fired rule ranked best, else the default level) on a
+    table this module has just generated: the columns are read at once and not re-checked
+    (``evaluate`` reads and checks them one by one, a tenth of a replication); a test compares
+    the two.
+    """
+    from dsk.rules.vector import fired_matrix
+
+    rules = _resources(ruleset)[2]
+    names, levels, order = _hit_policy(ruleset)
+    values = np.ascontiguousarray(vignettes[names].to_numpy(dtype=np.int64).T)
+    fired = fired_matrix(rules, dict(zip(names, values, strict=True)), len(vignettes))
+    if not len(levels):
+        return np.full(len(vignettes), rules.default_level, dtype=np.int64)
+    best = order[fired[:, order].argmax(axis=1)]
+    return np.where(fired.any(axis=1), levels[best], rules.default_level).astype(np.int64)
+
+
+_VALUES = np.arange(1, 5, dtype=float)  # the four need levels
+
+
+@functools.lru_cache(maxsize=8)
+def _weights(weights: str) -> np.ndarray:
+    """A weight matrix over the four levels, built once per worker process."""
+    from dsk.analysis import _kernels as K
+
+    w = K.weight_matrix(weights, _VALUES)
+    w.setflags(write=False)
+    return w
+
+
 def _agreement(codes: np.ndarray, level: str, weights: str) -> tuple[float, float, float]:
     """(alpha, AC2, percent agreement) of a units x raters code matrix (-1 missing)."""
     from dsk.analysis import _kernels as K
 
-    values = np.arange(1, 5, dtype=float)
     rated = (codes >= 0).sum(axis=1) >= 2
     if rated.sum() < 2:
         return math.nan, math.nan, math.nan
-    s = K.panel_sums(K.onehot(codes[rated], len(values)))
-    alpha = float(K.krippendorff(s, level, values)[0])
-    ac2 = float(K.gwet(s, K.weight_matrix(weights, values))[0])
-    pa = float(K.percent_agreement(s, K.weight_matrix("identity", values))[0])
+    s = K.panel_sums(K.onehot(codes[rated], len(_VALUES)))
+    alpha = float(K.krippendorff(s, level, _VALUES)[0])
+    ac2 = float(K.gwet(s, _weights(weights))[0])
+    pa = float(K.percent_agreement(s, _weights("identity"))[0])
     return alpha, ac2, pa
+
+
+def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p value of Welch's t test of ``mean(a) - mean(b)``.
+
+    The arithmetic of ``scipy.stats.ttest_ind(a, b, equal_var=False)`` (scipy 1.17) step for
+    step, so the p values are the same to the last bit (a test checks it), without that
+    function's input handling, which costs more than the test itself (about a twentieth of a
+    replication).
+    """
+    from scipy.special import stdtr
+
+    n1, n2 = len(a), len(b)
+    m1, m2 = np.mean(a), np.mean(b)
+    v1 = np.mean((a - m1) ** 2) * (n1 / (n1 - 1))
+    v2 = np.mean((b - m2) ** 2) * (n2 / (n2 - 1))
+    vn1, vn2 = v1 / n1, v2 / n2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (vn1 + vn2) ** 2 / (vn1**2 / (n1 - 1) + vn2**2 / (n2 - 1))
+        t = (m1 - m2) / np.sqrt(vn1 + vn2)
+    df = 1.0 if np.isnan(df) else df
+    return float(2 * stdtr(df, -np.abs(t)))
 
 
 def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[str, Any]:
@@ -280,18 +352,15 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     >>> row["practitioners"], [k for k in row if k.startswith("alpha")]
     (6, ['alpha', 'alpha_low', 'alpha_medium', 'alpha_high'])
     """
-    from scipy import stats
-
     from dsk.decks import make_decks
     from dsk.design import generate
     from dsk.panels import PanelMember, PanelSpec
     from dsk.panels.simulate import case_features, draw_raters, simulate_round
-    from dsk.rules import evaluate
 
-    cat, profs, ruleset = _resources(plan.ruleset)
+    cat, profs, _ = _resources(plan.ruleset)
     design_seed, deck_seed, panel_seed = (int(x) for x in seed.generate_state(3))
     vignettes = generate(plan.design, cell.n_vignettes, design_seed, cat, narratives=False,
-                         dimensions=plan.dimensions, set_id="plan")
+                         dimensions=plan.dimensions, set_id="plan", validate=False)
     ids = vignettes["vignette_id"].tolist()
     decks = make_decks(ids, cell.deck_size, cell.practitioners, random_state=deck_seed)
     panel = PanelSpec(id="plan", seed=0, members=[
@@ -305,7 +374,8 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     first = simulate_round(features, raters, profs, cat, rng)
     row_of = {v: i for i, v in enumerate(ids)}
     seen = np.zeros((len(ids), len(raters)), dtype=bool)
-    seen[decks["vignette_id"].map(row_of).to_numpy(), decks["respondent"].to_numpy() - 1] = True
+    rows = np.array([row_of[v] for v in decks["vignette_id"].tolist()], dtype=np.int64)
+    seen[rows, decks["respondent"].to_numpy() - 1] = True
     levels_all = np.asarray(first.need_level, dtype=np.int64)
     codes = np.where(seen, levels_all - 1, -1)
     levels = levels_all[seen]
@@ -319,7 +389,7 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
         out[f"alpha{suffix}"], out[f"ac2{suffix}"], out[f"pa{suffix}"] = alpha, ac2, pa
     used = np.bincount(levels - 1, minlength=4) / len(levels)
     out["p_min"] = float(used.min())
-    checklist = evaluate(ruleset, vignettes, catalogue=cat).need_level
+    checklist = _checklist(plan.ruleset, vignettes)
     differs = np.where(codes >= 0, (codes + 1) != checklist[:, None], False).sum(axis=1)
     divergence = differs / np.maximum((codes >= 0).sum(axis=1), 1)
     for b in BANDS:
@@ -328,7 +398,7 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     p = math.nan
     if len(first) >= 2 and len(second) >= 2:
         if first.std() > 0 or second.std() > 0:
-            p = float(stats.ttest_ind(second, first, equal_var=False).pvalue)
+            p = _welch_p(second, first)
         else:  # no spread in either band: the difference is certain, or there is none
             p = 0.0 if first.mean() != second.mean() else 1.0
     out["div_p"] = p

@@ -334,3 +334,43 @@ bootstrap: 0
     with pytest.raises(ConfigError, match="interactions: 'domestic_abuse:housing': 'housing' is not among the "
                                           "design's dimensions"):
         run_experiment(bad, tmp_path / "run2", report=False)
+
+
+@pytest.mark.parametrize("design", ["random", "stratified", "d-efficient"])
+def test_skipping_validation_gives_the_same_table_and_skips_only_the_check(design, catalogue, monkeypatch, tmp_path):
+    import dsk.design as D
+
+    kwargs = {"dimensions": ["domestic_abuse", "parental_mental_health"]} if design == "d-efficient" else {}
+    checked = generate(design, 12, 5, catalogue, narratives=False, **kwargs)
+    calls: list[str] = []
+    real = D.validate_table
+
+    def counting(frame: pd.DataFrame, table: str, cat: object = None) -> pd.DataFrame:
+        calls.append(table)
+        return real(frame, table, cat)
+
+    monkeypatch.setattr(D, "validate_table", counting)
+    trusted = generate(design, 12, 5, catalogue, narratives=False, validate=False, **kwargs)
+    assert calls == []
+    again = generate(design, 12, 5, catalogue, narratives=False, **kwargs)
+    assert calls == ["vignettes"]
+    pd.testing.assert_frame_equal(trusted, checked)
+    assert trusted.attrs == checked.attrs == again.attrs
+    write_table(checked, tmp_path / "checked.csv")
+    write_table(trusted, tmp_path / "trusted.csv")
+    assert (tmp_path / "trusted.csv").read_bytes() == (tmp_path / "checked.csv").read_bytes()
+
+
+def test_one_take_of_many_rows_is_the_single_takes_concatenated(catalogue):
+    # stratified_vignettes takes every picked vignette at once from the concatenated batches;
+    # that must give what taking them one by one and concatenating gives (reports included)
+    from dsk.design import _concat, sample_vignette_arrays
+
+    parts = [sample_vignette_arrays(40, seed, catalogue, conflict_rate=0.6) for seed in (1, 2)]
+    rows = np.random.default_rng(3).permutation(80)[:30]
+    offsets = [0, 40]
+    one = _concat(parts).take(rows)
+    single = _concat([parts[r // 40].take(np.array([r - offsets[r // 40]])) for r in rows])
+    assert one.reports.vignette.size > 30  # conflicting reports too
+    a, b = one.to_frame(catalogue, "t"), single.to_frame(catalogue, "t")
+    pd.testing.assert_frame_equal(a, b)

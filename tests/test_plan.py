@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -254,3 +255,62 @@ def test_batches_and_their_order_do_not_change_the_table() -> None:
     assert one.to_csv(index=False) == backwards.to_csv(index=False)
     assert one["cell"].tolist() == [0, 0, 0, 1, 1, 1]
     assert one.loc[0, "alpha"] != one.loc[1, "alpha"]  # each replication has its own seed
+
+
+# ---------------------------------------------------------------- the fast paths of a replication
+
+
+def test_welch_p_is_scipys_to_the_last_bit() -> None:
+    from scipy import stats
+
+    from dsk.plan import _welch_p
+
+    rng = np.random.default_rng(15)
+    for i in range(300):
+        n1, n2 = (int(x) for x in rng.integers(2, 30, size=2))
+        if i % 2:  # divergence-like shares (k of 6 practitioners), ties and all
+            a, b = rng.integers(0, 7, size=n1) / 6, rng.integers(0, 7, size=n2) / 6
+        else:
+            a, b = rng.normal(0.3, 0.2, size=n1), rng.normal(0.35, 0.1, size=n2)
+        if a.std() == 0 and b.std() == 0:
+            continue
+        assert _welch_p(a, b) == float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    # one band without spread: scipy's df is still defined (scipy warns that the band has none)
+    a, b = np.array([0.5, 0.5, 0.5]), np.array([0.1, 0.3, 0.2, 0.6])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert _welch_p(a, b) == expected
+
+
+@pytest.mark.parametrize("ruleset", ["threshold-of-need", "toxic-trio", "count-of-concerns"])
+def test_checklist_is_the_rule_engines_decision(ruleset: str) -> None:
+    from dsk.plan import _checklist
+    from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+
+    cat = load_catalogue()
+    rules = load_ruleset(bundled_rulesets()[ruleset], cat)
+    v = generate("random", 400, 9, cat, narratives=False, set_id="plan")
+    expected = evaluate(rules, v, catalogue=cat).need_level
+    got = _checklist(ruleset, v)
+    assert got.tolist() == expected.tolist()
+    assert len(set(got.tolist())) >= 2  # the rules decide, not only the default level
+
+
+def test_replicates_without_validation_are_those_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dsk.design as D
+    import dsk.plan as P
+
+    plan = PlanSpec(vignettes=[24], deck_size=[12], per_deck=[3], replications=4, seed=8)
+    fast = P._table([row for items in P._tasks(plan) for row in P._run_batch(plan, items)])
+    real = D.generate
+    calls = []
+
+    def checked(*args: object, **kwargs: object) -> pd.DataFrame:
+        calls.append(kwargs.pop("validate"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(D, "generate", checked)
+    slow = P._table([row for items in P._tasks(plan) for row in P._run_batch(plan, items)])
+    assert calls == [False] * 4  # the replications skip the check; here they were checked
+    assert fast.to_csv(index=False) == slow.to_csv(index=False)
