@@ -224,9 +224,15 @@ def _prepare(data: pd.DataFrame, unit: str, rater: str, rating: str, covariates:
 
 @dataclass(frozen=True)
 class _Stats:
-    """Cross-products of the model matrices; everything the profiled criterion needs."""
+    """Cross-products of the model matrices; everything the profiled criterion needs.
 
-    zz: np.ndarray  # Z'Z (q x q)
+    Z'Z is held by its pieces: the counts of each vignette and rater (its diagonal) and the
+    vignette x rater incidence (its off-diagonal block).
+    """
+
+    count_v: np.ndarray  # ratings per vignette (n_v)
+    count_r: np.ndarray  # ratings per rater (n_r)
+    incidence: np.ndarray  # ratings per vignette x rater (n_v x n_r)
     zx: np.ndarray  # Z'X (q x p)
     zy: np.ndarray  # Z'y (q)
     xx: np.ndarray  # X'X (p x p)
@@ -236,44 +242,88 @@ class _Stats:
     n: int
     p: int
 
+    def zz(self) -> np.ndarray:
+        """Z'Z as a dense q x q matrix (the dense path)."""
+        n_v, n_r = self.n_v, len(self.count_r)
+        zz = np.zeros((n_v + n_r, n_v + n_r))
+        zz[np.arange(n_v), np.arange(n_v)] = self.count_v
+        zz[n_v + np.arange(n_r), n_v + np.arange(n_r)] = self.count_r
+        zz[:n_v, n_v:] = self.incidence
+        zz[n_v:, :n_v] = self.incidence.T
+        return zz
+
 
 def _cross_products(v_codes: np.ndarray, r_codes: np.ndarray, n_v: int, n_r: int, X: np.ndarray,
                     y: np.ndarray) -> _Stats:
     """Z'Z, Z'X, Z'y from the codes (Z, the indicators of vignette and rater, is never built)."""
     q = n_v + n_r
-    zz = np.zeros((q, q))
-    zz[np.arange(n_v), np.arange(n_v)] = np.bincount(v_codes, minlength=n_v)
-    zz[n_v + np.arange(n_r), n_v + np.arange(n_r)] = np.bincount(r_codes, minlength=n_r)
     incidence = np.bincount(v_codes * n_r + r_codes, minlength=n_v * n_r).reshape(n_v, n_r)
-    zz[:n_v, n_v:] = incidence
-    zz[n_v:, :n_v] = incidence.T
     zx = np.zeros((q, X.shape[1]))
     np.add.at(zx, v_codes, X)
     np.add.at(zx, n_v + r_codes, X)
     zy = np.bincount(v_codes, weights=y, minlength=n_v)
     zy = np.concatenate([zy, np.bincount(r_codes, weights=y, minlength=n_r)])
-    return _Stats(zz, zx, zy, X.T @ X, X.T @ y, float(y @ y), n_v, len(y), X.shape[1])
+    return _Stats(np.bincount(v_codes, minlength=n_v).astype(float),
+                  np.bincount(r_codes, minlength=n_r).astype(float), incidence.astype(float),
+                  zx, zy, X.T @ X, X.T @ y, float(y @ y), n_v, len(y), X.shape[1])
 
 
-def _profile(theta: np.ndarray, s: _Stats) -> tuple[float, np.ndarray, float]:
+def _factor_dense(theta: np.ndarray, s: _Stats, b: np.ndarray) -> tuple[float, np.ndarray]:
+    """log det(A) and L^-1 b for A = Lambda Z'Z Lambda + I = L L', by a dense Cholesky."""
+    lam = np.concatenate([np.full(s.n_v, theta[0]), np.full(len(s.zy) - s.n_v, theta[1])])
+    A = lam[:, None] * s.zz() * lam[None, :]
+    A[np.diag_indices_from(A)] += 1.0
+    L = linalg.cholesky(A, lower=True)
+    return 2.0 * float(np.log(np.diag(L)).sum()), linalg.solve_triangular(L, lam[:, None] * b, lower=True)
+
+
+def _factor_blocks(theta: np.ndarray, s: _Stats, b: np.ndarray) -> tuple[float, np.ndarray]:
+    """The same as :func:`_factor_dense` from a block Cholesky factorisation.
+
+    With the larger factor's block first, A = [[D, C], [C', B]] with D and B diagonal (each
+    rating belongs to one vignette and one rater) and C the scaled incidence. Its Cholesky
+    factor is [[D^1/2, 0], [C' D^-1/2, L_S]] with L_S L_S' = B - C' D^-1 C, the Schur
+    complement, a dense matrix of the smaller factor's size: the work is linear in the
+    larger factor. The rows of the result are in the order of that factor (the norms and
+    inner products the criterion takes do not depend on it).
+    """
+    n_v, n_r = s.n_v, len(s.count_r)
+    if n_v >= n_r:
+        big, small, C = (slice(0, n_v), slice(n_v, None), s.incidence)
+        t_big, t_small, c_big, c_small = theta[0], theta[1], s.count_v, s.count_r
+    else:
+        big, small, C = (slice(n_v, None), slice(0, n_v), s.incidence.T)
+        t_big, t_small, c_big, c_small = theta[1], theta[0], s.count_r, s.count_v
+    d = t_big * t_big * c_big + 1.0
+    Cs = (t_big * t_small) * C  # the scaled off-diagonal block
+    Cd = Cs / d[:, None]
+    S = (t_small * t_small) * np.diag(c_small) - Cs.T @ Cd
+    S[np.diag_indices_from(S)] += 1.0
+    Ls = linalg.cholesky(S, lower=True)
+    b1, b2 = t_big * b[big], t_small * b[small]
+    x1 = b1 / np.sqrt(d)[:, None] if b.ndim == 2 else b1 / np.sqrt(d)
+    x2 = linalg.solve_triangular(Ls, b2 - Cd.T @ b1, lower=True)
+    logdet = float(np.log(d).sum()) + 2.0 * float(np.log(np.diag(Ls)).sum())
+    return logdet, np.concatenate([x1, x2])
+
+
+def _profile(theta: np.ndarray, s: _Stats, dense: bool = False) -> tuple[float, np.ndarray, float]:
     """REML criterion at relative SDs ``theta`` (vignette, rater), with beta and sigma^2.
 
     Bates et al. (2015), eqs. 18-42: Lambda = diag(theta), L L' = Lambda Z'Z Lambda + I,
     R_ZX = L^-1 Lambda Z'X, R_X' R_X = X'X - R_ZX' R_ZX; r^2 the penalised residual sum of
     squares; -2 l_R = log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r^2 / (n - p))).
+    ``L`` comes from the block factorisation (``dense=False``) or a dense Cholesky.
     """
-    lam = np.concatenate([np.full(s.n_v, theta[0]), np.full(len(s.zy) - s.n_v, theta[1])])
-    A = lam[:, None] * s.zz * lam[None, :]
-    A[np.diag_indices_from(A)] += 1.0
-    L = linalg.cholesky(A, lower=True)
-    rzx = linalg.solve_triangular(L, lam[:, None] * s.zx, lower=True)
-    cu = linalg.solve_triangular(L, lam * s.zy, lower=True)
+    factor = _factor_dense if dense else _factor_blocks
+    logdet, solved = factor(theta, s, np.column_stack([s.zx, s.zy]))
+    rzx, cu = solved[:, :-1], solved[:, -1]
     rx = linalg.cholesky(s.xx - rzx.T @ rzx, lower=False)
     cb = linalg.solve_triangular(rx, s.xy - rzx.T @ cu, trans="T", lower=False)
     beta = linalg.solve_triangular(rx, cb, lower=False)
     r2 = max(s.yy - float(cu @ cu) - float(cb @ cb), 1e-300)
     dof = s.n - s.p
-    criterion = (2.0 * np.log(np.diag(L)).sum() + 2.0 * np.log(np.abs(np.diag(rx))).sum()
+    criterion = (logdet + 2.0 * np.log(np.abs(np.diag(rx))).sum()
                  + dof * (1.0 + np.log(2.0 * np.pi * r2 / dof)))
     return float(criterion), beta, r2 / dof
 
