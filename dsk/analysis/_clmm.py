@@ -179,7 +179,8 @@ class _BlockH:
                                     + [np.zeros(0, dtype=int)])
         others = [k for k in range(d.K) if k != big]
         # position of each term's groups inside block 2
-        self.off2 = {k: int(o) for k, o in zip(others, np.cumsum([0] + [d.n_levels[k] for k in others]))}
+        starts = np.cumsum([0] + [d.n_levels[k] for k in others])[:-1]
+        self.off2 = {k: int(o) for k, o in zip(others, starts, strict=True)}
         q1, q2 = len(self.cols1), len(self.cols2)
         gb = d.groups[big]
         a1 = np.bincount(gb, w, minlength=q1)

@@ -339,7 +339,7 @@ def test_block_factorisation_gives_the_dense_likelihood_and_gradient(terms: int)
     block = _clmm.Laplace(d).value_grad(theta, beta, sd)
     dense = _clmm.Laplace(d, dense=True).value_grad(theta, beta, sd)
     assert block[0] == pytest.approx(dense[0], rel=1e-12)
-    for got, want in zip(block[1:], dense[1:]):
+    for got, want in zip(block[1:], dense[1:], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-9)
 
 
