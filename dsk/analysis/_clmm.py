@@ -293,7 +293,7 @@ class Laplace:
 
     def modes(self, theta: np.ndarray, beta: np.ndarray, sd: np.ndarray,
               tol: float = 1e-10, maxit: int = 50) -> tuple[np.ndarray, ObsTerms, np.ndarray]:
-        """Newton iteration for the conditional modes; returns (u, terms at u, Cholesky of H)."""
+        """Newton iteration for the conditional modes; returns (u, terms at u, the SD of each mode's term)."""
         d = self.d
         lam = sd[d.term_of]
         xb = d.X @ beta
