@@ -16,8 +16,14 @@ per random term. With ``l(u) = sum_i log p_i - u'u / 2`` and
 ``eta_i``), the Laplace log-likelihood is ``l(u_hat) - log det(H) / 2``.
 
 The random-effects design is held as one integer code column per random term (random
-intercepts), so ``Z' W Z`` is assembled by bincounts and the q x q Hessian is factorised
-with a dense Cholesky; q is the total number of groups (tens to a few thousands).
+intercepts), so ``Z' W Z`` is assembled by bincounts. The q x q matrix ``H`` (q the total
+number of groups) is factorised blockwise: each observation belongs to one group of every
+term, so the block of the term with the most groups (thousands of vignettes) is diagonal, and
+only the other terms (tens of raters) and their cross block with it are dense. Eliminating
+the diagonal block leaves a Schur complement of the smaller terms' size, so the log
+determinant, the solves and the pieces of ``H^-1`` the gradient needs all cost time linear
+in the number of groups of the largest term (:class:`_BlockH`); a plain dense Cholesky of
+``H`` (:class:`_DenseH`) gives the same numbers and is kept to check it against.
 """
 
 from __future__ import annotations
@@ -124,13 +130,147 @@ def _thr_grad(d: Design, du: np.ndarray, dl: np.ndarray) -> np.ndarray:
             + np.bincount(d.il[d.lower], dl[d.lower], minlength=m))
 
 
+class _DenseH:
+    """``H = I + Lambda Z' W Z Lambda`` by a dense Cholesky (the reference path)."""
+
+    def __init__(self, d: Design, lam: np.ndarray, w: np.ndarray, A: np.ndarray) -> None:
+        self.d, self.lam, self.A = d, lam, A
+        H = np.eye(d.q) + lam[:, None] * A * lam[None, :]
+        self.cf = sla.cho_factor(H, lower=True)
+        self.logdet = 2.0 * float(np.log(np.diag(self.cf[0])).sum())
+        self._inv: np.ndarray | None = None
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """H^-1 b."""
+        return np.asarray(sla.cho_solve(self.cf, b))
+
+    def _hinv(self) -> np.ndarray:
+        if self._inv is None:
+            self._inv = _chol_inverse(self.cf[0])
+        return self._inv
+
+    def entry(self, k: int, m: int) -> np.ndarray:
+        """Per observation, ``H^-1`` at its group of term ``k`` and its group of term ``m``."""
+        return self._hinv()[self.d.idx[:, k], self.d.idx[:, m]]
+
+    def diag_hila(self) -> np.ndarray:
+        """The diagonal of ``H^-1 Lambda A`` (A = Z' W Z, symmetric)."""
+        return ((self._hinv() * self.lam[None, :]) * self.A).sum(axis=1)
+
+
+class _BlockH:
+    """``H = I + Lambda Z' W Z Lambda`` factorised in blocks, the largest term's first.
+
+    With ``1`` the columns of the term with most groups and ``2`` all the others,
+    ``H = [[D, C], [C', B]]`` where ``D`` is diagonal (an observation is in one group of a
+    term). ``S = B - C' D^-1 C`` (the Schur complement, dense, of the smaller size) gives
+    ``log det H = log det D + log det S``, the solves, and ``H^-1`` by blocks:
+    ``[[D^-1 + E S^-1 E', -E S^-1], [-S^-1 E', S^-1]]`` with ``E = D^-1 C``, of which only
+    the diagonal of the first block is formed.
+    """
+
+    def __init__(self, d: Design, lam: np.ndarray, w: np.ndarray) -> None:
+        self.d, self.lam = d, lam
+        big = int(np.argmax(d.n_levels))
+        self.big = big
+        off = np.concatenate([[0], np.cumsum(d.n_levels)]).astype(int)
+        self.cols1 = np.arange(off[big], off[big + 1])
+        self.cols2 = np.concatenate([np.arange(off[k], off[k + 1]) for k in range(d.K) if k != big]
+                                    + [np.zeros(0, dtype=int)])
+        others = [k for k in range(d.K) if k != big]
+        # position of each term's groups inside block 2
+        starts = np.cumsum([0] + [d.n_levels[k] for k in others])[:-1]
+        self.off2 = {k: int(o) for k, o in zip(others, starts, strict=True)}
+        q1, q2 = len(self.cols1), len(self.cols2)
+        gb = d.groups[big]
+        a1 = np.bincount(gb, w, minlength=q1)
+        C = np.zeros((q1, q2))
+        B = np.zeros((q2, q2))
+        for k in others:
+            qk, ok = d.n_levels[k], self.off2[k]
+            C[:, ok:ok + qk] = np.bincount(gb * qk + d.groups[k], w, minlength=q1 * qk).reshape(q1, qk)
+            B[ok + np.arange(qk), ok + np.arange(qk)] = np.bincount(d.groups[k], w, minlength=qk)
+            for m in others:
+                if m <= k:
+                    continue
+                qm, om = d.n_levels[m], self.off2[m]
+                block = np.bincount(d.groups[k] * qm + d.groups[m], w, minlength=qk * qm).reshape(qk, qm)
+                B[ok:ok + qk, om:om + qm] = block
+                B[om:om + qm, ok:ok + qk] = block.T
+        self.a1, self.C, self.B = a1, C, B
+        self.lam1, self.lam2 = lam[self.cols1], lam[self.cols2]
+        self.D = 1.0 + self.lam1 * self.lam1 * a1
+        self.Cs = self.lam1[:, None] * C * self.lam2[None, :]
+        self.E = self.Cs / self.D[:, None]
+        S = self.lam2[:, None] * B * self.lam2[None, :] - self.Cs.T @ self.E
+        S[np.diag_indices_from(S)] += 1.0
+        self.Ls = sla.cholesky(S, lower=True) if q2 else np.zeros((0, 0))
+        self.logdet = float(np.log(self.D).sum()) + 2.0 * float(np.log(np.diag(self.Ls)).sum())
+        self._parts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _s_solve(self, b: np.ndarray) -> np.ndarray:
+        if not len(self.cols2):
+            return b
+        return np.asarray(sla.cho_solve((self.Ls, True), b))
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """H^-1 b (b in the global order of the groups)."""
+        b1, b2 = b[self.cols1], b[self.cols2]
+        x2 = self._s_solve(b2 - self.E.T @ b1)
+        x1 = (b1 - self.Cs @ x2) / self.D
+        out = np.empty_like(b, dtype=float)
+        out[self.cols1], out[self.cols2] = x1, x2
+        return out
+
+    def _inverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The diagonal of the first block of ``H^-1``, its cross block and its second block."""
+        if self._parts is None:
+            q2 = len(self.cols2)
+            if q2:
+                sinv = _chol_inverse(self.Ls)
+                h12 = -self.E @ sinv
+                diag11 = 1.0 / self.D - (h12 * self.E).sum(axis=1)
+            else:
+                sinv, h12, diag11 = np.zeros((0, 0)), np.zeros((len(self.cols1), 0)), 1.0 / self.D
+            self._parts = (diag11, h12, sinv)
+        return self._parts
+
+    def entry(self, k: int, m: int) -> np.ndarray:
+        """Per observation, ``H^-1`` at its group of term ``k`` and its group of term ``m``."""
+        diag11, h12, h22 = self._inverse()
+        g = self.d.groups
+        if k == self.big and m == self.big:
+            return diag11[g[k]]
+        if k == self.big:
+            return h12[g[k], self.off2[m] + g[m]]
+        if m == self.big:
+            return h12[g[m], self.off2[k] + g[k]]
+        return h22[self.off2[k] + g[k], self.off2[m] + g[m]]
+
+    def diag_hila(self) -> np.ndarray:
+        """The diagonal of ``H^-1 Lambda A`` (A = Z' W Z, symmetric), in the global order."""
+        diag11, h12, h22 = self._inverse()
+        out = np.empty(self.d.q)
+        out[self.cols1] = diag11 * self.lam1 * self.a1 + (h12 * (self.C * self.lam2[None, :])).sum(axis=1)
+        out[self.cols2] = ((h12 * (self.lam1[:, None] * self.C)).sum(axis=0)
+                           + (h22 * (self.lam2[None, :] * self.B)).sum(axis=1))
+        return out
+
+
 class Laplace:
     """The Laplace log-likelihood and its gradient, with the modes warm-started between calls."""
 
-    def __init__(self, d: Design) -> None:
+    def __init__(self, d: Design, dense: bool = False) -> None:
         self.d = d
         self.u = np.zeros(d.q)
         self.inner_fail = False
+        self.dense = dense  # factorise H densely (the reference path) instead of in blocks
+
+    def _factor(self, lam: np.ndarray, w: np.ndarray) -> _DenseH | _BlockH:
+        """``H = I + Lambda Z' W Z Lambda`` factorised (blocks unless ``dense``)."""
+        if self.dense:
+            return _DenseH(self.d, lam, w, self._ztwz_fast(w))
+        return _BlockH(self.d, lam, w)
 
     def _zt(self, v: np.ndarray) -> np.ndarray:
         """Z' v (q-vector)."""
@@ -153,7 +293,7 @@ class Laplace:
 
     def modes(self, theta: np.ndarray, beta: np.ndarray, sd: np.ndarray,
               tol: float = 1e-10, maxit: int = 50) -> tuple[np.ndarray, ObsTerms, np.ndarray]:
-        """Newton iteration for the conditional modes; returns (u, terms at u, Cholesky of H)."""
+        """Newton iteration for the conditional modes; returns (u, terms at u, the SD of each mode's term)."""
         d = self.d
         lam = sd[d.term_of]
         xb = d.X @ beta
@@ -168,9 +308,7 @@ class Laplace:
         _, t, obj = at(u)
         for _ in range(maxit):
             grad = lam * self._zt(t.g) - u
-            H = np.eye(d.q) + lam[:, None] * self._ztwz_fast(t.w) * lam[None, :]
-            cf = sla.cho_factor(H, lower=True)
-            step = sla.cho_solve(cf, grad)
+            step = self._factor(lam, t.w).solve(grad)
             if np.max(np.abs(grad)) < tol:
                 break
             s = 1.0
@@ -202,19 +340,16 @@ class Laplace:
         b = lam * u
         eta = d.X @ beta + b[d.idx].sum(axis=1)
         t = obs_terms(d, theta, eta)
-        H = np.eye(d.q) + lam[:, None] * self._ztwz_fast(t.w) * lam[None, :]
-        cf = sla.cho_factor(H, lower=True)
-        logdet = 2.0 * np.log(np.diag(cf[0])).sum()
-        f = -float(t.logp.sum()) + 0.5 * float(u @ u) + 0.5 * logdet
-        Hinv = _chol_inverse(cf[0])
+        fac = self._factor(lam, t.w)
+        f = -float(t.logp.sum()) + 0.5 * float(u @ u) + 0.5 * fac.logdet
         # h_i = [Z Lam Hinv Lam Z']_ii
         lidx = lam[d.idx]
         h = np.zeros(d.n)
         for k in range(d.K):
             for m in range(d.K):
-                h += lidx[:, k] * lidx[:, m] * Hinv[d.idx[:, k], d.idx[:, m]]
+                h += lidx[:, k] * lidx[:, m] * fac.entry(k, m)
         v = 0.5 * h * t.w1
-        r = sla.cho_solve(cf, lam * self._zt(v))
+        r = fac.solve(lam * self._zt(v))
         s = (lam * r)[d.idx].sum(axis=1)
         ztg = self._zt(t.g)
         # thresholds
@@ -223,8 +358,7 @@ class Laplace:
                  + _thr_grad(d, s * t.dg_u, s * t.dg_l))
         g_beta = -(d.X.T @ t.g) + d.X.T @ (v - t.w * s)
         # standard deviations: d/d lambda_k
-        A = self._ztwz_fast(t.w)
-        diag_hila = ((Hinv * lam[None, :]) * A).sum(axis=1)  # diag(H^-1 Lam A), A symmetric
+        diag_hila = fac.diag_hila()  # diag(H^-1 Lam A), A = Z'WZ symmetric
         per_level = (-u * ztg + diag_hila + u * self._zt(v - t.w * s) + r * ztg)
         g_sd = np.bincount(d.term_of, per_level, minlength=d.K)
         return f, g_thr, g_beta, g_sd
@@ -366,21 +500,23 @@ def _minimise(lap: Laplace, m: int, p: int, K: int, x0: np.ndarray, maxiter: int
                        options={"maxiter": maxiter, "ftol": 1e-14, "gtol": gtol, "maxcor": 20})
 
 
-def fit(d: Design, *, sd_start: float = 0.5, maxiter: int = 1000, nagq: int = 1) -> RawFit:
+def fit(d: Design, *, sd_start: float = 0.5, maxiter: int = 1000, nagq: int = 1,
+        dense: bool = False) -> RawFit:
     """Maximise the (Laplace) log-likelihood; Newton-polish and take the Hessian.
 
     The fixed design is centred and scaled internally (the thresholds absorb the centring),
     which keeps the problem well conditioned when covariates such as deck position or years
     of experience are on large scales; estimates, gradient and Hessian are returned in the
-    original parametrisation.
+    original parametrisation. ``dense`` factorises the random-effects Hessian densely instead of
+    in blocks (the same numbers, slower; kept to check the blocks against).
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(d, sd_start=sd_start, maxiter=maxiter, nagq=nagq)
+        return _fit(d, sd_start=sd_start, maxiter=maxiter, nagq=nagq, dense=dense)
 
 
-def _fit(d: Design, *, sd_start: float, maxiter: int, nagq: int) -> RawFit:
+def _fit(d: Design, *, sd_start: float, maxiter: int, nagq: int, dense: bool) -> RawFit:
     m, p, K = d.n_cat - 1, d.p, d.K
     centre = d.X.mean(axis=0) if p else np.zeros(0)
     scale = d.X.std(axis=0) if p else np.zeros(0)
@@ -400,7 +536,7 @@ def _fit(d: Design, *, sd_start: float, maxiter: int, nagq: int) -> RawFit:
         pre = _minimise(Laplace(Design(d.y, d.n_cat, ds.X)), m, p, 0, x0, maxiter, 1e-6)
         x0 = pre.x
         n_iter += int(pre.nit)
-    lap = AdaptiveGH(ds, nagq) if nagq > 1 else Laplace(ds)
+    lap = AdaptiveGH(ds, nagq) if nagq > 1 else Laplace(ds, dense=dense)
     res = _minimise(lap, m, p, K, np.concatenate([x0, np.full(K, sd_start)]), maxiter, 1e-6)
     n_iter += int(res.nit)
 

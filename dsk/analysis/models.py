@@ -10,7 +10,7 @@ Library choice: no Python library fits this model by maximum likelihood with cro
 effects (statsmodels' ``OrderedModel`` has no random effects, Bambi fits by MCMC), so the
 fitting is our own, on scipy (see :mod:`dsk.analysis._clmm`; adaptive Gauss-Hermite quadrature
 is available with one random term): an inner Newton iteration for
-the conditional modes with a dense Cholesky of the random-effects Hessian, an outer
+the conditional modes with a block Cholesky of the random-effects Hessian, an outer
 quasi-Newton search with the exact gradient of the Laplace log-likelihood (thresholds kept
 ordered by a log-increment parametrisation, SDs bounded at 0), Newton polishing, and
 standard errors from the Hessian obtained by differencing that gradient. It reproduces R's
