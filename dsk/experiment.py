@@ -297,6 +297,17 @@ def _config_path(path: str | Path) -> Path:
     return p if p.suffix else experiments_dir() / f"{path}.yaml"
 
 
+def read_text(p: Path, what: str, error: type[Exception]) -> str:
+    """The UTF-8 text of file ``p`` (a ``what``: config, plan), or ``error`` saying plainly
+    why it cannot be read."""
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{p}: cannot read the {what}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment config; a bundled one can be named by id.
 
@@ -330,12 +341,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
           | ^^^^^^^^
     """
     p = _config_path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the config: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    text = read_text(p, "config", ConfigError)
     try:
         data = loads_yaml(text, str(p))
     except YamlError as exc:

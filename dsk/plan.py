@@ -849,10 +849,7 @@ def load_plan(path: str | Path) -> PlanSpec:
     from dsk._yaml import YamlError, loads_yaml
 
     p = E._config_path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"{p}: cannot read the plan: {exc.strerror or exc}") from exc
+    text = E.read_text(p, "plan", PlanError)
     try:
         data = loads_yaml(text, str(p))
     except YamlError as exc:

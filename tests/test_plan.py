@@ -230,6 +230,14 @@ def test_plan_file_problems_all_at_once(tmp_path: Path) -> None:
     assert "decks of 12 from 10 vignettes" in text
 
 
+def test_a_plan_file_that_is_not_utf8_is_refused_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("plan:\n  replications: 3  # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(PlanError, match=rf"^{path}: not UTF-8 text \(invalid continuation byte "
+                       r"at byte \d+\)$"):
+        load_plan(path)
+
+
 def test_plan_section_of_an_experiment_config(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text("id: x\nvignettes: {set: core-60}\nrulesets: [threshold-of-need]\n"

@@ -24,21 +24,17 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
-from starlette.datastructures import FormData
 
 from . import _rights as rights
 from . import _study as st
 from ._audit import researcher_actor
 from ._models import Participant
 from ._models import Response as Answer
-from ._state import AppState, State
+from ._state import AppState, State, form_text
 
 router = APIRouter()
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 # ---------------------------------------------------------------- practitioners
@@ -114,7 +110,7 @@ async def _owner_form(request: Request, study_id: int, core: State, fields: tupl
                       act: str) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
-    values = {k: _text(form, k) for k in fields}
+    values = {k: form_text(form, k) for k in fields}
 
     def run() -> Response:
         with core.db() as db:
@@ -181,7 +177,7 @@ async def delete_participant(request: Request, study_id: int, core: State) -> Re
     """Delete one participant's data after the owner typed the study's title."""
     form = await request.form()
     core.check_csrf(request, form)
-    number, typed = _text(form, "participant"), _text(form, "confirm_title")
+    number, typed = form_text(form, "participant"), form_text(form, "confirm_title")
 
     def run() -> Response:
         with core.db() as db:
@@ -213,7 +209,7 @@ async def delete_study(request: Request, study_id: int, core: State) -> Response
     """Delete the study and all its data after the owner typed its title."""
     form = await request.form()
     core.check_csrf(request, form)
-    typed = _text(form, "confirm_title")
+    typed = form_text(form, "confirm_title")
 
     def run() -> Response:
         with core.db() as db:

@@ -48,14 +48,12 @@ from ._rights import (
     withdrawn_count,
 )
 from ._roster import links_table, monitoring, parse_hours
-from ._state import PHASES, AppState, State
+from ._state import PHASES, AppState, State, form_text, upload_name
 from ._survey import qualtrics_txt, spreadsheet_csv
 
 router = APIRouter()
 
 
-def _text(form: FormData, name: str) -> str:
-    return str(form.get(name) or "")
 
 
 async def _act_on_study(request: Request, study_id: int, core: State, need: str,
@@ -99,9 +97,6 @@ def dashboard(request: Request, core: State) -> HTMLResponse:
 MAX_UPLOAD = 20 * 2**20
 
 
-def _upload_name(filename: str) -> str:
-    """The uploaded file's own name, without any folder a browser may send."""
-    return Path(filename.replace("\\", "/")).name[:200] or "upload"
 
 
 @router.post("/studies")
@@ -115,7 +110,7 @@ async def new_study(request: Request, core: State) -> Response:
     data: bytes | None = None
     name = ""
     if isinstance(upload, UploadFile) and upload.filename:
-        name = _upload_name(upload.filename)
+        name = upload_name(upload.filename)
         data = await upload.read(MAX_UPLOAD + 1)
     client = core.client_address(request)
 
@@ -228,11 +223,11 @@ def _safe_name(text: str) -> str:
 @router.post("/studies/{study_id}/site")
 async def move_site(request: Request, study_id: int, core: State) -> Response:
     return await _act_on_study(request, study_id, core, "editor", lambda db, _, study, form:
-                               st.move_to_site(db, study, _text(form, "participant"),
-                                               _text(form, "site")),
+                               st.move_to_site(db, study, form_text(form, "participant"),
+                                               form_text(form, "site")),
                                action="site_moved", detail=lambda db, study, form:
-                               f"{st.rater_id(study.id, int(_text(form, 'participant')))} to "
-                               f"{_text(form, 'site').strip()}")
+                               f"{st.rater_id(study.id, int(form_text(form, 'participant')))} to "
+                               f"{form_text(form, 'site').strip()}")
 
 
 @router.post("/studies/{study_id}/close")
@@ -255,10 +250,10 @@ async def close(request: Request, study_id: int, core: State) -> Response:
 async def hide_reason(request: Request, study_id: int, core: State) -> Response:
     """An editor or the owner hides a round-1 reason from colleagues, before round 2."""
     return await _act_on_study(request, study_id, core, "editor", lambda db, who, study, form:
-                               st.hide_reason(db, study, _text(form, "response_id"), who),
+                               st.hide_reason(db, study, form_text(form, "response_id"), who),
                                anchor="#reasons", action="reason_hidden",
                                detail=lambda db, study, form:
-                               f"answer {int(_text(form, 'response_id'))}")
+                               f"answer {int(form_text(form, 'response_id'))}")
 
 
 def _excel(value: str | None) -> bool:
@@ -344,21 +339,21 @@ def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
 async def add_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner gives an account the viewer or editor role (or changes its role)."""
     return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
-                               st.add_collaborator(db, study, _text(form, "username"),
-                                                   _text(form, "role")),
+                               st.add_collaborator(db, study, form_text(form, "username"),
+                                                   form_text(form, "role")),
                                action="role_changed", detail=lambda db, study, form:
-                               f"{_text(form, 'username').strip()} as {_text(form, 'role')}")
+                               f"{form_text(form, 'username').strip()} as {form_text(form, 'role')}")
 
 
 @router.post("/studies/{study_id}/collaborators/remove")
 async def remove_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner takes a collaborator's role away."""
     return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
-                               st.remove_collaborator(db, study, _text(form, "researcher_id")),
+                               st.remove_collaborator(db, study, form_text(form, "researcher_id")),
                                action="role_removed", detail=_removed)
 
 
 def _removed(db: Session, study: Study, form: FormData) -> str:
     """The user name of the collaborator whose role is taken away."""
-    found = db.get(Researcher, int(_text(form, "researcher_id")))
-    return found.username if found is not None else _text(form, "researcher_id")
+    found = db.get(Researcher, int(form_text(form, "researcher_id")))
+    return found.username if found is not None else form_text(form, "researcher_id")

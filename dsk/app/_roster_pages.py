@@ -27,7 +27,7 @@ from . import _roster as roster
 from . import _study as st
 from ._models import Participant, RoundSubmission, Study
 from ._models import Response as Answer
-from ._state import PHASES, State
+from ._state import PHASES, State, upload_name
 
 router = APIRouter()
 
@@ -161,7 +161,7 @@ async def import_file(request: Request, study_id: int, core: State) -> Response:
     data: bytes | None = None
     name = "participants.csv"
     if isinstance(upload, UploadFile) and upload.filename:
-        name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1][:200] or name
+        name = upload_name(upload.filename, name)
         data = await upload.read(MAX_PARTICIPANTS_FILE + 1)
     client = core.client_address(request)
 

@@ -299,6 +299,25 @@ class AppState:
         return p
 
 
+def form_text(form: FormData, name: str) -> str:
+    """The text of form field ``name``; "" when it is missing or is a file.
+
+    >>> form_text(FormData([("title", "Pilot")]), "title"), form_text(FormData(), "title")
+    ('Pilot', '')
+    """
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def upload_name(filename: str, default: str = "upload") -> str:
+    r"""An uploaded file's own name, without any folder a browser may send.
+
+    >>> upload_name("C:\Users\ada\list.csv"), upload_name("")
+    ('list.csv', 'upload')
+    """
+    return Path(filename.replace("\\", "/")).name[:200] or default
+
+
 def state_of(request: Request) -> AppState:
     """The :class:`AppState` of the app serving ``request`` (for exception handlers)."""
     core: AppState = request.app.state.core
