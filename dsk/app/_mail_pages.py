@@ -19,11 +19,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
+from starlette.datastructures import FormData
 
 from . import _audit as audit
 from . import _mail as mail
 from . import _study as st
+from ._models import Researcher, Study
+from ._researcher import act_on_study
 from ._state import State
 
 router = APIRouter()
@@ -126,19 +130,14 @@ async def retry(request: Request, study_id: int, core: State) -> Response:
 async def set_deadline(request: Request, study_id: int, core: State) -> Response:
     """Set or clear the current round's deadline (and its reminder), then back to the
     study page."""
-    form = await request.form()
-    core.check_csrf(request, form)
     client = core.client_address(request)
-    closes_at, hours = str(form.get("closes_at") or ""), str(form.get("remind_hours") or "")
 
-    def run() -> None:
-        with core.db() as db:
-            who, study, _ = core.study(db, request, study_id, "editor")
-            mail.set_deadline(db, study, closes_at, hours, client=client, now=core.clock(),
-                              actor=audit.researcher_actor(who.username))
+    def act(db: Session, who: Researcher, study: Study, form: FormData) -> None:
+        mail.set_deadline(db, study, str(form.get("closes_at") or ""),
+                          str(form.get("remind_hours") or ""), client=client, now=core.clock(),
+                          actor=audit.researcher_actor(who.username))
 
-    await run_in_threadpool(run)
-    return RedirectResponse(f"/studies/{study_id}#deadline", status_code=303)
+    return await act_on_study(request, study_id, core, "editor", act, "#deadline")
 
 
 def _templates_page(core: State, request: Request, who: object, study: object,

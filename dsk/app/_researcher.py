@@ -56,7 +56,7 @@ router = APIRouter()
 
 
 
-async def _act_on_study(request: Request, study_id: int, core: State, need: str,
+async def act_on_study(request: Request, study_id: int, core: State, need: str,
                         act: Callable[[Session, Researcher, Study, FormData], object],
                         anchor: str = "", *, action: str | None = None,
                         detail: Callable[[Session, Study, FormData], str] | None = None
@@ -222,7 +222,7 @@ def _safe_name(text: str) -> str:
 
 @router.post("/studies/{study_id}/site")
 async def move_site(request: Request, study_id: int, core: State) -> Response:
-    return await _act_on_study(request, study_id, core, "editor", lambda db, _, study, form:
+    return await act_on_study(request, study_id, core, "editor", lambda db, _, study, form:
                                st.move_to_site(db, study, form_text(form, "participant"),
                                                form_text(form, "site")),
                                action="site_moved", detail=lambda db, study, form:
@@ -241,7 +241,7 @@ async def close(request: Request, study_id: int, core: State) -> Response:
             mail.notify_round2(db, core.post, study, client=client,
                                actor=audit.researcher_actor(who.username))
 
-    return await _act_on_study(request, study_id, core, "editor", act,
+    return await act_on_study(request, study_id, core, "editor", act,
                                action="round_closed", detail=lambda db, study, form:
                                f"now {PHASES[study.phase].lower()}")
 
@@ -249,7 +249,7 @@ async def close(request: Request, study_id: int, core: State) -> Response:
 @router.post("/studies/{study_id}/reasons/hide")
 async def hide_reason(request: Request, study_id: int, core: State) -> Response:
     """An editor or the owner hides a round-1 reason from colleagues, before round 2."""
-    return await _act_on_study(request, study_id, core, "editor", lambda db, who, study, form:
+    return await act_on_study(request, study_id, core, "editor", lambda db, who, study, form:
                                st.hide_reason(db, study, form_text(form, "response_id"), who),
                                anchor="#reasons", action="reason_hidden",
                                detail=lambda db, study, form:
@@ -338,7 +338,7 @@ def survey_qualtrics(request: Request, study_id: int, core: State) -> Response:
 @router.post("/studies/{study_id}/collaborators")
 async def add_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner gives an account the viewer or editor role (or changes its role)."""
-    return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
+    return await act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
                                st.add_collaborator(db, study, form_text(form, "username"),
                                                    form_text(form, "role")),
                                action="role_changed", detail=lambda db, study, form:
@@ -348,7 +348,7 @@ async def add_collaborator(request: Request, study_id: int, core: State) -> Resp
 @router.post("/studies/{study_id}/collaborators/remove")
 async def remove_collaborator(request: Request, study_id: int, core: State) -> Response:
     """The owner takes a collaborator's role away."""
-    return await _act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
+    return await act_on_study(request, study_id, core, "owner", lambda db, _, study, form:
                                st.remove_collaborator(db, study, form_text(form, "researcher_id")),
                                action="role_removed", detail=_removed)
 

@@ -20,13 +20,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from . import _audit as audit
 from . import _roster as roster
 from . import _study as st
-from ._models import Participant, RoundSubmission, Study
+from ._models import Participant, Researcher, RoundSubmission, Study
 from ._models import Response as Answer
+from ._researcher import act_on_study
 from ._state import PHASES, State, upload_name
 
 router = APIRouter()
@@ -196,16 +197,11 @@ async def import_file(request: Request, study_id: int, core: State) -> Response:
 @router.post("/studies/{study_id}/participants/add")
 async def add(request: Request, study_id: int, core: State) -> Response:
     """Add participants (at one site) to a running study, with the next decks."""
-    form = await request.form()
-    core.check_csrf(request, form)
     client = core.client_address(request)
-    count, site = str(form.get("count") or ""), str(form.get("site") or "")
 
-    def run() -> None:
-        with core.db() as db:
-            who, study, _ = core.study(db, request, study_id, "editor")
-            roster.add_participants(db, study, count, site, client=client,
-                                    actor=audit.researcher_actor(who.username))
+    def act(db: Session, who: Researcher, study: Study, form: FormData) -> None:
+        roster.add_participants(db, study, str(form.get("count") or ""),
+                                str(form.get("site") or ""), client=client,
+                                actor=audit.researcher_actor(who.username))
 
-    await run_in_threadpool(run)
-    return RedirectResponse(f"/studies/{study_id}#participants", status_code=303)
+    return await act_on_study(request, study_id, core, "editor", act, "#participants")
