@@ -54,7 +54,7 @@ and its sources are set out in ``docs/methods.md``, "Simulated practitioners".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +82,33 @@ CONFLICT_WEIGHT = 0.6
 CUTS = np.array([1.5, 2.5, 3.5])
 #: Most salient factors a rater cites.
 MAX_SALIENT = 4
+
+
+def neutral_profiles(professions: Mapping[str, ProfessionProfile],
+                     off: Collection[str]) -> dict[str, ProfessionProfile]:
+    """The profiles with the parameters of the mechanisms in ``off`` set to their neutral values."""
+    from dsk.panels.mechanisms import check_off
+
+    names = check_off(off)
+    update: dict[str, object] = {}
+    if "amplification" in names:
+        update["interaction_sensitivity"] = 0.0
+    if "protective" in names:
+        update["protective_weight"] = 0.0
+    if "conflict_trust" in names:
+        update["trust"] = {}
+        update["optimism"] = 0.0
+    if "anchoring" in names:
+        update["anchoring"] = 0.0
+    if "lens" in names:
+        update["lens"] = {d: 1.0 for d in DOMAINS}
+        update["threshold_shift"] = 0.0
+    if "thresholds" in names:
+        update["rater_sd"] = 0.0
+        update["lens_sd"] = 0.0
+    if "noise" in names:
+        update["noise"] = 0.0
+    return {k: p.model_copy(update=update) for k, p in professions.items()}
 
 
 @dataclass(frozen=True)
@@ -480,7 +507,8 @@ def _keep_decks(table: pd.DataFrame, seen: np.ndarray, deck: np.ndarray, positio
 
 def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: int = 0, rounds: int = 1,
                    professions: Mapping[str, ProfessionProfile], catalogue: Catalogue,
-                   rationale: bool = True, decks: pd.DataFrame | None = None) -> pd.DataFrame:
+                   rationale: bool = True, decks: pd.DataFrame | None = None,
+                   off: Collection[str] = ()) -> pd.DataFrame:
     """Judgements of a simulated panel on a vignettes table.
 
     Parameters
@@ -492,6 +520,8 @@ def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: i
     professions : the profession profiles, by id (see :func:`dsk.panels.load_professions`).
     catalogue : the catalogue the vignettes were made with.
     rationale : write each judgement's rationale text (slower).
+    off : mechanisms to switch off (:data:`dsk.panels.mechanisms.MECHANISMS`); the random draws
+        are the same whichever are off, so two runs differ only by what the mechanisms do.
     decks : a deck plan (columns ``respondent``, ``deck``, ``position``, ``vignette_id``, as from
         :func:`dsk.decks.make_decks` or ``dsk vignettes decks``). The panel's raters, in order,
         are its respondents in order; each rates only their own deck, and the table is ordered
@@ -529,7 +559,7 @@ def simulate_panel(vignettes: pd.DataFrame, panel: PanelSpec, *, random_state: i
     if rounds not in (1, 2):
         raise ValueError(f"rounds must be 1 or 2, got {rounds}")
     cat = catalogue
-    profs = professions
+    profs = neutral_profiles(professions, off)
     missing = [m.profession for m in panel.members if m.profession not in profs]
     if missing:
         raise ValueError(f"panel {panel.id!r}: unknown professions {missing}")
