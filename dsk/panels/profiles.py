@@ -53,6 +53,15 @@ class PanelError(ValueError):
     """
 
 
+#: Parameters of earlier versions of the model, with what replaced them.
+REMOVED = {
+    "noise_growth": "noise no longer grows with complexity (no study shows it); remove the key",
+    "interaction_sensitivity": "renamed 'amplification'",
+    "risk_aversion": "vivid factors now weigh through 'anchoring'; remove the key",
+    "refer_on": "removed (no study shows that many agencies raise the level); remove the key",
+}
+
+
 class ProfessionProfile(BaseModel):
     """How one profession reads a case. Defaults describe a generic practitioner.
 
@@ -77,56 +86,60 @@ class ProfessionProfile(BaseModel):
                                     "dominates, and it is trusted most by its own members.")
     lens: dict[str, float] = Field(
         default_factory=lambda: {d: 1.0 for d in DOMAINS},
-        description="Weight on each CAF domain. Professional group shapes which information is used "
-                    "(Britner & Mossler 2002): teachers attend to development and school, health visitors "
-                    "to parenting, police to risk in the family environment.")
+        description="Mechanism lens: weight on each domain of the assessment triangle. Professional groups "
+                    "relied on different information for the same vignettes (Britner & Mossler 2002, who did "
+                    "not include teachers, health visitors, police or early-years staff); the weights "
+                    "themselves are assumptions.")
     trust: dict[str, float] = Field(
         default_factory=dict,
-        description="Trust in each reporting agency (default 1). When agencies conflict, the concern is "
-                    "discounted by the reassuring agency's share of trust.")
+        description="Mechanism conflict_trust: trust in each reporting agency (default 1). When agencies "
+                    "conflict, a concern loses part of its weight in proportion to the reassuring agencies' "
+                    "share of trust. The values (each profession trusting its own agency most) are "
+                    "assumptions.")
     threshold_shift: float = Field(
-        0.0, description="Shift of the cut points between need levels, on the need scale. Negative means "
-                         "more intrusive responses: police lean towards more intrusive responses than social "
-                         "workers (Mandel 1995); statutory workers rate risk lower than NGO and early-help "
-                         "staff (Keddell & Hyslop).")
+        0.0, description="Mechanism lens: shift of the cut points between need levels, on the need scale; "
+                         "negative means higher levels. Police chose more intrusive responses than social "
+                         "workers (Mandel et al. 1995); statutory workers rated risk lower than NGO workers "
+                         "(Keddell & Hyslop 2018). Sizes, and the shifts of other professions, are "
+                         "assumptions.")
     rater_sd: float = Field(
-        0.25, description="Spread of individual raters' thresholds around their profession's. Attitudes "
-                          "explain 11% of risk-rating and 18% of intervention variance "
-                          "(Davidson-Arad & Benbenishty 2010).")
+        0.25, description="Mechanism thresholds: spread of individual raters' cut points around their "
+                          "profession's. Workers' attitudes explained 11% of risk-rating variance "
+                          "(Davidson-Arad & Benbenishty 2010); the size on this scale is an assumption.")
     lens_sd: float = Field(
-        0.2, description="Spread (log scale) of individual raters' domain and factor weights: workers "
-                         "agree on a decision while giving different reasons.")
+        0.2, description="Mechanism thresholds: spread (log scale) of individual raters' factor weights, so "
+                         "that raters can agree on a level for different reasons. An assumption.")
     noise: float = Field(
-        0.3, description="Judgement noise on the need scale for the simplest case; agreement is highest on "
-                         "clear cases (Lindberg et al. 2008) and lowest on ambiguous ones.")
-    noise_growth: float = Field(
-        1.5, description="How noise grows with complexity: sd = noise * (1 + noise_growth * complexity).")
+        0.3, description="Mechanism noise: spread of case-by-case judgement noise on the need scale, the "
+                         "same at every level of complexity, lower with experience. An assumption; its "
+                         "size is set so that the mixed panel's overall alpha falls in Bolton et al.'s "
+                         "(2021) published interval.")
     accumulation: float = Field(
-        0.45, description="Weight of further concerns beyond the most serious (holistic reading): "
-                          "need rises with log(1 + sum of the other concerns).")
-    interaction_sensitivity: float = Field(
-        0.5, description="Extra need per unit of active interactions (toxic trio, parental difficulty "
-                         "with a baby); the wicked-problem literature's interconnection (Devaney & Spratt "
-                         "2009).")
-    risk_aversion: float = Field(
-        0.5, description="Extra need per unit of emotional charge: defensive, risk-averse practice under "
-                         "anxiety (Munro 1999).")
-    refer_on: float = Field(
-        0.3, description="Pull to refer on when many agencies are involved: complexity ascribed to a case "
-                         "disperses responsibility (Dingwall et al. 1983).")
+        0.45, description="Item reading: weight of further concerns beyond the most serious: need rises "
+                          "with log(1 + sum of the other concerns). An assumption.")
+    amplification: float = Field(
+        0.5, description="Mechanism amplification: need added per unit of the interconnection dimension "
+                         "(the catalogue's interacting pairs: the toxic trio, a parent's difficulty with a "
+                         "baby). These co-occurred in serious case reviews (Brandon et al. 2009); the size "
+                         "is an assumption.")
+    trajectory: float = Field(
+        0.3, description="Mechanism trajectory: need added per unit of the turbulence dimension (moves, a "
+                         "new partner, a separation, missing episodes). An assumption.")
     protective_weight: float = Field(
-        0.25, description="Need removed per protective factor (only when there is a concern). Threshold "
-                          "documents rarely score protective factors; practitioners do.")
+        0.25, description="Mechanism protective: need removed per protective factor (only when there is a "
+                          "concern). Threshold documents rarely score protective factors; the size is an "
+                          "assumption.")
     optimism: float = Field(
-        0.0, description="The 'rule of optimism' (Dingwall et al. 1983): reassuring reports weigh more "
-                         "than their trust alone would give.")
+        0.0, description="Mechanism conflict_trust: the 'rule of optimism' (Dingwall et al. 1983): "
+                         "reassuring reports weigh more than their trust alone would give.")
     anchoring: float = Field(
-        0.25, description="Extra weight on the factor reported first; also slows revision in round 2. "
-                          "Munro (1999): weight on vivid and first information, slowness to revise.")
+        0.25, description="Mechanism anchoring: extra weight on the factor reported first and on vivid "
+                          "factors; also slows revision in round 2. Munro (1999), 45 inquiry reports: weight "
+                          "on vivid and first information, slowness to revise; the size is an assumption.")
     influence: float = Field(
         0.8, description="Round 2: chance of moving one level towards the panel median, scaled by "
-                         "(1 - 0.6 * confidence) and (1 - anchoring). Delphi-style rounds converge "
-                         "(Bolton et al. 2021 used a consensus round).")
+                         "(1 - 0.6 * confidence) and (1 - anchoring). An assumption (Bolton et al. 2021 "
+                         "used a consensus round but do not report how far raters moved).")
     confidence: float = Field(
         0.7, description="Typical confidence (0-1). Confidence is weakly related to accuracy "
                          "(Regehr et al. 2010), so it depends on experience and complexity, not on "
@@ -134,6 +147,15 @@ class ProfessionProfile(BaseModel):
     seconds: float = Field(90.0, description="Median seconds to read and score a simple vignette.")
     voice: list[str] = Field(default_factory=list,
                              description="Openers for rationales in this profession's voice.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            gone = [k for k in REMOVED if k in data]
+            if gone:
+                raise ValueError("; ".join(f"{k!r} is no longer a parameter: {REMOVED[k]}" for k in gone))
+        return data
 
     @field_validator("lens")
     @classmethod
@@ -152,7 +174,8 @@ class ProfessionProfile(BaseModel):
             raise ValueError("confidence must be in (0, 1)")
         return value
 
-    @field_validator("noise", "rater_sd", "lens_sd", "seconds")
+    @field_validator("noise", "rater_sd", "lens_sd", "seconds", "accumulation", "amplification",
+                     "trajectory", "protective_weight", "anchoring")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value < 0:

@@ -1,31 +1,37 @@
-"""Simulated practitioners: an explicit, documented model of how a professional reads a case.
+"""Simulated practitioners: a holistic appraisal of harm, made of named mechanisms.
 
-The model works on a continuous *need scale* on which 1, 2, 3 and 4 are the
-four levels of the continuum; a practitioner's judgement is the level whose
-band contains their latent need ``z``. For rater ``r`` (of profession ``p``)
-and vignette ``v``::
+A simulated practitioner reads a vignette and appraises it as a whole on a continuous *need
+scale* on which 1, 2, 3 and 4 are the four levels of the continuum; their judgement is the level
+whose band contains their appraisal ``z``. Every term below is one mechanism of
+:data:`dsk.panels.mechanisms.MECHANISMS`, with its support (a cited study and what it measured)
+or the label *assumption*, and every mechanism can be switched off (``off=``) to see what it
+produces. For rater ``r`` (of profession ``p``) and vignette ``v``::
 
-    e_f   = c_f * d_pf * a_rf * m_rf            # how much factor f weighs with this rater
-    z     = 1 + max_f e_f                       # the most serious concern sets the floor
-            + accumulation_p * log(1 + sum_f e_f - max_f e_f)   # holistic reading of the rest
-            + interaction_sensitivity_p * cx_interconnection_v   # needs that amplify each other
-            + risk_aversion_p * cx_emotional_v  # defensive practice under anxiety
-            + refer_on_p * cx_network_v         # ascribed complexity: refer on
-            - protective_weight_p * P_v         # strengths (only when there is a concern)
-            + sd_rv * N(0, 1)                   # judgement noise
-    level = 1 + #{k : z > k + 0.5 + threshold_shift_p + o_r}
+    e_f = min(c_f * d_pf * a_rf * m_rf, 3)  # how much concern f weighs with this rater
+    z   = 1 + max_f e_f                     # item reading: the most serious concern sets the floor
+          + accumulation_p * log(1 + sum_f e_f - max_f e_f)      # ... the rest add, diminishing
+          + amplification_p * interconnection_v                 # needs that amplify each other
+          + trajectory_p * turbulence_v                         # escalation and turbulence
+          - protective_weight_p * P_v                           # protective factors (given a concern)
+          + noise_p * (1 - 0.015 * min(years, 20)) * N(0, 1)     # judgement noise
+    level = 1 + #{k : z > k + 0.5 + threshold_shift_p + o_r}    # lens; individual thresholds
 
-where ``c_f`` is the factor's usual need level minus one (0 if absent or
-protective), ``d_pf`` discounts a concern that another agency contradicts
-(by the reassuring agencies' share of the profession's trust, raised by
-``optimism``), ``a_rf`` is ``1 + anchoring_r`` for the factor reported
-first, ``m_rf`` is the rater's weight on the factor's CAF domain (the
-profession's ``lens`` times a log-normal individual deviation ``lens_sd``),
-``cx_interconnection_v`` scores the catalogue's active interactions
-(:mod:`dsk.complexity`), ``P_v`` the number
-of protective factors, ``o_r ~ N(0, rater_sd)`` the rater's own threshold
-offset and ``sd_rv = noise_p * (1 - 0.015 * min(years, 20)) * (1 +
-noise_growth_p * complexity_v)``.
+where ``c_f`` is the concern's usual need level minus one (the item table of the threshold
+documents; 0 if absent or protective); ``d_pf = 1 - CONFLICT_WEIGHT * s`` discounts a concern
+that another agency contradicts, ``s`` being the reassuring agencies' share of the profession's
+trust, their trust raised by ``optimism`` (conflict_trust); ``a_rf`` is ``1 + anchoring_r`` for
+the factor reported first and for the vivid factors (the catalogue's emotional-charge factors:
+injury, disclosure, exploitation and the like) (anchoring); ``m_rf`` is the profession's weight on
+the factor's domain of the assessment triangle (lens) times a log-normal individual deviation of
+spread ``lens_sd`` (thresholds); ``interconnection_v`` and ``turbulence_v`` are the vignette's
+complexity dimensions of those names (:mod:`dsk.complexity`: the catalogue's interacting pairs,
+such as the toxic trio and a parent's difficulty with a baby; recent moves, new partners,
+separations and missing episodes); ``P_v`` counts protective factors and applies only when
+some concern is present; ``o_r ~ N(0, rater_sd)`` is the rater's own threshold (thresholds).
+
+The noise has the same spread at every level of complexity: no study the kit cites shows noise
+growing with complexity, so the model does not assume it. Whatever differences between bands the
+simulated panel shows come from the mechanisms above, and ``dsk panel ablate`` shows which.
 
 Round 2 (deliberation): each rater sees the anonymised round-1 levels of the
 panel for the vignette and the factors colleagues cited most. With
@@ -47,9 +53,11 @@ median and the colleagues' factors come from those who rated the same vignette. 
 draws are those of the full panel, so decks change which judgements are kept, not
 their values in round 1.
 
-All randomness comes from ``numpy.random.default_rng([panel seed, random_state])``;
-the same panel, vignettes and ``random_state`` give the same table. The model
-and its sources are set out in ``docs/methods.md``, "Simulated practitioners".
+All randomness comes from ``numpy.random.default_rng([panel seed, random_state])``; the
+draws do not depend on which mechanisms are switched off, so an ablated run differs from the
+full one only by what the mechanism does. The same panel, vignettes and ``random_state`` give the
+same table. The model and its sources are set out in ``docs/methods.md``, "Simulated
+practitioners".
 """
 
 from __future__ import annotations
@@ -92,7 +100,9 @@ def neutral_profiles(professions: Mapping[str, ProfessionProfile],
     names = check_off(off)
     update: dict[str, object] = {}
     if "amplification" in names:
-        update["interaction_sensitivity"] = 0.0
+        update["amplification"] = 0.0
+    if "trajectory" in names:
+        update["trajectory"] = 0.0
     if "protective" in names:
         update["protective_weight"] = 0.0
     if "conflict_trust" in names:
@@ -124,12 +134,12 @@ class CaseFeatures:
     slot_need: np.ndarray  # (n, k) usual need level - 1 (0 for protective / empty)
     slot_protective: np.ndarray  # (n, k) bool
     slot_first: np.ndarray  # (n, k) bool: the factor reported first
+    slot_vivid: np.ndarray  # (n, k) bool: a vivid factor (the catalogue's emotional-charge factors)
     slot_concern_trust: Mapping[str, np.ndarray]  # profession -> (n, k) trust of concern reporters
     slot_reassure_trust: Mapping[str, np.ndarray]  # profession -> (n, k) trust of reassuring reporters
     interconnection: np.ndarray  # (n,)
+    turbulence: np.ndarray  # (n,)
     n_protective: np.ndarray  # (n,)
-    emotional: np.ndarray  # (n,)
-    network: np.ndarray  # (n,)
     complexity: np.ndarray  # (n,)
     n_reports: np.ndarray  # (n,)
     reporting_agencies: np.ndarray  # (n, n_agencies) counts of concern reports per agency
@@ -196,6 +206,7 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         np.add.at(tr, (rep_v[rep_s], rep_slot[rep_s]), trust[rep_a[rep_s]])
         concern_trust[pid] = tc
         reassure_trust[pid] = tr
+    vivid = np.append(np.array([f.id in cat.complexity.emotional_factors for f in cat.factors]), False)
     reporting = np.zeros((n, len(cat.agency_ids)), dtype=np.int64)
     np.add.at(reporting, (rep_v[~rep_s], rep_a[~rep_s]), 1)
     age = vignettes["age_band"].to_numpy(dtype=np.int64)
@@ -205,12 +216,12 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         slot_need=slot_need,
         slot_protective=slot_protective,
         slot_first=slot_first,
+        slot_vivid=vivid[slot_factor] & ~slot_protective,
         slot_concern_trust=concern_trust,
         slot_reassure_trust=reassure_trust,
         interconnection=vignettes["cx_interconnection"].to_numpy(dtype=float),
+        turbulence=vignettes["cx_turbulence"].to_numpy(dtype=float),
         n_protective=(levels[:, cat.protective_mask] > 0).sum(axis=1),
-        emotional=vignettes["cx_emotional"].to_numpy(dtype=float),
-        network=vignettes["cx_network"].to_numpy(dtype=float),
         complexity=vignettes["complexity"].to_numpy(dtype=float),
         n_reports=np.bincount(rep_v, minlength=n),
         reporting_agencies=reporting,
@@ -318,16 +329,16 @@ def _simulate_chunk(features: CaseFeatures, raters: Sequence[Rater],
         weights = np.stack([raters[j].domain_weight for j in cols], axis=1)  # (F+1, R_p)
         anchor = np.array([raters[j].anchoring for j in cols], dtype=np.float32)
         w = weights[features.slot_factor]  # (n, k, R_p)
-        e = base[:, :, None] * w * (1.0 + features.slot_first[:, :, None] * anchor[None, None, :])
+        anchored = (features.slot_first | features.slot_vivid)[:, :, None]
+        # a concern weighs at most as much as the most serious usual level (the scale ends at 4)
+        e = np.minimum(base[:, :, None] * w * (1.0 + anchored * anchor[None, None, :]), np.float32(3.0))
         top = e.max(axis=1)
         rest = np.maximum(e.sum(axis=1) - top, 0.0)
         years = np.array([raters[j].experience for j in cols])
-        sd = (prof.noise * (1 - 0.015 * np.minimum(years, 20)))[None, :] * (
-            1.0 + prof.noise_growth * features.complexity[:, None])
+        sd = (prof.noise * (1 - 0.015 * np.minimum(years, 20)))[None, :]
         z = (1.0 + top + prof.accumulation * np.log1p(rest)
-             + prof.interaction_sensitivity * features.interconnection[:, None]
-             + prof.risk_aversion * features.emotional[:, None]
-             + prof.refer_on * features.network[:, None]
+             + prof.amplification * features.interconnection[:, None]
+             + prof.trajectory * features.turbulence[:, None]
              - prof.protective_weight * (features.n_protective * has_concern)[:, None]
              + sd * noise_draw[:, cols])
         offsets = np.array([raters[j].offset for j in cols]) + prof.threshold_shift
