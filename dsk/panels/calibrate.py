@@ -126,7 +126,7 @@ PATTERN_CHECKS: tuple[PatternCheck, ...] = (
         id="confidence_agreement_r",
         figure="correlation of a rater's confidence with agreeing with the panel's most frequent level",
         study="Regehr et al. 2010",
-        rule="|r| < 0.30 (our cut-off)",
+        rule="|r| < 0.30",
         holds=lambda value: bool(abs(value) < 0.30),
         source=Source(
             "Regehr, Bogo, Shlonsky & LeBlanc 2010 (Research on Social Work Practice 20)",

@@ -143,22 +143,23 @@ def _range(low: float, high: float) -> str:
 def _targets_table(result: Calibration) -> Table:
     table = Table(title=f"Calibration targets: {result.panel_id}, {len(result.per_seed)} seeds of "
                         f"{result.n} stratified vignettes (seeds spawned from {result.random_state})")
-    table.add_column("target", no_wrap=True)
-    for col in ("published (95% interval)", "study", "mean", "range", "seeds inside"):
-        table.add_column(col)
+    table.add_column("target (study)", min_width=13)
+    table.add_column("published (95% interval)")
+    for col in ("mean", "range", "seeds inside"):
+        table.add_column(col, no_wrap=True)
     for t in result.targets.to_dict("records"):
-        table.add_row(t["target"], f"{t['published']:.2f} ({t['low']:.2f}-{t['high']:.2f})", t["study"],
+        table.add_row(f"{t['target']}\n({t['study']})", f"{t['published']:.2f} ({t['low']:.2f}-{t['high']:.2f})",
                       f"{t['mean']:.3f}", _range(t["min"], t["max"]), _count(t["inside"], t["seeds"]))
     return table
 
 
 def _patterns_table(result: Calibration) -> Table:
     table = Table(title="Pattern checks: a published direction, not a target (no interval)")
-    table.add_column("check", no_wrap=True)
-    for col in ("rule", "study", "mean", "range", "seeds where it holds"):
-        table.add_column(col)
+    table.add_column("check: rule (study)", min_width=26)
+    for col in ("mean", "range", "holds on"):
+        table.add_column(col, no_wrap=True)
     for c in result.patterns.to_dict("records"):
         mean = "n/a" if math.isnan(c["mean"]) else f"{c['mean']:.3f}"
-        table.add_row(c["check"], c["rule"], c["study"], mean, _range(c["min"], c["max"]),
+        table.add_row(f"{c['check']}: {c['rule']} ({c['study']})", mean, _range(c["min"], c["max"]),
                       _count(c["holds"], c["seeds"]))
     return table
