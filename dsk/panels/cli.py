@@ -121,10 +121,10 @@ def calibrate(
                       f"{t['source']} measured {t['measured']}. {t['note']}")
     console.print(_patterns_table(result))
     for c in result.patterns.to_dict("records"):
-        missing = " It could not be computed: the panel lacks a profession it compares." \
-            if math.isnan(c["holds"]) else ""
-        console.print(f"{c['check']}: the {c['figure']}. {c['source']}: {c['measured']}; not shown: "
-                      f"{c['not_shown']}.{missing}")
+        verdict = "could not be computed: the panel lacks a profession it compares" if math.isnan(c["holds"]) \
+            else f"holds ({c['rule']}) on {_count(c['holds'], c['seeds'])} seeds"
+        console.print(f"{c['check']} {verdict}. The figure is the {c['figure']}; {c['source']}: "
+                      f"{c['measured']}; not shown: {c['not_shown']}.")
     if output is not None:
         console.print(f"wrote the per-seed table ({len(result.per_seed)} seeds) to {output}")
 
