@@ -184,8 +184,9 @@ def ordinal_alpha(judgements: pd.DataFrame, rating: str = "need_level") -> float
 def seed_figures(judgements: pd.DataFrame) -> dict[str, float]:
     """The figures of every target and pattern check, from round 1 of one judgements table.
 
-    ``police_minus_social_worker`` is NaN when the panel lacks either profession; the panel's
-    most frequent level of a vignette is the lowest of tied levels.
+    ``police_minus_social_worker`` is NaN when the panel lacks either profession, and
+    ``confidence_agreement_r`` when confidence, or agreeing with the panel, is the same for every
+    judgement; the panel's most frequent level of a vignette is the lowest of tied levels.
 
     Examples
     --------
