@@ -4,7 +4,9 @@ Examples
 --------
 ``dsk panel simulate`` writes a judgements table (here from the bundled
 ``social-workers-8`` panel on the ``training-12`` set), and ``dsk panel
-calibrate`` prints the panel's agreement figures beside the published ones:
+calibrate`` runs a panel on 20 seeds (by default) and prints, per calibration
+target, the mean, the range and the share of seeds inside the published
+interval, then the pattern checks:
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -21,13 +23,21 @@ wrote 96 judgements (8 raters x 12 vignettes x 1 round(s)) to ...
 >>> judgements["profession"].unique().tolist(), bool(judgements["rationale"].str.len().gt(0).all())
 (['social_worker'], True)
 >>> result = runner.invoke(app, ["calibrate", "mixed-12", "--n", "30"])
->>> title = "Calibration of mixed-12 on 30 stratified vignettes (seed 1)"
->>> result.exit_code, title in " ".join(result.output.split())
-(0, True)
+>>> output = " ".join(result.output.split())
+>>> title = "Calibration targets: mixed-12, 20 seeds of 30 stratified vignettes (seeds spawned from 1)"
+>>> result.exit_code, title in output, "seeds inside the published 95% interval 0.52-0.62" in output
+(0, True, True)
+
+A share of seeds inside an interval says little from fewer than 20 seeds, so fewer are refused:
+
+>>> result = runner.invoke(app, ["calibrate", "--seeds", "5"])
+>>> result.exit_code, result.output.startswith("error: calibration needs at least 20 seeds (got 5)")
+(1, True)
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +49,8 @@ from rich.table import Table
 from dsk._cli import fail
 from dsk.catalogue import Catalogue, CatalogueError, load_catalogue
 from dsk.io import TableFileError, read_vignettes, write_table
-from dsk.panels.calibrate import calibration_figures
+from dsk.panels.calibrate import MIN_SEEDS, Calibration
+from dsk.panels.calibrate import calibrate as run_calibration
 from dsk.panels.profiles import PanelError, load_panel, load_professions
 from dsk.panels.simulate import simulate_panel
 from dsk.schema import SchemaError
@@ -86,27 +97,69 @@ def simulate(
 @app.command("calibrate")
 def calibrate(
     panel: Annotated[str, typer.Argument(help="Panel file or bundled id.")] = "mixed-12",
-    n: Annotated[int, typer.Option("--n", help="Stratified vignettes (a third per band).")] = 300,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    seeds: Annotated[int, typer.Option("--seeds", help=f"Seeds, each a fresh vignette set and panel draw "
+                                                       f"(at least {MIN_SEEDS}).")] = MIN_SEEDS,
+    n: Annotated[int, typer.Option("--n", help="Stratified vignettes per seed (a third per band).")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed the per-seed seeds are spawned from.")] = 1,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the per-seed table "
+                                                "(.csv, .parquet, .jsonl).")] = None,
 ) -> None:
-    """Print the panel's agreement figures beside the published ones."""
-    from dsk.design import generate
-
+    """Check a panel against published agreement over many seeds, then the pattern checks."""
     cat = load_catalogue()
     try:
         profs = load_professions(catalogue=cat)
         spec = load_panel(panel, profs)
-    except PanelError as exc:
+        result = run_calibration(spec, profs, cat, seeds=seeds, n=n, random_state=seed)
+        if output is not None:
+            write_table(result.per_seed, output)
+    except (PanelError, TableFileError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    vignettes = generate("stratified", n, seed, cat, narratives=False)
-    judgements = simulate_panel(vignettes, spec, random_state=seed, professions=profs, catalogue=cat,
-                                rationale=False)
-    figures = calibration_figures(judgements, vignettes)
-    table = Table(title=f"Calibration of {spec.id} on {n} stratified vignettes (seed {seed})")
-    for col in ("figure", "simulated", "published", "source", "target", "met"):
-        table.add_column(col)
-    for row in figures.itertuples(index=False):
-        met = "" if row.met is None else ("yes" if row.met else "NO")
-        table.add_row(str(row.figure), f"{row.simulated:.3f}", str(row.published), str(row.source),
-                      str(row.target), met)
-    console.print(table)
+    console.print(_targets_table(result))
+    for t in result.targets.to_dict("records"):
+        console.print(f"{t['target']}: {_count(t['inside'], t['seeds'])} seeds inside the published 95% "
+                      f"interval {t['low']:.2f}-{t['high']:.2f}. The figure is the {t['figure']}; "
+                      f"{t['source']} measured {t['measured']}. {t['note']}")
+    console.print(_patterns_table(result))
+    for c in result.patterns.to_dict("records"):
+        verdict = "could not be computed: the panel lacks a profession it compares" if math.isnan(c["holds"]) \
+            else f"holds ({c['rule']}) on {_count(c['holds'], c['seeds'])} seeds"
+        console.print(f"{c['check']} {verdict}. The figure is the {c['figure']}; {c['source']}: "
+                      f"{c['measured']}; not shown: {c['not_shown']}.")
+    if output is not None:
+        console.print(f"wrote the per-seed table ({len(result.per_seed)} seeds) to {output}")
+
+
+def _count(share: float, seeds: int) -> str:
+    """``share`` of ``seeds`` in words: ``15 of 20 (75%)``, or ``n/a`` when it could not be computed."""
+    if math.isnan(share):
+        return "n/a"
+    return f"{round(share * seeds)} of {seeds} ({share:.0%})"
+
+
+def _range(low: float, high: float) -> str:
+    return "n/a" if math.isnan(low) else f"{low:.3f} to {high:.3f}"
+
+
+def _targets_table(result: Calibration) -> Table:
+    table = Table(title=f"Calibration targets: {result.panel_id}, {len(result.per_seed)} seeds of "
+                        f"{result.n} stratified vignettes (seeds spawned from {result.random_state})")
+    table.add_column("target (study)", min_width=13)
+    table.add_column("published (95% interval)")
+    for col in ("mean", "range", "seeds inside"):
+        table.add_column(col, no_wrap=True)
+    for t in result.targets.to_dict("records"):
+        table.add_row(f"{t['target']}\n({t['study']})", f"{t['published']:.2f} ({t['low']:.2f}-{t['high']:.2f})",
+                      f"{t['mean']:.3f}", _range(t["min"], t["max"]), _count(t["inside"], t["seeds"]))
+    return table
+
+
+def _patterns_table(result: Calibration) -> Table:
+    table = Table(title="Pattern checks: a published direction, not a target (no interval)")
+    table.add_column("check: rule (study)", min_width=26)
+    for col in ("mean", "range", "holds on"):
+        table.add_column(col, no_wrap=True)
+    for c in result.patterns.to_dict("records"):
+        mean = "n/a" if math.isnan(c["mean"]) else f"{c['mean']:.3f}"
+        table.add_row(f"{c['check']}: {c['rule']} ({c['study']})", mean, _range(c["min"], c["max"]),
+                      _count(c["holds"], c["seeds"]))
+    return table
