@@ -7,7 +7,7 @@ whose band contains their appraisal ``z``. Every term below is one mechanism of
 or the label *assumption*, and every mechanism can be switched off (``off=``) to see what it
 produces. For rater ``r`` (of profession ``p``) and vignette ``v``::
 
-    e_f = min(c_f * d_pf * a_rf * m_rf, 3)  # how much concern f weighs with this rater
+    e_f = min(c_f * d_pf * a_rf * m_rf, 3)  # how much concern f weighs (vivid ones: no cap)
     z   = 1 + max_f e_f                     # item reading: the most serious concern sets the floor
           + accumulation_p * log(1 + sum_f e_f - max_f e_f)      # ... the rest add, diminishing
           + amplification_p * interconnection_v                 # needs that amplify each other
@@ -330,8 +330,10 @@ def _simulate_chunk(features: CaseFeatures, raters: Sequence[Rater],
         anchor = np.array([raters[j].anchoring for j in cols], dtype=np.float32)
         w = weights[features.slot_factor]  # (n, k, R_p)
         anchored = (features.slot_first | features.slot_vivid)[:, :, None]
-        # a concern weighs at most as much as the most serious usual level (the scale ends at 4)
-        e = np.minimum(base[:, :, None] * w * (1.0 + anchored * anchor[None, None, :]), np.float32(3.0))
+        # a concern weighs at most as much as the most serious usual level (the scale ends at 4),
+        # except a vivid one, whose extra weight can carry the appraisal beyond it (Munro 1999)
+        e = base[:, :, None] * w * (1.0 + anchored * anchor[None, None, :])
+        e = np.where(features.slot_vivid[:, :, None], e, np.minimum(e, np.float32(3.0)))
         top = e.max(axis=1)
         rest = np.maximum(e.sum(axis=1) - top, 0.0)
         years = np.array([raters[j].experience for j in cols])
