@@ -345,7 +345,7 @@ def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 1
 
 def _reason_list(value: object) -> list[str]:
     """A reasons cell (list, array or missing) as a list of codes."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
         return []
     return [str(code) for code in value]  # type: ignore[attr-defined]
 
@@ -358,10 +358,10 @@ def taught_codes(value: object) -> list[str]:
     >>> taught_codes("cliff;interaction_missed"), taught_codes(""), taught_codes(float("nan"))
     (['cliff', 'interaction_missed'], [], [])
     """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
     if isinstance(value, str):
         return [code.strip() for code in value.split(";") if code.strip()]
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # None, NaN or pd.NA (CSV)
+        return []
     return [str(code) for code in value]  # type: ignore[attr-defined]
 
 
