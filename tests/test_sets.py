@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dsk.analysis.failures import taught_codes
 from dsk.catalogue import Catalogue
 from dsk.design import SetProblem, VignetteSetError, check_specs, vignettes_from_specs
-from dsk.analysis.failures import taught_codes
 from dsk.io import read_vignettes, write_table
 from dsk.sets import build_set, bundled_sets, sets_dir
 

@@ -54,7 +54,7 @@ taught reasons
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -343,14 +343,14 @@ def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 1
     return ranked.head(max(int(top), 0)).reset_index(drop=True)
 
 
-def _reason_list(value: object) -> list[str]:
+def _reason_list(value: Any) -> list[str]:
     """A reasons cell (list, array or missing) as a list of codes."""
     if value is None or (np.ndim(value) == 0 and pd.isna(value)):
         return []
-    return [str(code) for code in value]  # type: ignore[attr-defined]
+    return [str(code) for code in value]
 
 
-def taught_codes(value: object) -> list[str]:
+def taught_codes(value: Any) -> list[str]:
     """The reason codes of a ``teaches`` cell: ``;``-joined text, a list, or missing (none).
 
     Examples
@@ -362,7 +362,7 @@ def taught_codes(value: object) -> list[str]:
         return [code.strip() for code in value.split(";") if code.strip()]
     if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # None, NaN or pd.NA (CSV)
         return []
-    return [str(code) for code in value]  # type: ignore[attr-defined]
+    return [str(code) for code in value]
 
 
 def teaching_check(failures: pd.DataFrame, vignettes: pd.DataFrame, *,
