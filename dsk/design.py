@@ -34,7 +34,7 @@ from dsk.catalogue import Catalogue
 from dsk.complexity import complexity_scores
 from dsk.decks import make_decks
 from dsk.narrative import STANCES, Reports, render_narrative, reports_to_lists, sample_reports
-from dsk.schema import BANDS, COMPLEXITY_COLUMNS
+from dsk.schema import BANDS, COMPLEXITY_COLUMNS, REASONS
 from dsk.schema import validate as validate_table
 
 __all__ = [
@@ -616,7 +616,7 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
 
 
 #: The keys a hand-built vignette may have (see ``docs/vignettes.md``).
-SPEC_KEYS = ("id", "age_band", "disability", "factors", "reports", "note")
+SPEC_KEYS = ("id", "age_band", "disability", "factors", "reports", "note", "teaches")
 #: The keys of one agency report in a hand-built vignette.
 REPORT_KEYS = ("agency", "factor", "stance")
 
@@ -877,6 +877,9 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
         note = spec.get("note")
         if "note" in spec and (isinstance(note, bool) or not isinstance(note, (str, int, float))):
             add("note", ("note",), f"expected text, got {_kind(note)}")
+        # teaches: the reason codes the vignette is meant to teach
+        if "teaches" in spec:
+            _check_teaches(spec["teaches"], add)
     # catalogue exclusions, for vignettes whose child attributes are known
     rows = [i for i, ok in enumerate(child_ok) if ok]
     if rows:
@@ -886,6 +889,28 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
                 if checked.levels[i, j] > caps[r, j]:
                     problems.append(_exclusion_problem(cat, items[i], i, j, checked, prefix))
     return problems, checked
+
+
+def _check_teaches(teaches: Any, add: _Add) -> None:
+    """A ``teaches`` value: a list of distinct reason codes (:data:`dsk.schema.REASONS`), or empty."""
+    if teaches is None:
+        return
+    if not isinstance(teaches, (list, tuple)):
+        add("teaches", ("teaches",), f"expected a list of reason codes ({', '.join(REASONS)}), "
+                                     f"got {_kind(teaches)}")
+        return
+    seen: set[str] = set()
+    for k, code in enumerate(teaches):
+        field = f"teaches[{k}]"
+        if not isinstance(code, str):
+            add(field, ("teaches", k), f"expected a reason code ({', '.join(REASONS)}), got {_kind(code)}")
+        elif code not in REASONS:
+            add(field, ("teaches", k), f"unknown reason code {code!r}{_hint(code, REASONS)} "
+                                       f"(reason codes: {', '.join(REASONS)})")
+        elif code in seen:
+            add(field, ("teaches", k), f"reason code {code!r} is given twice")
+        else:
+            seen.add(code)
 
 
 def _usable_id(value: Any) -> bool:
@@ -1002,8 +1027,10 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
     Each spec has ``id``, ``age_band`` (a level name), optional ``disability``
     (``none``/``disabled``), ``factors`` (factor id -> level name or number),
     optional ``reports`` (a list of ``{agency, factor, stance}`` in the order
-    they arrive; when omitted they are sampled) and optional ``note`` (kept in
-    a ``note`` column). The format is described in ``docs/vignettes.md``.
+    they arrive; when omitted they are sampled), optional ``note`` (kept in
+    a ``note`` column) and optional ``teaches`` (a list of reason codes,
+    :data:`dsk.schema.REASONS`, kept ``;``-joined in a ``teaches`` column).
+    The format is described in ``docs/vignettes.md``.
 
     Parameters
     ----------
@@ -1069,6 +1096,8 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
     frame["vignette_id"] = [str(spec.get("id", frame["vignette_id"].iloc[i])) for i, spec in enumerate(specs)]
     if any("note" in spec for spec in specs):
         frame["note"] = [str(spec.get("note", "")) for spec in specs]
+    if any("teaches" in spec for spec in specs):  # ;-joined, so that CSV and Parquet round-trip
+        frame["teaches"] = [";".join(spec.get("teaches") or ()) for spec in specs]
     return frame
 
 

@@ -85,7 +85,8 @@ NEED_LEVELS = (1, 2, 3, 4)
 #: Quadrants of the failures table (see :mod:`dsk.analysis.failures`).
 QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
 #: Reason codes of the failures table, in the order they are listed.
-REASONS = ("defaulted", "conflict", "cliff", "interaction_missed", "conflicting_reports")
+REASONS = ("defaulted", "conflict", "cliff", "interaction_missed", "conflicting_reports",
+           "protective_ignored", "turbulence_missed")
 #: A panel is *clear* when its ordinal consensus (Tastle and Wierman) is at least this.
 CLEAR_CONSENSUS = 0.7
 
@@ -220,6 +221,8 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("reasons", "list"),
         Column("teaching_score", "float", lo=0.0),
         Column("complexity", "float", nullable=True, lo=0.0, hi=1.0),
+        # |divergence| >= 1; absent from runs written before the gallery showed agreeing cases
+        Column("diverges", "bool", required=False),
     ),
     # the cumulative-link models (dsk.analysis.models): practitioners' CLMM and each checklist's
     # fixed-effects model, one row per threshold, fixed effect and random-effect SD

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dsk.analysis.failures import taught_codes
 from dsk.catalogue import Catalogue
 from dsk.design import SetProblem, VignetteSetError, check_specs, vignettes_from_specs
 from dsk.io import read_vignettes, write_table
@@ -133,9 +134,21 @@ def test_every_problem_is_reported_together_with_line_and_column(tmp_path: Path,
      "disabled"),
     (("age_band: primary", "age_band: primary\n    colour: red"),
      "set.yaml:6:5: vignette 'a', field 'colour': unknown key 'colour' (keys of a vignette: id, age_band, "
-     "disability, factors, reports, note)"),
+     "disability, factors, reports, note, teaches)"),
     (("age_band: primary", "age_band: primary\n    note: [x]"),
      "set.yaml:6:11: vignette 'a', field 'note': expected text, got a list"),
+    (("age_band: primary", "age_band: primary\n    teaches: cliff"),
+     "set.yaml:6:14: vignette 'a', field 'teaches': expected a list of reason codes (defaulted, "
+     "conflict, cliff, interaction_missed, conflicting_reports, protective_ignored, turbulence_missed), "
+     "got 'cliff'"),
+    (("age_band: primary", "age_band: primary\n    teaches: [cliff, clif]"),
+     "set.yaml:6:22: vignette 'a', field 'teaches[1]': unknown reason code 'clif'; did you mean 'cliff'? "
+     "(reason codes: defaulted, conflict, cliff, "),
+    (("age_band: primary", "age_band: primary\n    teaches: [cliff, 3]"),
+     "set.yaml:6:22: vignette 'a', field 'teaches[1]': expected a reason code (defaulted, "),
+    (("age_band: primary", "age_band: primary\n    teaches: [cliff, cliff]"),
+     "set.yaml:6:22: vignette 'a', field 'teaches[1]': reason code 'cliff' is given twice"),
+    (("age_band: primary", "age_band: primary\n    teaches: []"), None),  # nothing taught: fine
     (("- id: a\n    age_band: primary", "- age_band: primry"),
      "set.yaml:4:15: vignette 1, field 'age_band': 'age_band' has no level 'primry'"),
     (("{hygiene: sometimes_unkempt}", "{hygiene: true}"),
@@ -203,6 +216,54 @@ def test_each_kind_of_problem(tmp_path: Path, catalogue: Catalogue, change: tupl
     assert heads[0].startswith(expected), heads[0]
 
 
+def test_teaches_problems_come_with_the_others_in_one_pass(tmp_path: Path,
+                                                           catalogue: Catalogue) -> None:
+    text = GOOD.replace("factors: {hygiene: sometimes_unkempt}",
+                        "factors: {hygiene: sometimes_unkempt}\n    teaches: [clif]\n    note: [x]")
+    text = text.replace("factors: {parental_mental_health: 2}",
+                        "factors: {parental_mental_health: 2}\n    teaches: cliff")
+    error = _problems(tmp_path, text, catalogue)
+    assert [(d.vignette, d.field) for d in error.details] == [("a", "teaches[0]"), ("a", "note"),
+                                                               ("b", "teaches")]
+    heads = _heads(error, tmp_path)
+    assert heads[0].startswith("set.yaml:7:15: vignette 'a', field 'teaches[0]': unknown reason code "
+                               "'clif'; did you mean 'cliff'?")
+    assert heads[2].startswith("set.yaml:12:14: vignette 'b', field 'teaches': expected a list of "
+                               "reason codes")
+    assert str(error).splitlines()[0] == f"{tmp_path}/set.yaml: 3 problems in the vignette set"
+
+
+def test_teaches_is_kept_joined_and_round_trips(tmp_path: Path, catalogue: Catalogue) -> None:
+    text = GOOD.replace("factors: {hygiene: sometimes_unkempt}",
+                        "factors: {hygiene: sometimes_unkempt}\n    teaches: [cliff, interaction_missed]")
+    frame = _build(tmp_path, text, catalogue)
+    assert frame["teaches"].tolist() == ["cliff;interaction_missed", ""]
+    for suffix in (".jsonl", ".parquet", ".csv"):
+        back = read_vignettes(write_table(frame, tmp_path / f"taught{suffix}"), catalogue)
+        assert [taught_codes(t) for t in back["teaches"]] == [["cliff", "interaction_missed"], []], suffix
+    # a set without the key has no column, so sets written before it keep their bytes
+    assert "teaches" not in _build(tmp_path, GOOD, catalogue, "plain.yaml").columns
+
+
+def test_training_set_teaches_what_its_wicked_notes_say(catalogue: Catalogue) -> None:
+    from dsk.sets import load_set
+
+    v = load_set("training-12", catalogue).set_index("vignette_id")
+    taught = {vid: taught_codes(t) for vid, t in v["teaches"].items()}
+    assert taught == {
+        "tame-01-disclosure": [], "tame-02-universal": [], "tame-03-injury": [], "tame-04-hardship": [],
+        "wicked-05-toxic-trio-baby": ["interaction_missed"],
+        "wicked-06-conflicting-neglect": ["conflicting_reports"],
+        "wicked-07-count-cliff": ["cliff"],
+        "wicked-08-protective": ["protective_ignored"],
+        "wicked-09-turbulence": ["turbulence_missed"],
+        "wicked-10-exploitation-signs": ["interaction_missed"],
+        "wicked-11-young-carer": ["conflicting_reports"],
+        "wicked-12-disengagement": [],  # its note names no mechanism
+    }
+    assert all(v["note"].str.len() > 60)
+
+
 def test_top_level_shapes_and_designs(tmp_path: Path, catalogue: Catalogue) -> None:
     cases = {
         "- a\n- b\n": "set.yaml: a set source is a mapping with the keys id, seed and vignettes (or a "
@@ -264,7 +325,7 @@ def test_dicts_name_the_vignette_and_field_without_a_line(catalogue: Catalogue) 
         "my specs: vignette 2, field 'reports': expected a list of reports, each {agency, factor, stance}, "
         "got 'police'",
         "my specs: vignette 3: expected a mapping with the keys id, age_band, disability, factors, reports, "
-        "note, got 'not a mapping'",
+        "note, teaches, got 'not a mapping'",
         "my specs: vignette 'a', field 'id': duplicate id 'a', already used by vignette 1",
         "my specs: vignette 'a', field 'factors.disclosure': level 'present' is not plausible for this "
         "child (age_band infant, disability none); catalogue exclusion 'infants-do-not-disclose': A baby "

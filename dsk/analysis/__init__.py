@@ -47,7 +47,7 @@ from dsk.analysis.comparisons import (
 )
 from dsk.analysis.consensus import median_level
 from dsk.analysis.explain import ShapComparison, factor_overlap, permutation_shap, shap_comparison
-from dsk.analysis.failures import divergence_model, failure_points, teaching_cases
+from dsk.analysis.failures import divergence_model, failure_points, teaching_cases, teaching_check
 from dsk.analysis.learned import (
     LearnedChecklist,
     checklist_fidelity,
@@ -95,6 +95,7 @@ __all__ = [
     "run_analyses",
     "shap_comparison",
     "teaching_cases",
+    "teaching_check",
     "agreement",
     "agreement_stats",
     "brennan_prediger",

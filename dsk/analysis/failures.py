@@ -38,12 +38,23 @@ reasons
     the surrogate moves by less than ``cliff_tolerance * k``),
     ``interaction_missed`` (interacting needs are present and the panel is
     higher than the rule), ``conflicting_reports`` (agencies contradict each
-    other and the panel is split or the rule is off).
+    other and the panel is split or the rule is off), ``protective_ignored``
+    (a protective factor of the catalogue is present and the panel is lower
+    than the rule), ``turbulence_missed`` (the vignette's turbulence,
+    ``cx_turbulence``, is above 0 and the panel is higher than the rule).
+    A code says that a mechanism is present where the two part ways, not that
+    it caused the gap.
+taught reasons
+    A hand-built set may say which reason codes each vignette is meant to
+    teach (its ``teaches`` key, kept ``;``-joined in a ``teaches`` column).
+    :func:`teaching_check` says, per taught vignette and ruleset, whether the
+    checklist diverges (``|divergence| >= 1``) and whether it does so *for the
+    taught reason*: at least one taught code is among the reasons found.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +75,9 @@ __all__ = [
     "failure_points",
     "holm_adjust",
     "one_step_changes",
+    "taught_codes",
     "teaching_cases",
+    "teaching_check",
 ]
 
 
@@ -180,12 +193,18 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
         cliff = np.bincount(origin, weights=jump, minlength=len(ids)) > 0
     interaction = v.loc[ids, "cx_interconnection"].to_numpy(dtype=float) > 0
     conflicting = v.loc[ids, "cx_conflict"].to_numpy(dtype=float) > 0
+    turbulent = v.loc[ids, "cx_turbulence"].to_numpy(dtype=float) > 0
+    protective_ids = [f for f, p in zip(cat.factor_ids, cat.protective_mask, strict=True) if p]
+    protected = (v.loc[ids, protective_ids].to_numpy(dtype=np.int64) > 0).any(axis=1) \
+        if protective_ids else np.zeros(len(ids), dtype=bool)
     flags = {
         "defaulted": defaulted,
         "conflict": conflict,
         "cliff": cliff,
         "interaction_missed": interaction & (median > rule_level),
         "conflicting_reports": conflicting & (~is_clear | off),
+        "protective_ignored": protected & (median < rule_level),
+        "turbulence_missed": turbulent & (median > rule_level),
     }
     reasons = [[code for code in REASONS if flags[code][i]] for i in range(len(ids))]
     table = pd.DataFrame({
@@ -284,12 +303,19 @@ def holm_adjust(p_values: np.ndarray) -> np.ndarray:
 
 
 def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    """Rank vignettes for a training room: clear, instructive divergences first.
+    """Rank vignettes for a training room: clear, instructive divergences first, then agreements.
 
     Score = ``|divergence| * panel_consensus`` (a confident panel, a checklist
     far from it), plus 0.25 for each reason code other than ``defaulted``, so
     that cases with a nameable mechanism (a cliff, a missed interaction,
-    conflicting reports) rise. Ties go to the more complex vignette.
+    conflicting reports) rise. The divergent rows (``|divergence| >= 1``,
+    column ``diverges``) come first, by score, then the agreeing ones by
+    score, so that a trainer also sees where the checklist holds. Ties go to
+    the more complex vignette, then to the vignette id.
+
+    Each vignette appears once, with its best-ranked row (a failures table of
+    several rulesets gives each vignette its most instructive checklist).
+    Returns ``top`` vignettes, or all there are when there are fewer.
 
     Examples
     --------
@@ -298,14 +324,100 @@ def teaching_cases(failures: pd.DataFrame, vignettes: pd.DataFrame, top: int = 1
     ...                          "divergence": [2.0, 1.0, 0.0], "panel_consensus": [0.5, 0.9, 1.0],
     ...                          "reasons": [[], ["cliff"], []]})
     >>> vignettes = pd.DataFrame({"vignette_id": ["a", "b", "c"], "complexity": [0.2, 0.4, 0.6]})
-    >>> teaching_cases(failures, vignettes)[["vignette_id", "teaching_score"]].values.tolist()
-    [['b', 1.15], ['a', 1.0]]
+    >>> teaching_cases(failures, vignettes)[["vignette_id", "teaching_score", "diverges"]].values.tolist()
+    [['b', 1.15, True], ['a', 1.0, True], ['c', 0.0, False]]
+    >>> teaching_cases(failures, vignettes, top=2)["vignette_id"].tolist()
+    ['b', 'a']
     """
     cx = vignettes.set_index("vignette_id")["complexity"]
     scored = failures.copy()
-    named = scored["reasons"].map(lambda r: sum(code != "defaulted" for code in r))
+    named = scored["reasons"].map(lambda r: sum(code != "defaulted" for code in _reason_list(r)))
     scored["teaching_score"] = scored["divergence"].abs() * scored["panel_consensus"] + 0.25 * named
     scored["complexity"] = scored["vignette_id"].map(cx)
-    scored = scored[scored["divergence"].abs() >= 1]
-    return scored.sort_values(["teaching_score", "complexity", "vignette_id"],
-                              ascending=[False, False, True]).head(top).reset_index(drop=True)
+    scored["diverges"] = (scored["divergence"].abs() >= 1).astype(bool)
+    by = ["diverges", "teaching_score", "complexity", "vignette_id"]
+    if "ruleset_id" in scored.columns:
+        by.append("ruleset_id")
+    ranked = scored.sort_values(by, ascending=[False, False, False, True, True][:len(by)], kind="stable")
+    ranked = ranked.drop_duplicates("vignette_id", keep="first")
+    return ranked.head(max(int(top), 0)).reset_index(drop=True)
+
+
+def _reason_list(value: Any) -> list[str]:
+    """A reasons cell (list, array or missing) as a list of codes."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return []
+    return [str(code) for code in value]
+
+
+def taught_codes(value: Any) -> list[str]:
+    """The reason codes of a ``teaches`` cell: ``;``-joined text, a list, or missing (none).
+
+    Examples
+    --------
+    >>> taught_codes("cliff;interaction_missed"), taught_codes(""), taught_codes(float("nan"))
+    (['cliff', 'interaction_missed'], [], [])
+    """
+    if isinstance(value, str):
+        return [code.strip() for code in value.split(";") if code.strip()]
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # None, NaN or pd.NA (CSV)
+        return []
+    return [str(code) for code in value]
+
+
+def teaching_check(failures: pd.DataFrame, vignettes: pd.DataFrame, *,
+                   taught_only: bool = True) -> pd.DataFrame:
+    """Per taught vignette and ruleset: does the checklist diverge, and for the taught reason?
+
+    ``vignettes`` needs a ``teaches`` column (the set's ``teaches`` key, ``;``-joined;
+    see ``docs/vignettes.md``). One row per failures row of a vignette that teaches at
+    least one code (every failures row when ``taught_only`` is False): ``vignette_id``,
+    ``ruleset_id``, ``rule_level``, ``panel_median``, ``divergence``, ``diverges``
+    (``|divergence| >= 1``), ``reasons`` (the codes found), ``teaches`` (the codes
+    taught, a list) and ``for_taught_reason``: the checklist diverges *and* at least one
+    taught code is among the reasons found.
+
+    Raises
+    ------
+    ValueError
+        When ``vignettes`` has no ``teaches`` column, or a taught code is not a reason code.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> failures = pd.DataFrame({"vignette_id": ["a", "b", "c"], "ruleset_id": "r",
+    ...                          "rule_level": [2, 3, 2], "panel_median": [4.0, 3.0, 1.0],
+    ...                          "divergence": [-2.0, 0.0, 1.0],
+    ...                          "reasons": [["interaction_missed"], [], ["cliff"]]})
+    >>> vignettes = pd.DataFrame({"vignette_id": ["a", "b", "c"],
+    ...                           "teaches": ["interaction_missed", "", "protective_ignored"]})
+    >>> check = teaching_check(failures, vignettes)
+    >>> check[["vignette_id", "diverges", "for_taught_reason"]].values.tolist()
+    [['a', True, True], ['c', True, False]]
+    """
+    if "teaches" not in vignettes.columns:
+        raise ValueError("the vignettes table has no 'teaches' column: give the set's vignettes a "
+                         "teaches key (see docs/vignettes.md)")
+    teaches = {str(vid): taught_codes(t) for vid, t in zip(vignettes["vignette_id"], vignettes["teaches"],
+                                                            strict=True)}
+    unknown = sorted({c for codes in teaches.values() for c in codes if c not in REASONS})
+    if unknown:
+        raise ValueError(f"teaches: unknown reason code{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))} (reason codes: {', '.join(REASONS)})")
+    rows = failures[failures["vignette_id"].isin(list(teaches))]
+    if taught_only:
+        rows = rows[rows["vignette_id"].map(lambda vid: bool(teaches[str(vid)]))]
+    out = pd.DataFrame({
+        "vignette_id": rows["vignette_id"].astype(str).to_numpy(dtype=object),
+        "ruleset_id": rows["ruleset_id"].to_numpy(dtype=object),
+        "rule_level": rows["rule_level"].to_numpy(dtype=np.int64),
+        "panel_median": rows["panel_median"].to_numpy(dtype=float),
+        "divergence": rows["divergence"].to_numpy(dtype=float),
+    })
+    out["diverges"] = np.abs(out["divergence"].to_numpy()) >= 1
+    out["reasons"] = pd.Series([_reason_list(r) for r in rows["reasons"]], dtype=object)
+    out["teaches"] = pd.Series([teaches[vid] for vid in out["vignette_id"]], dtype=object)
+    out["for_taught_reason"] = [bool(d) and any(c in found for c in taught)
+                                for d, found, taught in zip(out["diverges"], out["reasons"], out["teaches"],
+                                                            strict=True)]
+    return out

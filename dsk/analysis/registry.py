@@ -448,17 +448,15 @@ def _failures(inputs: AnalysisInputs) -> AnalysisResult:
 
     vignettes, decisions, people = inputs.table("vignettes"), inputs.table("decisions"), inputs.people
     top = inputs.settings.teaching_cases
-    parts, teach = [], []
+    parts = []
     for ruleset in inputs.rulesets:
         own = decisions[decisions["ruleset_id"] == ruleset.id]
         table = failure_points(vignettes, own, people, catalogue=inputs.catalogue, ruleset=ruleset,
                                random_state=inputs.random_state, engine=inputs.engine)
         parts.append(table)
-        teach.append(teaching_cases(table, vignettes, top=top))
     failures = validate(pd.concat(parts, ignore_index=True), "failures")
-    teaching = pd.concat(teach, ignore_index=True).sort_values(
-        ["teaching_score", "vignette_id", "ruleset_id"], ascending=[False, True, True]
-    ).head(top).reset_index(drop=True)
+    # one row per vignette (its most instructive checklist): divergent cases first, then agreeing
+    teaching = teaching_cases(failures, vignettes, top=top)
     return AnalysisResult(tables={"failures": failures, "teaching": teaching},
                           stats=divergence_model(failures, vignettes))
 

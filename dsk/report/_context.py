@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
+from dsk.analysis.failures import taught_codes
 from dsk.analysis.learned import OUT_OF_FOLD
 from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
@@ -61,6 +62,10 @@ REASON_TEXT = {
                           "than the checklist",
     "conflicting_reports": "agencies contradict each other and the panel is split or the "
                            "checklist is off",
+    "protective_ignored": "protective factors are present and the panel is lower than the "
+                          "checklist",
+    "turbulence_missed": "recent change and unpredictability (turbulence) are present and the "
+                         "panel is higher than the checklist",
 }
 
 
@@ -77,6 +82,10 @@ class Case:
     plot: plots.Svg | None
     rationales: list[dict[str, Any]]
     n_raters: int
+    #: some checklist is a level or more from the panel's median
+    diverges: bool = False
+    #: the reason codes the set says the vignette teaches (code and text)
+    teaches: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -247,7 +256,13 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
     teaching = data.table("teaching")
     if teaching.empty or "vignette_id" not in teaching:
         return []
+    # every checklist's row for a case comes from the failures table, so that a case shows where
+    # each checklist agrees as well as where one diverges; the teaching table's own row otherwise
+    failures = data.table("failures")
+    if failures.empty or "vignette_id" not in failures:
+        failures = teaching
     vignettes = data.table("vignettes").set_index("vignette_id")
+    taught_column = "teaches" in vignettes.columns
     decisions = data.table("decisions")
     trace = data.table("trace")
     judgements = data.table("judgements")
@@ -259,7 +274,11 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
         vignette = vignettes.loc[vid]
         rows = []
         rule_levels = {}
-        for _, row in teaching[teaching["vignette_id"] == vid].iterrows():
+        teaches = taught_codes(vignette.get("teaches")) if taught_column else []
+        own_rows = failures[failures["vignette_id"] == vid]
+        if own_rows.empty:
+            own_rows = teaching[teaching["vignette_id"] == vid]
+        for _, row in own_rows.sort_values("ruleset_id", kind="stable").iterrows():
             rid = row["ruleset_id"]
             decision = decisions[(decisions["vignette_id"] == vid)
                                  & (decisions["ruleset_id"] == rid)]
@@ -293,7 +312,11 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
                                  "when": pretty_condition(rule.when) if rule is not None else "",
                                  "because": (rule.because or "") if rule is not None else ""})
             rule_levels[rid] = int(row["rule_level"])
+            found = [str(c) for c in _as_list(row["reasons"])]
+            diverges = bool(abs(float(row["divergence"])) >= 1)
             rows.append({
+                "diverges": diverges,
+                "for_taught": (diverges and any(c in found for c in teaches)) if teaches else None,
                 "ruleset_id": rid,
                 "title": ruleset.title if ruleset is not None else rid,
                 "version_ok": ruleset is None or decision_row is None
@@ -307,8 +330,8 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
                 "near": near,
                 "quadrant": row["quadrant"],
                 "quadrant_label": QUADRANT_TEXT.get(row["quadrant"], (row["quadrant"],))[0],
-                "reasons": [{"code": c, "text": REASON_TEXT.get(c, "")}
-                            for c in _as_list(row["reasons"])],
+                "reasons": [{"code": c, "text": REASON_TEXT.get(c, ""), "taught": c in teaches}
+                            for c in found],
             })
         mine = people[people["vignette_id"] == vid] if not people.empty else people
         counts = {int(str(r)): [int((g["need_level"] == lvl).sum()) for lvl in range(1, 5)]
@@ -352,8 +375,30 @@ def _gallery(data: RunData, level_names: Mapping[int, str], labels: Mapping[str,
             complexity=float(vignette.get("complexity", np.nan)),
             rows=rows, plot=plot, rationales=rationales,
             n_raters=int(mine.loc[mine["round"] == 1, "rater_id"].nunique())
-            if not mine.empty else 0))
+            if not mine.empty else 0,
+            diverges=any(r["diverges"] for r in rows),
+            teaches=[{"code": c, "text": REASON_TEXT.get(c, "")} for c in teaches]))
     return cases
+
+
+def _gallery_facts(manifest: Mapping[str, Any], cases: list[Case]) -> dict[str, Any]:
+    """What the gallery's sentences say: cases asked for and shown, divergent and agreeing.
+
+    ``asked`` is the config's ``teaching_cases`` (None when the manifest has no config), and
+    ``note`` the sentence for a config that asks for more cases than the vignettes hold (the
+    teaching table then holds every vignette, :func:`dsk.analysis.teaching_cases`).
+    """
+    config = manifest.get("config") or {}
+    raw = config.get("teaching_cases")
+    asked = int(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+    shown = len(cases)
+    divergent = sum(c.diverges for c in cases)
+    note = (f"The config asks for {asked} teaching cases; the vignettes hold {shown}, all shown."
+            if asked is not None and shown and asked > shown else "")
+    taught = [c for c in cases if c.teaches]
+    return {"asked": asked, "shown": shown, "divergent": divergent, "agreeing": shown - divergent,
+            "note": note, "taught": len(taught),
+            "for_taught": sum(any(r["for_taught"] for r in c.rows) for c in taught)}
 
 
 def _professions(data: RunData) -> dict[str, Any]:
@@ -838,6 +883,7 @@ def build_context(data: RunData) -> Context:
     facts["design"] = _parameters(manifest.get("design"))
     facts["decks"] = _parameters(manifest.get("decks"))
     facts["cases"] = _gallery(data, level_names, labels, facts["professions"]["labels"])
+    facts["gallery"] = _gallery_facts(manifest, facts["cases"])
     facts["manifest_config"] = json.dumps(manifest.get("config", {}), indent=2)
 
     figures: dict[str, Any] = {}

@@ -116,7 +116,9 @@ def test_teaching_cases_rank_clear_divergences_first() -> None:
         "divergence": [2.0, 1.0, -2.0, 0.0], "reasons": [[], ["cliff"], ["defaulted"], []]})
     vignettes = pd.DataFrame({"vignette_id": list("abcd"), "complexity": [0.1, 0.5, 0.6, 0.2]})
     ranked = teaching_cases(failures, vignettes)
-    assert list(ranked["vignette_id"]) == ["a", "b", "c"]
+    # the divergent by score (1.8, 1.2, 0.8), then the agreeing one
+    assert list(ranked["vignette_id"]) == ["a", "b", "c", "d"]
+    assert list(ranked["diverges"]) == [True, True, True, False]
 
 
 def test_permutation_shap_matches_exact_shapley_values() -> None:
