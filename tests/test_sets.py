@@ -253,13 +253,13 @@ def test_training_set_teaches_what_its_wicked_notes_say(catalogue: Catalogue) ->
     assert taught == {
         "tame-01-disclosure": [], "tame-02-universal": [], "tame-03-injury": [], "tame-04-hardship": [],
         "wicked-05-toxic-trio-baby": ["interaction_missed"],
-        "wicked-06-conflicting-neglect": ["conflicting_reports"],
-        "wicked-07-count-cliff": ["cliff"],
+        "wicked-06-conflicting-neglect": [],  # the panel splits around the checklist's level
+        "wicked-07-count-cliff": [],  # the same level for other reasons
         "wicked-08-protective": ["protective_ignored"],
         "wicked-09-turbulence": ["turbulence_missed"],
         "wicked-10-exploitation-signs": ["interaction_missed"],
-        "wicked-11-young-carer": ["conflicting_reports"],
-        "wicked-12-disengagement": [],  # its note names no mechanism
+        "wicked-11-young-carer": [],  # the same level for other reasons
+        "wicked-12-disengagement": [],  # the panel is divided; no mechanism questions the level
     }
     assert all(v["note"].str.len() > 60)
 

@@ -270,10 +270,12 @@ def test_cli_simulate(tmp_path, catalogue):
     assert bad.exit_code == 1 and "no such panel file" in bad.output
 
 
-def test_single_profession_panel_agrees_more_on_the_same_cases(study, simulate, professions):
-    mixed = simulate(study, load_panel("mixed-12", professions), random_state=5, rationale=False)
-    single = simulate(study, load_panel("social-workers-8", professions), random_state=5, rationale=False)
-    assert ordinal_alpha(single) > ordinal_alpha(mixed)
+def test_the_professions_lens_lowers_agreement_in_a_mixed_panel(study, simulate, professions):
+    # the same raters and draws, with and without their professions' different lenses and bars
+    mixed = load_panel("mixed-12", professions)
+    with_lens = simulate(study, mixed, random_state=5, rationale=False, off=["noise", "thresholds"])
+    without = simulate(study, mixed, random_state=5, rationale=False, off=["noise", "thresholds", "lens"])
+    assert ordinal_alpha(without) > ordinal_alpha(with_lens)
 
 
 BUNDLED_PANELS = sorted(p.stem for p in panels_dir().glob("*.yaml") if p.stem != "professions")
