@@ -402,5 +402,8 @@ def produced_by(findings: pd.DataFrame) -> pd.DataFrame:
         out.append({"panel_id": panel_id, "finding": finding, "ruleset": ruleset or None, "stratum": stratum,
                     "value": full, "item_reading": float(value.get(ITEM_READING_VARIANT, np.nan)),
                     "produced_by": sorted(mechanisms, key=lambda m: order.get(m, len(order)))})
+    rank = {name: i for i, name in enumerate(FINDINGS)}
+    out.sort(key=lambda r: (str(r["panel_id"]), rank.get(str(r["finding"]), len(rank)), r["ruleset"] or "",
+                            str(r["stratum"])))
     return pd.DataFrame(out, columns=["panel_id", "finding", "ruleset", "stratum", "value", "item_reading",
                                       "produced_by"])
