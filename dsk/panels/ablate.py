@@ -63,7 +63,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dsk.analysis import _kernels as K
 from dsk.catalogue import Catalogue
 from dsk.panels.mechanisms import MECHANISMS, MECHANISMS_BY_ID
 from dsk.panels.profiles import PanelSpec, ProfessionProfile
@@ -194,12 +193,14 @@ def _codes(judgements: pd.DataFrame, vignette_ids: np.ndarray) -> np.ndarray:
 
 def _panel_agreement(codes: np.ndarray) -> tuple[float, float, int]:
     """Ordinal alpha and exact agreement of a (units x raters) code array, and the units rated twice."""
+    from dsk.analysis import _kernels as K
+
     if codes.shape[0] == 0:
         return np.nan, np.nan, 0
     sums = K.panel_sums(K.onehot(codes, len(NEED_LEVELS)))
     alpha = float(K.krippendorff(sums, "ordinal", np.asarray(NEED_LEVELS, dtype=float))[0])
     exact = float(K.percent_agreement(sums, np.eye(len(NEED_LEVELS)))[0])
-    return alpha, exact, int((codes >= 0).sum(axis=1).__ge__(2).sum())
+    return alpha, exact, int(((codes >= 0).sum(axis=1) >= 2).sum())
 
 
 def _variant_findings(vignettes: pd.DataFrame, judgements: pd.DataFrame, decisions: pd.DataFrame,
