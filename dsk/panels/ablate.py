@@ -327,7 +327,7 @@ def ablate(vignettes: pd.DataFrame, panel: PanelSpec, *, professions: Mapping[st
                                                                  tables[ITEM_READING_VARIANT])]
     findings = pd.DataFrame(rows, columns=["variant", "finding", "ruleset", "stratum", "value", "n"])
     findings.insert(0, "panel_id", panel.id)
-    findings["ruleset"] = findings["ruleset"].astype(object)
+    findings["ruleset"] = _nullable(findings["ruleset"])
     findings = validate(findings, "ablation")
     summary = validate(produced_by(findings), "ablation_produced_by")
     return Ablation(findings, summary, names, teaching)
@@ -406,5 +406,12 @@ def produced_by(findings: pd.DataFrame) -> pd.DataFrame:
     rank = {name: i for i, name in enumerate(FINDINGS)}
     out.sort(key=lambda r: (str(r["panel_id"]), rank.get(str(r["finding"]), len(rank)), r["ruleset"] or "",
                             str(r["stratum"])))
-    return pd.DataFrame(out, columns=["panel_id", "finding", "ruleset", "stratum", "value", "item_reading",
-                                      "produced_by"])
+    table = pd.DataFrame(out, columns=["panel_id", "finding", "ruleset", "stratum", "value", "item_reading",
+                                       "produced_by"])
+    table["ruleset"] = _nullable(table["ruleset"])
+    return table
+
+
+def _nullable(column: pd.Series) -> pd.Series:
+    """A text column whose missing values are None (never NaN), as the table files keep them."""
+    return column.astype(object).where(column.notna(), None)
