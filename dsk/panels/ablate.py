@@ -66,7 +66,7 @@ import pandas as pd
 from dsk.catalogue import Catalogue
 from dsk.panels.mechanisms import MECHANISMS, MECHANISMS_BY_ID
 from dsk.panels.profiles import PanelSpec, ProfessionProfile
-from dsk.schema import BANDS, NEED_LEVELS, validate
+from dsk.schema import BANDS, COMPLEXITY_COLUMNS, NEED_LEVELS, validate
 
 __all__ = [
     "FINDINGS",
@@ -203,9 +203,25 @@ def _panel_agreement(codes: np.ndarray) -> tuple[float, float, int]:
     return alpha, exact, int(((codes >= 0).sum(axis=1) >= 2).sum())
 
 
+def _divergences(decisions: pd.DataFrame, median: pd.Series, vignette_ids: np.ndarray,
+                 band_by_id: pd.Series) -> pd.DataFrame:
+    """The columns of :func:`dsk.analysis.failure_points` that the findings read, for one ruleset:
+    the same vignettes in the same order, ``divergence = rule_level - panel_median`` (the lower
+    median). Computed here without the rest of the failures table (consensus, quadrants,
+    reasons), which the findings do not use and which would cost more than the simulation."""
+    level = decisions.drop_duplicates("vignette_id").set_index("vignette_id")["need_level"]
+    ids = [v for v in vignette_ids if v in median.index and v in level.index]
+    rule_level = level.loc[ids].to_numpy(dtype=np.int64)
+    panel_median = median.loc[ids].to_numpy(dtype=float)
+    return pd.DataFrame({"vignette_id": ids, "ruleset_id": decisions["ruleset_id"].iloc[0],
+                         "rule_level": rule_level, "panel_median": panel_median,
+                         "divergence": rule_level - panel_median,
+                         "complexity_band": band_by_id.loc[ids].to_numpy(dtype=object)})
+
+
 def _variant_findings(vignettes: pd.DataFrame, judgements: pd.DataFrame, decisions: pd.DataFrame,
                       teaching_ids: Collection[str], catalogue: Catalogue) -> list[dict[str, object]]:
-    from dsk.analysis import divergence_model, failure_points
+    from dsk.analysis import divergence_model, median_level
 
     rows: list[dict[str, object]] = []
 
@@ -231,8 +247,10 @@ def _variant_findings(vignettes: pd.DataFrame, judgements: pd.DataFrame, decisio
                 int((np.isin(band_of, [lo, hi])).sum()))
     failures = []
     teaching = set(teaching_ids)
+    median = median_level(first)  # the failures table's panel_median, computed once for every ruleset
+    band_by_id = vignettes.set_index("vignette_id")["complexity_band"]
     for ruleset_id, own in decisions.groupby("ruleset_id", sort=True):
-        table = failure_points(vignettes, own, first, catalogue=catalogue, ruleset=None)
+        table = _divergences(own, median, ids, band_by_id)
         failures.append(table)
         agree = (table["rule_level"] == table["panel_median"]).to_numpy()
         band = table["complexity_band"].to_numpy(dtype=object)
@@ -250,7 +268,7 @@ def _variant_findings(vignettes: pd.DataFrame, judgements: pd.DataFrame, decisio
     model = divergence_model(pd.concat(failures, ignore_index=True), vignettes)
     fitted = set(model["comparison"].str.removesuffix("~panel")) if not model.empty else set()
     n_vignettes = len(vignettes)
-    dimensions = [c for c in vignettes.columns if c.startswith("cx_")]
+    dimensions = [c for c in COMPLEXITY_COLUMNS if c in vignettes.columns]
     for ruleset_id in sorted(decisions["ruleset_id"].unique()):
         part = model[model["comparison"] == f"{ruleset_id}~panel"]
         done = {str(r["stratum"]) for _, r in part.iterrows()}

@@ -127,6 +127,29 @@ def test_full_model_findings_equal_an_independent_computation(setting: dict[str,
         assert value["teaching_divergent", rid, "all"] == off[off.index.isin(teaching)].sum()
 
 
+def test_divergence_findings_equal_the_divergence_model_on_the_failures_table(
+        setting: dict[str, object], result: Ablation) -> None:
+    """The odds ratios and drivers of the full model are those of dsk.analysis.divergence_model
+    on dsk.analysis.failure_points (the run's own path), ruleset by ruleset."""
+    from dsk.analysis import divergence_model, failure_points
+
+    vignettes = setting["vignettes"]
+    judgements = simulate_panel(vignettes, setting["panel"], random_state=SEED,  # type: ignore[arg-type]
+                                professions=setting["profs"], catalogue=setting["cat"],  # type: ignore[arg-type]
+                                rationale=False)
+    decisions = _decisions(setting, vignettes)  # type: ignore[arg-type]
+    failures = pd.concat([failure_points(vignettes, own, judgements, catalogue=setting["cat"])  # type: ignore[arg-type]
+                          for _, own in decisions.groupby("ruleset_id")], ignore_index=True)
+    model = divergence_model(failures, vignettes)  # type: ignore[arg-type]
+    assert not model.empty
+    full = result.findings[result.findings["variant"] == FULL]
+    for row in model.itertuples():
+        rid = row.comparison.removesuffix("~panel")
+        mine = full[(full["ruleset"] == rid) & (full["stratum"] == row.stratum)].set_index("finding")["value"]
+        assert mine["divergence_odds_ratio"] == pytest.approx(row.estimate)
+        assert mine["divergence_driver"] == float(row.drives_breakdown)
+
+
 def test_a_mechanism_with_nothing_to_act_on_changes_nothing(setting: dict[str, object]) -> None:
     """On vignettes without interacting needs, switching amplification off changes no finding;
     on vignettes without protective factors, switching protective factors off changes none."""
