@@ -252,16 +252,16 @@ def _variant_findings(vignettes: pd.DataFrame, judgements: pd.DataFrame, decisio
     for ruleset_id, own in decisions.groupby("ruleset_id", sort=True):
         table = _divergences(own, median, ids, band_by_id)
         failures.append(table)
-        agree = (table["rule_level"] == table["panel_median"]).to_numpy()
-        band = table["complexity_band"].to_numpy(dtype=object)
+        agree = (table["rule_level"] == table["panel_median"]).to_numpy(dtype=bool)
+        row_band = table["complexity_band"].to_numpy(dtype=object)
         shares = {}
         for b in bands:
-            inside = band == b
+            inside = np.asarray(row_band == b, dtype=bool)
             shares[b] = float(agree[inside].mean()) if inside.any() else np.nan
             add("checklist_exact", f"complexity_band={b}", shares[b], int(inside.sum()), str(ruleset_id))
         if len(bands) >= 2:
             add("checklist_exact", _difference(bands), shares[bands[-1]] - shares[bands[0]],
-                int(np.isin(band, [bands[0], bands[-1]]).sum()), str(ruleset_id))
+                int(np.isin(row_band, [bands[0], bands[-1]]).sum()), str(ruleset_id))
         on_teaching = table[table["vignette_id"].isin(teaching)]
         add("teaching_divergent", "all", float((on_teaching["divergence"].abs() >= 1).sum()),
             len(on_teaching), str(ruleset_id))
@@ -416,8 +416,8 @@ def produced_by(findings: pd.DataFrame) -> pd.DataFrame:
         full = float(value[FULL])
         if finding == "divergence_driver" and full != 1:
             continue  # not a driver of the full model: nothing to produce
-        mechanisms = [v.removeprefix("without_") for v in value.index if v.startswith("without_")
-                      and _produces(finding, full, float(value[v]))]
+        mechanisms = [str(v).removeprefix("without_") for v in value.index if str(v).startswith("without_")
+                      and _produces(str(finding), full, float(value[v]))]
         out.append({"panel_id": panel_id, "finding": finding, "ruleset": ruleset or None, "stratum": stratum,
                     "value": full, "item_reading": float(value.get(ITEM_READING_VARIANT, np.nan)),
                     "produced_by": sorted(mechanisms, key=lambda m: order.get(m, len(order)))})

@@ -29,7 +29,7 @@ wrote 96 judgements (8 raters x 12 vignettes x 1 round(s)) to ...
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -186,11 +186,12 @@ def ablate_command(
         wide = result.finding(name)
         table = Table(title=f"{FINDINGS[name].capitalize()} ({spec.id}, seed {seed})")
         table.add_column("variant")
-        for rid, stratum in wide.columns:
-            table.add_column(f"{rid}\n{_short(stratum)}".strip(), justify="right")
+        columns: list[Any] = list(wide.columns)
+        for rid, stratum in columns:
+            table.add_column(f"{rid}\n{_short(str(stratum))}".strip(), justify="right")
         fmt = ".0f" if name == "teaching_divergent" else ".3f"
-        for variant, row in wide.iterrows():
-            table.add_row(labels[str(variant)], *(_cell(x, fmt) for x in row))
+        for variant, values in wide.iterrows():
+            table.add_row(labels[str(variant)], *(_cell(x, fmt) for x in values))
         console.print(table)
     drivers = result.findings[result.findings["finding"] == "divergence_driver"]
     table = Table(title=f"Complexity dimensions that drive divergence ({spec.id}, seed {seed})")
@@ -215,11 +216,12 @@ def ablate_command(
     table = Table(title="Which mechanisms produce which finding")
     for col in ("finding", "ruleset", "stratum", "full model", "item reading alone", "produced by"):
         table.add_column(col)
-    for row in result.summary.itertuples(index=False):
-        fmt = ".0f" if row.finding in ("teaching_divergent", "divergence_driver") else ".3f"
-        rid = row.ruleset if isinstance(row.ruleset, str) else ""
-        table.add_row(str(row.finding), rid, _short(str(row.stratum)), _cell(row.value, fmt),
-                      _cell(row.item_reading, fmt), ", ".join(row.produced_by) or "none of them")
+    for record in result.summary.to_dict("records"):
+        fmt = ".0f" if record["finding"] in ("teaching_divergent", "divergence_driver") else ".3f"
+        rid = record["ruleset"] if isinstance(record["ruleset"], str) else ""
+        table.add_row(str(record["finding"]), rid, _short(str(record["stratum"])), _cell(record["value"], fmt),
+                      _cell(record["item_reading"], fmt),
+                      ", ".join(str(m) for m in record["produced_by"]) or "none of them")
     console.print(table)
     console.print(PRODUCED_BY_RULE)
     if output is not None:

@@ -130,8 +130,9 @@ def _produced(summary: pd.DataFrame, panel_id: str, labels: Mapping[str, str]) -
             what = f"{labels.get(stratum.removeprefix('dimension='), stratum)} drives divergence"
         elif stratum.startswith("complexity_band:"):
             what = f"{what}, {_stratum_label(stratum)} complexity"
-        mechanisms = [MECHANISMS_BY_ID[m] for m in row.produced_by if m in MECHANISMS_BY_ID] \
-            if row.produced_by is not None else []
+        cell: Any = row.produced_by
+        ids = [] if cell is None else [str(m) for m in cell]
+        mechanisms = [MECHANISMS_BY_ID[m] for m in ids if m in MECHANISMS_BY_ID]
         fmt = {"checklist_exact": "pct0", "exact_agreement": "pct0", "teaching_divergent": "int"}.get(finding, "f2")
         out.append({
             "finding": finding, "what": what[0].upper() + what[1:], "ruleset": ruleset, "stratum": stratum, "fmt": fmt,
