@@ -18,6 +18,9 @@ the run folder (beside its destination, moved into place when the run has finish
     the tables described in ``docs/architecture.md``, each as ``.parquet`` and ``.csv``;
 ``importance``, ``teaching``
     SHAP importance per feature and ruleset; ranked teaching cases;
+``ablation``, ``ablation_produced_by``
+    with a simulated panel: its headline findings with each mechanism switched off in turn,
+    and which mechanisms produce them (:mod:`dsk.panels.ablate`; empty without one);
 ``learned/<id>.yaml``
     checklists learned from the panel;
 ``inputs/``
@@ -1066,7 +1069,9 @@ def _database_url(url: str, base: Path) -> str:
 
 def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds: int, seed: int,
                 where: _Where, catalogue: Catalogue, professions: dict[str, ProfessionProfile],
-                inputs: _Inputs, decks: pd.DataFrame | None = None) -> pd.DataFrame:
+                inputs: _Inputs, decks: pd.DataFrame | None = None,
+                specs: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One panel's judgements; a simulated panel's spec is also put in ``specs`` (by panel id)."""
     from dsk.io import read_table
     from dsk.panels import load_panel, simulate_panel
     from dsk.panels.profiles import panels_dir
@@ -1090,6 +1095,8 @@ def _load_panel(source: PanelSource, index: int, vignettes: pd.DataFrame, rounds
                 raise where.error(f"panel {spec.id!r} has {n_raters} practitioners but the decks have only "
                                   f"{n_resp} respondents: raise decks.per_deck, or use a smaller panel",
                                   "panels", index, "panel")
+        if specs is not None:
+            specs[spec.id] = spec
         return simulate_panel(vignettes, spec, random_state=seed, rounds=rounds, professions=professions,
                               catalogue=catalogue, decks=decks)
     if source.judgements is not None:
@@ -1150,6 +1157,27 @@ def _rules_judgements(decisions: pd.DataFrame) -> pd.DataFrame:
         "lead_agency": decisions["lead_agency"],
         "seconds": np.nan,
     })
+
+
+def _ablation(specs: dict[str, Any], vignettes: pd.DataFrame, decisions: pd.DataFrame,
+              teaching: pd.DataFrame, seed: int, catalogue: Catalogue,
+              professions: dict[str, ProfessionProfile],
+              decks: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``ablation`` and ``ablation_produced_by`` tables of every simulated panel, by panel id.
+
+    Round 1 with the run's seed and decks (the same draws as the run's own judgements); the
+    teaching cases are the run's teaching table's vignettes (the ablation's default, the
+    ``wicked-`` vignettes, when that table is empty).
+    """
+    from dsk.panels.ablate import ablate
+
+    ids = list(dict.fromkeys(teaching["vignette_id"])) if "vignette_id" in teaching.columns \
+        and len(teaching) else None
+    parts = [ablate(vignettes, spec, professions=professions, catalogue=catalogue, decisions=decisions,
+                    random_state=seed, decks=decks, teaching_ids=ids)
+             for _, spec in sorted(specs.items())]
+    return (pd.concat([p.findings for p in parts], ignore_index=True),
+            pd.concat([p.summary for p in parts], ignore_index=True))
 
 
 def _versions() -> dict[str, str]:
@@ -1272,8 +1300,9 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
         decisions = pd.concat(decisions_parts, ignore_index=True)
         trace = pd.concat(trace_parts, ignore_index=True)
     with stage("panels"):
+        simulated: dict[str, Any] = {}
         panel_parts = [_load_panel(p, i, vignettes, config.rounds, seed, where, catalogue, professions, inputs,
-                                   decks)
+                                   decks, simulated)
                        for i, p in enumerate(config.panels)]
         people = pd.concat(panel_parts, ignore_index=True)
         judgements = validate(pd.concat([_rules_judgements(decisions), people], ignore_index=True), "judgements",
@@ -1293,11 +1322,19 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
                            settings=settings, stage=stage)
     stats, failures = outputs.stats, outputs.tables["failures"]
     importance, teaching = outputs.tables["importance"], outputs.tables["teaching"]
+    # ---- which assumption produces which finding: every simulated panel, each mechanism off in turn
+    ablation, produced = pd.DataFrame(), pd.DataFrame()
+    if simulated:
+        with stage("ablation"):
+            ablation, produced = _ablation(simulated, vignettes, decisions, teaching, seed, catalogue,
+                                           professions, decks)
     learned_texts = {Path(path).stem: text for path, text in outputs.files.items()}
     tables = {"vignettes": vignettes, "decisions": decisions, "trace": trace, "judgements": judgements,
               "stats": stats, "failures": failures, "importance": importance, "teaching": teaching,
               **{name: _or_empty(outputs.tables[name], name) for name in ("model_terms", "model_fit", "variance_components",
-                                                                 "dependability")}}
+                                                                 "dependability")},
+              "ablation": _or_empty(ablation, "ablation"),
+              "ablation_produced_by": _or_empty(produced, "ablation_produced_by")}
     with stage("write"):
         for name, table in tables.items():
             write_table(table, out / f"{name}.parquet")

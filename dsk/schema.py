@@ -92,7 +92,8 @@ CLEAR_CONSENSUS = 0.7
 
 #: The tables a run writes, in the order it writes them (``NAME.parquet`` and ``NAME.csv``).
 RUN_TABLES = ("vignettes", "decisions", "trace", "judgements", "stats", "failures", "importance",
-              "teaching", "model_terms", "model_fit", "variance_components", "dependability")
+              "teaching", "model_terms", "model_fit", "variance_components", "dependability", "ablation",
+              "ablation_produced_by")
 #: The columns that identify a row of the stats table.
 STATS_KEY = ("analysis", "metric", "comparison", "stratum")
 #: The required columns of the stats table, in order.
@@ -249,6 +250,29 @@ TABLES: Mapping[str, tuple[Column, ...]] = {
         Column("warnings", "str"),
         Column("max_gradient", "float", nullable=True, lo=0.0, required=False),
         Column("condition_number", "float", nullable=True, required=False),
+    ),
+    # which assumption produces which finding (dsk.panels.ablate): one row per simulated panel x
+    # variant (full, without_<mechanism>, item_reading) x finding x ruleset x stratum; ruleset
+    # empty for the panel's own findings; value missing where it cannot be computed
+    "ablation": (
+        Column("panel_id", "str"),
+        Column("variant", "str"),
+        Column("finding", "str"),
+        Column("ruleset", "str", nullable=True),
+        Column("stratum", "str"),
+        Column("value", "float", nullable=True),
+        Column("n", "int", lo=0),
+    ),
+    # per finding of the full model, the mechanisms whose removal undoes it (the rule is in
+    # dsk.panels.ablate.PRODUCED_BY_RULE); value: the full model's, item_reading: all switched off
+    "ablation_produced_by": (
+        Column("panel_id", "str"),
+        Column("finding", "str"),
+        Column("ruleset", "str", nullable=True),
+        Column("stratum", "str"),
+        Column("value", "float", nullable=True),
+        Column("item_reading", "float", nullable=True),
+        Column("produced_by", "list"),
     ),
 }
 

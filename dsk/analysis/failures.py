@@ -284,7 +284,9 @@ def holm_adjust(p_values: np.ndarray) -> np.ndarray:
 
     The smallest of ``m`` p-values is multiplied by ``m``, the next by
     ``m - 1`` and so on, each kept at least as large as the one before and at
-    most 1 (``statsmodels.stats.multitest.multipletests``, method ``holm``).
+    most 1 (the formulas of ``statsmodels.stats.multitest.multipletests``,
+    method ``holm``, written out here because that function runs a full
+    garbage collection on every call, which dominated the ablation's time).
     Missing p-values stay missing and do not count towards ``m``.
 
     Examples
@@ -292,13 +294,13 @@ def holm_adjust(p_values: np.ndarray) -> np.ndarray:
     >>> holm_adjust(np.array([0.01, 0.04, 0.03, 0.5])).round(3).tolist()
     [0.04, 0.09, 0.09, 0.5]
     """
-    from statsmodels.stats.multitest import multipletests
-
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
-    known = ~np.isnan(p)
-    if known.any():
-        out[known] = multipletests(p[known], alpha=0.05, method="holm")[1]
+    known = np.flatnonzero(~np.isnan(p))
+    if known.size:
+        order = known[np.argsort(p[known], kind="stable")]
+        steps = np.arange(known.size, 0, -1)
+        out[order] = np.minimum(np.maximum.accumulate(p[order] * steps), 1.0)
     return out
 
 

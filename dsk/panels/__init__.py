@@ -1,7 +1,8 @@
 """Simulated practitioner panels and their profiles.
 
-See :mod:`dsk.panels.simulate` for the model and :mod:`dsk.panels.profiles`
-for its documented parameters.
+See :mod:`dsk.panels.simulate` for the model, :mod:`dsk.panels.profiles`
+for its documented parameters, :mod:`dsk.panels.mechanisms` for its mechanisms and their
+support, and :mod:`dsk.panels.ablate` for which of them produces which finding.
 
 Examples
 --------
@@ -26,6 +27,7 @@ tame-04-hardship      1.0
 Name: need_level, dtype: float64
 """
 
+from dsk.panels.ablate import Ablation, ablate
 from dsk.panels.profiles import (
     PanelError,
     PanelMember,
@@ -38,10 +40,12 @@ from dsk.panels.simulate import CONFLICT_WEIGHT, simulate_panel
 
 __all__ = [
     "CONFLICT_WEIGHT",
+    "Ablation",
     "PanelError",
     "PanelMember",
     "PanelSpec",
     "ProfessionProfile",
+    "ablate",
     "load_panel",
     "load_professions",
     "simulate_panel",

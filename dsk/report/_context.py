@@ -23,6 +23,7 @@ from dsk.analysis.failures import taught_codes
 from dsk.analysis.learned import OUT_OF_FOLD
 from dsk.catalogue import Catalogue
 from dsk.report import _plots as plots
+from dsk.report._ablation import build_ablation
 from dsk.report._drivers import build_drivers
 from dsk.report._load import RunData
 from dsk.report._numbers import NumberSource, format_value
@@ -880,6 +881,8 @@ def build_context(data: RunData) -> Context:
     facts["professions"] = _professions(data)
     facts["drivers"] = build_drivers(data.tables, labels, facts["professions"]["labels"], facts["ruleset_titles"])
     facts["sources"] = panel_sources(data, people, facts["professions"]["labels"])
+    facts["ablation"] = build_ablation(data.tables, {k: v[0] for k, v in DIMENSIONS.items()},
+                                       facts["ruleset_titles"])
     facts["design"] = _parameters(manifest.get("design"))
     facts["decks"] = _parameters(manifest.get("decks"))
     facts["cases"] = _gallery(data, level_names, labels, facts["professions"]["labels"])
