@@ -205,8 +205,8 @@ def _own_inputs(tmp_path: Path) -> Path:
     (data / "factors.yaml").write_text(catalogue.replace("label: Domestic abuse\n",
                                                          "label: Violence at home\n"), encoding="utf-8")
     professions = (panels_dir() / "professions.yaml").read_text(encoding="utf-8")
-    assert professions.count("  noise: 0.5\n") == 1
-    (data / "professions.yaml").write_text(professions.replace("  noise: 0.5\n", "  noise: 1.5\n"),
+    assert professions.count("  noise: 0.8\n") == 1
+    (data / "professions.yaml").write_text(professions.replace("  noise: 0.8\n", "  noise: 1.5\n"),
                                            encoding="utf-8")
     cfg = tmp_path / "cfg"
     cfg.mkdir()
@@ -237,7 +237,7 @@ def test_a_config_names_its_own_catalogue_and_professions(tmp_path: Path, twice:
             != default.tables["judgements"].loc[before, "need_level"].to_numpy()).any()
     loaded = load_run(run.out_dir)
     assert {f.id: f.label for f in loaded.catalogue.factors}["domestic_abuse"] == "Violence at home"
-    assert loaded.professions["teacher"].noise == 0.55 and loaded.professions["social_worker"].noise == 1.5
+    assert {p.noise for p in loaded.professions.values()} == {1.5}  # the edited default, for every profession
 
 
 @pytest.mark.parametrize(
