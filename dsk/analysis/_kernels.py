@@ -75,6 +75,15 @@ def panel_counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> tuple[np.nd
     return counts, squares
 
 
+def rater_counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> np.ndarray:
+    """The counts of :func:`panel_counts` alone (B x n x k), without the squared weights."""
+    n, m, k = onehot_.shape
+    if rater_w is None:
+        return onehot_.sum(axis=1)[None]
+    flat = onehot_.transpose(0, 2, 1).reshape(n * k, m)
+    return (flat @ rater_w.T).reshape(n, k, rater_w.shape[0]).transpose(2, 0, 1)
+
+
 @dataclass(frozen=True)
 class PanelSums:
     """Sufficient statistics of many raters on many units, one row per replicate.
@@ -233,6 +242,23 @@ def krippendorff(s: PanelSums, level: str, values: np.ndarray) -> np.ndarray:
     return np.where(expected > 0, alpha, np.nan)
 
 
+#: The largest table of (unit, rater of A, rater of B, k, l) :func:`group_joint` forms (float64
+#: entries); beyond it, the sum is taken unit by unit.
+_PAIR_TABLE_LIMIT = 4_000_000
+
+
+def _codes(onehot_: np.ndarray) -> np.ndarray:
+    """Category index per unit and rater (-1 where missing) from a one-hot array."""
+    return np.where(onehot_.sum(axis=2) > 0, onehot_.argmax(axis=2), -1)
+
+
+def _add_columns(w: np.ndarray, which: np.ndarray, size: int) -> np.ndarray:
+    """``w`` (B x n) with its columns added up by ``which`` (n labels in 0..size-1): B x size."""
+    b = w.shape[0]
+    idx = (which[None, :] + (np.arange(b) * size)[:, None]).ravel()
+    return np.bincount(idx, weights=np.ascontiguousarray(w).ravel(), minlength=b * size).reshape(b, size)
+
+
 def group_joint(
     onehot_a: np.ndarray,
     onehot_b: np.ndarray,
@@ -248,15 +274,58 @@ def group_joint(
     units per replicate. With one rater per group it is the usual
     two-rater contingency table in proportions (Cohen); with groups it is the
     table behind Vanbelle and Albert's (2009) agreement between two groups.
+
+    How it is computed: units with the same ratings from every rater of A and B are
+    interchangeable, so their multiplicities are added up first (a few hundred kinds of
+    unit for two small groups, however many units); the sum over the kinds is then one
+    product with each kind's table of (rater of A, rater of B, k, l), weighted by the two
+    raters' multiplicities. No array of replicates x units x categories is formed. Where
+    that table would be too large or no cheaper (many raters in both groups, as many kinds
+    as units) the sum is taken unit by unit in chunks of replicates instead
+    (:func:`_group_joint_direct`); the two agree to rounding.
     """
+    n, ga, k = onehot_a.shape
+    gb = onehot_b.shape[1]
+    codes = np.concatenate([_codes(onehot_a), _codes(onehot_b)], axis=1)
+    kinds, first, which = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    table_size = len(kinds) * ga * gb * k * k
+    if table_size > _PAIR_TABLE_LIMIT or table_size > 3 * n * k * (ga + gb + k):
+        return _group_joint_direct(onehot_a, onehot_b, unit_w, rater_w_a, rater_w_b, chunk)
+    b_total = max((w.shape[0] for w in (unit_w, rater_w_a, rater_w_b) if w is not None), default=1)
+    uw = np.ones((b_total, n)) if unit_w is None else np.broadcast_to(unit_w, (b_total, n))
+    wa = np.ones((b_total, ga)) if rater_w_a is None else np.broadcast_to(rater_w_a, (b_total, ga))
+    wb = np.ones((b_total, gb)) if rater_w_b is None else np.broadcast_to(rater_w_b, (b_total, gb))
+    per_kind = _add_columns(uw, which.ravel(), len(kinds))  # B x kinds: multiplicities added up
+    oa, ob = onehot_a[first], onehot_b[first]
+    ma = wa @ oa.sum(axis=2).T  # B x kinds: weighted raters of A on a unit of each kind
+    mb = wb @ ob.sum(axis=2).T
+    both = (ma > 0) & (mb > 0)
+    inv = np.where(both, per_kind / np.where(both, ma * mb, 1.0), 0.0)
+    pairs = (oa[:, :, None, :, None] * ob[:, None, :, None, :]).reshape(len(kinds), -1)
+    table = (inv @ pairs).reshape(b_total, ga, gb, k, k)
+    joint = np.einsum("bg,bh,bghkl->bkl", wa, wb, table)
+    count = (per_kind * both).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return joint / count[:, None, None], count
+
+
+def _group_joint_direct(
+    onehot_a: np.ndarray,
+    onehot_b: np.ndarray,
+    unit_w: np.ndarray | None = None,
+    rater_w_a: np.ndarray | None = None,
+    rater_w_b: np.ndarray | None = None,
+    chunk: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_joint` unit by unit, in chunks of replicates (for large groups)."""
     n = onehot_a.shape[0]
     b_total = max((w.shape[0] for w in (unit_w, rater_w_a, rater_w_b) if w is not None), default=1)
     joints, units = [], []
     for start in range(0, b_total, chunk):
         stop = min(start + chunk, b_total)
         uw = np.ones((stop - start, n)) if unit_w is None else unit_w[start:stop]
-        ca, _ = panel_counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
-        cb, _ = panel_counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
+        ca = rater_counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
+        cb = rater_counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
         ma, mb = ca.sum(axis=2), cb.sum(axis=2)
         both = (ma > 0) & (mb > 0)
         inv = np.where(both, uw / np.where(both, ma * mb, 1.0), 0.0)
