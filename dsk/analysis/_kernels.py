@@ -19,6 +19,7 @@ pairwise count (otherwise resampling raters would inflate agreement).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -341,12 +342,29 @@ def _group_joint_direct(
 
 def pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
     """Joint distribution of paired ratings (both present) under ``weights`` (B x pairs)."""
-    cell = codes_a * k + codes_b
-    table = np.zeros((len(cell), k * k))
-    table[np.arange(len(cell)), cell] = 1.0
-    joint = (weights @ table).reshape(-1, k, k)
+    joint = _add_columns(weights, codes_a * k + codes_b, k * k).reshape(-1, k, k)
     with np.errstate(invalid="ignore", divide="ignore"):
         return joint / weights.sum(axis=1)[:, None, None]
+
+
+def rater_pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, unit_w: np.ndarray,
+                     rater_w: np.ndarray) -> np.ndarray:
+    """Joint distribution of two ratings of the same unit by the same rater (e.g. two rounds).
+
+    ``codes_a`` and ``codes_b`` are units x raters (-1 missing); a (unit, rater) with both
+    ratings weighs ``unit_w[b, unit] * rater_w[b, rater]`` in replicate b. The same as
+    :func:`pair_joint` on the list of such pairs with those weights, without forming the
+    replicates x pairs weights: per rater, the unit multiplicities are added up by the
+    pair of ratings, then weighted by the rater's multiplicity.
+    """
+    m = codes_a.shape[1]
+    both = (codes_a >= 0) & (codes_b >= 0)
+    cell = np.where(both, codes_a * k + codes_b, k * k)  # k * k: not a pair, dropped
+    per_rater = np.stack([_add_columns(unit_w, cell[:, g], k * k + 1)[:, :-1] for g in range(m)],
+                         axis=1)  # B x raters x cells
+    joint = np.einsum("bg,bgc->bc", rater_w, per_rater).reshape(-1, k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return joint / joint.sum(axis=(1, 2))[:, None, None]
 
 
 def joint_agreement(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -377,10 +395,26 @@ def median_category(counts: np.ndarray) -> np.ndarray:
     checklists, the report) goes through this function; docs/methods.md,
     "Consensus level", gives the reasoning.
     """
+    counts = np.asarray(counts)
     m = counts.sum(axis=-1)
-    cum = np.cumsum(counts, axis=-1)
-    median = np.argmax(cum >= m[..., None] / 2.0 - 1e-9, axis=-1)
-    return np.where(m <= 0, -1, median)
+    return np.where(m <= 0, -1, _lower_median([counts[..., c] for c in range(counts.shape[-1])], m))
+
+
+def _lower_median(per: list[np.ndarray], m: np.ndarray) -> np.ndarray:
+    """The lowest category whose cumulative count reaches ``m / 2``, for rows with ``m > 0``.
+
+    ``per`` holds the counts of each category (in scale order), ``m`` their total. The
+    cumulative counts only grow, so that category is the number of categories before which
+    they fall short: a sum of ``k - 1`` comparisons, one category at a time (no arg-max
+    along a short last axis, which numpy does slowly).
+    """
+    half = m / 2.0 - 1e-9
+    cum = np.zeros(m.shape)
+    median = np.zeros(m.shape, dtype=np.int64)
+    for part in per[:-1]:
+        cum += part
+        median += cum < half
+    return median
 
 
 def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -390,15 +424,58 @@ def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     on the scale). The majority is the most frequent category; ties go to the
     one nearest the median, then the lower. Units without ratings get -1.
     """
-    k = counts.shape[-1]
-    m = counts.sum(axis=-1)
-    median = median_category(counts)
-    top = counts.max(axis=-1, keepdims=True)
-    cats = np.arange(k)
-    key = np.abs(cats - median[..., None]) * 2 + (cats > median[..., None])
-    mode = np.argmin(np.where(counts >= top - 1e-9, key, 10 * k), axis=-1)
+    return consensus_parts([np.ascontiguousarray(counts[..., c]) for c in range(counts.shape[-1])])
+
+
+def consensus_parts(per: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`consensus` from the counts of each category, one array (B x n) per category.
+
+    Category by category, on whole arrays of replicates x units: numpy reduces a short
+    last axis (the categories of ``B x n x k`` counts) many times more slowly.
+    """
+    k = len(per)
+    m = per[0].copy()
+    top = per[0].copy()
+    for part in per[1:]:
+        m += part
+        np.maximum(top, part, out=top)
+    top -= 1e-9
     empty = m <= 0
-    return median, np.where(empty, -1, mode)
+    median = _lower_median(per, m)
+    # the most used category nearest the median, then the lower: each category's distance
+    # key (2 |c - median|, plus 1 above the median) is distinct, so the first best wins.
+    # With few categories, the categories at the top are a bit mask and the winner is
+    # looked up from (median, mask) in a table made once.
+    if k <= 8:
+        mask = np.zeros(m.shape, dtype=np.int64)
+        for c, part in enumerate(per):
+            mask |= (part >= top).astype(np.int64) << c
+        mode = _mode_table(k)[np.maximum(median, 0) * (1 << k) + mask]
+    else:
+        mode = np.full(m.shape, -1, dtype=np.int64)
+        best = np.full(m.shape, 10 * k, dtype=np.int64)
+        for c in range(k):
+            key = np.abs(c - median) * 2 + (c > median)
+            better = (per[c] >= top) & (key < best)
+            np.copyto(mode, c, where=better)
+            np.copyto(best, key, where=better)
+    return np.where(empty, -1, median), np.where(empty, -1, mode)
+
+
+@functools.cache
+def _mode_table(k: int) -> np.ndarray:
+    """The majority category for each (median, bit mask of the most used categories)."""
+    table = np.full(k << k, -1, dtype=np.int64)
+    for median in range(k):
+        for mask in range(1, 1 << k):
+            top = [c for c in range(k) if mask >> c & 1]
+            table[median * (1 << k) + mask] = min(top, key=lambda c: 2 * abs(c - median) + (c > median))
+    return table
+
+
+def category_counts(onehot_: np.ndarray, rater_w: np.ndarray) -> list[np.ndarray]:
+    """Per category, the weighted count of ratings per replicate and unit (k arrays B x n)."""
+    return [rater_w @ onehot_[:, :, c].T for c in range(onehot_.shape[2])]
 
 
 def consensus_joint(

@@ -418,18 +418,19 @@ def _agreement(inputs: AnalysisInputs) -> AnalysisResult:
           writes={"importance": "importance"}, stats=("explanations",))
 def _explanations(inputs: AnalysisInputs) -> AnalysisResult:
     """Factor overlap and SHAP importance of each ruleset beside the panel's surrogate."""
-    from dsk.analysis.explain import factor_overlap, shap_comparison
+    from dsk.analysis.explain import factor_overlap, shap_comparisons
 
     vignettes, decisions, people = inputs.table("vignettes"), inputs.table("decisions"), inputs.people
     rows: list[pd.DataFrame] = []
     parts: list[pd.DataFrame] = []
-    for ruleset in inputs.rulesets:
+    # every ruleset at once: the panel's surrogate and its attributions are the same for each
+    comparisons = shap_comparisons(vignettes, people, inputs.rulesets, catalogue=inputs.catalogue,
+                                   background=inputs.settings.shap_background,
+                                   n_permutations=inputs.settings.shap_permutations,
+                                   random_state=inputs.random_state, engine=inputs.engine)
+    for ruleset, comparison in zip(inputs.rulesets, comparisons, strict=True):
         own = decisions[decisions["ruleset_id"] == ruleset.id]
         _, overlap = factor_overlap(vignettes, own, people, ruleset, catalogue=inputs.catalogue)
-        comparison = shap_comparison(vignettes, people, ruleset, catalogue=inputs.catalogue,
-                                     background=inputs.settings.shap_background,
-                                     n_permutations=inputs.settings.shap_permutations,
-                                     random_state=inputs.random_state, engine=inputs.engine)
         shap_rows = comparison.stats
         if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
             shap_rows = shap_rows[shap_rows["comparison"] != "surrogate~panel"]
