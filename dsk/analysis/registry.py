@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -417,22 +417,27 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
 _LONGEST_FIRST = ("agreement", "explanations", "failures", "models", "learned", "variance")
 
 #: What a forked worker inherits: the run's input tables and the arguments of ``run_one``.
-_INHERITED: dict[str, object] = {}
+_INHERITED: dict[str, Any] = {}
 
 
 def _timed_run(name: str, extra: Mapping[str, pd.DataFrame]) -> tuple[AnalysisResult, float]:
     """In a worker: run the registered analysis ``name`` on the inherited tables plus ``extra``."""
     import time
 
-    tables = {**_INHERITED["tables"], **extra}  # type: ignore[dict-item]
-    rulesets, catalogue, engine, random_state, settings = _INHERITED["arguments"]  # type: ignore[misc]
+    tables: dict[str, pd.DataFrame] = {**_INHERITED["tables"], **extra}
+    rulesets: Sequence[Ruleset]
+    catalogue: Catalogue
+    engine: str
+    random_state: int
+    settings: AnalysisSettings
+    rulesets, catalogue, engine, random_state, settings = _INHERITED["arguments"]
     start = time.perf_counter()
     result = run_one(REGISTRY[name], tables, rulesets=rulesets, catalogue=catalogue, engine=engine,
                      random_state=random_state, settings=settings)
     return result, time.perf_counter() - start
 
 
-def _start_worker(inherited: dict[str, object]) -> None:
+def _start_worker(inherited: dict[str, Any]) -> None:
     """Where workers are not forked (no ``fork`` on the platform), they are given the tables."""
     _INHERITED.update(inherited)
 
@@ -454,7 +459,7 @@ def _run_parallel(selected: Sequence[Analysis], tables: Mapping[str, pd.DataFram
     pending = sorted(selected, key=lambda a: order.get(a.name, len(order)))
     inputs = {t: tables[t] for a in selected for t in a.reads if t in tables}
     fork = "fork" in multiprocessing.get_all_start_methods()
-    inherited = {"tables": inputs, "arguments": arguments}
+    inherited: dict[str, Any] = {"tables": inputs, "arguments": arguments}
     _INHERITED.clear()
     if fork:
         _INHERITED.update(inherited)
@@ -467,9 +472,10 @@ def _run_parallel(selected: Sequence[Analysis], tables: Mapping[str, pd.DataFram
             # Python 3.12 warns on forking a process with threads; BLAS's idle threads are
             # fork-safe, and the analyses use OpenMP on one thread only
             warnings.simplefilter("ignore", DeprecationWarning)
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(selected)), mp_context=context,
-                                       initializer=None if fork else _start_worker,
-                                       initargs=() if fork else (inherited,))
+            size = min(workers, len(selected))
+            pool = (ProcessPoolExecutor(max_workers=size, mp_context=context) if fork else
+                    ProcessPoolExecutor(max_workers=size, mp_context=context, initializer=_start_worker,
+                                        initargs=(inherited,)))
         with pool:
             running: dict[Future[tuple[AnalysisResult, float]], str] = {}
             while pending or running:
