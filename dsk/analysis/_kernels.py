@@ -276,6 +276,9 @@ def group_joint(
     two-rater contingency table in proportions (Cohen); with groups it is the
     table behind Vanbelle and Albert's (2009) agreement between two groups.
 
+    ``onehot_a`` and ``onehot_b`` are 0/1 ratings as :func:`onehot` gives them (units x
+    raters x k, at most one 1 per unit and rater).
+
     How it is computed: units with the same ratings from every rater of A and B are
     interchangeable, so their multiplicities are added up first (a few hundred kinds of
     unit for two small groups, however many units); the sum over the kinds is then one
