@@ -283,6 +283,10 @@ class ExperimentConfig(_Frozen):
     models: ModelsOption | None = Field(None, description=(
         "Factors, coding, interactions and practitioner covariates of the `models` analysis "
         "(see below; default: the defaults there)."))
+    workers: int | None = Field(None, ge=1, le=64, description=(
+        "Processes that run the analyses side by side (default 1: one after another). The "
+        "tables are the same whatever the number; the manifest then times each analysis in its "
+        "own process, and all of them together as `analyses`."))
     output: str | None = Field(None, description=(
         "Run folder, relative to the config's folder (default: `runs/<id>` in the current folder; a "
         "bundled config's `output` is relative to the current folder). `dsk run -o` overrides it."))
@@ -746,7 +750,7 @@ def config_docs() -> str:
 
 #: Keys added after the first release: left out of the dump while unset, so the hash and
 #: ``config.json`` of a config that does not use them stay what they were.
-_OPTIONAL_KEYS = ("catalogue", "professions", "decks", "plan")
+_OPTIONAL_KEYS = ("catalogue", "professions", "decks", "plan", "workers")
 _OPTIONAL_VIGNETTE_KEYS = ("set_id",)
 
 
@@ -1281,6 +1285,11 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
         timings[name] = round(time.perf_counter() - t0, 3)
         say(name, f"done in {timings[name]:.1f} s")
 
+    def timed(name: str, seconds: float) -> None:  # an analysis that ran in a worker process
+        say(name, "start")
+        timings[name] = round(seconds, 3)
+        say(name, f"done in {timings[name]:.1f} s")
+
     # The catalogue and the professions are read once, here, and passed to every stage.
     _copy_config(config, config_path, inputs)
     catalogue = _load_catalogue(config, where, inputs)
@@ -1319,7 +1328,7 @@ def _run_stages(config: ExperimentConfig, config_path: Path | None, where: _Wher
     outputs = run_analyses(config.analyses, {"vignettes": vignettes, "decisions": decisions, "trace": trace,
                                              "judgements": judgements},
                            rulesets=rulesets, catalogue=catalogue, engine=config.engine, random_state=seed,
-                           settings=settings, stage=stage)
+                           settings=settings, stage=stage, workers=config.workers or 1, timed=timed)
     stats, failures = outputs.stats, outputs.tables["failures"]
     importance, teaching = outputs.tables["importance"], outputs.tables["teaching"]
     # ---- which assumption produces which finding: every simulated panel, each mechanism off in turn

@@ -19,6 +19,7 @@ pairwise count (otherwise resampling raters would inflate agreement).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,15 @@ def panel_counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> tuple[np.nd
     counts = (flat @ rater_w.T).reshape(n, k, b).transpose(2, 0, 1)
     squares = (flat @ (rater_w * rater_w).T).reshape(n, k, b).transpose(2, 0, 1)
     return counts, squares
+
+
+def rater_counts(onehot_: np.ndarray, rater_w: np.ndarray | None) -> np.ndarray:
+    """The counts of :func:`panel_counts` alone (B x n x k), without the squared weights."""
+    n, m, k = onehot_.shape
+    if rater_w is None:
+        return onehot_.sum(axis=1)[None]
+    flat = onehot_.transpose(0, 2, 1).reshape(n * k, m)
+    return (flat @ rater_w.T).reshape(n, k, rater_w.shape[0]).transpose(2, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,23 @@ def krippendorff(s: PanelSums, level: str, values: np.ndarray) -> np.ndarray:
     return np.where(expected > 0, alpha, np.nan)
 
 
+#: The largest table of (unit, rater of A, rater of B, k, l) :func:`group_joint` forms (float64
+#: entries); beyond it, the sum is taken unit by unit.
+_PAIR_TABLE_LIMIT = 4_000_000
+
+
+def _codes(onehot_: np.ndarray) -> np.ndarray:
+    """Category index per unit and rater (-1 where missing) from a one-hot array."""
+    return np.where(onehot_.sum(axis=2) > 0, onehot_.argmax(axis=2), -1)
+
+
+def _add_columns(w: np.ndarray, which: np.ndarray, size: int) -> np.ndarray:
+    """``w`` (B x n) with its columns added up by ``which`` (n labels in 0..size-1): B x size."""
+    b = w.shape[0]
+    idx = (which[None, :] + (np.arange(b) * size)[:, None]).ravel()
+    return np.bincount(idx, weights=np.ascontiguousarray(w).ravel(), minlength=b * size).reshape(b, size)
+
+
 def group_joint(
     onehot_a: np.ndarray,
     onehot_b: np.ndarray,
@@ -248,15 +275,61 @@ def group_joint(
     units per replicate. With one rater per group it is the usual
     two-rater contingency table in proportions (Cohen); with groups it is the
     table behind Vanbelle and Albert's (2009) agreement between two groups.
+
+    ``onehot_a`` and ``onehot_b`` are 0/1 ratings as :func:`onehot` gives them (units x
+    raters x k, at most one 1 per unit and rater).
+
+    How it is computed: units with the same ratings from every rater of A and B are
+    interchangeable, so their multiplicities are added up first (a few hundred kinds of
+    unit for two small groups, however many units); the sum over the kinds is then one
+    product with each kind's table of (rater of A, rater of B, k, l), weighted by the two
+    raters' multiplicities. No array of replicates x units x categories is formed. Where
+    that table would be too large or no cheaper (many raters in both groups, as many kinds
+    as units) the sum is taken unit by unit in chunks of replicates instead
+    (:func:`_group_joint_direct`); the two agree to rounding.
     """
+    n, ga, k = onehot_a.shape
+    gb = onehot_b.shape[1]
+    codes = np.concatenate([_codes(onehot_a), _codes(onehot_b)], axis=1)
+    kinds, first, which = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    table_size = len(kinds) * ga * gb * k * k
+    if table_size > _PAIR_TABLE_LIMIT or table_size > 3 * n * k * (ga + gb + k):
+        return _group_joint_direct(onehot_a, onehot_b, unit_w, rater_w_a, rater_w_b, chunk)
+    b_total = max((w.shape[0] for w in (unit_w, rater_w_a, rater_w_b) if w is not None), default=1)
+    uw = np.ones((b_total, n)) if unit_w is None else np.broadcast_to(unit_w, (b_total, n))
+    wa = np.ones((b_total, ga)) if rater_w_a is None else np.broadcast_to(rater_w_a, (b_total, ga))
+    wb = np.ones((b_total, gb)) if rater_w_b is None else np.broadcast_to(rater_w_b, (b_total, gb))
+    per_kind = _add_columns(uw, which.ravel(), len(kinds))  # B x kinds: multiplicities added up
+    oa, ob = onehot_a[first], onehot_b[first]
+    ma = wa @ oa.sum(axis=2).T  # B x kinds: weighted raters of A on a unit of each kind
+    mb = wb @ ob.sum(axis=2).T
+    both = (ma > 0) & (mb > 0)
+    inv = np.where(both, per_kind / np.where(both, ma * mb, 1.0), 0.0)
+    pairs = (oa[:, :, None, :, None] * ob[:, None, :, None, :]).reshape(len(kinds), -1)
+    table = (inv @ pairs).reshape(b_total, ga, gb, k, k)
+    joint = np.einsum("bg,bh,bghkl->bkl", wa, wb, table)
+    count = (per_kind * both).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return joint / count[:, None, None], count
+
+
+def _group_joint_direct(
+    onehot_a: np.ndarray,
+    onehot_b: np.ndarray,
+    unit_w: np.ndarray | None = None,
+    rater_w_a: np.ndarray | None = None,
+    rater_w_b: np.ndarray | None = None,
+    chunk: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_joint` unit by unit, in chunks of replicates (for large groups)."""
     n = onehot_a.shape[0]
     b_total = max((w.shape[0] for w in (unit_w, rater_w_a, rater_w_b) if w is not None), default=1)
     joints, units = [], []
     for start in range(0, b_total, chunk):
         stop = min(start + chunk, b_total)
         uw = np.ones((stop - start, n)) if unit_w is None else unit_w[start:stop]
-        ca, _ = panel_counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
-        cb, _ = panel_counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
+        ca = rater_counts(onehot_a, None if rater_w_a is None else rater_w_a[start:stop])
+        cb = rater_counts(onehot_b, None if rater_w_b is None else rater_w_b[start:stop])
         ma, mb = ca.sum(axis=2), cb.sum(axis=2)
         both = (ma > 0) & (mb > 0)
         inv = np.where(both, uw / np.where(both, ma * mb, 1.0), 0.0)
@@ -272,12 +345,29 @@ def group_joint(
 
 def pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
     """Joint distribution of paired ratings (both present) under ``weights`` (B x pairs)."""
-    cell = codes_a * k + codes_b
-    table = np.zeros((len(cell), k * k))
-    table[np.arange(len(cell)), cell] = 1.0
-    joint = (weights @ table).reshape(-1, k, k)
+    joint = _add_columns(weights, codes_a * k + codes_b, k * k).reshape(-1, k, k)
     with np.errstate(invalid="ignore", divide="ignore"):
         return joint / weights.sum(axis=1)[:, None, None]
+
+
+def rater_pair_joint(codes_a: np.ndarray, codes_b: np.ndarray, k: int, unit_w: np.ndarray,
+                     rater_w: np.ndarray) -> np.ndarray:
+    """Joint distribution of two ratings of the same unit by the same rater (e.g. two rounds).
+
+    ``codes_a`` and ``codes_b`` are units x raters (-1 missing); a (unit, rater) with both
+    ratings weighs ``unit_w[b, unit] * rater_w[b, rater]`` in replicate b. The same as
+    :func:`pair_joint` on the list of such pairs with those weights, without forming the
+    replicates x pairs weights: per rater, the unit multiplicities are added up by the
+    pair of ratings, then weighted by the rater's multiplicity.
+    """
+    m = codes_a.shape[1]
+    both = (codes_a >= 0) & (codes_b >= 0)
+    cell = np.where(both, codes_a * k + codes_b, k * k)  # k * k: not a pair, dropped
+    per_rater = np.stack([_add_columns(unit_w, cell[:, g], k * k + 1)[:, :-1] for g in range(m)],
+                         axis=1)  # B x raters x cells
+    joint = np.einsum("bg,bgc->bc", rater_w, per_rater).reshape(-1, k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return joint / joint.sum(axis=(1, 2))[:, None, None]
 
 
 def joint_agreement(joint: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -308,10 +398,26 @@ def median_category(counts: np.ndarray) -> np.ndarray:
     checklists, the report) goes through this function; docs/methods.md,
     "Consensus level", gives the reasoning.
     """
+    counts = np.asarray(counts)
     m = counts.sum(axis=-1)
-    cum = np.cumsum(counts, axis=-1)
-    median = np.argmax(cum >= m[..., None] / 2.0 - 1e-9, axis=-1)
-    return np.where(m <= 0, -1, median)
+    return np.where(m <= 0, -1, _lower_median([counts[..., c] for c in range(counts.shape[-1])], m))
+
+
+def _lower_median(per: list[np.ndarray], m: np.ndarray) -> np.ndarray:
+    """The lowest category whose cumulative count reaches ``m / 2``, for rows with ``m > 0``.
+
+    ``per`` holds the counts of each category (in scale order), ``m`` their total. The
+    cumulative counts only grow, so that category is the number of categories before which
+    they fall short: a sum of ``k - 1`` comparisons, one category at a time (no arg-max
+    along a short last axis, which numpy does slowly).
+    """
+    half = m / 2.0 - 1e-9
+    cum = np.zeros(m.shape)
+    median = np.zeros(m.shape, dtype=np.int64)
+    for part in per[:-1]:
+        cum += part
+        median += cum < half
+    return median
 
 
 def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -321,15 +427,58 @@ def consensus(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     on the scale). The majority is the most frequent category; ties go to the
     one nearest the median, then the lower. Units without ratings get -1.
     """
-    k = counts.shape[-1]
-    m = counts.sum(axis=-1)
-    median = median_category(counts)
-    top = counts.max(axis=-1, keepdims=True)
-    cats = np.arange(k)
-    key = np.abs(cats - median[..., None]) * 2 + (cats > median[..., None])
-    mode = np.argmin(np.where(counts >= top - 1e-9, key, 10 * k), axis=-1)
+    return consensus_parts([np.ascontiguousarray(counts[..., c]) for c in range(counts.shape[-1])])
+
+
+def consensus_parts(per: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`consensus` from the counts of each category, one array (B x n) per category.
+
+    Category by category, on whole arrays of replicates x units: numpy reduces a short
+    last axis (the categories of ``B x n x k`` counts) many times more slowly.
+    """
+    k = len(per)
+    m = per[0].copy()
+    top = per[0].copy()
+    for part in per[1:]:
+        m += part
+        np.maximum(top, part, out=top)
+    top -= 1e-9
     empty = m <= 0
-    return median, np.where(empty, -1, mode)
+    median = _lower_median(per, m)
+    # the most used category nearest the median, then the lower: each category's distance
+    # key (2 |c - median|, plus 1 above the median) is distinct, so the first best wins.
+    # With few categories, the categories at the top are a bit mask and the winner is
+    # looked up from (median, mask) in a table made once.
+    if k <= 8:
+        mask = np.zeros(m.shape, dtype=np.int64)
+        for c, part in enumerate(per):
+            mask |= (part >= top).astype(np.int64) << c
+        mode = _mode_table(k)[np.maximum(median, 0) * (1 << k) + mask]
+    else:
+        mode = np.full(m.shape, -1, dtype=np.int64)
+        best = np.full(m.shape, 10 * k, dtype=np.int64)
+        for c in range(k):
+            key = np.abs(c - median) * 2 + (c > median)
+            better = (per[c] >= top) & (key < best)
+            np.copyto(mode, c, where=better)
+            np.copyto(best, key, where=better)
+    return np.where(empty, -1, median), np.where(empty, -1, mode)
+
+
+@functools.cache
+def _mode_table(k: int) -> np.ndarray:
+    """The majority category for each (median, bit mask of the most used categories)."""
+    table = np.full(k << k, -1, dtype=np.int64)
+    for median in range(k):
+        for mask in range(1, 1 << k):
+            top = [c for c in range(k) if mask >> c & 1]
+            table[median * (1 << k) + mask] = min(top, key=lambda c: 2 * abs(c - median) + (c > median))
+    return table
+
+
+def category_counts(onehot_: np.ndarray, rater_w: np.ndarray) -> list[np.ndarray]:
+    """Per category, the weighted count of ratings per replicate and unit (k arrays B x n)."""
+    return [rater_w @ onehot_[:, :, c].T for c in range(onehot_.shape[2])]
 
 
 def consensus_joint(

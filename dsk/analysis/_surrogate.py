@@ -149,6 +149,18 @@ class PanelSurrogate(RegressorMixin, BaseEstimator):
         with _one_thread():
             return np.clip(self.model_.predict(self._model_inputs(values)), *self._bounds())
 
+    def predict_derived(self, table: pd.DataFrame) -> np.ndarray:
+        """:meth:`predict` from the model's own inputs: the base and derived features, as
+        :func:`dsk.analysis._features.with_derived` gives them without ``vignette_id``.
+
+        For callers that already hold those columns (SHAP evaluates the rules on the same
+        table). Unchecked, and without limiting threads: run it inside ``_one_thread()``.
+        """
+        check_is_fitted(self)
+        if self.catalogue is None:
+            raise ValueError("predict_derived needs a surrogate fitted with a catalogue")
+        return np.clip(self.model_.predict(table[self.input_names_]), *self._bounds())
+
     def fidelity(self, X: pd.DataFrame | np.ndarray, panel_mean: np.ndarray,
                  panel_median: np.ndarray) -> dict[str, float]:
         """Out-of-fold fidelity to the panel (5-fold cross-validation, folds seeded by ``random_state``).

@@ -27,7 +27,7 @@ background mean).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 Predict = Callable[[np.ndarray], np.ndarray]
 
 __all__ = ["ShapComparison", "factor_overlap", "permutation_shap", "rule_factors", "shap_comparison",
-           "shap_direction"]
+           "shap_comparisons", "shap_direction"]
 
 
 def rule_factors(ruleset: Ruleset, vignettes: pd.DataFrame, fired: pd.Series,
@@ -185,8 +185,9 @@ def _row_keys(rows: np.ndarray, radix: np.ndarray) -> np.ndarray:
     return halves[0].astype(float) + 1j * halves[1].astype(float)
 
 
-def _unique_call(fn: Predict, rows: np.ndarray, radix: np.ndarray | None) -> np.ndarray:
-    """``fn(rows)``, evaluating each distinct row once (masked rows repeat a lot)."""
+def _unique_call(fn: Callable[[np.ndarray], np.ndarray], rows: np.ndarray,
+                 radix: np.ndarray | None) -> np.ndarray:
+    """``fn(rows)`` (r x q), evaluating each distinct row once (masked rows repeat a lot)."""
     if radix is None:
         return np.asarray(fn(rows), dtype=float)
     _, first, inverse = np.unique(_row_keys(rows, radix), return_index=True, return_inverse=True)
@@ -230,6 +231,20 @@ def permutation_shap(fn: Predict, X: np.ndarray, background: np.ndarray, random_
     >>> values.tolist()  # additive: each feature's weight times its distance from the background mean
     [[1.0, 1.5], [5.0, -0.5]]
     """
+    return _permutation_shap(lambda rows: np.asarray(fn(rows), dtype=float)[:, None], X, background,
+                             random_state, chunk, n_permutations)[0]
+
+
+def _permutation_shap(fn: Callable[[np.ndarray], np.ndarray], X: np.ndarray, background: np.ndarray,
+                      random_state: int = 0, chunk: int = 32, n_permutations: int = 1) -> list[np.ndarray]:
+    """:func:`permutation_shap` of several functions at once, on the same masked rows.
+
+    ``fn`` maps rows (r x F) to one column per function (r x q); returns q arrays of
+    attributions (n x F). Each function's attributions are those :func:`permutation_shap`
+    gives it alone (the same orderings, the same rows, the same sums in the same order), and
+    the masked rows are built, and their distinct rows found, once for all of them. The
+    values do not depend on ``chunk`` (vignettes per batch).
+    """
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise ValueError(f"n_permutations: expected a whole number of at least 1, got {n_permutations!r}")
     X = np.asarray(X)
@@ -243,24 +258,33 @@ def permutation_shap(fn: Predict, X: np.ndarray, background: np.ndarray, random_
         radix = both.max(axis=0).astype(np.int64) + 1
     rng = np.random.default_rng(random_state)
     pairs = [np.argsort(rng.random((n, n_features)), axis=1) for _ in range(int(n_permutations))]
-    values = np.zeros((n, n_features))
+    values: list[np.ndarray] | None = None
     steps = np.arange(n_features + 1)
     share = 1.0 / (2 * len(pairs))
     for start in range(0, n, chunk):
         part = slice(start, min(n, start + chunk))
         m = part.stop - part.start
         directions = [d for orders in pairs for d in (orders[part], orders[part][:, ::-1])]
-        for direction in directions:
-            # on[i, k, f]: feature f comes from the vignette at step k of ordering i
-            rank = np.empty_like(direction)
-            rank[np.arange(m)[:, None], direction] = np.arange(n_features)[None, :]
-            on = rank[:, None, :] < steps[None, :, None]  # (m, F+1, F)
-            rows = np.where(on[:, :, None, :], X[part][:, None, None, :], background[None, None, :, :])
-            out = _unique_call(fn, rows.reshape(-1, n_features), radix).reshape(m, n_features + 1, b)
-            mean = out.mean(axis=2)  # (m, F+1)
-            gain = np.diff(mean, axis=1)  # credited to direction[:, k]
-            np.add.at(values, (np.arange(part.start, part.stop)[:, None], direction), gain * share)
-    return values
+        # every ordering of the chunk at once: on[d, i, k, f], feature f comes from the
+        # vignette at step k of ordering d of vignette i
+        ranks = np.empty((len(directions), m, n_features), dtype=np.int64)
+        for d, direction in enumerate(directions):
+            ranks[d, np.arange(m)[:, None], direction] = np.arange(n_features)[None, :]
+        on = ranks[:, :, None, :] < steps[None, None, :, None]  # (D, m, F+1, F)
+        rows = np.where(on[:, :, :, None, :], X[part][None, :, None, None, :],
+                        background[None, None, None, :, :])
+        out = _unique_call(fn, rows.reshape(-1, n_features), radix)
+        q = out.shape[1]
+        if values is None:
+            values = [np.zeros((n, n_features)) for _ in range(q)]
+        out = out.reshape(len(directions), m, n_features + 1, b, q)
+        where = (np.arange(part.start, part.stop)[:, None],)
+        for j in range(q):
+            for d, direction in enumerate(directions):
+                mean = np.ascontiguousarray(out[d, :, :, :, j]).mean(axis=2)  # (m, F+1)
+                gain = np.diff(mean, axis=1)  # credited to direction[:, k]
+                np.add.at(values[j], (*where, direction), gain * share)
+    return values if values is not None else [np.zeros((n, n_features))]
 
 
 def shap_direction(X: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -328,12 +352,45 @@ def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset: 
     >>> bool(np.allclose(result.rule_values.sum(axis=1) + result.rule_base, level))  # local accuracy
     True
     """
-    from scipy.stats import spearmanr
+    return shap_comparisons(vignettes, judgements, [ruleset], catalogue=catalogue, round_=round_,
+                            background=background, random_state=random_state, engine=engine,
+                            n_permutations=n_permutations)[0]
 
-    from dsk.analysis._surrogate import PanelSurrogate
+
+def shap_comparisons(vignettes: pd.DataFrame, judgements: pd.DataFrame, rulesets: Sequence[Ruleset], *,
+                     catalogue: Catalogue, round_: int = 1, background: int = 30,
+                     random_state: int = 0, engine: str = "vector", n_permutations: int = 1,
+                     chunk: int = 64) -> list[ShapComparison]:
+    """:func:`shap_comparison` for several rulesets, one per ruleset, sharing the panel's side.
+
+    The panel's surrogate, its fidelity, the background sample and the orderings do not
+    depend on the ruleset, so they are made once; the masked rows are built once and every
+    ruleset and the surrogate are evaluated on the same distinct rows (with their derived
+    features computed once). Each result equals :func:`shap_comparison` of its ruleset.
+    ``chunk`` (vignettes per batch of masked rows) changes the memory used, not the values.
+
+    Examples
+    --------
+    >>> from dsk.catalogue import load_catalogue
+    >>> from dsk.design import generate
+    >>> from dsk.panels import load_panel, load_professions, simulate_panel
+    >>> from dsk.rules import bundled_rulesets, load_ruleset
+    >>> cat = load_catalogue()
+    >>> profs = load_professions(catalogue=cat)
+    >>> v = generate("stratified", 30, 1, cat, narratives=False)
+    >>> j = simulate_panel(v, load_panel("mixed-12", profs), professions=profs, catalogue=cat,
+    ...                    rationale=False)
+    >>> sets = [load_ruleset(bundled_rulesets()[r], cat) for r in ("threshold-of-need", "toxic-trio")]
+    >>> both = shap_comparisons(v, j, sets, catalogue=cat, background=5)
+    >>> alone = shap_comparison(v, j, sets[1], catalogue=cat, background=5)
+    >>> bool((both[1].rule_values == alone.rule_values).all()), bool((both[0].panel_values == both[1].panel_values).all())
+    (True, True)
+    """
+    from dsk.analysis._surrogate import PanelSurrogate, _one_thread
     from dsk.rules import evaluate
 
     cat = catalogue
+    rulesets = list(rulesets)
     summary = panel_summary(judgements, round_)
     ids = np.array([v for v in vignettes["vignette_id"] if v in summary.index], dtype=object)
     v = vignettes.set_index("vignette_id").loc[ids]
@@ -346,15 +403,30 @@ def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset: 
     rng = np.random.default_rng(random_state)
     bg = X[rng.choice(len(X), size=min(background, len(X)), replace=False)]
 
-    def rule_fn(data: np.ndarray) -> np.ndarray:
-        table = with_derived(pd.DataFrame(np.rint(data).astype(np.int64), columns=names), cat)
-        return evaluate(ruleset, table, engine=engine, catalogue=cat).need_level.astype(float)
+    def all_fn(data: np.ndarray) -> np.ndarray:
+        """Each ruleset's level, then the surrogate's expected level, per row (r x (q + 1))."""
+        table = with_derived(data, cat, ids=np.full(len(data), "", dtype=object))
+        out = np.empty((len(data), len(rulesets) + 1))
+        for q, ruleset in enumerate(rulesets):
+            out[:, q] = evaluate(ruleset, table, engine=engine, catalogue=cat).need_level
+        out[:, -1] = surrogate.predict_derived(table.drop(columns="vignette_id"))
+        return out
 
-    def panel_fn(data: np.ndarray) -> np.ndarray:
-        return surrogate.predict(np.rint(data).astype(np.int64))
+    with _one_thread():
+        on_background = all_fn(bg)
+        base = [float(np.ascontiguousarray(on_background[:, q]).mean()) for q in range(len(rulesets) + 1)]
+        *rule_values, panel_values = _permutation_shap(all_fn, X, bg, random_state, chunk=chunk,
+                                                       n_permutations=n_permutations)
+    return [_compare(ruleset, values, panel_values, rule_base, base[-1], names, ids, v, X, fidelity)
+            for ruleset, values, rule_base in zip(rulesets, rule_values, base[:-1], strict=True)]
 
-    rule_values = permutation_shap(rule_fn, X, bg, random_state, n_permutations=n_permutations)
-    panel_values = permutation_shap(panel_fn, X, bg, random_state, n_permutations=n_permutations)
+
+def _compare(ruleset: Ruleset, rule_values: np.ndarray, panel_values: np.ndarray, rule_base: float,
+             panel_base: float, names: list[str], ids: np.ndarray, v: pd.DataFrame, X: np.ndarray,
+             fidelity: dict[str, float]) -> ShapComparison:
+    """The importance table, the per-vignette cosines and the stats rows of one ruleset."""
+    from scipy.stats import spearmanr
+
     rule_imp = np.abs(rule_values).mean(axis=0)
     panel_imp = np.abs(panel_values).mean(axis=0)
     importance = pd.DataFrame({"feature": names, "rule_importance": rule_imp, "panel_importance": panel_imp})
@@ -385,6 +457,6 @@ def shap_comparison(vignettes: pd.DataFrame, judgements: pd.DataFrame, ruleset: 
     for key, value in fidelity.items():
         rows.append({"analysis": "explanations", "metric": f"surrogate_{key}", "comparison": "surrogate~panel",
                      "stratum": "all", "estimate": value, "ci_low": np.nan, "ci_high": np.nan, "n": len(ids)})
-    return ShapComparison(rule_values, panel_values, float(rule_fn(bg).mean()), float(panel_fn(bg).mean()),
+    return ShapComparison(rule_values, panel_values, rule_base, panel_base,
                           names, ids, importance, per_vignette,
                           validate(pd.DataFrame(rows), "stats"), fidelity)

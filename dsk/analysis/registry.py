@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -329,7 +329,8 @@ def run_one(analysis: Analysis, tables: Mapping[str, pd.DataFrame], *, rulesets:
 def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, rulesets: Sequence[Ruleset],
                  catalogue: Catalogue, engine: str = "vector", random_state: int = 0,
                  settings: AnalysisSettings | None = None, stage: Stage | None = None,
-                 registry: Analyses | None = None) -> RunOutputs:
+                 registry: Analyses | None = None, workers: int = 1,
+                 timed: Callable[[str, float], None] | None = None) -> RunOutputs:
     """Run the named analyses in registration order and combine their outputs.
 
     Parameters
@@ -339,6 +340,12 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
     rulesets, catalogue, engine, random_state, settings : passed to every analysis.
     stage : a context manager factory, called with each analysis's name (the runner's timer).
     registry : the registry to walk (default: the package's, :data:`REGISTRY`).
+    workers : processes that run analyses side by side (1: one after another, in this
+        process). With more, an analysis starts as soon as the tables it reads exist and a
+        process is free, the longest first; the outputs are combined in registration order,
+        so they are the same whatever the number of workers. ``stage`` then times all the
+        analyses together (as ``analyses``), and ``timed`` is called with each analysis's
+        name and its own seconds (measured in its process).
 
     Returns
     -------
@@ -374,17 +381,26 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
             if writer is not None and writer not in wanted:
                 raise ValueError(f"analysis {name!r} reads {table}, which analysis {writer!r} writes: "
                                  f"run {writer!r} too")
+    if int(workers) != workers or workers < 1:
+        raise ValueError(f"workers: expected a whole number of at least 1, got {workers!r}")
     timer: Stage = stage or (lambda name: nullcontext())
     available = dict(tables)
     parts: list[pd.DataFrame] = []
     out_tables: dict[str, pd.DataFrame] = {t: pd.DataFrame() for a in analyses.values() for t in a.writes}
     files: dict[str, str] = {}
-    for analysis in analyses.values():
-        if analysis.name not in wanted:
-            continue
-        with timer(analysis.name):
-            result = run_one(analysis, available, rulesets=rulesets, catalogue=catalogue, engine=engine,
-                             random_state=random_state, settings=settings)
+    selected = [a for a in analyses.values() if a.name in wanted]
+    results: dict[str, AnalysisResult] = {}
+    if workers > 1 and len(selected) > 1 and analyses is REGISTRY:
+        with timer("analyses"):
+            results = _run_parallel(selected, available, workers, timed or (lambda name, seconds: None),
+                                    (tuple(rulesets), catalogue, engine, random_state, settings))
+    for analysis in selected:
+        if analysis.name in results:
+            result = results[analysis.name]
+        else:
+            with timer(analysis.name):
+                result = run_one(analysis, available, rulesets=rulesets, catalogue=catalogue, engine=engine,
+                                 random_state=random_state, settings=settings)
         if result.stats is not None:
             parts.append(result.stats)
         out_tables.update(result.tables)
@@ -395,6 +411,92 @@ def run_analyses(names: Iterable[str], tables: Mapping[str, pd.DataFrame], *, ru
     if "boot_failed" in stats.columns:  # a count, kept whole where other analyses leave it empty
         stats["boot_failed"] = stats["boot_failed"].astype("Int64")
     return RunOutputs(validate(stats, "stats"), out_tables, files)
+
+
+#: The analyses that take longest on a large run, in that order: with workers, they start first.
+_LONGEST_FIRST = ("agreement", "explanations", "failures", "models", "learned", "variance")
+
+#: What a forked worker inherits: the run's input tables and the arguments of ``run_one``.
+_INHERITED: dict[str, Any] = {}
+
+
+def _timed_run(name: str, extra: Mapping[str, pd.DataFrame]) -> tuple[AnalysisResult, float]:
+    """In a worker: run the registered analysis ``name`` on the inherited tables plus ``extra``."""
+    import time
+
+    tables: dict[str, pd.DataFrame] = {**_INHERITED["tables"], **extra}
+    rulesets: Sequence[Ruleset]
+    catalogue: Catalogue
+    engine: str
+    random_state: int
+    settings: AnalysisSettings
+    rulesets, catalogue, engine, random_state, settings = _INHERITED["arguments"]
+    start = time.perf_counter()
+    result = run_one(REGISTRY[name], tables, rulesets=rulesets, catalogue=catalogue, engine=engine,
+                     random_state=random_state, settings=settings)
+    return result, time.perf_counter() - start
+
+
+def _start_worker(inherited: dict[str, Any]) -> None:
+    """Where workers are not forked (no ``fork`` on the platform), they are given the tables."""
+    _INHERITED.update(inherited)
+
+
+def _run_parallel(selected: Sequence[Analysis], tables: Mapping[str, pd.DataFrame], workers: int,
+                  timed: Callable[[str, float], None], arguments: tuple[object, ...]
+                  ) -> dict[str, AnalysisResult]:
+    """Run ``selected`` in a pool of ``workers`` processes; each starts once the tables it reads exist.
+
+    Workers are forked where the platform can (they inherit the tables instead of being sent
+    them); the analyses limit their own BLAS and OpenMP threads. Each analysis is a function of
+    its tables and the run's arguments alone, so where it runs does not change its output.
+    """
+    import multiprocessing
+    import warnings
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    order = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    pending = sorted(selected, key=lambda a: order.get(a.name, len(order)))
+    inputs = {t: tables[t] for a in selected for t in a.reads if t in tables}
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    inherited: dict[str, Any] = {"tables": inputs, "arguments": arguments}
+    _INHERITED.clear()
+    if fork:
+        _INHERITED.update(inherited)
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    produced: dict[str, pd.DataFrame] = {}
+    results: dict[str, AnalysisResult] = {}
+    seconds: dict[str, float] = {}
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12 warns on forking a process with threads; BLAS's idle threads are
+            # fork-safe, and the analyses use OpenMP on one thread only
+            warnings.simplefilter("ignore", DeprecationWarning)
+            size = min(workers, len(selected))
+            pool = (ProcessPoolExecutor(max_workers=size, mp_context=context) if fork else
+                    ProcessPoolExecutor(max_workers=size, mp_context=context, initializer=_start_worker,
+                                        initargs=(inherited,)))
+        with pool:
+            running: dict[Future[tuple[AnalysisResult, float]], str] = {}
+            while pending or running:
+                ready = [a for a in pending if all(t in inputs or t in produced for t in a.reads)]
+                for analysis in ready:
+                    pending.remove(analysis)
+                    extra = {t: produced[t] for t in analysis.reads if t in produced}
+                    running[pool.submit(_timed_run, analysis.name, extra)] = analysis.name
+                if not running:
+                    names = ", ".join(a.name for a in pending)
+                    raise ValueError(f"analyses {names} read tables that no analysis run writes")
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    results[name], seconds[name] = future.result()
+                    produced.update(results[name].tables)
+    finally:
+        _INHERITED.clear()
+    for analysis in selected:  # in registration order, whatever order they finished in
+        timed(analysis.name, seconds[analysis.name])
+    return results
 
 
 # ---------------------------------------------------------------- the registered analyses
@@ -418,18 +520,19 @@ def _agreement(inputs: AnalysisInputs) -> AnalysisResult:
           writes={"importance": "importance"}, stats=("explanations",))
 def _explanations(inputs: AnalysisInputs) -> AnalysisResult:
     """Factor overlap and SHAP importance of each ruleset beside the panel's surrogate."""
-    from dsk.analysis.explain import factor_overlap, shap_comparison
+    from dsk.analysis.explain import factor_overlap, shap_comparisons
 
     vignettes, decisions, people = inputs.table("vignettes"), inputs.table("decisions"), inputs.people
     rows: list[pd.DataFrame] = []
     parts: list[pd.DataFrame] = []
-    for ruleset in inputs.rulesets:
+    # every ruleset at once: the panel's surrogate and its attributions are the same for each
+    comparisons = shap_comparisons(vignettes, people, inputs.rulesets, catalogue=inputs.catalogue,
+                                   background=inputs.settings.shap_background,
+                                   n_permutations=inputs.settings.shap_permutations,
+                                   random_state=inputs.random_state, engine=inputs.engine)
+    for ruleset, comparison in zip(inputs.rulesets, comparisons, strict=True):
         own = decisions[decisions["ruleset_id"] == ruleset.id]
         _, overlap = factor_overlap(vignettes, own, people, ruleset, catalogue=inputs.catalogue)
-        comparison = shap_comparison(vignettes, people, ruleset, catalogue=inputs.catalogue,
-                                     background=inputs.settings.shap_background,
-                                     n_permutations=inputs.settings.shap_permutations,
-                                     random_state=inputs.random_state, engine=inputs.engine)
         shap_rows = comparison.stats
         if parts:  # the panel surrogate is the same for every ruleset: report its fidelity once
             shap_rows = shap_rows[shap_rows["comparison"] != "surrogate~panel"]
