@@ -139,8 +139,10 @@ MECHANISMS: tuple[Mechanism, ...] = (
     Mechanism(
         id="anchoring",
         label="Anchoring on the first or most vivid report",
-        does="The factor reported first and the vivid factors (injury, disclosure, exploitation, a baby's "
-             "circumstances) weigh more; anchored raters also revise less in a second round.",
+        does="The factor reported first and the vivid factors (the catalogue's emotional-charge factors: "
+             "injury, disclosure, exploitation, fabricated illness, self-harm, FGM, a person posing a risk) "
+             "weigh more, and a vivid concern's weight is not capped at the top level; anchored raters also "
+             "revise less in a second round.",
         parameters=("anchoring",),
         sources=(MUNRO_1999,),
         assumption="The size of the extra weight and its equality across professions are assumptions."),
