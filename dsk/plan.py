@@ -464,7 +464,6 @@ def warm_worker(ruleset: str, clmm: bool = False) -> None:
     True
     """
     import scipy.special  # noqa: F401
-    import threadpoolctl  # noqa: F401
 
     import dsk.analysis._kernels  # noqa: F401
     import dsk.decks  # noqa: F401
@@ -474,19 +473,32 @@ def warm_worker(ruleset: str, clmm: bool = False) -> None:
 
     if clmm:
         import dsk.analysis.models  # noqa: F401
+    _blas()
     _resources(ruleset)
     _hit_policy(ruleset)
     for weights in ("identity", "linear", "quadratic"):
         _weights(weights)
 
 
-def _run_batch(plan: PlanSpec, items: Sequence[tuple[int, int, np.random.SeedSequence]]) -> list[dict[str, Any]]:
-    """Replications ``(cell index, replication, seed)`` of one task, run in turn."""
-    from threadpoolctl import threadpool_limits
+@functools.lru_cache(maxsize=1)
+def _blas() -> Any:
+    """The BLAS libraries of this process (numpy's and scipy's), found once per worker.
 
+    Finding them (``threadpoolctl`` walks the loaded libraries) takes a few milliseconds, a
+    hundred times as long as limiting them, so the controller is kept; scipy is imported first
+    so that its BLAS is among them.
+    """
+    import scipy.special  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _run_batch(plan: PlanSpec, items: Sequence[tuple[int, int, np.random.SeedSequence]]) -> list[dict[str, Any]]:
+    """Replications ``(cell index, replication, seed)`` of one task, run in turn, BLAS on one thread."""
     cells = grid_cells(plan)
     rows = []
-    with threadpool_limits(1):
+    with _blas().limit(limits=1):
         for cell_index, rep, seed in items:
             row = replicate(plan, cells[cell_index], seed)
             row["replication"] = rep

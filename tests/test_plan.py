@@ -380,3 +380,21 @@ def test_workers_that_cannot_warm_up_are_named_in_the_error(monkeypatch: pytest.
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
         with pytest.raises(PlanError, match="workers cannot import dsk"):
             P.warm_workers(client, PlanSpec())
+
+
+def test_a_batch_runs_with_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    import dsk.plan as P
+
+    def threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = threads()
+    inside: list[list[int]] = []
+    monkeypatch.setattr(P, "replicate", lambda plan, cell, seed: inside.append(threads()) or {})
+    plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[2], replications=2)
+    P._run_batch(plan, P._tasks(plan)[0])
+    assert before and len(inside) == 2
+    assert all(n == [1] * len(before) for n in inside)  # every BLAS library (numpy's and scipy's) on one thread
+    assert threads() == before  # and as they were afterwards
