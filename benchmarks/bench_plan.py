@@ -17,9 +17,13 @@ start-up" adds each cluster's start and warm-up to its replications.
 
 Beside each wall-clock row is the CPU time the workers spent (user + system, summed over the
 worker processes): its ``seconds`` over ``items`` is the CPU time per replication, which a busy
-machine distorts far less than the wall clock; and the CPU time of this process (the scheduler
-and the client), which competes with the workers for the same cores. Peak memory is the largest
-resident set of any worker process.
+machine distorts far less than the wall clock, and over the row's wall-clock seconds it is the
+cores the workers actually got. Two workers can only be twice as fast as one if they get two
+cores: when other sessions keep the machine busy, Linux's autogroup scheduling (on by default
+on many distributions) shares the cores between sessions, so the benchmark's processes together
+get about their session's share whether there are one or two workers. Then comes the CPU time
+of this process (the scheduler and the client), which competes with the workers for the same
+cores. Peak memory is the largest resident set of any worker process.
 
 ``DSK_BENCH_PLAN_REPLICATIONS`` runs fewer replications for a quick look;
 ``DSK_BENCH_PLAN_BATCH`` changes the replications per task (default: the plan's, 25, about a
@@ -97,8 +101,8 @@ def run() -> list[Row]:
         rows.append(Row(f"plan: {n:,} replications of 48 vignettes x 24 practitioners, {workers} worker(s)",
                         n, seconds[workers], peak[workers], "replications", target, met))
         rows.append(Row(f"plan: worker CPU time of those replications, {workers} worker(s) "
-                        f"({cpu[workers] / n * 1000:.1f} ms a replication)", n, cpu[workers], peak[workers],
-                        "replications"))
+                        f"({cpu[workers] / n * 1000:.1f} ms a replication; {cpu[workers] / seconds[workers]:.2f} "
+                        "cores used on average)", n, cpu[workers], peak[workers], "replications"))
         rows.append(Row(f"plan: scheduler and client CPU time (this process) during them, {workers} worker(s)",
                         n, own[workers], 0.0, "replications"))
         rows.append(Row(f"plan: starting a local cluster of {workers} worker(s)", workers, started[workers], 0.0,
