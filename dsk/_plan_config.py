@@ -48,8 +48,9 @@ class PlanSpec(BaseModel):
         "(`numpy.random.SeedSequence(seed).spawn`), so results do not depend on the workers."))
     replications: int = Field(200, ge=2, le=1_000_000, description="Replications of every cell of the grid.")
     batch: int = Field(25, ge=1, le=10_000, description=(
-        "Replications shipped to a worker in one task (fewer tasks, less overhead); "
-        "it does not change the results."))
+        "Replications shipped to a worker in one task (fewer tasks, less overhead); the plan's "
+        "last 4 batches go in tasks of a quarter batch so the workers finish together. "
+        "It does not change the results."))
     design: Literal["random", "stratified", "d-efficient"] = Field("stratified", description=(
         "How each replication's vignettes are generated (`stratified` gives every band its share)."))
     dimensions: list[str] | None = Field(None, description="D-efficient design: the dimensions it varies.")

@@ -29,14 +29,21 @@ replication in grid order, so results are identical whatever the number of worke
 the order the tasks finish in.
 
 The replications run on Dask (:func:`run_plan`): a ``distributed.LocalCluster`` of
-single-threaded worker processes by default, or an existing cluster at a scheduler
-address; small batches of replications are shipped per task.
+single-threaded worker processes by default (:func:`local_cluster`, with Dask's housekeeping
+turned down so that it does not take the workers' cores), or an existing cluster at a
+scheduler address. Every worker is warmed before the first task (:func:`warm_worker`: the
+imports and the catalogue, professions and checklist, about a second, paid once per worker and
+not inside a task), and the replications are shipped in tasks of ``batch``, the last few a
+quarter of that so the workers finish together.
 
 A replication is kept cheap because there are thousands of them: the vignette set it generates
 is not re-checked against the schema (the design code built it; ``validate=False``), the
 checklist's columns are read in one go and decided as the vector rule engine decides, Welch's
 test is computed as scipy computes it without that function's input handling, and the
-catalogue, professions, ruleset and weight matrices are loaded once per worker process. Each
+catalogue, professions, ruleset, weight matrices and each cell's panel are loaded once per
+worker process. What a replication cannot share is its vignettes: each generates its own set,
+so the simulator's case features are computed afresh every time (in 200 replications of 48
+vignettes no two sets were the same, and three in four vignettes were unique). Each
 worker runs one thread with BLAS limited to one thread, so two workers use two cores. Tests
 check every shortcut against the reference path; ``benchmarks/bench_plan.py`` measures it.
 
@@ -90,11 +97,14 @@ __all__ = [
     "gwet_margin",
     "gwet_sample_size",
     "load_plan",
+    "local_cluster",
     "professions_sequence",
     "replicate",
     "run_plan",
     "run_replicates",
     "summarise",
+    "warm_worker",
+    "warm_workers",
     "write_plan",
 ]
 
@@ -288,6 +298,16 @@ def _checklist(ruleset: str, vignettes: pd.DataFrame) -> np.ndarray:
     return np.where(fired.any(axis=1), levels[best], rules.default_level).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=64)
+def _panel(mix: tuple[tuple[str, float], ...], practitioners: int, experience: float) -> Any:
+    """The simulated panel of a cell (the same for all its replications), built once per worker."""
+    from dsk.panels import PanelMember, PanelSpec
+
+    return PanelSpec(id="plan", seed=0, members=[
+        PanelMember(profession=p, experience=experience, count=1)
+        for p in professions_sequence(dict(mix), practitioners)])
+
+
 _VALUES = np.arange(1, 5, dtype=float)  # the four need levels
 
 
@@ -354,7 +374,6 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
     """
     from dsk.decks import make_decks
     from dsk.design import generate
-    from dsk.panels import PanelMember, PanelSpec
     from dsk.panels.simulate import case_features, draw_raters, simulate_round
 
     cat, profs, _ = _resources(plan.ruleset)
@@ -363,9 +382,7 @@ def replicate(plan: PlanSpec, cell: Cell, seed: np.random.SeedSequence) -> dict[
                          dimensions=plan.dimensions, set_id="plan", validate=False)
     ids = vignettes["vignette_id"].tolist()
     decks = make_decks(ids, cell.deck_size, cell.practitioners, random_state=deck_seed)
-    panel = PanelSpec(id="plan", seed=0, members=[
-        PanelMember(profession=p, experience=plan.experience, count=1)
-        for p in professions_sequence(plan.professions[cell.mix], cell.practitioners)])
+    panel = _panel(tuple(plan.professions[cell.mix].items()), cell.practitioners, plan.experience)
     # simulate_panel's own steps, kept as arrays: the same draws (a test checks it), without the
     # judgements table this analysis does not need
     rng = np.random.default_rng([panel.seed, panel_seed])
@@ -431,13 +448,57 @@ def _clmm_row(plan: PlanSpec, vignettes: pd.DataFrame, codes: np.ndarray, raters
     return out
 
 
-def _run_batch(plan: PlanSpec, items: Sequence[tuple[int, int, np.random.SeedSequence]]) -> list[dict[str, Any]]:
-    """Replications ``(cell index, replication, seed)`` of one task, run in turn."""
-    from threadpoolctl import threadpool_limits
+def warm_worker(ruleset: str, clmm: bool = False) -> None:
+    """Import and load what a replication needs, so that a worker's first task does not pay for it.
 
+    The imports (dsk's design, decks, simulator, kernels and rule engine, scipy) take about a
+    second, as long as some fifty replications; the catalogue, professions, checklist and
+    weight matrices are then loaded into this process's caches. :func:`run_replicates` runs it
+    once in every worker process (the :class:`dsk._plan_worker.WarmUp` plugin) before the
+    replications start; calling it again costs nothing.
+
+    Examples
+    --------
+    >>> warm_worker("threshold-of-need")
+    >>> _resources.cache_info().currsize >= 1
+    True
+    """
+    import scipy.special  # noqa: F401
+
+    import dsk.analysis._kernels  # noqa: F401
+    import dsk.decks  # noqa: F401
+    import dsk.design  # noqa: F401
+    import dsk.panels.simulate  # noqa: F401
+    import dsk.rules.vector  # noqa: F401
+
+    if clmm:
+        import dsk.analysis.models  # noqa: F401
+    _blas()
+    _resources(ruleset)
+    _hit_policy(ruleset)
+    for weights in ("identity", "linear", "quadratic"):
+        _weights(weights)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas() -> Any:
+    """The BLAS libraries of this process (numpy's and scipy's), found once per worker.
+
+    Finding them (``threadpoolctl`` walks the loaded libraries) takes a few milliseconds, a
+    hundred times as long as limiting them, so the controller is kept; scipy is imported first
+    so that its BLAS is among them.
+    """
+    import scipy.special  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _run_batch(plan: PlanSpec, items: Sequence[tuple[int, int, np.random.SeedSequence]]) -> list[dict[str, Any]]:
+    """Replications ``(cell index, replication, seed)`` of one task, run in turn, BLAS on one thread."""
     cells = grid_cells(plan)
     rows = []
-    with threadpool_limits(1):
+    with _blas().limit(limits=1):
         for cell_index, rep, seed in items:
             row = replicate(plan, cells[cell_index], seed)
             row["replication"] = rep
@@ -445,11 +506,33 @@ def _run_batch(plan: PlanSpec, items: Sequence[tuple[int, int, np.random.SeedSeq
     return rows
 
 
+#: The plan's last ``TAIL * batch`` replications go in tasks of ``batch / TAIL`` (rounded up), so
+#: that the workers run out of work at about the same time.
+TAIL = 4
+
+
 def _tasks(plan: PlanSpec) -> list[list[tuple[int, int, np.random.SeedSequence]]]:
+    """The plan's replications ``(cell, replication, seed)`` in grid order, cut into tasks.
+
+    Tasks of ``batch`` replications, then, for the last ``TAIL * batch``, tasks of
+    ``ceil(batch / TAIL)``: a task is the unit a worker takes, so with tasks of 25 replications
+    (about a third of a second) one worker could sit idle for most of a task while the other
+    finishes the last one; short last tasks cut that wait to a quarter.
+
+    Examples
+    --------
+    >>> plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[3], replications=50, batch=8)
+    >>> [len(t) for t in _tasks(plan)]
+    [8, 8, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
+    """
     cells = grid_cells(plan)
     seeds = np.random.SeedSequence(plan.seed).spawn(len(cells) * plan.replications)
     items = [(c, r, seeds[c * plan.replications + r]) for c in range(len(cells)) for r in range(plan.replications)]
-    return [items[i:i + plan.batch] for i in range(0, len(items), plan.batch)]
+    head = max(0, len(items) - TAIL * plan.batch)
+    head -= head % plan.batch  # whole tasks of batch first
+    small = -(-plan.batch // TAIL)
+    starts = [*range(0, head, plan.batch), *range(head, len(items), small)]
+    return [items[i:j] for i, j in zip(starts, [*starts[1:], len(items)], strict=True)]
 
 
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -461,14 +544,68 @@ def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
+#: Dask settings of the local cluster: Dask's housekeeping, which wakes every process many times a
+#: second (the event loop's health check every 20 ms in the scheduler and each nanny, the
+#: memory monitor every 100 ms, the system monitor every 500 ms), costs a tenth of a core while
+#: the cluster is idle and a fiftieth with these; the workers' statistical profiler (a thread
+#: sampling the running task every 10 ms, for the dashboard a plan does not open) is off. On a
+#: machine with as many cores as workers that time would come out of the replications.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def local_cluster(workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``workers`` single-threaded processes, as :func:`run_replicates` uses.
+
+    Started with :data:`LOCAL_CLUSTER_CONFIG`; the dashboard is off and Dask's log below errors
+    silenced.
+    """
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    if workers < 1:
+        raise PlanError(f"workers: expected at least 1, got {workers}")
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR)
+
+
+def warm_workers(client: Any, plan: PlanSpec) -> None:
+    """Run :func:`warm_worker` on every worker of ``client``'s cluster, now and on any that joins later.
+
+    Raises
+    ------
+    PlanError
+        If the workers cannot import dsk.
+    """
+    from dsk._plan_worker import WarmUp
+
+    try:
+        client.register_plugin(WarmUp(plan.ruleset, "clmm" in plan.quantities))
+    except ImportError as exc:
+        raise PlanError(f"the Dask workers cannot import dsk (install it where they run): {exc}") from exc
+
+
 def run_replicates(plan: PlanSpec, *, workers: int = 2, scheduler: str | None = None,
                    progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Run every replication of the plan on Dask; one row per cell and replication.
 
+    The workers are warmed first (:func:`warm_workers`), then the replications are shipped in
+    tasks (:func:`_tasks`); each replication has its own seed, so the table is the same whatever
+    the number of workers, the tasks' sizes or the order they finish in.
+
     Parameters
     ----------
     plan : the plan.
-    workers : worker processes of the local cluster (one thread each); ignored with ``scheduler``.
+    workers : worker processes of the local cluster (:func:`local_cluster`, one thread each);
+        ignored with ``scheduler``.
     scheduler : address of an existing Dask scheduler (``tcp://HOST:PORT``) instead of a local
         cluster; its workers need ``dsk`` installed.
     progress : called with (replications done, replications in all) as tasks finish.
@@ -480,25 +617,20 @@ def run_replicates(plan: PlanSpec, *, workers: int = 2, scheduler: str | None = 
     >>> run_replicates(plan, workers=1)["replication"].tolist()  # doctest: +SKIP
     [0, 1]
     """
-    import logging
-
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     tasks = _tasks(plan)
     total = sum(len(t) for t in tasks)
-    cluster = None
-    if scheduler is None:
-        if workers < 1:
-            raise PlanError(f"workers: expected at least 1, got {workers}")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+    cluster = local_cluster(workers) if scheduler is None else None
     try:
         with Client(cluster if cluster is not None else scheduler, timeout="30s") as client:
-            futures = [client.submit(_run_batch, plan, items, pure=False) for items in tasks]
+            warm_workers(client, plan)
+            # one graph for all the tasks, and results gathered as they finish: both cost the
+            # scheduler and this process less than a submit and a result() per task
+            futures = client.map(_run_batch, [plan] * len(tasks), tasks, pure=False)
             rows: list[dict[str, Any]] = []
             done = 0
-            for future in as_completed(futures):
-                batch = future.result()
+            for _, batch in as_completed(futures, with_results=True):
                 rows.extend(batch)
                 done += len(batch)
                 if progress is not None:

@@ -322,3 +322,79 @@ def test_replicates_without_validation_are_those_with_it(monkeypatch: pytest.Mon
     slow = P._table([row for items in P._tasks(plan) for row in P._run_batch(plan, items)])
     assert calls == [False] * 4  # the replications skip the check; here they were checked
     assert fast.to_csv(index=False) == slow.to_csv(index=False)
+
+
+# ---------------------------------------------------------------- tasks and workers
+
+
+@pytest.mark.parametrize(("replications", "batch"), [(1000, 25), (50, 8), (7, 3), (3, 25), (12, 1)])
+def test_tasks_cover_the_grid_in_order_with_short_last_tasks(replications: int, batch: int) -> None:
+    from dsk.plan import TAIL, _tasks
+
+    plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[2, 3], replications=replications, batch=batch)
+    tasks = _tasks(plan)
+    flat = [(c, r) for items in tasks for c, r, _ in items]
+    assert flat == [(c, r) for c in range(2) for r in range(replications)]
+    seeds = [s for items in tasks for _, _, s in items]
+    assert [s.spawn_key for s in seeds] == [(i,) for i in range(2 * replications)]  # SeedSequence.spawn order
+    sizes = [len(t) for t in tasks]
+    small = math.ceil(batch / TAIL)
+    # whole tasks of `batch`, then the last TAIL * batch replications (or all, if fewer; plus what
+    # does not fill a whole task) in tasks of ceil(batch / TAIL): 2,000 in tasks of 25 -> 76 x 25, 14 x 7, 1 x 2
+    n = 2 * replications
+    tail = n if n <= TAIL * batch else TAIL * batch + (n - TAIL * batch) % batch
+    assert sizes[:(n - tail) // batch] == [batch] * ((n - tail) // batch)
+    assert all(s <= small for s in sizes[(n - tail) // batch:])
+    assert sum(sizes[(n - tail) // batch:]) == tail
+    if (replications, batch) == (1000, 25):
+        assert sizes == [25] * 76 + [7] * 14 + [2]
+
+
+def test_warm_worker_fills_the_caches_a_replication_reads() -> None:
+    import dsk.plan as P
+    from dsk._plan_worker import WarmUp
+
+    for cache in (P._resources, P._hit_policy, P._weights):
+        cache.cache_clear()
+    P.warm_worker("toxic-trio")
+    assert P._resources.cache_info().currsize == 1 and P._hit_policy.cache_info().currsize == 1
+    assert P._weights.cache_info().currsize == 3
+    hits = P._resources.cache_info().hits
+    plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[2], ruleset="toxic-trio", quantities=["alpha"])
+    P.replicate(plan, grid_cells(plan)[0], np.random.SeedSequence(3))
+    assert P._resources.cache_info().currsize == 1 and P._resources.cache_info().hits > hits  # nothing reloaded
+    # one plugin per checklist (and CLMM or not), so a second plan's registration runs it only if it differs
+    assert WarmUp("toxic-trio").name != WarmUp("threshold-of-need").name != WarmUp("threshold-of-need", True).name
+    assert WarmUp.idempotent
+
+
+def test_workers_that_cannot_warm_up_are_named_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client, LocalCluster
+
+    import dsk.plan as P
+
+    def broken(ruleset: str, clmm: bool = False) -> None:
+        raise ModuleNotFoundError("No module named 'dsk.design'")
+
+    monkeypatch.setattr(P, "warm_worker", broken)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        with pytest.raises(PlanError, match="workers cannot import dsk"):
+            P.warm_workers(client, PlanSpec())
+
+
+def test_a_batch_runs_with_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    import dsk.plan as P
+
+    def threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = threads()
+    inside: list[list[int]] = []
+    monkeypatch.setattr(P, "replicate", lambda plan, cell, seed: inside.append(threads()) or {})
+    plan = PlanSpec(vignettes=[12], deck_size=[6], per_deck=[2], replications=2)
+    P._run_batch(plan, P._tasks(plan)[0])
+    assert before and len(inside) == 2
+    assert all(n == [1] * len(before) for n in inside)  # every BLAS library (numpy's and scipy's) on one thread
+    assert threads() == before  # and as they were afterwards

@@ -114,3 +114,23 @@ def test_a_real_scheduler_gives_the_local_results(scheduler: str, local_runs: di
     path = local_runs[1].parent / "remote.csv"
     remote.to_csv(path, index=False, lineterminator="\n")
     assert path.read_bytes() == (local_runs[1] / "replicates.csv").read_bytes()
+
+
+def test_the_local_cluster_is_quiet_and_its_workers_warm_before_the_first_task() -> None:
+    import dask
+    from distributed import Client
+
+    from dsk.plan import LOCAL_CLUSTER_CONFIG, local_cluster, warm_workers
+
+    def state() -> tuple[dict[str, object], int]:
+        from dsk.plan import _resources
+
+        return {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG}, _resources.cache_info().currsize
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        (config, loaded), = client.run(state).values()
+        assert config == LOCAL_CLUSTER_CONFIG and loaded == 0  # the workers have the settings, nothing loaded yet
+        warm_workers(client, PlanSpec(ruleset="count-of-concerns"))
+        (_, loaded), = client.run(state).values()
+        assert loaded == 1
+    assert dask.config.get("distributed.worker.profile.enabled")  # this process keeps Dask's defaults
