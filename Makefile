@@ -41,8 +41,11 @@ tests/app/node_modules/axe-core:
 	cd tests/app && npm ci --no-audit --no-fund
 
 # tests/test_packaging.py builds the wheel and runs it from a fresh virtual environment.
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a process, so that
+# module fixtures are built once; each process starts its own PostgreSQL server and browser.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev system-deps tests/app/node_modules/axe-core
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
