@@ -9,11 +9,10 @@ than tuning the case.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from dsk.analysis import failure_points, teaching_check
+from dsk.analysis import failure_points, median_level, teaching_check
 from dsk.analysis.failures import taught_codes
 from dsk.catalogue import Catalogue
 from dsk.experiment import load_config
@@ -45,8 +44,7 @@ def training(catalogue: Catalogue) -> dict[str, pd.DataFrame]:
 
 
 def _median(judgements: pd.DataFrame) -> pd.Series:
-    r1 = judgements[judgements["round"] == 1]
-    return r1.groupby("vignette_id")["need_level"].agg(lambda s: int(np.sort(s.to_numpy())[(len(s) - 1) // 2]))
+    return median_level(judgements[judgements["round"] == 1])
 
 
 TAUGHT = {  # case -> (reason code, the checklist's level, the panel median, the mechanism that makes it)

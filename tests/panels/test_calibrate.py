@@ -10,10 +10,9 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from dsk.catalogue import Catalogue
 from dsk.cli import app
 from dsk.design import generate
-from dsk.panels import PanelSpec, ProfessionProfile, load_panel, load_professions, simulate_panel
+from dsk.panels import simulate_panel
 from dsk.panels.calibrate import (
     MIN_SEEDS,
     PATTERN_CHECKS,
@@ -24,16 +23,6 @@ from dsk.panels.calibrate import (
     spawned_seeds,
     summarise,
 )
-
-
-@pytest.fixture(scope="module")
-def professions(catalogue: Catalogue) -> dict[str, ProfessionProfile]:
-    return load_professions(catalogue=catalogue)
-
-
-@pytest.fixture(scope="module")
-def mixed(professions: dict[str, ProfessionProfile]) -> PanelSpec:
-    return load_panel("mixed-12", professions)
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,6 @@ from dsk.sets import load_set
 
 
 @pytest.fixture(scope="module")
-def professions(catalogue: Catalogue) -> dict[str, ProfessionProfile]:
-    return load_professions(catalogue=catalogue)
-
-
-@pytest.fixture(scope="module")
 def simulate(professions: dict[str, ProfessionProfile], catalogue: Catalogue) -> Callable[..., pd.DataFrame]:
     """``simulate_panel`` with the bundled professions and catalogue."""
     def run(vignettes: pd.DataFrame, panel: PanelSpec, **options: Any) -> pd.DataFrame:
@@ -44,11 +39,6 @@ def simulate(professions: dict[str, ProfessionProfile], catalogue: Catalogue) ->
 @pytest.fixture(scope="module")
 def study(catalogue):
     return generate("stratified", 300, 1, catalogue, narratives=False)
-
-
-@pytest.fixture(scope="module")
-def mixed(professions):
-    return load_panel("mixed-12", professions)
 
 
 @pytest.fixture(scope="module")
