@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -52,6 +53,9 @@ __all__ = [
     "Exclusion",
     "Factor",
     "Interaction",
+    "PLACEHOLDERS",
+    "Phrase",
+    "ROLES",
     "default_catalogue_path",
     "load_catalogue",
 ]
@@ -110,6 +114,37 @@ class CatalogueError(ValueError):
         self.problems = found
 
 
+#: Household roles a phrase may name (declared in its ``needs``), with their placeholders.
+#: The child (``{name}``, ``{he}``...) and the main carer (``{carer}``...) are always there;
+#: ``mother`` has no placeholder of its own: it makes the main carer the child's mother.
+ROLES: Mapping[str, tuple[str, ...]] = {
+    "mother": (),
+    "adult": ("adult", "adult_he", "adult_him", "adult_his"),
+    "partner": ("partner",),
+    "grandmother": ("grandmother",),
+    "sibling": ("sibling",),
+}
+#: Placeholders every phrase may use.
+PLACEHOLDERS = ("name", "Name", "he", "him", "his", "carer", "carer_he", "carer_him", "carer_his")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One way of telling a factor at a level, and where it fits.
+
+    ``ages`` holds the age-band codes it may be used at (all when empty);
+    ``needs`` the household roles (:data:`ROLES`) it names.
+    """
+
+    text: str
+    ages: tuple[int, ...] = ()
+    needs: tuple[str, ...] = ()
+
+    def fits(self, age: int) -> bool:
+        return not self.ages or age in self.ages
+
+
 @dataclass(frozen=True)
 class Factor:
     """One indicator of need (or a protective factor).
@@ -129,6 +164,17 @@ class Factor:
     base_rate: float
     phrases: Mapping[int, tuple[str, ...]]
     protective: bool = False
+    #: the phrases with their constraints; ``phrases`` holds their texts
+    phrase_rules: Mapping[int, tuple[Phrase, ...]] = field(default_factory=dict)
+    #: household roles that exist whenever the factor is present
+    needs: tuple[str, ...] = ()
+    #: what a school-age child says about it, by level (may be empty)
+    child_view: Mapping[int, tuple[Phrase, ...]] = field(default_factory=dict)
+
+    def usable_phrases(self, level: int, age: int) -> tuple[Phrase, ...]:
+        """The phrases of ``level`` that fit a child of age band ``age``."""
+        rules = self.phrase_rules.get(level) or tuple(Phrase(t) for t in self.phrases[level])
+        return tuple(p for p in rules if p.fits(age))
 
     @property
     def n_levels(self) -> int:
@@ -554,6 +600,12 @@ class _ChildIn(_Entry):
         return value
 
 
+class _PhraseIn(_Entry):
+    text: Annotated[str, _must(lambda v: bool(v.strip()), "expected some text")]
+    ages: list[str] = []
+    needs: list[str] = []
+
+
 class _FactorIn(_Entry):
     # Fields are validated in this order; a validator sees the fields above it in ``info.data``.
     id: Annotated[str, _must(lambda v: v.isidentifier() and v == v.lower(),
@@ -567,7 +619,9 @@ class _FactorIn(_Entry):
     agencies: Annotated[list[str], _must(bool, "at least one agency")]
     topic: str
     base_rate: Annotated[float, _must(lambda v: 0 <= v <= 1, "expected a probability in [0, 1], got {value}")]
-    phrases: dict[int, list[str]]
+    phrases: dict[int, list[str | _PhraseIn]]
+    needs: list[str] = []
+    child_view: dict[int, list[str | _PhraseIn]] = {}
 
     @field_validator("levels")
     @classmethod
@@ -596,7 +650,8 @@ class _FactorIn(_Entry):
 
     @field_validator("phrases")
     @classmethod
-    def _phrases(cls, value: dict[int, list[str]], info: ValidationInfo) -> dict[int, list[str]]:
+    def _phrases(cls, value: dict[int, list[str | _PhraseIn]], info: ValidationInfo
+                 ) -> dict[int, list[str | _PhraseIn]]:
         levels = info.data.get("levels")
         if levels is None:
             return value
@@ -943,9 +998,20 @@ parenting_capacity, family_environment, got 'child_developmnt'
         unknown = [a for a in f.agencies if a not in agency_names]
         if unknown and all_agencies_named:
             out.add(("factors", i, "agencies"), f"unknown agencies {unknown}" + _hint(unknown[0], agency_names))
+        rules = {lv: _phrase_rules(out, ("factors", i, "phrases", lv), f.phrases[lv], f.needs, age_levels)
+                 for lv in range(1, len(f.levels))}
+        views = {lv: _phrase_rules(out, ("factors", i, "child_view", lv), items, f.needs, age_levels)
+                 for lv, items in f.child_view.items()}
+        for lv in views:
+            if not 1 <= lv < len(f.levels):
+                out.add(("factors", i, "child_view"), f"a child's view for level {lv}, which does not exist")
+        bad_roles = [r for r in f.needs if r not in ROLES]
+        if bad_roles:
+            out.add(("factors", i, "needs"), f"unknown roles {bad_roles}; roles are {', '.join(ROLES)}")
         factors.append(Factor(f.id, f.label, f.domain, f.kind, tuple(f.levels), tuple(f.threshold),
                               tuple(f.agencies), f.topic, f.base_rate,
-                              {lv: tuple(f.phrases[lv]) for lv in range(1, len(f.levels))}, f.protective))
+                              {lv: tuple(p.text for p in rules[lv]) for lv in rules}, f.protective,
+                              rules, tuple(f.needs), views))
         factor_rows_ok.append(i)
     all_factors_ok = len(factors) == len(factor_rows) and bool(factors)
     _check_unique_phrases(out, factors, factor_rows_ok)
@@ -995,6 +1061,7 @@ parenting_capacity, family_environment, got 'child_developmnt'
     # Which agencies see which factors needs sound factors, agencies, child attributes and exclusions.
     if not out.found and all_factors_ok:
         _check_reporters(out, factors, factor_rows_ok, exclusions, child, agency_ages)
+        _check_phrase_ages(out, factors, factor_rows_ok, exclusions, child)
     complexity = _parse_complexity(out, data.get("complexity"), factor_by_id, child_codes, known_factor,
                                    age_levels)
 
@@ -1036,6 +1103,53 @@ parenting_capacity, family_environment, got 'child_developmnt'
     assert complexity is not None
     return Catalogue(source, need_levels, domains, agencies, child, tuple(factors),
                      tuple(exclusions), tuple(derived), complexity, agency_ages, index)
+
+
+def _phrase_rules(out: _Problems, loc: Loc, items: Sequence[str | _PhraseIn], factor_needs: Sequence[str],
+                  age_levels: Sequence[str] | None) -> tuple[Phrase, ...]:
+    """Phrases of one level with their constraints; unknown ages, roles and placeholders are problems."""
+    rules = []
+    for k, item in enumerate(items):
+        raw = item if isinstance(item, _PhraseIn) else _PhraseIn(text=item)
+        where: Loc = (*loc, k)
+        bad_roles = [r for r in raw.needs if r not in ROLES]
+        if bad_roles:
+            out.add((*where, "needs"), f"unknown roles {bad_roles}; roles are {', '.join(ROLES)}")
+        ages: list[int] = []
+        if age_levels is not None:
+            for a in raw.ages:
+                if a in age_levels:
+                    ages.append(age_levels.index(a))
+                else:
+                    out.add((*where, "ages"), f"unknown age band {a!r}; age bands are {', '.join(age_levels)}")
+        allowed = set(PLACEHOLDERS)
+        for role in (*raw.needs, *factor_needs):
+            allowed.update(ROLES.get(role, ()))
+        for name in _PLACEHOLDER.findall(raw.text):
+            if name not in allowed:
+                owner = next((r for r, names in ROLES.items() if name in names), None)
+                why = (f"it names the role {owner!r}: add {owner} to the phrase's or the factor's needs"
+                       if owner else f"placeholders are {', '.join(PLACEHOLDERS)} and those of the roles")
+                out.add(where if isinstance(item, str) else (*where, "text"),
+                        f"placeholder {{{name}}} cannot be used here: {why}")
+        rules.append(Phrase(raw.text, tuple(ages), tuple(raw.needs)))
+    return tuple(rules)
+
+
+def _check_phrase_ages(out: _Problems, factors: Sequence[Factor], rows: Sequence[int],
+                       exclusions: Sequence[Exclusion], child: Mapping[str, ChildAttribute]) -> None:
+    """Every level a factor can take at an age has a phrase that fits that age."""
+    ages = child["age_band"].levels
+    for j, f in enumerate(factors):
+        for code, band in enumerate(ages):
+            top = min([excl.caps[f.id] for excl in exclusions if f.id in excl.caps
+                       and code in excl.when.get("age_band", (code,))
+                       and 0 in excl.when.get("disability", (0,))], default=f.max_level)
+            missing = [lv for lv in range(1, top + 1) if not f.usable_phrases(lv, code)]
+            for lv in missing:
+                out.add(("factors", rows[j], "phrases", lv),
+                        f"no phrase for level {lv} ({f.levels[lv]}) fits a child aged {band!r}; add one "
+                        "or widen a phrase's ages")
 
 
 def _check_unique_phrases(out: _Problems, factors: Sequence[Factor], rows: Sequence[int]) -> None:

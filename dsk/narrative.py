@@ -33,7 +33,9 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,12 +46,17 @@ import jinja2
 import numpy as np
 
 from dsk._paths import data_path
-from dsk.catalogue import Catalogue
+from dsk.catalogue import Catalogue, Phrase
 
 __all__ = [
     "FIRST_NAMES",
+    "Household",
+    "Person",
     "Reports",
     "ReportsError",
+    "Segment",
+    "household",
+    "narrative_segments",
     "render_narrative",
     "reports_to_lists",
     "sample_reports",
@@ -273,7 +280,12 @@ def reports_to_lists(cat: Catalogue, reports: Reports) -> list[list[dict[str, An
 
 
 # ---------------------------------------------------------------- text
-
+#
+# Every choice below is keyed: it is drawn from a generator seeded by the
+# vignette's seed and by what the sentence is about (``_pick(seed, "account",
+# agency)``), never from one stream shared by the whole text. So a variant of
+# a vignette with one factor changed (:mod:`dsk.vary`) keeps every other
+# sentence word for word: the same people, the same phrasing, the same dates.
 
 def template_dir() -> Path:
     """``vignettes/templates`` bundled in the package."""
@@ -299,8 +311,406 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def _fill(text: str, name: str) -> str:
-    return text.replace("{name}", name).replace("{Name}", name)
+#: Girls' names among :data:`FIRST_NAMES` (the rest are boys'), for pronouns.
+_GIRLS = frozenset({
+    "Ava", "Chloe", "Ella", "Grace", "Isla", "Layla", "Nia", "Poppy", "Sana", "Zara", "Bella", "Darcy",
+    "Freya", "Imogen", "Leah", "Maya", "Olivia", "Priya", "Sophie", "Amira", "Ruby",
+})
+_MOTHERS = ("Kelly", "Gemma", "Sarah", "Leanne", "Aisha", "Joanne", "Stacey", "Nadia", "Claire", "Hayley",
+            "Shauna", "Fatima", "Kirsty", "Donna", "Agnieszka", "Lisa")
+_FATHERS = ("Dean", "Craig", "Mark", "Imran", "Lee", "Jason", "Darren", "Tomasz", "Wayne", "Ryan", "Kwame",
+            "Stuart", "Gary", "Sean")
+_GRANDMOTHERS = ("Pat", "Maureen", "Linda", "Jean", "Shirley", "Brenda", "Yvonne", "Carol")
+_SURNAMES = ("Price", "Walsh", "Khan", "Evans", "Murphy", "Hughes", "Begum", "Clarke", "Nowak", "Bennett",
+             "Okafor", "Doyle", "Patel", "Turner", "Shaw", "Reid")
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+#: Days between one report's arrival and the next; the first arrives this many days before the referral.
+_GAP_DAYS = (2, 9)
+_FIRST_DAYS = (35, 84)
+
+
+def _pick(seed: int, *key: object) -> random.Random:
+    """A generator for one choice, keyed on the vignette's seed and on what is chosen."""
+    digest = hashlib.blake2b(repr((int(seed), *key)).encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+def _spread(seed: int, pool: tuple[str, ...] | list[str], slot: int, what: str) -> str:
+    """Frame ``slot`` of a per-referral shuffle of ``pool``: different slots, different frames."""
+    order = list(range(len(pool)))
+    _pick(seed, "shuffle", what).shuffle(order)
+    return pool[order[slot % len(pool)]]
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone in the household: first name, and he/him/his or she/her/her."""
+
+    first: str
+    he: str
+    him: str
+    his: str
+
+
+@dataclass(frozen=True)
+class Household:
+    """The people of one referral. ``adult`` is a second adult living in the home."""
+
+    child: Person
+    age_text: str
+    surname: str
+    carer: Person
+    carer_role: str  # "mother" or "father"
+    adult: Person | None
+    adult_role: str | None  # "father" or "partner"
+    grandmother: Person | None
+    sibling: Person | None
+    sibling_text: str | None
+    roles: frozenset[str]
+
+
+_SHE = ("she", "her", "her")
+_HE = ("he", "him", "his")
+
+
+def household(vignette: Mapping[str, Any], catalogue: Catalogue) -> Household:
+    """The people of a vignette, drawn from its seed; the present factors' ``needs`` add roles.
+
+    Names are drawn for every possible role whatever the factors, so a variant
+    that adds or removes one role keeps everybody else's name.
+    """
+    cat = catalogue
+    seed = int(vignette["seed"])
+    age_code = int(vignette["age_band"])
+    age = cat.child["age_band"].levels[age_code]
+    r = _pick(seed, "household")
+    first = r.choice(FIRST_NAMES)
+    mother, father = r.choice(_MOTHERS), r.choice(_FATHERS)
+    partner = r.choice([n for n in _FATHERS if n != father])
+    grandmother, surname = r.choice(_GRANDMOTHERS), r.choice(_SURNAMES)
+    shape = r.random()
+    sibling_first = r.choice([n for n in FIRST_NAMES if n != first])
+    sibling_older = r.random() < 0.5
+    years = {"infant": r.randint(1, 11), "preschool": r.randint(1, 4), "primary": r.randint(5, 11),
+             "secondary": r.randint(12, 17), "unborn": r.randint(8, 30)}[age] if age in (
+                 "infant", "preschool", "primary", "secondary", "unborn") else 0
+    roles: set[str] = set()
+    for f in cat.factors:
+        if int(vignette[f.id]) > 0:
+            roles.update(f.needs)
+    if age == "unborn":
+        roles.add("mother")
+    if age == "unborn":
+        child = Person("the baby", "the baby", "the baby", "the baby's")
+        age_text = f"due in {_NUMBERS[years] if years < len(_NUMBERS) else years} weeks"
+    else:
+        child = Person(first, *(_SHE if first in _GIRLS else _HE))
+        age_text = (f"{_NUMBERS[years]} months old" if age == "infant" else
+                    f"aged {years}" if age != "preschool" else f"aged {years}")
+    # the household's shape: two parents, mother alone, father alone; the factors' roles override
+    carer_role = "father" if shape >= 0.88 and "mother" not in roles else "mother"
+    adult_role: str | None = "father" if shape < 0.45 else None
+    if "partner" in roles:
+        adult_role = "partner"
+        carer_role = "mother" if carer_role == "father" and "mother" in roles else carer_role
+    elif "adult" in roles and adult_role is None:
+        adult_role = "father" if carer_role == "mother" else "partner"
+    if carer_role == "father" and adult_role == "father":
+        adult_role = None
+    carer = Person(mother, *_SHE) if carer_role == "mother" else Person(father, *_HE)
+    adult = None
+    if adult_role == "father":
+        adult = Person(father, *_HE)
+    elif adult_role == "partner":
+        adult = Person(partner, *_HE) if carer_role == "mother" else Person(r.choice(_MOTHERS[1:]), *_SHE)
+    if adult is not None:
+        roles.add("adult")
+        if adult_role == "partner":
+            roles.add("partner")
+    if carer_role == "mother":
+        roles.add("mother")
+    gran = Person(grandmother, *_SHE) if "grandmother" in roles else None
+    sibling = sibling_text = None
+    if "sibling" in roles and age != "unborn":
+        sibling = Person(sibling_first, *(_SHE if sibling_first in _GIRLS else _HE))
+        gap = 2 + int(r.random() * 4)
+        other = max(1, years + gap if sibling_older or age == "infant" else years - gap) if age != "infant" else gap
+        word = "sister" if sibling_first in _GIRLS else "brother"
+        sibling_text = f"{'older' if sibling_older or other > years else 'younger'} {word}, {sibling_first} ({other})"
+    return Household(child, age_text, surname, carer, carer_role, adult, adult_role, gran, sibling,
+                     sibling_text, frozenset(roles))
+
+
+def _fields(people: Household) -> dict[str, str]:
+    c, p = people.child, people.carer
+    out = {"name": c.first, "Name": _sentence(c.first), "he": c.he, "him": c.him, "his": c.his,
+           "carer": p.first, "carer_he": p.he, "carer_him": p.him, "carer_his": p.his}
+    if people.adult is not None:
+        a = people.adult
+        out.update(adult=a.first, adult_he=a.he, adult_him=a.him, adult_his=a.his)
+        if people.adult_role == "partner":
+            out["partner"] = a.first
+    if people.grandmother is not None:
+        out["grandmother"] = people.grandmother.first
+    if people.sibling is not None:
+        out["sibling"] = people.sibling.first
+    return out
+
+
+def _fill(text: str, fields: Mapping[str, str]) -> str:
+    """Put the household's names and pronouns into a phrase or frame."""
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in fields:
+            return fields[key]
+        raise KeyError(f"placeholder {{{key}}} in {text!r} has no value in this household")
+    return _PLACEHOLDER.sub(one, text)
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+
+
+def _when(days: int) -> tuple[str, str]:
+    """A date relative to the referral, lower-case and capitalised."""
+    if days <= 1:
+        text = "the day before the referral"
+    elif days < 7:
+        text = f"{_NUMBERS[days]} days before the referral"
+    elif days < 11:
+        text = "a week before the referral"
+    else:
+        weeks = round(days / 7)
+        text = f"{_NUMBERS[weeks] if weeks < len(_NUMBERS) else weeks} weeks before the referral"
+    return text, _sentence(text)
+
+
+def _days_before(seed: int, order: int) -> int:
+    """Days before the referral of the report that arrived ``order``-th: later reports, nearer days.
+
+    Keyed on the order number alone, so a report keeps its date when others come or go.
+    """
+    days = _pick(seed, "first").randint(*_FIRST_DAYS)
+    for k in range(1, order):
+        days -= _pick(seed, "gap", k).randint(*_GAP_DAYS)
+    return max(1, days)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One sentence of a narrative, the part of the referral it belongs to, and what it tells.
+
+    ``part`` is one of ``opening``, ``household``, ``header`` (who got in
+    touch, and when), ``account``, ``child``, ``parents``, ``strengths``;
+    ``factors`` are the factor ids (and ``disability``) the sentence depends
+    on; ``paragraph`` numbers the paragraphs from 0; ``agency`` is the agency
+    whose account the sentence belongs to.
+    """
+
+    part: str
+    text: str
+    factors: tuple[str, ...]
+    paragraph: int
+    agency: str | None = None
+
+
+def _household_sentences(people: Household, age: str, disabled: bool, needers: tuple[str, ...]
+                         ) -> list[tuple[str, tuple[str, ...]]]:
+    c, name = people.child, people.child.first
+    full = f"{people.carer.first} {people.surname}"
+    out: list[tuple[str, tuple[str, ...]]] = []
+    if age == "unborn":
+        text = f"{full} is pregnant, and the baby is {people.age_text}."
+        if people.adult is not None:
+            who = "the baby's father" if people.adult_role == "father" else "her partner"
+            text += f" {people.adult.first}, {who}, lives with her."
+        else:
+            text += " She lives on her own."
+    else:
+        Name = _sentence(name)
+        carer = f"{c.his} {people.carer_role}, {full}"
+        if people.adult is not None:
+            if people.adult_role == "father":
+                who = f"{c.his} father, {people.adult.first} {people.surname}"
+            else:
+                who = f"{people.carer.his} partner, {people.adult.first}"
+            text = f"{Name} ({people.age_text.removeprefix('aged ')}) lives with {carer}, and {who}."
+        else:
+            text = f"{Name} ({people.age_text.removeprefix('aged ')}) lives with {carer}."
+        if age == "infant":
+            text = f"{Name} is {people.age_text} and lives with {carer}" + (
+                f", and {who}." if people.adult is not None else ".")
+        if people.sibling_text is not None:
+            text += f" {_sentence(c.he)} has an {people.sibling_text}." if people.sibling_text[0] in "aeiou" \
+                else f" {_sentence(c.he)} has a {people.sibling_text}."
+    out.append((text, needers))
+    if people.grandmother is not None:
+        out.append((f"{people.carer.his.capitalize()} mother, {people.grandmother.first}, lives nearby.", needers))
+    if disabled:
+        if age in ("primary", "secondary"):
+            out.append((f"{_sentence(name)} is disabled and has an education, health and care plan.",
+                        ("disability",)))
+        elif age == "unborn":
+            out.append(("Scans have shown that the baby is likely to be born with a disability.", ("disability",)))
+        else:
+            out.append((f"{_sentence(name)} is disabled and is seen by a specialist health team.", ("disability",)))
+    return out
+
+
+def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> list[Segment]:
+    """The sentences of a vignette's narrative, each with its part and the factors it tells.
+
+    :func:`render_narrative` joins them; tests and :mod:`dsk.vary` use them to
+    see which sentences a change of factor touches.
+    """
+    cat = catalogue
+    seed = int(vignette["seed"])
+    age_code = int(vignette["age_band"])
+    age = cat.child["age_band"].levels[age_code]
+    disabled = int(vignette["disability"]) > 0
+    people = household(vignette, cat)
+    fields = _fields(people)
+    frames: Any = _environment(str(template_dir())).get_template("frames.j2").module
+    agencies = cat.agencies
+    agency_ids = cat.agency_ids
+    agency_code = {a: k for k, a in enumerate(agency_ids)}
+    reports = Reports.from_column(cat, [vignette["reports"]])
+    rows = list(zip(reports.factor.tolist(), reports.agency.tolist(), reports.stance.tolist(),
+                    reports.order.tolist(), strict=True))
+
+    def label(a: int) -> tuple[str, str]:
+        text = agencies[agency_ids[a]]
+        return text, _sentence(text)
+
+    def phrase(j: int, a: int) -> str:
+        f = cat.factors[j]
+        level = int(vignette[f.id])
+        usable = [p for p in f.usable_phrases(level, age_code) if set(p.needs) <= people.roles]
+        if not usable:
+            usable = list(f.usable_phrases(level, age_code)) or [Phrase(t) for t in f.phrases[level]]
+        chosen = _pick(seed, "phrase", f.id, level).choice(usable)
+        return _fill(chosen.text, fields)
+
+    def topic(j: int) -> str:
+        return _fill(cat.factors[j].topic, fields)
+
+    protective = cat.protective_mask
+    concerns = [(j, a, o) for j, a, s, o in rows if not protective[j] and s == STANCE_CONCERN]
+    conflicts = [(j, a, o) for j, a, s, o in rows if not protective[j] and s != STANCE_CONCERN]
+    strengths = [(j, a, o) for j, a, s, o in rows if protective[j]]
+    reassured_by: dict[int, set[int]] = {}
+    for j, a, _ in conflicts:
+        reassured_by.setdefault(a, set()).add(j)
+    segments: list[tuple[str, str, tuple[str, ...]]] = []  # part, text, factors
+    paragraphs: list[list[tuple[str, str, tuple[str, ...]]]] = []
+    agency_of_paragraph: dict[int, str] = {}
+
+    # who refers and why now: the most serious concern, then the most recent
+    needers = tuple(f.id for f in cat.factors if f.needs and int(vignette[f.id]) > 0)
+    first: list[tuple[str, str, tuple[str, ...]]] = []
+    if concerns:
+        def weight(item: tuple[int, int, int]) -> tuple[int, int]:
+            j, _, o = item
+            return cat.factors[j].threshold[int(vignette[cat.factors[j].id])], o
+        j, a, _ = max(concerns, key=weight)
+        agency, Agency = label(a)
+        frame = _pick(seed, "opening").choice(frames.opening_frames)
+        text = frame.format(agency=agency, Agency=Agency, Name=_sentence(people.child.first), topic=topic(j))
+        first.append(("opening", _sentence(text), (cat.factors[j].id,)))
+    elif strengths or conflicts:
+        a = (strengths or conflicts)[0][1]
+        first.append(("opening", f"{label(a)[1]} has been in touch about {people.child.first}; no agency has "
+                      "raised a concern.", (cat.factors[(strengths or conflicts)[0][0]].id,)))
+    else:
+        first.append(("opening", "This is a routine contact: no agency has reported a concern or a strength.", ()))
+    first += [("household", t, fs) for t, fs in _household_sentences(people, age, disabled, needers)]
+    paragraphs.append(first)
+
+    # the agencies' accounts, in the order they arrived; each concern told once, by its first reporter.
+    # An account opens with who got in touch and when (its "header"), then tells each concern.
+    told: dict[int, int] = {}  # factor -> agency that tells it
+    account_of: dict[int, list[tuple[str, str, tuple[str, ...]]]] = {}
+    first_order: dict[int, int] = {}
+    for j, a, o in concerns:
+        fid = cat.factors[j].id
+        if j in told:
+            continue
+        told[j] = a
+        sentences = account_of.setdefault(a, [])
+        first_order.setdefault(a, o)
+        sentences.append(("account", _sentence(phrase(j, a)) + ".", (fid,)))
+        # other agencies reporting the same concern, and any that do not share it, beside it
+        others = sorted({b for k, b, _ in concerns if k == j and b != a}, key=lambda b: agency_ids[b])
+        for b in others:
+            frame = _spread(seed, frames.corroborate_frames, agency_code[agency_ids[b]], "corroborate")
+            sentences.append(("account", _sentence(frame.format(agency=label(b)[0], Agency=label(b)[1])), (fid,)))
+        for k, b, _ in conflicts:
+            if k != j:
+                continue
+            # an agency that also has worries of its own says so in its own header (two_view_frames)
+            frame = _spread(seed, frames.reassure_frames, agency_code[agency_ids[b]], "reassure")
+            sentences.append(("account", _sentence(frame.format(agency=label(b)[0], Agency=label(b)[1],
+                                                                topic=topic(j))), (fid,)))
+    for a in sorted(account_of, key=first_order.__getitem__):
+        agency, Agency = label(a)
+        when, When = _when(_days_before(seed, first_order[a]))
+        mine = tuple(cat.factors[j].id for j in told if told[j] == a)
+        other = sorted(reassured_by.get(a, set()) - set(j for j in told if told[j] == a))
+        if other:
+            frame = _spread(seed, frames.two_view_frames, agency_code[agency_ids[a]], "two-view")
+            header = frame.format(agency=agency, Agency=Agency, when=when, When=When, topic=topic(other[0]))
+            mine = (*mine, cat.factors[other[0]].id)
+        else:
+            frame = _spread(seed, frames.account_frames, agency_code[agency_ids[a]], "account")
+            header = frame.format(agency=agency, Agency=Agency, when=when, When=When)
+        paragraphs.append([("header", _sentence(header), mine), *account_of[a]])
+        agency_of_paragraph[len(paragraphs) - 1] = agency_ids[a]
+
+    # the child's views, for a school-age child
+    if age in ("primary", "secondary"):
+        viewed = [(cat.factors[j].threshold[int(vignette[cat.factors[j].id])], j) for j in told
+                  if cat.factors[j].child_view.get(int(vignette[cat.factors[j].id]))]
+        frame = _pick(seed, "child").choice(frames.child_frames)
+        if viewed:
+            _, j = max(viewed)
+            f = cat.factors[j]
+            level = int(vignette[f.id])
+            usable = [p for p in f.child_view[level] if p.fits(age_code) and set(p.needs) <= people.roles]
+            view = _fill(_pick(seed, "view", f.id, level).choice(usable).text, fields) if usable else None
+            facts: tuple[str, ...] = (f.id,)
+        else:
+            view = None
+        if not viewed or view is None:
+            view = _fill(_pick(seed, "view").choice(frames.child_generic), fields)
+            facts = tuple(f.id for f in cat.factors if f.child_view)
+        paragraphs.append([("child", _sentence(_fill(frame.replace("{view}", view), fields)), facts)])
+
+    # the parents' views, and whether they agree to the referral
+    present = {f.id for f in cat.factors if int(vignette[f.id]) > 0}
+    deciders = ("refusing_support", "non_compliance", "engages_with_services")
+    which = next((d for d in deciders if d in present), None)
+    pool = {"refusing_support": frames.refuses_frames, "non_compliance": frames.non_compliance_frames,
+            "engages_with_services": frames.engages_frames}.get(which or "", frames.consent_frames)
+    text = _fill(_pick(seed, "parents", which).choice(pool), fields)
+    paragraphs.append([("parents", _sentence(text), tuple(d for d in deciders if d in cat.factor_ids))])
+
+    # what is working well
+    if strengths:
+        told_strength: set[int] = set()
+        lines: list[tuple[str, str, tuple[str, ...]]] = []
+        for j, a, _ in strengths:
+            if j in told_strength:
+                continue
+            told_strength.add(j)
+            frame = _spread(seed, frames.strength_frames, j, "strength")
+            agency, Agency = label(a)
+            lines.append(("strengths", _sentence(frame.format(agency=agency, Agency=Agency, phrase=phrase(j, a))),
+                          (cat.factors[j].id,)))
+        heading = _pick(seed, "strengths").choice(frames.strength_headings)
+        lines.insert(0, ("strengths", heading, tuple(f.id for f in cat.factors if f.protective)))
+        paragraphs.append(lines)
+    del segments
+    return [Segment(part, text, facts, k, agency_of_paragraph.get(k)) for k, para in enumerate(paragraphs)
+            for part, text, facts in para]
 
 
 def render_narrative(
@@ -310,51 +720,16 @@ def render_narrative(
 ) -> str:
     """The narrative text of one vignette (a row of the vignettes table).
 
-    Deterministic: the phrasing is drawn from ``random.Random(vignette["seed"])``.
-    The reports are told in their recorded ``order``.
+    Deterministic: every choice is keyed on ``vignette["seed"]`` and on what it
+    chooses (see :func:`narrative_segments`). Paragraphs follow a multi-agency
+    referral: who refers and why, the household, the agencies' accounts in the
+    order they arrived, the child's views, the parents' views, what is working well.
     """
-    cat = catalogue
-    rng = random.Random(int(vignette["seed"]))
-    name = rng.choice(FIRST_NAMES)
-    age = cat.child["age_band"]
-    age_level = age.levels[int(vignette["age_band"])]
-    if age_level == "unborn":
-        name = "the baby"
-    disability = cat.child["disability"].levels[int(vignette["disability"])]
+    segments = narrative_segments(vignette, catalogue)
+    paragraphs: list[list[str]] = []
+    for s in segments:
+        if s.paragraph == len(paragraphs):
+            paragraphs.append([])
+        paragraphs[s.paragraph].append(s.text)
     env = _environment(str(template_dir()))
-    frames: Any = env.get_template("frames.j2").module
-    items: list[dict[str, str]] = []
-    used: dict[str, set[int]] = {}
-    reports = Reports.from_column(cat, [vignette["reports"]])
-    agency_ids = cat.agency_ids
-    for j, a, stance in zip(reports.factor.tolist(), reports.agency.tolist(), reports.stance.tolist(),
-                            strict=True):
-        factor = cat.factors[j]
-        level = int(vignette[factor.id])
-        agency = cat.agencies[agency_ids[a]]
-        if stance == STANCE_REASSURE and not factor.protective:
-            frame = rng.choice(frames.reassure_frames)
-            text = frame.format(agency=agency, topic=_fill(factor.topic, name))
-            items.append({"kind": "reassure", "text": _sentence(text)})
-            continue
-        variants = factor.phrases[level]
-        seen = used.setdefault(factor.id, set())
-        fresh = [i for i in range(len(variants)) if i not in seen] or list(range(len(variants)))
-        pick = rng.choice(fresh)
-        seen.add(pick)
-        phrase = _fill(variants[pick], name)
-        pool = frames.protective_frames if factor.protective else (
-            frames.again_frames if len(seen) > 1 else frames.concern_frames
-        )
-        text = rng.choice(pool).format(agency=agency, phrase=phrase)
-        items.append({"kind": "protective" if factor.protective else "concern", "text": _sentence(text)})
-    context = {
-        "name": name,
-        "Name": _sentence(name),
-        "age_label": age.labels[age_level],
-        "age_level": age_level,
-        "disabled": disability != "none",
-        "opening": rng.randrange(1000),
-        "items": items,
-    }
-    return env.get_template(template).render(**context).strip()
+    return env.get_template(template).render(paragraphs=paragraphs).strip()

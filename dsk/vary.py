@@ -7,7 +7,8 @@ child, the vignette's seed (so the same names and the same phrasing), and
 every agency report of an unchanged factor in its place. Only the changed
 factors' reports move:
 
-- a factor that becomes absent loses its reports;
+- a factor that becomes absent loses its reports (an agency that first got in
+  touch about it then first got in touch later, so its account moves down);
 - a factor that becomes present gets one report, from an agency that the
   catalogue lists for it and that sees a child of this age, preferring one
   already reporting in the vignette (its report joins that agency's account);
@@ -166,7 +167,8 @@ def vary_vignette(vignettes: pd.DataFrame, vignette_id: str, changes: Mapping[st
     factors.update({k: v for k, v in new_levels.items() if k in cat.factor_ids})
     reports = [dict(r) for r in sorted(original["reports"], key=lambda r: int(r["order"]))]
     changed = {k for k in new_levels if k in cat.factor_ids}
-    reports = [r for r in reports if not (r["factor"] in changed and factors[r["factor"]] == 0)]
+    gone = [r for r in reports if r["factor"] in changed and factors[r["factor"]] == 0]
+    reports = [r for r in reports if r not in gone]
     for name in cat.factor_ids:  # catalogue order, so that several changes land deterministically
         if name not in changed or factors[name] == 0 or any(r["factor"] == name for r in reports):
             continue
@@ -201,6 +203,17 @@ def vary_vignette(vignettes: pd.DataFrame, vignette_id: str, changes: Mapping[st
         frame = vignettes_from_specs([spec], str(original.get("set_id", "varied")), 0, cat, narratives=False)
     except VignetteSetError as exc:
         raise VaryError(list(getattr(exc, "problems", ()) or [str(exc)])) from exc
+    # unchanged reports keep their order numbers (and so their dates); new ones arrive last
+    kept = [r for r in reports if "order" in r]
+    last = max((int(r["order"]) for r in kept), default=0)
+    numbered = []
+    for r in reports:
+        if "order" not in r:
+            last += 1
+            r = {**r, "order": last}
+        numbered.append({"agency": r["agency"], "factor": r["factor"], "stance": r["stance"],
+                         "order": int(r["order"])})
+    frame["reports"] = [sorted(numbered, key=lambda r: r["order"])]
     frame["seed"] = int(original["seed"])
     frame["set_id"] = original.get("set_id", frame["set_id"].iloc[0])
     row = frame.iloc[0].to_dict()

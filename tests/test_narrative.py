@@ -10,13 +10,21 @@ import pytest
 
 from dsk.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from dsk.design import random_vignettes, vignettes_from_specs
-from dsk.narrative import FIRST_NAMES, Reports, ReportsError, render_narrative, reports_to_lists
+from dsk.narrative import (
+    FIRST_NAMES,
+    Reports,
+    ReportsError,
+    narrative_segments,
+    render_narrative,
+    reports_to_lists,
+)
+
+_PEOPLE = "(?:[A-Z][a-z]+|the baby|The baby|the baby's|he|she|him|her|his|He|She|His|Her)"
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    parts = [re.escape(p) for p in re.split(r"\{name\}|\{Name\}", phrase)]
-    name = "(?:" + "|".join(map(re.escape, FIRST_NAMES)) + "|the baby|The baby)"
-    return re.compile(name.join(parts), re.IGNORECASE)
+    parts = [re.escape(p) for p in re.split(r"\{[A-Za-z_]+\}", phrase)]
+    return re.compile(_PEOPLE.join(parts), re.IGNORECASE)
 
 
 def _claims(catalogue, text):
@@ -28,6 +36,10 @@ def _claims(catalogue, text):
     return found
 
 
+def _agency_in(catalogue, agency, sentence):
+    return catalogue.agencies[agency].lower() in sentence.lower()
+
+
 def test_present_factors_are_conveyed_and_absent_ones_are_not(catalogue, stratified_set):
     for _, row in stratified_set.iterrows():
         text = row["narrative"]
@@ -35,33 +47,43 @@ def test_present_factors_are_conveyed_and_absent_ones_are_not(catalogue, stratif
         assert _claims(catalogue, text) == present, row["vignette_id"]
 
 
-def test_conflicts_are_visible(catalogue, stratified_set):
+def test_conflicting_accounts_stand_side_by_side(catalogue, stratified_set):
+    """A reassurance is told in the paragraph where another agency raises the concern, naming who says what."""
     conflicted = stratified_set[stratified_set["cx_conflict"] > 0]
     assert len(conflicted) >= 5
-    markers = ("no concerns about", "no worries about", "nothing to worry about", "as fine")
     for _, row in conflicted.iterrows():
-        reassured = [r for r in row["reports"] if r["stance"] == "reassure"
-                     and not catalogue.factor(r["factor"]).protective]
-        assert reassured
-        name = next(n for n in FIRST_NAMES + ("the baby",) if n in row["narrative"]) \
-            if row["age_band"] else "the baby"
-        for r in reassured:
-            topic = catalogue.factor(r["factor"]).topic.replace("{name}", name)
-            sentence = next(s for s in row["narrative"].splitlines() if topic.lower() in s.lower())
-            assert any(m in sentence for m in markers)
-            assert catalogue.agencies[r["agency"]].lower() in sentence.lower()
+        segments = narrative_segments(row, catalogue)
+        for r in row["reports"]:
+            f = catalogue.factor(r["factor"])
+            if r["stance"] != "reassure" or f.protective:
+                continue
+            told = [s for s in segments if s.part == "account" and s.factors[:1] == (f.id,)]
+            concern_agencies = [c["agency"] for c in row["reports"] if c["factor"] == f.id
+                                and c["stance"] == "concern"]
+            opening = next(s for s in segments if s.paragraph == told[0].paragraph)
+            assert _agency_in(catalogue, concern_agencies[0], opening.text), opening.text
+            beside = [s for s in told if _agency_in(catalogue, r["agency"], s.text)
+                      and s.paragraph == told[0].paragraph]
+            assert beside, (row["vignette_id"], [s.text for s in told])
+            assert any(w in beside[0].text for w in ("no concerns", "no worries", "not worried", "nothing to worry",
+                                                      "no problem", "as fine")), beside[0].text
 
 
-def test_reports_appear_in_their_recorded_order(catalogue):
+def test_accounts_appear_in_the_order_they_arrived(catalogue):
     spec = {"id": "ordered", "age_band": "primary",
             "factors": {"school_attendance": 2, "domestic_abuse": 2},
             "reports": [{"agency": "police", "factor": "domestic_abuse"},
                         {"agency": "school", "factor": "school_attendance"}]}
-    text = vignettes_from_specs([spec], "t", random_state=3, catalogue=catalogue)["narrative"].iloc[0]
-    lines = text.splitlines()[1:]  # after the introduction
-    police = next(i for i, s in enumerate(lines) if "police" in s)
-    school = next(i for i, s in enumerate(lines) if "school" in s.lower() and "police" not in s)
-    assert police < school
+    row = vignettes_from_specs([spec], "t", random_state=3, catalogue=catalogue).iloc[0]
+    accounts = [s for s in narrative_segments(row, catalogue) if s.part == "header"]
+    assert [s.factors for s in accounts] == [("domestic_abuse",), ("school_attendance",)]
+    assert [s.agency for s in accounts] == ["police", "school"]
+    assert accounts[0].paragraph < accounts[1].paragraph
+    assert "police" in accounts[0].text and "school" in accounts[1].text
+    # the later account is dated nearer the referral
+    weeks = [re.search(r"(\w+) (?:weeks?|days?) before the referral|(the day|a week) before", s.text)
+             for s in accounts]
+    assert all(weeks)
 
 
 def test_same_seed_same_text_and_phrasing_varies(catalogue):
@@ -81,17 +103,17 @@ def test_same_seed_same_text_and_phrasing_varies(catalogue):
 def test_text_is_readable(catalogue, stratified_set):
     for text in stratified_set["narrative"]:
         assert "{" not in text and "}" not in text
-        assert "  " not in text
-        for sentence in text.splitlines():
-            if sentence:
-                assert sentence[0].isupper() and sentence.rstrip()[-1] in ".!?"
+        assert "  " not in text and ".." not in text
+        for paragraph in text.split("\n\n"):
+            assert paragraph and "\n" not in paragraph
+            assert paragraph[0].isupper() and paragraph.rstrip()[-1] in ".!?"
 
 
 def test_unborn_children_are_described_as_pregnancies(catalogue):
     spec = {"id": "u", "age_band": "unborn", "factors": {"missed_antenatal": 1, "parental_substance_misuse": 3}}
     text = vignettes_from_specs([spec], "t", random_state=1, catalogue=catalogue)["narrative"].iloc[0]
-    assert "unborn" in text.lower() or "pregnan" in text.lower()
-    assert not any(n in text for n in FIRST_NAMES)
+    assert "pregnant" in text.lower()
+    assert not any(re.search(rf"\b{n}\b", text) for n in FIRST_NAMES)
 
 
 def test_reports_column_reads_back_into_the_arrays(catalogue: Catalogue, random_set: pd.DataFrame) -> None:

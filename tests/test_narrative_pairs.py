@@ -1,0 +1,114 @@
+"""Minimal pairs: a variant's narrative differs from its original only in the changed factors' sentences."""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pytest
+
+from dsk.narrative import narrative_segments, render_narrative
+from dsk.vary import VaryError, vary_vignette
+
+#: Parts whose one sentence is chosen by weighing several factors (the most serious concern,
+#: the child's most serious worry): it may change when the changed factor was, or becomes, the one chosen.
+#: An account's header (who got in touch, and when) is dated by the agency's first report, so it may
+#: change when that report's factor comes or goes; those are matched by agency.
+_CHOSEN = ("opening", "child", "parents")
+
+
+def _pairs(catalogue, vignettes, n_changes: int, seed: int):
+    rng = np.random.default_rng(seed)
+    for _, row in vignettes.iterrows():
+        present = [f for f in catalogue.factors if int(row[f.id]) > 0]
+        for k in range(n_changes):
+            if k % 2 and present:  # every other change takes a present factor away
+                f, level = present[int(rng.integers(len(present)))], 0
+            else:
+                f = catalogue.factors[int(rng.integers(len(catalogue.factors)))]
+                level = int(rng.integers(f.n_levels))
+            if level == int(row[f.id]):
+                continue
+            try:
+                variant = vary_vignette(vignettes, row["vignette_id"], {f.id: level}, catalogue)
+            except VaryError:
+                continue  # not plausible at this child's age
+            yield row, variant.iloc[0], f.id
+
+
+def _may_differ(s, others, changed) -> bool:
+    """Whether sentence ``s`` may be missing from the other text of the pair."""
+    if changed in s.factors:
+        return True
+    if s.part in _CHOSEN or s.part == "header":
+        twin = next((t for t in others if t.part == s.part and t.agency == s.agency), None)
+        return twin is not None and changed in twin.factors
+    return False
+
+
+def _check_same_but_changed(before, after, changed, where) -> None:
+    a = [(s.part, s.agency, s.text) for s in before]
+    b = [(s.part, s.agency, s.text) for s in after]
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        for s in before[i1:i2]:
+            assert _may_differ(s, after, changed), (where, changed, s)
+        for s in after[j1:j2]:
+            assert _may_differ(s, before, changed), (where, changed, s)
+
+
+def test_only_the_changed_factors_sentences_differ(catalogue, stratified_set):
+    """Outside the accounts, and inside each agency's account, only the changed factor's sentences
+    differ; the agencies' accounts keep their order, except one whose first contact was about the
+    changed factor (it then first got in touch later, or earlier)."""
+    checked = added = removed = 0
+    for row, variant, changed in _pairs(catalogue, stratified_set, 4, seed=7):
+        before, after = narrative_segments(row, catalogue), narrative_segments(variant, catalogue)
+        where = row["vignette_id"]
+        _check_same_but_changed([s for s in before if s.agency is None], [s for s in after if s.agency is None],
+                                changed, where)
+        agencies_before = list(dict.fromkeys(s.agency for s in before if s.agency))
+        agencies_after = list(dict.fromkeys(s.agency for s in after if s.agency))
+        for agency in set(agencies_before) | set(agencies_after):
+            _check_same_but_changed([s for s in before if s.agency == agency],
+                                    [s for s in after if s.agency == agency], changed, where)
+        moved = {s.agency for s in before + after if s.part == "header" and changed in s.factors}
+        assert [x for x in agencies_before if x not in moved and x in agencies_after] == \
+            [x for x in agencies_after if x not in moved and x in agencies_before], where
+        added += int(row[changed]) == 0
+        removed += int(variant[changed]) == 0
+        checked += 1
+    assert checked >= 150 and added >= 40 and removed >= 20, (checked, added, removed)
+
+
+def test_a_variant_renders_as_its_own_text(catalogue, stratified_set):
+    """The stored narrative of a variant is what rendering it gives: nothing is patched in."""
+    for _, variant, _ in list(_pairs(catalogue, stratified_set.head(20), 2, seed=3)):
+        assert render_narrative(variant.to_dict(), catalogue) == variant["narrative"]
+
+
+def test_a_newly_present_factor_is_told_by_an_agency_already_there(catalogue):
+    from dsk.sets import load_set
+
+    cases = load_set("training-12", catalogue)
+    row = cases[cases["vignette_id"] == "wicked-08-protective"].iloc[0]
+    variant = vary_vignette(cases, row["vignette_id"], {"domestic_abuse": "historic"}, catalogue).iloc[0]
+    new = [r for r in variant["reports"] if r["factor"] == "domestic_abuse"]
+    assert len(new) == 1
+    assert new[0]["agency"] in {r["agency"] for r in row["reports"]} | set(catalogue.factor("domestic_abuse").agencies)
+    assert new[0]["order"] == max(r["order"] for r in row["reports"]) + 1
+    kept = [r for r in variant["reports"] if r["factor"] != "domestic_abuse"]
+    assert kept == sorted(row["reports"], key=lambda r: r["order"])
+
+
+def test_impossible_changes_are_refused_with_every_problem(catalogue):
+    from dsk.sets import load_set
+
+    cases = load_set("training-12", catalogue)
+    with pytest.raises(VaryError) as info:
+        vary_vignette(cases, "tame-03-injury", {"school_attendance": "persistent_absence", "hygeine": 1,
+                                                "domestic_abuse": "weekly"}, catalogue)
+    text = str(info.value)
+    assert "hygeine" in text and "did you mean hygiene" in text
+    assert "domestic_abuse: no level 'weekly'" in text
