@@ -116,9 +116,11 @@ class CatalogueError(ValueError):
 
 #: Household roles a phrase may name (declared in its ``needs``), with their placeholders.
 #: The child (``{name}``, ``{he}``...) and the main carer (``{carer}``...) are always there;
-#: ``mother`` has no placeholder of its own: it makes the main carer the child's mother.
+#: ``mother`` has no placeholder of its own: it makes the main carer the child's mother, and
+#: ``girl`` makes the child a girl.
 ROLES: Mapping[str, tuple[str, ...]] = {
     "mother": (),
+    "girl": (),
     "adult": ("adult", "adult_he", "adult_him", "adult_his"),
     "partner": ("partner",),
     "grandmother": ("grandmother",),
@@ -1138,14 +1140,17 @@ def _phrase_rules(out: _Problems, loc: Loc, items: Sequence[str | _PhraseIn], fa
 
 def _check_phrase_ages(out: _Problems, factors: Sequence[Factor], rows: Sequence[int],
                        exclusions: Sequence[Exclusion], child: Mapping[str, ChildAttribute]) -> None:
-    """Every level a factor can take at an age has a phrase that fits that age."""
+    """Every level a factor can take at an age has a phrase that fits that age and any household."""
     ages = child["age_band"].levels
     for j, f in enumerate(factors):
         for code, band in enumerate(ages):
             top = min([excl.caps[f.id] for excl in exclusions if f.id in excl.caps
                        and code in excl.when.get("age_band", (code,))
                        and 0 in excl.when.get("disability", (0,))], default=f.max_level)
-            missing = [lv for lv in range(1, top + 1) if not f.usable_phrases(lv, code)]
+            # the roles every household with this factor has; a phrase needing more may not be usable
+            sure = {*f.needs, *(("mother",) if band == "unborn" else ())}
+            missing = [lv for lv in range(1, top + 1)
+                       if not [p for p in f.usable_phrases(lv, code) if set(p.needs) <= sure]]
             for lv in missing:
                 out.add(("factors", rows[j], "phrases", lv),
                         f"no phrase for level {lv} ({f.levels[lv]}) fits a child aged {band!r}; add one "

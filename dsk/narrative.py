@@ -335,11 +335,16 @@ def _pick(seed: int, *key: object) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def _spread(seed: int, pool: tuple[str, ...] | list[str], slot: int, what: str) -> str:
-    """Frame ``slot`` of a per-referral shuffle of ``pool``: different slots, different frames."""
-    order = list(range(len(pool)))
+def _spread(seed: int, pool: tuple[str, ...] | list[str], slot: int, n_slots: int, what: str) -> str:
+    """The frame of ``slot`` (an agency, a factor) among ``n_slots``, under a per-referral shuffle.
+
+    The slots are shuffled with the vignette's seed and dealt round the pool, so
+    each frame serves at most ``ceil(n_slots / len(pool))`` slots in one referral,
+    and which slots share a frame differs from referral to referral.
+    """
+    order = list(range(max(n_slots, slot + 1)))
     _pick(seed, "shuffle", what).shuffle(order)
-    return pool[order[slot % len(pool)]]
+    return pool[order[slot] % len(pool)]
 
 
 @dataclass(frozen=True)
@@ -400,6 +405,8 @@ def household(vignette: Mapping[str, Any], catalogue: Catalogue) -> Household:
             roles.update(f.needs)
     if age == "unborn":
         roles.add("mother")
+    if "girl" in roles and first not in _GIRLS:
+        first = _pick(seed, "girl").choice(sorted(_GIRLS))
     if age == "unborn":
         child = Person("the baby", "the baby", "the baby", "the baby's")
         age_text = f"due in {_NUMBERS[years] if years < len(_NUMBERS) else years} weeks"
@@ -470,6 +477,12 @@ def _fill(text: str, fields: Mapping[str, str]) -> str:
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
+def _short_label(label: str) -> str:
+    """A factor's label as words inside a sentence: "Missed health checks" -> "missed health checks"."""
+    text = label.split(" (")[0]
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
+
 def _when(days: int) -> tuple[str, str]:
     """A date relative to the referral, lower-case and capitalised."""
     if days <= 1:
@@ -500,10 +513,12 @@ class Segment:
     """One sentence of a narrative, the part of the referral it belongs to, and what it tells.
 
     ``part`` is one of ``opening``, ``household``, ``header`` (who got in
-    touch, and when), ``account``, ``child``, ``parents``, ``strengths``;
+    touch, and when), ``account``, ``share`` (an agency sharing concerns
+    another told first), ``child``, ``parents``, ``strengths``;
     ``factors`` are the factor ids (and ``disability``) the sentence depends
     on; ``paragraph`` numbers the paragraphs from 0; ``agency`` is the agency
-    whose account the sentence belongs to.
+    whose account the sentence belongs to, and ``speaker`` the agency that
+    says it, where that is another one (a reassurance, a shared concern).
     """
 
     part: str
@@ -511,6 +526,7 @@ class Segment:
     factors: tuple[str, ...]
     paragraph: int
     agency: str | None = None
+    speaker: str | None = None
 
 
 def _household_sentences(people: Household, age: str, disabled: bool, needers: tuple[str, ...]
@@ -544,7 +560,10 @@ def _household_sentences(people: Household, age: str, disabled: bool, needers: t
                 else f" {_sentence(c.he)} has a {people.sibling_text}."
     out.append((text, needers))
     if people.grandmother is not None:
-        out.append((f"{people.carer.his.capitalize()} mother, {people.grandmother.first}, lives nearby.", needers))
+        side = "mother's" if people.carer_role == "mother" else "father's"
+        who, whose = ("The baby's", "the") if age == "unborn" else (_sentence(c.his), c.his)
+        out.append((f"{who} grandmother on {whose} {side} side, {people.grandmother.first}, lives nearby.",
+                    needers))
     if disabled:
         if age in ("primary", "secondary"):
             out.append((f"{_sentence(name)} is disabled and has an education, health and care plan.",
@@ -573,6 +592,8 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     agencies = cat.agencies
     agency_ids = cat.agency_ids
     agency_code = {a: k for k, a in enumerate(agency_ids)}
+    n_agencies = len(agency_ids)
+    protective_rank = {j: k for k, j in enumerate(np.flatnonzero(cat.protective_mask).tolist())}
     reports = Reports.from_column(cat, [vignette["reports"]])
     rows = list(zip(reports.factor.tolist(), reports.agency.tolist(), reports.stance.tolist(),
                     reports.order.tolist(), strict=True))
@@ -603,9 +624,10 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     segments: list[tuple[str, str, tuple[str, ...]]] = []  # part, text, factors
     paragraphs: list[list[tuple[str, str, tuple[str, ...]]]] = []
     agency_of_paragraph: dict[int, str] = {}
+    speaker_of: dict[tuple[int, str], str] = {}
 
     # who refers and why now: the most serious concern, then the most recent
-    needers = tuple(f.id for f in cat.factors if f.needs and int(vignette[f.id]) > 0)
+    needers = tuple(f.id for f in cat.factors if f.needs)  # their presence shapes the household
     first: list[tuple[str, str, tuple[str, ...]]] = []
     if concerns:
         def weight(item: tuple[int, int, int]) -> tuple[int, int]:
@@ -626,44 +648,66 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     paragraphs.append(first)
 
     # the agencies' accounts, in the order they arrived; each concern told once, by its first reporter.
-    # An account opens with who got in touch and when (its "header"), then tells each concern.
+    # An account opens with who got in touch and when (its "header"), tells the agency's own concerns,
+    # and ends with one sentence naming the concerns it shares with an agency that told them first.
     told: dict[int, int] = {}  # factor -> agency that tells it
     account_of: dict[int, list[tuple[str, str, tuple[str, ...]]]] = {}
-    first_order: dict[int, int] = {}
+    shares: dict[int, list[int]] = {}  # agency -> concerns it reports after another agency told them
+    speakers: dict[tuple[int, str], str] = {}  # (paragraph's agency, share sentence) -> who speaks
     for j, a, o in concerns:
-        fid = cat.factors[j].id
         if j in told:
+            if told[j] != a and j not in shares.setdefault(a, []):
+                shares[a].append(j)
             continue
         told[j] = a
         sentences = account_of.setdefault(a, [])
-        first_order.setdefault(a, o)
+        fid = cat.factors[j].id
         sentences.append(("account", _sentence(phrase(j, a)) + ".", (fid,)))
-        # other agencies reporting the same concern, and any that do not share it, beside it
-        others = sorted({b for k, b, _ in concerns if k == j and b != a}, key=lambda b: agency_ids[b])
-        for b in others:
-            frame = _spread(seed, frames.corroborate_frames, agency_code[agency_ids[b]], "corroborate")
-            sentences.append(("account", _sentence(frame.format(agency=label(b)[0], Agency=label(b)[1])), (fid,)))
+        # an agency that does not share this concern, beside it; if it has worries of its own,
+        # its own header says it holds both views (two_view_frames)
         for k, b, _ in conflicts:
-            if k != j:
-                continue
-            # an agency that also has worries of its own says so in its own header (two_view_frames)
-            frame = _spread(seed, frames.reassure_frames, agency_code[agency_ids[b]], "reassure")
-            sentences.append(("account", _sentence(frame.format(agency=label(b)[0], Agency=label(b)[1],
-                                                                topic=topic(j))), (fid,)))
-    for a in sorted(account_of, key=first_order.__getitem__):
+            if k == j:
+                frame = _spread(seed, frames.reassure_frames, agency_code[agency_ids[b]], n_agencies, "reassure")
+                text = _sentence(frame.format(agency=label(b)[0], Agency=label(b)[1], topic=topic(j)))
+                sentences.append(("account", text, (fid,)))
+                speakers[(a, text)] = agency_ids[b]
+    # an agency that tells concerns of its own says in its account which others it shares; one
+    # that only shares says so beside the first concern it shares, without an account of its own
+    placed: dict[int, list[tuple[str, str, tuple[str, ...], int]]] = {}
+    for a, js in shares.items():
+        if not js:
+            continue
+        topics = [_short_label(cat.factors[j].label) for j in js]
+        listed = topics[0] if len(topics) == 1 else ", ".join(topics[:-1]) + " and " + topics[-1]
+        frame = _spread(seed, frames.share_frames, agency_code[agency_ids[a]], n_agencies, "share")
+        sentence = ("share", _sentence(frame.format(agency=label(a)[0], Agency=label(a)[1], topics=listed)),
+                    tuple(cat.factors[j].id for j in js))
+        if a in account_of:
+            account_of[a].append(sentence)
+            speakers[(a, sentence[1])] = agency_ids[a]
+        else:
+            placed.setdefault(told[js[0]], []).append((*sentence, a))
+    for teller, items in placed.items():
+        for part, text, facts, a in items:
+            account_of[teller].append((part, text, facts))
+            speakers[(teller, text)] = agency_ids[a]
+    for a in sorted(account_of, key=lambda a: min(o for k, b, o in concerns if b == a and told[k] == a)):
         agency, Agency = label(a)
-        when, When = _when(_days_before(seed, first_order[a]))
-        mine = tuple(cat.factors[j].id for j in told if told[j] == a)
+        start = min(o for k, b, o in concerns if b == a and told[k] == a)
+        when, When = _when(_days_before(seed, start))
+        mine = tuple(dict.fromkeys(cat.factors[k].id for k, b, _ in concerns if b == a))
         other = sorted(reassured_by.get(a, set()) - set(j for j in told if told[j] == a))
         if other:
-            frame = _spread(seed, frames.two_view_frames, agency_code[agency_ids[a]], "two-view")
+            frame = _spread(seed, frames.two_view_frames, agency_code[agency_ids[a]], n_agencies, "two-view")
             header = frame.format(agency=agency, Agency=Agency, when=when, When=When, topic=topic(other[0]))
             mine = (*mine, cat.factors[other[0]].id)
         else:
-            frame = _spread(seed, frames.account_frames, agency_code[agency_ids[a]], "account")
+            frame = _spread(seed, frames.account_frames, agency_code[agency_ids[a]], n_agencies, "account")
             header = frame.format(agency=agency, Agency=Agency, when=when, When=When)
         paragraphs.append([("header", _sentence(header), mine), *account_of[a]])
         agency_of_paragraph[len(paragraphs) - 1] = agency_ids[a]
+        for _, text, _ in account_of[a]:
+            speaker_of[(len(paragraphs) - 1, text)] = speakers.get((a, text), agency_ids[a])
 
     # the child's views, for a school-age child
     if age in ("primary", "secondary"):
@@ -691,7 +735,10 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     pool = {"refusing_support": frames.refuses_frames, "non_compliance": frames.non_compliance_frames,
             "engages_with_services": frames.engages_frames}.get(which or "", frames.consent_frames)
     text = _fill(_pick(seed, "parents", which).choice(pool), fields)
-    paragraphs.append([("parents", _sentence(text), tuple(d for d in deciders if d in cat.factor_ids))])
+    views = frames.dispute_views if which in ("refusing_support", "non_compliance") else frames.accept_views
+    view = _fill(_pick(seed, "parents-view", which).choice(views), fields)
+    deciding = tuple(d for d in deciders if d in cat.factor_ids)
+    paragraphs.append([("parents", _sentence(text), deciding), ("parents", _sentence(view), deciding)])
 
     # what is working well
     if strengths:
@@ -701,7 +748,7 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
             if j in told_strength:
                 continue
             told_strength.add(j)
-            frame = _spread(seed, frames.strength_frames, j, "strength")
+            frame = _spread(seed, frames.strength_frames, protective_rank[j], len(protective_rank), "strength")
             agency, Agency = label(a)
             lines.append(("strengths", _sentence(frame.format(agency=agency, Agency=Agency, phrase=phrase(j, a))),
                           (cat.factors[j].id,)))
@@ -709,8 +756,8 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
         lines.insert(0, ("strengths", heading, tuple(f.id for f in cat.factors if f.protective)))
         paragraphs.append(lines)
     del segments
-    return [Segment(part, text, facts, k, agency_of_paragraph.get(k)) for k, para in enumerate(paragraphs)
-            for part, text, facts in para]
+    return [Segment(part, text, facts, k, agency_of_paragraph.get(k), speaker_of.get((k, text)))
+            for k, para in enumerate(paragraphs) for part, text, facts in para]
 
 
 def render_narrative(

@@ -41,7 +41,7 @@ import pandas as pd
 
 from dsk.catalogue import Catalogue
 from dsk.design import VignetteSetError, vignettes_from_specs
-from dsk.narrative import render_narrative
+from dsk.narrative import household, render_narrative
 
 __all__ = ["VaryError", "describe_changes", "parse_changes", "vary_vignette"]
 
@@ -217,6 +217,10 @@ def vary_vignette(vignettes: pd.DataFrame, vignette_id: str, changes: Mapping[st
     frame["seed"] = int(original["seed"])
     frame["set_id"] = original.get("set_id", frame["set_id"].iloc[0])
     row = frame.iloc[0].to_dict()
+    before, after = household(original, cat), household(row, cat)
+    if before.child.first != after.child.first:
+        raise VaryError([f"{', '.join(sorted(changed))}: the change would make the child someone else "
+                         f"({after.child.first} instead of {before.child.first}); a minimal pair keeps the child"])
     frame["narrative"] = [render_narrative(row, cat)]
     frame["varied_from"] = str(original["vignette_id"])
     frame["variation"] = "; ".join(describe_changes(original, row, cat))

@@ -122,19 +122,19 @@ def _line(path: Path, *anchors: str) -> int:
          "    kind: tally\n    levels: [0, 1, 2, 3]\n    threshold: [1, 3, 4, 4]",
          "factor 'missing_episodes'", "kind", "expected one of binary, ordinal, count, got 'tally'",
          ("kind: tally",)),
-        ("    base_rate: 0.12\n    phrases:\n      1: [\"there was domestic abuse",
-         "    base_rate: 1.5\n    phrases:\n      1: [\"there was domestic abuse",
+        ("    base_rate: 0.12\n    phrases:\n      1:\n        - \"{carer} was beaten by a former partner",
+         "    base_rate: 1.5\n    phrases:\n      1:\n        - \"{carer} was beaten by a former partner",
          "factor 'domestic_abuse'", "base_rate", "expected a probability in [0, 1], got 1.5",
          ("base_rate: 1.5",)),
         ("max: {school_attendance: 0, school_exclusion: 0,",
          "max: {school_atendance: 0, school_exclusion: 0,",
          "exclusion 'school-age-only'", "max.school_atendance",
          "unknown factor; did you mean school_attendance?", ("school_atendance",)),
-        ("\"a parent uses cannabis occasionally\"",
-         "\"a parent is dependent on alcohol and drunk most days\"",
+        ("- text: \"{carer} was too drunk to collect {name} from school twice this term and a neighbour stepped in\"",
+         "- text: \"{carer} drinks heavily on Friday and Saturday nights but is sober and up early in the week\"",
          "factor 'parental_substance_misuse'", "phrases",
-         "phrase 'a parent is dependent on alcohol and drunk most days' is also used by "
-         "'parental_substance_misuse' level 1", ("id: parental_substance_misuse", "phrases:")),
+         "phrase '{carer} drinks heavily on Friday and Saturday nights but is sober and up early in the week' is "
+         "also used by 'parental_substance_misuse' level 1", ("id: parental_substance_misuse", "phrases:")),
     ],
 )
 def test_malformed_catalogue_names_file_entry_field_and_line(
@@ -258,4 +258,39 @@ def test_an_unreadable_entry_hides_no_other_problem_and_causes_none(tmp_path: Pa
          "ids are lower-case snake_case identifiers"),
         (_line(path, "base_rate: -0.12"), "factor 'developmental_delay'", "base_rate",
          "expected a probability in [0, 1], got -0.12"),
+    ]
+
+
+def test_phrases_that_do_not_fit_are_named_in_one_pass(tmp_path: Path) -> None:
+    """Unknown ages and roles and an undeclared placeholder, all at once, each with its line."""
+    path = _broken(
+        tmp_path,
+        ('        - text: "{carer} was slurring and unsteady when {carer_he} came to collect {name} from nursery"\n'
+         '          ages: [infant, preschool]',
+         '        - text: "{carer} was slurring and unsteady when {adult} came to collect {name} from nursery"\n'
+         '          ages: [infants, preschool]\n          needs: [uncle]'),
+    )
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    text = str(info.value)
+    assert "unknown age band 'infants'" in text
+    assert "unknown roles ['uncle']" in text
+    assert "placeholder {adult} cannot be used here: it names the role 'adult'" in text
+    assert len(info.value.problems) == 3
+    assert all(p.line is not None for p in info.value.problems)
+
+
+def test_every_age_a_factor_can_occur_at_has_a_phrase(tmp_path: Path) -> None:
+    path = _broken(
+        tmp_path,
+        ('from nursery"\n          ages: [infant, preschool]', 'from nursery"\n          ages: [secondary]'),
+        ('no adult awake in the home"\n          ages: [infant, preschool, primary, secondary]',
+         'no adult awake in the home"\n          ages: [primary, secondary]'),
+    )
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    problems = [p.problem for p in info.value.problems]
+    assert problems == [
+        "no phrase for level 2 (affecting_care) fits a child aged 'infant'; add one or widen a phrase's ages",
+        "no phrase for level 2 (affecting_care) fits a child aged 'preschool'; add one or widen a phrase's ages",
     ]
