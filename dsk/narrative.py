@@ -728,6 +728,10 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
             facts = tuple(f.id for f in cat.factors if f.child_view)
         paragraphs.append([("child", _sentence(_fill(frame.replace("{view}", view), fields)), facts)])
 
+    elif age in ("infant", "preschool"):
+        frame = _pick(seed, "young-child").choice(frames.young_child_frames)
+        paragraphs.append([("child", _sentence(_fill(frame, fields)), ())])
+
     # the parents' views, and whether they agree to the referral
     present = {f.id for f in cat.factors if int(vignette[f.id]) > 0}
     deciders = ("refusing_support", "non_compliance", "engages_with_services")

@@ -57,7 +57,7 @@ def syllables(word: str) -> int:
         count -= 1  # silent final e: made, home, once
     elif w.endswith("le") and len(w) > 2 and w[-3] not in "aeiouy" and count > 1:
         pass  # syllabic -le is its own vowel group already: lit-tle, ta-ble
-    if w.endswith(("ed",)) and len(w) > 3 and w[-3] not in "td" and count > 1:
+    if w.endswith("ed") and len(w) > 3 and w[-3] not in "tdaeiouy" and count > 1:
         count -= 1  # -ed is not a syllable after most consonants: moved, asked
     return max(1, count)
 
