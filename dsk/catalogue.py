@@ -117,10 +117,12 @@ class CatalogueError(ValueError):
 #: Household roles a phrase may name (declared in its ``needs``), with their placeholders.
 #: The child (``{name}``, ``{he}``...) and the main carer (``{carer}``...) are always there;
 #: ``mother`` has no placeholder of its own: it makes the main carer the child's mother, and
-#: ``girl`` makes the child a girl.
+#: ``girl`` makes the child a girl; ``separated`` holds in a household where the child's parents
+#: do not live together (a phrase about a parent who left needs it).
 ROLES: Mapping[str, tuple[str, ...]] = {
     "mother": (),
     "girl": (),
+    "separated": (),
     "adult": ("adult", "adult_he", "adult_him", "adult_his"),
     "partner": ("partner",),
     "grandmother": ("grandmother",),

@@ -616,7 +616,7 @@ def d_efficient_vignettes(dimensions: Sequence[str], n: int, random_state: int,
 
 
 #: The keys a hand-built vignette may have (see ``docs/vignettes.md``).
-SPEC_KEYS = ("id", "age_band", "disability", "factors", "reports", "note", "teaches")
+SPEC_KEYS = ("id", "age_band", "disability", "factors", "reports", "note", "teaches", "facts")
 #: The keys of one agency report in a hand-built vignette.
 REPORT_KEYS = ("agency", "factor", "stance")
 
@@ -880,6 +880,9 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
         # teaches: the reason codes the vignette is meant to teach
         if "teaches" in spec:
             _check_teaches(spec["teaches"], add)
+        # facts: words the note names, which the narrative must also contain (checked once it is written)
+        if "facts" in spec:
+            _check_facts(spec["facts"], spec.get("note"), add)
     # catalogue exclusions, for vignettes whose child attributes are known
     rows = [i for i, ok in enumerate(child_ok) if ok]
     if rows:
@@ -889,6 +892,19 @@ def _check(specs: Any, cat: Catalogue, prefix: tuple[str | int, ...]
                 if checked.levels[i, j] > caps[r, j]:
                     problems.append(_exclusion_problem(cat, items[i], i, j, checked, prefix))
     return problems, checked
+
+
+def _check_facts(facts: Any, note: Any, add: _Add) -> None:
+    """A ``facts`` value: a list of short texts, each found in the note."""
+    if not isinstance(facts, (list, tuple)) or not facts:
+        add("facts", ("facts",), f"expected a list of facts the note names, got {_kind(facts)}")
+        return
+    text = str(note or "").lower()
+    for k, fact in enumerate(facts):
+        if not isinstance(fact, str) or not fact.strip():
+            add(f"facts[{k}]", ("facts", k), f"expected some text, got {_kind(fact)}")
+        elif fact.lower() not in text:
+            add(f"facts[{k}]", ("facts", k), f"the note does not mention {fact!r}")
 
 
 def _check_teaches(teaches: Any, add: _Add) -> None:
@@ -1094,10 +1110,19 @@ def vignettes_from_specs(specs: Sequence[Mapping[str, Any]], set_id: str, random
         arrays = VignetteArrays(levels, child, arrays.seeds, reports, derived, cx)
     frame = arrays.to_frame(cat, set_id, narratives=narratives)
     frame["vignette_id"] = [str(spec.get("id", frame["vignette_id"].iloc[i])) for i, spec in enumerate(specs)]
+    if narratives:
+        missing = [SetProblem((i, "facts", k), str(spec.get("id")), f"facts[{k}]",
+                              f"the narrative does not mention {fact!r}", number=i + 1)
+                   for i, spec in enumerate(specs) for k, fact in enumerate(spec.get("facts") or ())
+                   if str(fact).lower() not in frame["narrative"].iloc[i].lower()]
+        if missing:
+            raise VignetteSetError.from_problems(source, missing, data=specs)
     if any("note" in spec for spec in specs):
         frame["note"] = [str(spec.get("note", "")) for spec in specs]
     if any("teaches" in spec for spec in specs):  # ;-joined, so that CSV and Parquet round-trip
         frame["teaches"] = [";".join(spec.get("teaches") or ()) for spec in specs]
+    if any("facts" in spec for spec in specs):
+        frame["facts"] = [";".join(spec.get("facts") or ()) for spec in specs]
     return frame
 
 

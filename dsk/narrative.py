@@ -412,7 +412,7 @@ def household(vignette: Mapping[str, Any], catalogue: Catalogue) -> Household:
         age_text = f"due in {_NUMBERS[years] if years < len(_NUMBERS) else years} weeks"
     else:
         child = Person(first, *(_SHE if first in _GIRLS else _HE))
-        age_text = (f"{_NUMBERS[years]} months old" if age == "infant" else
+        age_text = (f"{_NUMBERS[years]} month{'s' if years > 1 else ''} old" if age == "infant" else
                     f"aged {years}" if age != "preschool" else f"aged {years}")
     # the household's shape: two parents, mother alone, father alone; the factors' roles override
     carer_role = "father" if shape >= 0.88 and "mother" not in roles else "mother"
@@ -436,6 +436,8 @@ def household(vignette: Mapping[str, Any], catalogue: Catalogue) -> Household:
             roles.add("partner")
     if carer_role == "mother":
         roles.add("mother")
+    if adult_role != "father":
+        roles.add("separated")
     gran = Person(grandmother, *_SHE) if "grandmother" in roles else None
     sibling = sibling_text = None
     if "sibling" in roles and age != "unborn":
@@ -736,12 +738,18 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     present = {f.id for f in cat.factors if int(vignette[f.id]) > 0}
     deciders = ("refusing_support", "non_compliance", "engages_with_services")
     which = next((d for d in deciders if d in present), None)
+    if not concerns:
+        which = "no_concern"
     pool = {"refusing_support": frames.refuses_frames, "non_compliance": frames.non_compliance_frames,
-            "engages_with_services": frames.engages_frames}.get(which or "", frames.consent_frames)
+            "engages_with_services": frames.engages_frames,
+            "no_concern": frames.no_concern_frames}.get(which or "", frames.consent_frames)
     text = _fill(_pick(seed, "parents", which).choice(pool), fields)
-    views = frames.dispute_views if which in ("refusing_support", "non_compliance") else frames.accept_views
+    views = (frames.dispute_views if which in ("refusing_support", "non_compliance") else
+             frames.no_concern_views if which == "no_concern" else frames.accept_views)
     view = _fill(_pick(seed, "parents-view", which).choice(views), fields)
     deciding = tuple(d for d in deciders if d in cat.factor_ids)
+    if not concerns:  # whether there is a concern at all decides the parents' words too
+        deciding = (*deciding, *(f.id for f in cat.factors if not f.protective))
     paragraphs.append([("parents", _sentence(text), deciding), ("parents", _sentence(view), deciding)])
 
     # what is working well
