@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from dsk.design import random_vignettes, vignettes_from_specs
-from dsk.narrative import _FATHERS, _GRANDMOTHERS, _MOTHERS, FIRST_NAMES, household, narrative_segments
+from dsk.narrative import (
+    _FATHERS,
+    _GRANDMOTHERS,
+    _MOTHERS,
+    FIRST_NAMES,
+    household,
+    narrative_segments,
+)
 from dsk.readability import connective_counts, flesch_reading_ease, syllables, trigram_ratio, words
 from dsk.sets import load_set
 
@@ -165,3 +172,16 @@ def test_a_fact_the_narrative_lacks_is_refused(catalogue):
     with pytest.raises(VignetteSetError) as info:
         vignettes_from_specs([spec], "t", 1, catalogue, narratives=False)
     assert "the note does not mention 'grandmother'" in str(info.value)
+
+
+def test_the_documented_examples_are_the_texts_the_kit_writes(catalogue):
+    """docs/vignettes.md shows four narratives to reviewers; they must be today's, word for word."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "vignettes.md").read_text(encoding="utf-8")
+    shown = re.findall(r"<!-- narrative: ([\w-]+) -->\n((?:>.*\n)+)", doc)
+    assert len(shown) == 4
+    cases = load_set("training-12", catalogue).set_index("vignette_id")
+    for vid, block in shown:
+        text = "\n".join(line[2:] if line.startswith("> ") else "" for line in block.splitlines()).strip()
+        assert text == cases.loc[vid, "narrative"], vid
