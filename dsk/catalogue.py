@@ -922,7 +922,7 @@ def parse_catalogue(data: Any, source: str = "<catalogue>") -> Catalogue:
     factors.yaml: 2 problems in the catalogue:
       factors.yaml, line 63: factor 'health_appointments', field 'domain': expected one of child_development, \
 parenting_capacity, family_environment, got 'child_developmnt'
-      factors.yaml, line 86: factor 'school_attendance', field 'base_rate': expected a probability in [0, 1], got 2.0
+      factors.yaml, line 102: factor 'school_attendance', field 'base_rate': expected a probability in [0, 1], got 2.0
     """
     if not isinstance(data, dict):
         raise CatalogueError(source, None, None, f"expected a mapping at the top level, got {_describe(data)}")

@@ -656,7 +656,7 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     account_of: dict[int, list[tuple[str, str, tuple[str, ...]]]] = {}
     shares: dict[int, list[int]] = {}  # agency -> concerns it reports after another agency told them
     speakers: dict[tuple[int, str], str] = {}  # (paragraph's agency, share sentence) -> who speaks
-    for j, a, o in concerns:
+    for j, a, _ in concerns:
         if j in told:
             if told[j] != a and j not in shares.setdefault(a, []):
                 shares[a].append(j)
@@ -690,8 +690,8 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
         else:
             placed.setdefault(told[js[0]], []).append((*sentence, a))
     for teller, items in placed.items():
-        for part, text, facts, a in items:
-            account_of[teller].append((part, text, facts))
+        for part, text, tags, a in items:
+            account_of[teller].append((part, text, tags))
             speakers[(teller, text)] = agency_ids[a]
     for a in sorted(account_of, key=lambda a: min(o for k, b, o in concerns if b == a and told[k] == a)):
         agency, Agency = label(a)

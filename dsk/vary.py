@@ -213,10 +213,10 @@ def vary_vignette(vignettes: pd.DataFrame, vignette_id: str, changes: Mapping[st
             r = {**r, "order": last}
         numbered.append({"agency": r["agency"], "factor": r["factor"], "stance": r["stance"],
                          "order": int(r["order"])})
-    frame["reports"] = [sorted(numbered, key=lambda r: r["order"])]
+    frame["reports"] = pd.Series([sorted(numbered, key=lambda r: r["order"])], index=frame.index)
     frame["seed"] = int(original["seed"])
     frame["set_id"] = original.get("set_id", frame["set_id"].iloc[0])
-    row = frame.iloc[0].to_dict()
+    row = {str(k): v for k, v in frame.iloc[0].to_dict().items()}
     before, after = household(original, cat), household(row, cat)
     if before.child.first != after.child.first:
         raise VaryError([f"{', '.join(sorted(changed))}: the change would make the child someone else "

@@ -134,7 +134,7 @@ def test_every_problem_is_reported_together_with_line_and_column(tmp_path: Path,
      "disabled"),
     (("age_band: primary", "age_band: primary\n    colour: red"),
      "set.yaml:6:5: vignette 'a', field 'colour': unknown key 'colour' (keys of a vignette: id, age_band, "
-     "disability, factors, reports, note, teaches)"),
+     "disability, factors, reports, note, teaches, facts)"),
     (("age_band: primary", "age_band: primary\n    note: [x]"),
      "set.yaml:6:11: vignette 'a', field 'note': expected text, got a list"),
     (("age_band: primary", "age_band: primary\n    teaches: cliff"),
@@ -325,7 +325,7 @@ def test_dicts_name_the_vignette_and_field_without_a_line(catalogue: Catalogue) 
         "my specs: vignette 2, field 'reports': expected a list of reports, each {agency, factor, stance}, "
         "got 'police'",
         "my specs: vignette 3: expected a mapping with the keys id, age_band, disability, factors, reports, "
-        "note, teaches, got 'not a mapping'",
+        "note, teaches, facts, got 'not a mapping'",
         "my specs: vignette 'a', field 'id': duplicate id 'a', already used by vignette 1",
         "my specs: vignette 'a', field 'factors.disclosure': level 'present' is not plausible for this "
         "child (age_band infant, disability none); catalogue exclusion 'infants-do-not-disclose': A baby "
@@ -371,7 +371,7 @@ def test_the_docs_example_builds_and_reads_as_the_doc_says(tmp_path: Path, catal
                                              "school-hardship"]
     assert set(frame["set_id"]) == {"pilot-cases"}
     quoted = [line.removeprefix("> ") for line in section.splitlines() if line.startswith("> ")]
-    assert frame["narrative"].iloc[0].splitlines() == quoted
+    assert frame["narrative"].iloc[0].split("\n\n") == quoted
     assert frame["note"].iloc[0].startswith("The GP thinks") and frame["note"].iloc[1] == ""
     # the file round-trips through the other formats the doc lists
     for suffix in (".jsonl", ".parquet", ".csv"):
