@@ -92,6 +92,18 @@ def normalise_code(text: str) -> str:
     return "".join(ch for ch in text.upper() if ch.isalnum())[:20]
 
 
+def refuse(problems: Sequence[str], status: int = 422) -> st.AppError:
+    """One error for every problem found (each ``field: what is wrong``), naming the
+    first field, as the app's forms do.
+
+    >>> print(refuse(["title: expected a title", "cases: no case 'x'"]).message)
+    title: expected a title
+    cases: no case 'x'
+    """
+    field, _, first = problems[0].partition(": ")
+    return st.AppError("\n".join([first, *problems[1:]]), status=status, field=field)
+
+
 def next_stage(stage: str, rulesets: Sequence[str], reference: str, note: bool) -> str | None:
     """The stage after ``stage`` for a workshop with these reveals (None: the last)."""
     shown = {"vote": True, "room": True, "checklist": bool(rulesets),
@@ -135,7 +147,7 @@ def parse_cases(text: str, available: Sequence[str]) -> list[str]:
     if len(wanted) > MAX_CASES:
         problems.append(f"expected at most {MAX_CASES} cases, got {len(wanted)}")
     if problems:
-        raise st.AppError("cases: " + "; ".join(problems), status=422, field="cases")
+        raise st.AppError("; ".join(problems), status=422, field="cases")
     return wanted
 
 
@@ -168,8 +180,7 @@ def create_workshop(db: Session, owner: Researcher, *, title: str, vignettes: pd
         problems["panel_seed"] = (f"panel_seed: expected a whole number from 0 to {st.MAX_ID}, "
                                   f"got {panel_seed[:40]!r}")
     if problems:
-        raise st.AppError("\n".join(problems.values()), status=422,
-                          field=next(iter(problems)))
+        raise refuse(list(problems.values()))
     workshop = Workshop(owner_id=owner.id, title=title, source=source[:300],
                         rulesets=json.dumps(list(rulesets)), reference=reference,
                         panel_seed=seed, show_note=show_note, current=0, stage="vote",
@@ -368,8 +379,7 @@ def join(db: Session, code: str, token_hash: str, display_name: str, profession:
         problems.append(f"profession: expected one of the listed professions, got "
                         f"{profession[:40]!r}")
     if problems:
-        raise st.AppError("\n".join(problems), status=422,
-                          field=problems[0].split(":")[0])
+        raise refuse(problems)
     phone = WorkshopParticipant(workshop_id=found.id, token_hash=token_hash,
                                 display_name=name, profession=profession or None)
     db.add(phone)
@@ -407,7 +417,7 @@ def parse_vote(level: str, reason: str) -> tuple[int, str]:
         problems.append(f"reason: expected one line of at most {MAX_REASON} characters, "
                         f"got {len(text)}")
     if problems:
-        raise st.AppError("\n".join(problems), status=422, field=problems[0].split(":")[0])
+        raise refuse(problems)
     return value, text
 
 
@@ -511,20 +521,20 @@ def what_if(db: Session, workshop: Workshop, factor: str, level: str,
     from dsk.vary import vary_vignette
 
     if workshop.status != "open":
-        raise st.AppError("this workshop has ended", status=409, field="factor")
+        raise st.AppError("this workshop has ended", status=409, field="change")
     case = on_screen(db, workshop)
     if case is None:
-        raise st.AppError("no case is on the screen", status=409, field="factor")
+        raise st.AppError("no case is on the screen", status=409, field="change")
     base = original_of(db, workshop, case)
     factors = {f.id: f for f in catalogue.factors}
     if factor not in factors:
-        raise st.AppError(f"factor: no factor {factor[:40]!r} in the catalogue", status=422,
-                          field="factor")
+        raise st.AppError(f"no factor {factor[:40]!r} in the catalogue", status=422,
+                          field="change")
     try:
         variant = vary_vignette(vignette_frame([base]), base.vignette_id, {factor: level},
                                 catalogue)
     except (ValueError, KeyError) as exc:
-        raise st.AppError(f"level: {exc}", status=422, field="level") from None
+        raise st.AppError(str(exc), status=422, field="change") from None
     vid = str(variant["vignette_id"].iloc[0])
     found = db.get(WorkshopVignette, (workshop.id, vid))
     if found is None:
@@ -616,3 +626,48 @@ def room_agreement(table: pd.DataFrame) -> tuple[float | None, int]:
     except (ValueError, ZeroDivisionError):
         return None, voters
     return (None if pd.isna(alpha) else float(alpha)), voters
+
+
+# ------------------------------------------------------------------ serving to a room
+
+#: Addresses that listen on every network interface.
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
+
+
+def lan_address() -> str:
+    """This machine's address on its local network (the one a phone on the same Wi-Fi
+    reaches it at), or ``127.0.0.1`` when it has none. No packet is sent: connecting a
+    UDP socket only picks the interface a route would use."""
+    import socket
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed on the internet
+        return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()
+
+
+def room_banner(public_url: str) -> str:
+    """What ``dsk serve --host 0.0.0.0`` prints: the join address, its QR code for the
+    terminal, and a warning that the app is now reachable from the network.
+
+    >>> text = room_banner("http://192.168.1.20:8000")
+    >>> text.splitlines()[0]
+    'Phones on this network join at http://192.168.1.20:8000/w'
+    >>> "reachable from" in text
+    True
+    """
+    import io
+
+    import segno
+
+    join_url = f"{public_url}/w"
+    out = io.StringIO()
+    segno.make(join_url, error="m").terminal(out=out, compact=True)
+    return (f"Phones on this network join at {join_url}\n{out.getvalue()}"
+            "Warning: listening on every interface, the app (log-in page, studies, "
+            "workshops) is reachable from every machine on this network, not only this one. "
+            "Use it on a network you trust and stop it when the workshop ends.")

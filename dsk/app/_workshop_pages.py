@@ -191,7 +191,7 @@ def _vignettes(core: AppState, set_id: str, name: str, data: bytes | None):  # t
         return frame, name
     known = [s["id"] for s in core.sets]
     if set_id not in known:
-        raise st.AppError(f"set_id: expected one of {', '.join(known)}, got {set_id[:40]!r}",
+        raise st.AppError(f"expected one of {', '.join(known)}, got {set_id[:40]!r}",
                           status=422, field="set_id")
     return load_set(set_id, core.catalogue), set_id
 

@@ -17,7 +17,8 @@ from app_bots import RESEARCHER, RESEARCHER_PASSWORD, Researcher, csrf_of
 
 from dsk.app import _workshop_pages as pages
 from dsk.app import create_researcher
-from dsk.app._models import AuditEvent, Researcher as Account
+from dsk.app._models import AuditEvent
+from dsk.app._models import Researcher as Account
 from dsk.app._workshop import CODE_ALPHABET, JoinLimiter, parse_vote
 from dsk.schema import validate
 
