@@ -35,7 +35,8 @@ SHOOT = os.environ.get("DSK_SCREENSHOTS") == "1"
 def _shot(page: Any, name: str) -> None:
     if SHOOT:
         IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(IMAGES / f"workshop-{name}.png"))
+        page.screenshot(path=str(IMAGES / f"workshop-{name}.png"),
+                        full_page=name.startswith("projector"))
 
 
 def _click(trainer: Any, button: str) -> None:
