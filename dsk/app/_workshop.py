@@ -227,8 +227,18 @@ def on_screen(db: Session, workshop: Workshop) -> WorkshopVignette | None:
     """The case (or what-if variant) the projector shows now."""
     if workshop.variant_id:
         return db.get(WorkshopVignette, (workshop.id, workshop.variant_id))
-    cases = cases_of(db, workshop)
-    return cases[workshop.current] if 0 <= workshop.current < len(cases) else None
+    if workshop.current < 0:
+        return None
+    return db.scalar(select(WorkshopVignette)
+                     .where(WorkshopVignette.workshop_id == workshop.id,
+                            WorkshopVignette.varied_from.is_(None))
+                     .order_by(WorkshopVignette.ordinal).offset(workshop.current).limit(1))
+
+
+def case_count(db: Session, workshop: Workshop) -> int:
+    return int(db.scalar(select(func.count()).select_from(WorkshopVignette)
+                         .where(WorkshopVignette.workshop_id == workshop.id,
+                                WorkshopVignette.varied_from.is_(None))) or 0)
 
 
 def original_of(db: Session, workshop: Workshop, case: WorkshopVignette) -> WorkshopVignette:
@@ -482,7 +492,7 @@ def step(db: Session, workshop: Workshop, action: str) -> None:
     if workshop.status != "open" and action != "end":
         raise st.AppError("this workshop has ended", status=409, field="action")
     rulesets = json.loads(workshop.rulesets)
-    n = len(cases_of(db, workshop))
+    n = case_count(db, workshop)
     if action == "reveal":
         after = next_stage(workshop.stage, rulesets, workshop.reference, workshop.show_note)
         if after is None:

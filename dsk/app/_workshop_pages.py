@@ -55,7 +55,28 @@ limiter = ws.JoinLimiter()
 _changed: dict[int, asyncio.Event] = {}
 
 
+#: The last version read of each workshop, and when (one read a second serves every
+#: phone's stream in this process; changes made here wake the streams at once).
+_versions: dict[int, tuple[float, int | None]] = {}
+
+
+async def _latest_version(core: AppState, workshop_id: int) -> int | None:
+    now = asyncio.get_running_loop().time()
+    seen = _versions.get(workshop_id)
+    if seen is not None and now - seen[0] < SSE_POLL:
+        return seen[1]
+
+    def read() -> int | None:
+        with core.db() as db:
+            return db.scalar(select(Workshop.version).where(Workshop.id == workshop_id))
+
+    version = await run_in_threadpool(read)
+    _versions[workshop_id] = (now, version)
+    return version
+
+
 def _notify(workshop_id: int) -> None:
+    _versions.pop(workshop_id, None)
     event = _changed.pop(workshop_id, None)
     if event is not None:
         event.set()
@@ -475,21 +496,24 @@ async def phone_events(request: Request, core: State) -> Response:
     token = _phone_token(core, request)
 
     async def stream():  # type: ignore[no-untyped-def]
-        last = None
-        while True:
-            state = await run_in_threadpool(_state_of_phone, core, token)
-            if state.get("version") != last:
-                last = state.get("version")
-                yield {"event": "state", "data": json.dumps(state), "id": str(last)}
-            if state.get("status") in ("none", "deleted", "ended") or state.get("removed"):
-                return
-            event = _changed.setdefault(int(state["workshop"]), asyncio.Event())  # type: ignore[arg-type]
+        state = await run_in_threadpool(_state_of_phone, core, token)
+        last = state.get("version")
+        yield {"event": "state", "data": json.dumps(state), "id": str(last)}
+        while state.get("status") == "open" and not state.get("removed"):
+            wid = int(state["workshop"])  # type: ignore[call-overload]
+            event = _changed.setdefault(wid, asyncio.Event())
             try:
                 await asyncio.wait_for(event.wait(), SSE_POLL)
             except TimeoutError:
                 pass
             if await request.is_disconnected():
                 return
+            if await _latest_version(core, wid) == last:
+                continue
+            state = await run_in_threadpool(_state_of_phone, core, token)
+            if state.get("version") != last:
+                last = state.get("version")
+                yield {"event": "state", "data": json.dumps(state), "id": str(last)}
 
     return EventSourceResponse(stream(), ping=15)
 
