@@ -51,8 +51,9 @@ SSE_POLL = 1.0
 MAX_UPLOAD = 20 * 2**20
 #: The app's join limiter (tests and the benchmark replace it).
 limiter = ws.JoinLimiter()
-#: Version numbers of workshops changed in this process, and who waits for them.
-_changed: dict[int, asyncio.Event] = {}
+#: The phone streams of this process waiting for each workshop to change: their event
+#: loop and event (set through the loop, so any thread or loop may wake them).
+_waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
 
 #: The last version read of each workshop, and when (one read a second serves every
@@ -77,9 +78,11 @@ async def _latest_version(core: AppState, workshop_id: int) -> int | None:
 
 def _notify(workshop_id: int) -> None:
     _versions.pop(workshop_id, None)
-    event = _changed.pop(workshop_id, None)
-    if event is not None:
-        event.set()
+    for loop, event in list(_waiters.get(workshop_id, ())):
+        try:
+            loop.call_soon_threadsafe(event.set)
+        except RuntimeError:  # that loop has closed
+            _waiters.get(workshop_id, set()).discard((loop, event))
 
 
 def trainer(core: AppState, db, request: Request) -> Researcher:  # type: ignore[no-untyped-def]
@@ -501,11 +504,14 @@ async def phone_events(request: Request, core: State) -> Response:
         yield {"event": "state", "data": json.dumps(state), "id": str(last)}
         while state.get("status") == "open" and not state.get("removed"):
             wid = int(state["workshop"])  # type: ignore[call-overload]
-            event = _changed.setdefault(wid, asyncio.Event())
+            waiter = (asyncio.get_running_loop(), asyncio.Event())
+            _waiters.setdefault(wid, set()).add(waiter)
             try:
-                await asyncio.wait_for(event.wait(), SSE_POLL)
+                await asyncio.wait_for(waiter[1].wait(), SSE_POLL)
             except TimeoutError:
                 pass
+            finally:
+                _waiters.get(wid, set()).discard(waiter)
             if await request.is_disconnected():
                 return
             if await _latest_version(core, wid) == last:
