@@ -100,8 +100,9 @@ def _actor(who: Researcher) -> str:
 
 def qr_svg(url: str) -> Markup:
     """The QR code of ``url`` as inline SVG (no script, no external image)."""
-    return Markup(segno.make(url, error="m").svg_inline(scale=8, dark="#000", light="#fff",
-                                                         title="QR code to join"))
+    code = segno.make(url, error="m")
+    return Markup(code.svg_inline(scale=8, omitsize=True, dark="#000", light="#fff",
+                                  title="QR code to join"))
 
 
 # ------------------------------------------------------------------ admin: the role
