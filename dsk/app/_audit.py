@@ -93,6 +93,15 @@ ACTIONS: dict[str, str] = {
     "mail_templates_changed": "changed the e-mail templates",
     "link_resent": "e-mailed a practitioner their link again, on request",
     "deadline_set": "set the round's deadline",
+    "trainer_granted": "gave an account the trainer role",
+    "trainer_removed": "took the trainer role away",
+    "workshop_created": "created a workshop",
+    "workshop_viewed": "viewed a workshop's projector page",
+    "workshop_step": "moved a workshop on",
+    "workshop_varied": "showed a what-if variant",
+    "workshop_participant_removed": "removed a phone from a workshop",
+    "workshop_exported": "exported a workshop's votes",
+    "workshop_deleted": "deleted a workshop",
 }
 
 #: Longest user name, as typed, that names the actor of a failed log-in.

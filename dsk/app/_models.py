@@ -51,6 +51,8 @@ class Researcher(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: a disabled account cannot log in, and its sessions were ended
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: runs workshops (projector, room of phones); an admin grants it
+    is_trainer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ResearcherSession(Base):
@@ -303,3 +305,93 @@ class ScheduledJob(Base):
     round: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[dt.datetime] = mapped_column(DateTime)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Workshop(Base):
+    """A training session: a trainer, a projector and a room of phones voting on cases.
+
+    ``stage`` is what the projector shows of the current case (see
+    :data:`dsk.app._workshop.STAGES`); ``version`` grows by one at every change phones
+    must follow, so a phone that reconnects knows whether it missed something.
+    """
+
+    __tablename__ = "workshops"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the trainer who created it; the votes are theirs to export and delete
+    owner_id: Mapped[int] = mapped_column(ForeignKey("researchers.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    #: the join code; it stops working when the workshop ends (and is never given again)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    #: the bundled set id or the uploaded file's name
+    source: Mapped[str] = mapped_column(String(300))
+    #: JSON list of bundled ruleset ids the trainer may reveal
+    rulesets: Mapped[str] = mapped_column(Text, default="[]")
+    #: "" (none), "simulated" or "study:ID" (round-1 answers of that study)
+    reference: Mapped[str] = mapped_column(String(40), default="")
+    panel_seed: Mapped[int] = mapped_column(Integer, default=0)
+    show_note: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: index of the case on screen (in ``WorkshopVignette.ordinal`` order)
+    current: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(20), default="vote")
+    #: 1 for the first vote on the case on screen, 2 for the re-vote after discussion
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    #: the what-if variant on screen (its vignette id), or null
+    variant_id: Mapped[str | None] = mapped_column(String(140), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    #: open -> ended
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class WorkshopVignette(Base):
+    """A case of a workshop (or a what-if variant of one), copied so the workshop never
+    depends on files changing: its narrative, teaching note and full vignette row."""
+
+    __tablename__ = "workshop_vignettes"
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    vignette_id: Mapped[str] = mapped_column(String(140), primary_key=True)
+    #: place in the running order; variants take their original's ordinal
+    ordinal: Mapped[int] = mapped_column(Integer)
+    narrative: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: the vignettes-table row as JSON (factors, derived features, reports)
+    row: Mapped[str] = mapped_column(Text)
+    varied_from: Mapped[str | None] = mapped_column(String(140), nullable=True)
+    variation: Mapped[str] = mapped_column(String(300), default="")
+
+
+class WorkshopParticipant(Base):
+    """A phone in the room: no account, no link; a signed cookie holds its token."""
+
+    __tablename__ = "workshop_participants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"),
+                                             index=True)
+    #: sha256 of the phone's token
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(60), default="")
+    profession: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    joined_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: when the trainer removed the phone (its votes are deleted); null otherwise
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class WorkshopVote(Base):
+    """One phone's level for one case in one round (1: first vote, 2: re-vote)."""
+
+    __tablename__ = "workshop_votes"
+    __table_args__ = (UniqueConstraint("participant_id", "vignette_id", "round",
+                                       name="uq_workshop_vote_once"),
+                      Index("ix_workshop_votes_case", "workshop_id", "vignette_id", "round"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("workshop_participants.id", ondelete="CASCADE"))
+    vignette_id: Mapped[str] = mapped_column(String(140))
+    round: Mapped[int] = mapped_column(Integer)
+    need_level: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    voted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

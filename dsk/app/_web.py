@@ -56,6 +56,7 @@ from . import (
     _public,
     _researcher,
     _roster_pages,
+    _workshop_pages,
 )
 from . import _study as st
 from ._security import new_token
@@ -275,6 +276,6 @@ def create_app(db_url: str | Path, *, login_attempts: int = 5, login_delay: floa
     app.exception_handler(RequestValidationError)(_invalid)
     for router in (_public.router, _auth.router, _researcher.router, _practitioner.router,
                    _audit_pages.router, _privacy.router, _roster_pages.router,
-                   _mail_pages.router):
+                   _mail_pages.router, _workshop_pages.router):
         _add_routes(app, router)
     return app

@@ -146,11 +146,13 @@ def serve(
     """Run the practitioners' scoring web app (migrates the database first)."""
     from dsk.app import _asgi, create_app
     from dsk.app._logging import server_options
+    from dsk.app._workshop import EVERY_INTERFACE, lan_address, room_banner
 
     if public_url is None:
         if secure_cookies:
             raise fail("public_url: --secure-cookies needs --public-url https://HOST[:PORT]")
-        public_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        shown = lan_address() if host in EVERY_INTERFACE else host
+        public_url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
     settings: dict[str, Any] = {"db_url": db, "public_url": public_url,
                                 "secure_cookies": secure_cookies,
                                 "trusted_proxies": trusted_proxy or []}
@@ -171,6 +173,8 @@ def serve(
                   f"(database {db}"
                   f"{f', {workers} worker processes' if workers > 1 else ''}"
                   f"{', e-mail on' if smtp else ', no e-mail'}); Ctrl-C stops it")
+    if host in EVERY_INTERFACE:
+        typer.echo(room_banner(public_url))
     _asgi.run(app, settings, workers, host=host, port=port, **server_options(access_log))
 
 

@@ -121,6 +121,24 @@ ROUTES: dict[tuple[str, str], Expected] = {
     ("POST", "/studies/{study_id}/deadline"): study_role("editor", 303),
     ("GET", "/link"): everyone(200),
     ("POST", "/link"): everyone(303),
+    # workshops: none of these roles is a trainer, so the trainer's pages do not exist
+    ("GET", "/admin/trainers"): admins(200),
+    ("POST", "/admin/trainers/{researcher_id}"): admins(303),
+    ("GET", "/workshops"): signed_in(404),
+    ("POST", "/workshops"): signed_in(404),
+    ("GET", "/workshops/{workshop_id}"): signed_in(404),
+    ("GET", "/workshops/{workshop_id}/state"): signed_in(404),
+    ("GET", "/workshops/{workshop_id}/judgements.{fmt}"): signed_in(404),
+    ("POST", "/workshops/{workshop_id}/step"): signed_in(404),
+    ("POST", "/workshops/{workshop_id}/vary"): signed_in(404),
+    ("POST", "/workshops/{workshop_id}/participants/{participant_id}/remove"): signed_in(404),
+    ("POST", "/workshops/{workshop_id}/delete"): signed_in(404),
+    ("GET", "/w"): everyone(200),
+    ("POST", "/w"): everyone(404),
+    ("GET", "/w/room"): everyone(401),
+    ("POST", "/w/vote"): everyone(401),
+    ("GET", "/w/state"): everyone(200),
+    ("GET", "/w/events"): everyone(200),
 }
 #: Files sent with the form of a route (name: (file name, bytes, type)).
 FILES: dict[str, dict[str, tuple[str, bytes, str]]] = {
@@ -240,7 +258,8 @@ def test_route_checks_the_role(world: World, route: tuple[str, str], role: str) 
     study = world.new_study()
     throwaway = world.account(f"throwaway-{next(world.counter)}")
     url = path.format(study_id=study, fmt="csv", token="not-an-issued-link",
-                      researcher_id=throwaway, position=1, number=1)
+                      researcher_id=throwaway, position=1, number=1, workshop_id=1,
+                      participant_id=1)
     client, csrf = world.browser(role)
     try:
         if method == "GET":
