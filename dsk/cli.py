@@ -201,6 +201,37 @@ def vignettes_show(
     console.print(dims)
 
 
+@vignettes_app.command("vary")
+def vignettes_vary(
+    file: Annotated[Path, typer.Argument(help="Vignettes file.")],
+    id: Annotated[str, typer.Option("--id", help="The vignette to vary.")],  # noqa: A002
+    set_: Annotated[list[str], typer.Option("--set", help="FACTOR=LEVEL, once per change.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the variant (.jsonl, .parquet, .csv).")],
+    id_suffix: Annotated[Optional[str], typer.Option("--id-suffix", help="Appended to the id (default -FACTOR-LEVEL).")] = None,  # noqa: UP045
+    with_original: Annotated[bool, typer.Option("--with-original", help="Write the original first, then the variant.")] = False,
+) -> None:
+    """Write a minimal pair: one vignette with chosen factors changed, every other sentence kept."""
+    from dsk.vary import VaryError, parse_changes, vary_vignette
+
+    cat = _catalogue()
+    frame = _load(file, cat)
+    try:
+        variant = vary_vignette(frame, id, parse_changes(set_), cat, id_suffix=id_suffix)
+    except VaryError as exc:
+        raise fail(f"{file}: " + "; ".join(exc.problems)) from exc
+    out = variant
+    if with_original:
+        original = frame[frame["vignette_id"] == id].copy()
+        out = pd.concat([original, variant], ignore_index=True)
+    try:
+        write_table(out, output)
+    except (TableFileError, OSError) as exc:
+        raise fail(f"{output}: {exc}") from exc
+    row = variant.iloc[0]
+    console.print(f"{row['vignette_id']}: {row['variation']} -> {output}", highlight=False)
+    console.print(row["narrative"], highlight=False)
+
+
 @vignettes_app.command("describe")
 def vignettes_describe(file: Annotated[Path, typer.Argument(help="Vignettes file.")]) -> None:
     """Counts by complexity band, CAF domain and complexity dimension."""

@@ -132,3 +132,26 @@ def test_impossible_changes_are_refused_with_every_problem(catalogue):
     text = str(info.value)
     assert "hygeine" in text and "did you mean hygiene" in text
     assert "domestic_abuse: no level 'weekly'" in text
+
+
+def test_vary_on_the_command_line(tmp_path, catalogue):
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+    from dsk.io import read_vignettes
+    from dsk.sets import sets_dir
+
+    runner = CliRunner()
+    out = tmp_path / "pair.jsonl"
+    source = str(sets_dir() / "training-12.jsonl")
+    done = runner.invoke(app, ["vignettes", "vary", source, "--id", "wicked-08-protective",
+                               "--set", "extended_family_support=absent", "--with-original", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    pair = read_vignettes(out, catalogue)
+    assert pair["vignette_id"].tolist() == ["wicked-08-protective",
+                                            "wicked-08-protective-extended_family_support-absent"]
+    assert "extended_family_support: present -> absent" in " ".join(done.output.split())
+    bad = runner.invoke(app, ["vignettes", "vary", source, "--id", "wicked-08-protective",
+                              "--set", "grandma=absent", "--set", "trusted_adult", "-o", str(out)])
+    assert bad.exit_code != 0
+    assert "trusted_adult" in bad.output and "FACTOR=LEVEL" in bad.output

@@ -62,6 +62,33 @@ REMOVED = {
 }
 
 
+class Voice(BaseModel):
+    """An opener that fits only some children: ``ages`` are age-band names."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    ages: list[str]
+
+    @field_validator("ages")
+    @classmethod
+    def _known_ages(cls, value: list[str]) -> list[str]:
+        bands = ("unborn", "infant", "preschool", "primary", "secondary")
+        bad = [a for a in value if a not in bands]
+        if bad or not value:
+            raise ValueError(f"unknown age bands {bad}; age bands are {', '.join(bands)}" if bad
+                             else "give at least one age band")
+        return value
+
+
+def voice_fits(voice: str | Voice, age: str) -> bool:
+    """Whether an opener fits a child of age band ``age``."""
+    return isinstance(voice, str) or age in voice.ages
+
+
+def voice_text(voice: str | Voice) -> str:
+    return voice if isinstance(voice, str) else voice.text
+
+
 class ProfessionProfile(BaseModel):
     """How one profession reads a case. Defaults describe a generic practitioner.
 
@@ -145,8 +172,11 @@ class ProfessionProfile(BaseModel):
                          "(Regehr et al. 2010), so it depends on experience and complexity, not on "
                          "agreement.")
     seconds: float = Field(90.0, description="Median seconds to read and score a simple vignette.")
-    voice: list[str] = Field(default_factory=list,
-                             description="Openers for rationales in this profession's voice.")
+    voice: list[str | Voice] = Field(
+        default_factory=list,
+        description="Openers for rationales in this profession's voice: text, or {text, ages} for an "
+                    "opener that fits only children of those age bands (a teacher's for school-age "
+                    "children, a nursery's for under-fives).")
 
     @model_validator(mode="before")
     @classmethod

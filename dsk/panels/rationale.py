@@ -3,7 +3,8 @@
 A rationale names what drove the judgement (the rater's salient factors, in
 order of weight), notes a strength where one was salient, and ends with what
 the chosen level means in practice. Openers come from the profession's
-``voice`` list; the rest is varied from a small set of frames. The text is
+``voice`` list, only those that fit the child's age (no classroom for a
+baby, no nursery for a teenager); the rest is varied from a small set of frames. The text is
 illustrative, for reading and for tests of text-based analyses; it is not a
 model of how practitioners write.
 """
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dsk.catalogue import Catalogue
-from dsk.panels.profiles import ProfessionProfile
+from dsk.panels.profiles import ProfessionProfile, voice_fits, voice_text
 
 if TYPE_CHECKING:
     from dsk.panels.simulate import CaseFeatures, RoundResult
@@ -112,7 +113,10 @@ def write_rationales(result: RoundResult, features: CaseFeatures, professions: M
     labels = [_short(f.label) for f in cat.factors]
     protective = cat.protective_mask
     picks = rng.integers(0, 1 << 30, size=(n, n_raters, 4))
-    voices = [list(professions[r.profession].voice) or [""] for r in result.raters]
+    voices = [list(professions[r.profession].voice) for r in result.raters]
+    ages = cat.child["age_band"].levels
+    # openers that fit each age band, per rater (a teacher's only for school-age children)
+    fitting = [{age: [voice_text(v) for v in vs if voice_fits(v, age)] or [""] for age in ages} for vs in voices]
     out = np.empty((n, n_raters), dtype=object)
     for i in range(n):
         for j in range(n_raters):
@@ -130,7 +134,8 @@ def write_rationales(result: RoundResult, features: CaseFeatures, professions: M
                 parts.append("nothing here goes beyond ordinary family life")
             if strengths:
                 parts.append(_STRENGTH[pick[1] % 3].format(p=strengths[0]))
-            opener = voices[j][pick[2] % len(voices[j])]
+            openers = fitting[j][ages[int(features.age_band[i])]]
+            opener = openers[pick[2] % len(openers)]
             first = f"{opener} {parts[0]}" if opener else parts[0]
             sentences = [first[:1].upper() + first[1:] + "."]
             sentences += [p[:1].upper() + p[1:] + "." for p in parts[1:]]
