@@ -155,3 +155,19 @@ def test_vary_on_the_command_line(tmp_path, catalogue):
                               "--set", "grandma=absent", "--set", "trusted_adult", "-o", str(out)])
     assert bad.exit_code != 0
     assert "trusted_adult" in bad.output and "FACTOR=LEVEL" in bad.output
+
+
+def test_rules_explain_shows_both_sides_of_a_pair():
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+    from dsk.sets import sets_dir
+
+    source = str(sets_dir() / "training-12.jsonl")
+    done = CliRunner().invoke(app, ["rules", "explain", "threshold-of-need", source, "--id", "wicked-05-toxic-trio-baby",
+                                    "--set", "domestic_abuse=none", "--set", "parental_substance_misuse=none"])
+    assert done.exit_code == 0, done.output
+    text = " ".join(done.output.split())
+    assert text.count("vignette wicked-05-toxic-trio-baby:") == 1
+    assert "vignette wicked-05-toxic-trio-baby-domestic_abuse-none-parental_substance_misuse-none" in text
+    assert "decision: level 3 -> level 2" in text and "no longer fire" in text

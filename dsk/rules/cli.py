@@ -39,7 +39,7 @@ factor. ``dsk rules explain --id ...`` prints :func:`explanation` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
@@ -159,8 +159,16 @@ def explain(
     vignette_id: Annotated[str, typer.Option("--id", help="The vignette to explain.")],
     engine: Annotated[str, typer.Option(callback=_engine)] = "durable",
     near: Annotated[int, typer.Option(help="How many near misses to show.")] = 5,
+    changes: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--set", help="FACTOR=LEVEL: also explain the variant with this change (a minimal pair).")] = None,
 ) -> None:
-    """Fired rules with their reasons, the decisive rule, and the near misses."""
+    """Fired rules with their reasons, the decisive rule, and the near misses.
+
+    With ``--set``, the vignette and its variant (:func:`dsk.vary.vary_vignette`)
+    are explained one after the other, then whether the decision changed.
+    """
+    from dsk.vary import VaryError, parse_changes, vary_vignette
+
     try:
         cat = load_catalogue()
         ruleset = load_ruleset(ruleset_path(rules), cat)
@@ -170,11 +178,33 @@ def explain(
             raise fail(f"{vignettes}: no vignette with vignette_id {vignette_id!r}")
         one = table.loc[rows[:1]]
         result = evaluate(ruleset, one, engine=engine, margins=True, catalogue=cat)
+        variant = None
+        if changes:
+            try:
+                pair = vary_vignette(table, vignette_id, parse_changes(changes), cat)
+            except VaryError as exc:
+                raise fail(f"{vignettes}: " + "; ".join(exc.problems)) from exc
+            variant = evaluate(ruleset, pair, engine=engine, margins=True, catalogue=cat)
     except _FAILURES as exc:
         raise fail(str(exc)) from exc
     typer.echo(explanation(result))
-    if near:
+    if near and variant is None:
         typer.echo(near_misses(result, near))
+    if variant is not None:
+        typer.echo(f"\nwith {pair['variation'].iloc[0]}:")
+        typer.echo(explanation(variant))
+        typer.echo(pair_change(result, variant))
+
+
+def pair_change(before: Evaluation, after: Evaluation) -> str:
+    """One line: whether a minimal pair's decision changed, and which rules came or went."""
+    a, b = int(before.need_level[0]), int(after.need_level[0])
+    gone = [r for r in before.fired_ids(0) if r not in after.fired_ids(0)]
+    new = [r for r in after.fired_ids(0) if r not in before.fired_ids(0)]
+    moves = ([f"{', '.join(gone)} no longer fire{'s' if len(gone) == 1 else ''}"] if gone else []) + (
+        [f"{', '.join(new)} now fire{'s' if len(new) == 1 else ''}"] if new else [])
+    head = f"decision: level {a} -> level {b}" if a != b else f"decision unchanged at level {a}"
+    return head + (": " + "; ".join(moves) if moves else "")
 
 
 def explanation(result: Evaluation) -> str:
