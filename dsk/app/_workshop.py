@@ -613,7 +613,7 @@ def judgements(db: Session, workshop: Workshop) -> pd.DataFrame:
             "need_level": int(v.need_level), "rationale": v.reason,
             "_order": (ordinal, varied_from is not None, v.vignette_id, v.round,
                        v.participant_id)})
-    records.sort(key=lambda rec: rec.pop("_order"))
+    records.sort(key=lambda rec: rec.pop("_order"))  # type: ignore[arg-type, return-value]
     columns = ["vignette_id", "rater_id", "rater_kind", "profession", "panel_id", "round",
                "need_level", "rationale"]
     frame = pd.DataFrame.from_records(records, columns=columns)

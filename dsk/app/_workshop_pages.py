@@ -22,6 +22,7 @@ import json
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import segno
 from fastapi import APIRouter, Request
@@ -214,15 +215,15 @@ def _vignettes(core: AppState, set_id: str, name: str, data: bytes | None):  # t
             path.write_bytes(data)
             frame = st.read_vignettes_file(path, core.catalogue, name=name)
         return frame, name
-    known = [s["id"] for s in core.sets]
+    known = [str(s["id"]) for s in core.sets]
     if set_id not in known:
         raise st.AppError(f"expected one of {', '.join(known)}, got {set_id[:40]!r}",
                           status=422, field="set_id")
     return load_set(set_id, core.catalogue), set_id
 
 
-def _projector(core: AppState, request: Request, db, who: Researcher, workshop: Workshop  # type: ignore[no-untyped-def]
-               ) -> dict[str, object]:
+def _projector(core: AppState, request: Request, db: Any, who: Researcher, workshop: Workshop
+               ) -> dict[str, Any]:
     case = ws.on_screen(db, workshop)
     rulesets = json.loads(workshop.rulesets)
     stages = [s for s in ws.STAGES
@@ -284,7 +285,7 @@ def projector_state(request: Request, workshop_id: int, core: State) -> JSONResp
 
 
 async def _trainer_action(request: Request, workshop_id: int, core: AppState, action: str,
-                          run) -> Response:  # type: ignore[no-untyped-def]
+                          run: Any) -> Response:
     form = await request.form()
     core.check_csrf(request, form)
     client = core.client_address(request)
@@ -428,7 +429,7 @@ def _phone(core: AppState, db, request: Request):  # type: ignore[no-untyped-def
     return phone
 
 
-def _room_context(core: AppState, db, request: Request) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _room_context(core: AppState, db: Any, request: Request) -> dict[str, Any]:
     phone = _phone(core, db, request)
     workshop = db.get(Workshop, phone.workshop_id)
     if workshop is None:
@@ -504,7 +505,7 @@ async def phone_events(request: Request, core: State) -> Response:
         last = state.get("version")
         yield {"event": "state", "data": json.dumps(state), "id": str(last)}
         while state.get("status") == "open" and not state.get("removed"):
-            wid = int(state["workshop"])  # type: ignore[call-overload]
+            wid = int(state["workshop"])
             waiter = (asyncio.get_running_loop(), asyncio.Event())
             _waiters.setdefault(wid, set()).add(waiter)
             try:
