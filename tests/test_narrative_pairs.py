@@ -171,3 +171,24 @@ def test_rules_explain_shows_both_sides_of_a_pair():
     assert text.count("vignette wicked-05-toxic-trio-baby:") == 1
     assert "vignette wicked-05-toxic-trio-baby-domestic_abuse-none-parental_substance_misuse-none" in text
     assert "decision: level 3 -> level 2" in text and "no longer fire" in text
+
+
+def test_panel_simulate_judges_both_sides_of_a_pair_with_the_same_raters(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from dsk.cli import app
+
+    out = tmp_path / "pair.csv"
+    done = CliRunner().invoke(app, ["panel", "simulate", "mixed-12", "training-12", "--id", "wicked-08-protective",
+                                    "--set", "extended_family_support=absent", "--set", "trusted_adult=absent",
+                                    "-o", str(out), "--no-rationale"])
+    assert done.exit_code == 0, done.output
+    judged = pd.read_csv(out)
+    by = judged.groupby("vignette_id")["rater_id"].apply(sorted)
+    assert len(by) == 2 and by.iloc[0] == by.iloc[1]
+    text = " ".join(done.output.split())
+    assert "median" in text and "original" in text and "variant" in text
+    half = CliRunner().invoke(app, ["panel", "simulate", "mixed-12", "training-12", "--id", "wicked-08-protective",
+                                    "-o", str(out)])
+    assert half.exit_code != 0 and "give --id and --set together" in half.output

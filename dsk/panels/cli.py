@@ -81,20 +81,59 @@ def simulate(
         "judgements.csv"),
     professions: Annotated[Path | None, typer.Option(help="Profession profiles (default: bundled).")] = None,
     no_rationale: Annotated[bool, typer.Option("--no-rationale", help="Skip rationale text.")] = False,
+    vignette_id: Annotated[str | None, typer.Option(
+        "--id", help="With --set: simulate this vignette and its variant only (a minimal pair).")] = None,
+    changes: Annotated[list[str] | None, typer.Option(
+        "--set", help="FACTOR=LEVEL, once per change, for the variant of --id.")] = None,
 ) -> None:
-    """Simulate a panel's judgements on a vignette set and write the judgements table."""
+    """Simulate a panel's judgements on a vignette set and write the judgements table.
+
+    With ``--id`` and ``--set``, the panel judges the vignette and its variant
+    (:func:`dsk.vary.vary_vignette`) in one run, so the same raters judge both,
+    and the two distributions of levels are printed side by side.
+    """
+    from dsk.vary import VaryError, parse_changes, vary_vignette
+
+    pair = None
     try:
         cat = load_catalogue()
         profs = load_professions(professions, cat)
         spec = load_panel(panel, profs)
         frame = _vignettes(vignettes, cat)
+        if bool(vignette_id) != bool(changes):
+            raise fail("give --id and --set together: the vignette and what to change in it")
+        if vignette_id and changes:
+            try:
+                variant = vary_vignette(frame, vignette_id, parse_changes(changes), cat)
+            except VaryError as exc:
+                raise fail(f"{vignettes}: " + "; ".join(exc.problems)) from exc
+            pair = pd.concat([frame[frame["vignette_id"] == vignette_id], variant], ignore_index=True)
+            frame = pair
         judgements = simulate_panel(frame, spec, random_state=seed, rounds=rounds, professions=profs,
                                     catalogue=cat, rationale=not no_rationale)
         write_table(judgements, output)
     except (PanelError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    if pair is not None:
+        console.print(_pair_table(judgements, pair, rounds))
     console.print(f"wrote {len(judgements)} judgements ({judgements['rater_id'].nunique()} raters x "
                   f"{judgements['vignette_id'].nunique()} vignettes x {rounds} round(s)) to {output}")
+
+
+def _pair_table(judgements: pd.DataFrame, pair: pd.DataFrame, rounds: int) -> Table:
+    """The levels the panel gave the original and the variant, side by side (last round)."""
+    last = judgements[judgements["round"] == rounds]
+    ids = pair["vignette_id"].tolist()
+    table = Table(title=f"simulated panel: {ids[0]} (original) and {ids[1]} (variant: {pair['variation'].iloc[1]})")
+    table.add_column("need level")
+    for name in ("original", "variant"):
+        table.add_column(name)
+    counts = {vid: last.loc[last["vignette_id"] == vid, "need_level"].value_counts() for vid in ids}
+    for level in (1, 2, 3, 4):
+        table.add_row(str(level), *(f"{int(counts[v].get(level, 0))} ({counts[v].get(level, 0) / counts[v].sum():.0%})"
+                                    for v in ids))
+    table.add_row("median", *(f"{last.loc[last['vignette_id'] == v, 'need_level'].median():g}" for v in ids))
+    return table
 
 
 @app.command("calibrate")
