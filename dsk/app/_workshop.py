@@ -52,7 +52,11 @@ from dsk.schema import validate
 
 from . import _study as st
 from ._models import (
+    Participant,
     Researcher,
+    Response,
+    Study,
+    StudyVignette,
     Workshop,
     WorkshopParticipant,
     WorkshopVignette,
@@ -168,8 +172,12 @@ def create_workshop(db: Session, owner: Researcher, *, title: str, vignettes: pd
     if bad:
         problems["rulesets"] = (f"rulesets: no bundled checklist {', '.join(map(repr, bad))} "
                                 f"(there are: {', '.join(known_rulesets)})")
-    if reference not in ("", "simulated"):
-        problems["reference"] = (f"reference: expected none or simulated, got "
+    if reference.startswith("study:"):
+        problem = _study_reference_problem(db, owner, reference, ids)
+        if problem:
+            problems["reference"] = problem
+    elif reference not in ("", "simulated"):
+        problems["reference"] = (f"reference: expected none, simulated or one of your studies, got "
                                  f"{reference[:40]!r}")
     seed = 0
     try:
@@ -336,6 +344,30 @@ def reference_distribution(workshop: Workshop, case: WorkshopVignette,
     with _REFERENCE_LOCK:
         _REFERENCE_CACHE[key] = counts
     return counts
+
+
+def _study_reference_problem(db: Session, owner: Researcher, reference: str, ids: Sequence[str]) -> str:
+    """Why ``study:ID`` cannot be this workshop's reference panel ("" when it can)."""
+    number = reference.removeprefix("study:")
+    study = db.get(Study, int(number)) if number.isdigit() and len(number) < 10 else None
+    if study is None or study.owner_id != owner.id:
+        return f"reference: you have no study {number[:20]!r}"
+    cases = set(db.scalars(select(StudyVignette.vignette_id).where(StudyVignette.study_id == study.id)))
+    if ids and not cases & set(ids):
+        return (f"reference: study {study.title!r} asked about none of these cases, so its answers "
+                "cannot be shown beside them")
+    return ""
+
+
+def study_reference(db: Session, workshop: Workshop, case: WorkshopVignette) -> list[int]:
+    """Levels 1-4 that an earlier study's practitioners gave ``case`` in round 1 (withdrawn
+    participants left out); a what-if variant has none of its own."""
+    study_id = int(workshop.reference.removeprefix("study:"))
+    levels = list(db.scalars(
+        select(Response.need_level).join(Participant, Participant.id == Response.participant_id)
+        .where(Response.study_id == study_id, Response.vignette_id == case.vignette_id,
+               Response.round == 1, Participant.withdrawn_at.is_(None))))
+    return [levels.count(level) for level in (1, 2, 3, 4)]
 
 
 # ------------------------------------------------------------------ the room

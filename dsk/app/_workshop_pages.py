@@ -39,7 +39,7 @@ from dsk.sets import load_set
 from . import _audit as audit
 from . import _study as st
 from . import _workshop as ws
-from ._models import Researcher, Workshop
+from ._models import Researcher, Study, Workshop
 from ._security import new_token, token_hash, wait_in_words
 from ._state import AppState, State, form_text, upload_name
 
@@ -147,8 +147,9 @@ def _list_page(core: AppState, request: Request, db, who: Researcher, status: in
                ) -> HTMLResponse:
     mine = list(db.scalars(select(Workshop).where(Workshop.owner_id == who.id)
                            .order_by(Workshop.id.desc())))
+    studies = list(db.scalars(select(Study).where(Study.owner_id == who.id).order_by(Study.id)))
     return core.render(request, "workshops.html", status=status, researcher=who,
-                       workshops=mine, sets=core.sets, rulesets=list(bundled_rulesets()),
+                       workshops=mine, studies=studies, sets=core.sets, rulesets=list(bundled_rulesets()),
                        ready=ws.READY_MADE, form=form or {}, errors=errors or {})
 
 
@@ -251,6 +252,10 @@ def _projector(core: AppState, request: Request, db: Any, who: Researcher, works
                 context["original"] = original
         if "reference" in reached and workshop.reference == "simulated":
             context["reference"] = ws.reference_distribution(workshop, case, core.catalogue)
+            context["reference_label"] = "Simulated social workers"
+        elif "reference" in reached and workshop.reference.startswith("study:"):
+            context["reference"] = ws.study_reference(db, workshop, case)
+            context["reference_label"] = "Practitioners in the earlier study, round 1"
     if workshop.status == "ended":
         table = ws.judgements(db, workshop)
         context["alpha"], context["voters"] = ws.room_agreement(table)

@@ -311,3 +311,59 @@ def test_uploaded_file_and_chosen_cases(trainer: Researcher, tmp_path) -> None: 
         files={"vignettes_file": ("mine.jsonl", path.read_bytes(), "application/json")})
     assert r.status_code == 200, r.text
     assert "Case 1 of 2" in r.text and frame["narrative"].iloc[2].split("\n")[0] in r.text
+
+
+def _earlier_study(trainer: Researcher, levels: list[int], withdrawn_level: int) -> int:
+    """A study of the trainer's own with round-1 answers on tame-01-disclosure, one withdrawn."""
+    import datetime as dt
+
+    from dsk.app._models import Participant, Response, Study, StudyVignette
+
+    with trainer.client.app.state.core.db() as db:
+        owner = db.query(Account).filter_by(username=RESEARCHER).one()
+        study = Study(title="Pilot 2025", owner_id=owner.id, set_id="training-12", deck_size=4,
+                      n_participants=len(levels) + 1, rounds=2, seed=1)
+        db.add(study)
+        db.flush()
+        db.add(StudyVignette(study_id=study.id, vignette_id="tame-01-disclosure", ordinal=0, narrative="..."))
+        for k, level in enumerate([*levels, withdrawn_level]):
+            person = Participant(study_id=study.id, number=k + 1, deck=0,
+                                 withdrawn_at=dt.datetime(2026, 1, 1) if k == len(levels) else None)
+            db.add(person)
+            db.flush()
+            for rnd in (1, 2):
+                db.add(Response(study_id=study.id, participant_id=person.id, vignette_id="tame-01-disclosure",
+                                round=rnd, need_level=level if rnd == 1 else 1, confidence=0.5, risk=0.5,
+                                salient_factors="[]", rationale="", lead_agency="social_care", seconds=30.0,
+                                form_nonce=f"n{study.id}-{k}-{rnd}"))
+        db.commit()
+        return int(study.id)
+
+
+def test_an_earlier_studys_round_one_answers_as_the_reference(trainer: Researcher) -> None:
+    study = _earlier_study(trainer, [4, 4, 3], withdrawn_level=2)
+    page = trainer.client.get("/workshops").text
+    assert f'value="study:{study}"' in page and "Pilot 2025" in page
+    # a study that asked about none of the chosen cases, or someone else's, is refused by field
+    bad = trainer.client.post("/workshops", data={
+        "csrf_token": csrf_of(page), "title": "Wrong", "set_id": "training-12", "cases": "tame-03-injury",
+        "panel_seed": "1", "reference": f"study:{study}"})
+    assert bad.status_code == 422 and "asked about none of these cases" in bad.text
+    bad = trainer.client.post("/workshops", data={
+        "csrf_token": csrf_of(page), "title": "Wrong", "set_id": "training-12", "cases": "tame-01-disclosure",
+        "panel_seed": "1", "reference": "study:999"})
+    assert bad.status_code == 422 and "you have no study" in bad.text
+    r = trainer.client.post("/workshops", data={
+        "csrf_token": csrf_of(page), "title": "With the pilot", "set_id": "training-12",
+        "cases": "tame-01-disclosure", "rulesets": "threshold-of-need", "panel_seed": "1",
+        "reference": f"study:{study}"})
+    assert r.status_code == 200, r.text
+    workshop = int(str(r.url).rsplit("/", 1)[1])
+    for _ in range(3):  # the room, the checklist, then the reference panel
+        r = _step(trainer, workshop, "reveal")
+    assert 'id="reference"' in r.text and "Practitioners in the earlier study, round 1" in r.text
+    section = r.text[r.text.index('id="reference"'):]
+    section = section[:section.index("</section>")]
+    assert "(3 votes)" in section  # round 1 only, the withdrawn participant left out
+    cells = re.findall(r"</span> (\d+)</td>", section)
+    assert cells == ["0", "0", "1", "2"]
