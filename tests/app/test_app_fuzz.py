@@ -323,6 +323,30 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/studies/{study_id}/audit.csv"): Spec("owner", query={
         "excel": st.sampled_from(["1", "0", ""])}, reaches=(200,)),
     ("GET", "/admin/audit"): Spec("admin", reaches=(200,)),
+    # workshop mode: the fuzz accounts are not trainers, so the trainer's pages answer 404;
+    # the room's pages are anonymous (no phone cookie): never a 500 for any input
+    ("GET", "/admin/trainers"): Spec("admin", reaches=(200,)),
+    ("POST", "/admin/trainers/{researcher_id}"): Spec("admin", {"trainer": st.sampled_from(["yes", "no", ""])}),
+    ("GET", "/workshops"): Spec("owner"),
+    ("POST", "/workshops"): Spec("owner", {
+        "title": TEXT, "set_id": st.sampled_from(["training-12", "nope", ""]), "cases": TEXT,
+        "reference": st.sampled_from(["", "simulated", "study:1", "study:x", "other"]),
+        "panel_seed": ints(0, 10), "show_note": st.sampled_from(["yes", ""]),
+        "ready_made": st.sampled_from(["yes", ""])}),
+    ("GET", "/workshops/{workshop_id}"): Spec("owner"),
+    ("GET", "/workshops/{workshop_id}/state"): Spec("owner"),
+    ("POST", "/workshops/{workshop_id}/step"): Spec("owner", {"action": st.sampled_from(
+        ["reveal", "next", "revote", "end", "nope", ""])}),
+    ("POST", "/workshops/{workshop_id}/vary"): Spec("owner", {"factor": TEXT, "level": TEXT}),
+    ("POST", "/workshops/{workshop_id}/participants/{participant_id}/remove"): Spec("owner"),
+    ("POST", "/workshops/{workshop_id}/delete"): Spec("owner"),
+    ("GET", "/workshops/{workshop_id}/judgements.{fmt}"): Spec("owner"),
+    ("GET", "/w"): Spec("anonymous", query={"code": TEXT}),
+    ("POST", "/w"): Spec("anonymous", {"code": TEXT, "display_name": TEXT, "profession": TEXT}),
+    ("GET", "/w/room"): Spec("anonymous"),
+    ("POST", "/w/vote"): Spec("anonymous", {"need_level": TEXT, "reason": TEXT, "vignette_id": TEXT}),
+    ("GET", "/w/state"): Spec("anonymous"),
+    ("GET", "/w/events"): Spec("anonymous", examples=3),
     # withdrawal and deletion
     ("GET", "/s/withdraw"): Spec("practitioner", reaches=(200, 401)),
     ("POST", "/s/withdraw"): Spec("scratch_practitioner", reaches=(303,)),
@@ -354,6 +378,8 @@ PATH_PARAMS: dict[str, Field] = {
     "fmt": st.sampled_from(["csv", "parquet"]),
     "position": st.sampled_from(["1", "2"]),
     "number": st.sampled_from(["1", "2", "3"]),
+    "workshop_id": st.sampled_from(["1", "2"]),
+    "participant_id": st.sampled_from(["1", "2"]),
 }
 PATH_JUNK = st.one_of(
     st.sampled_from(["0", "-1", "-0", "+1", str(2**31), str(2**63), str(2**70), "1e3",
