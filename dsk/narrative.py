@@ -623,7 +623,6 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
     reassured_by: dict[int, set[int]] = {}
     for j, a, _ in conflicts:
         reassured_by.setdefault(a, set()).add(j)
-    segments: list[tuple[str, str, tuple[str, ...]]] = []  # part, text, factors
     paragraphs: list[list[tuple[str, str, tuple[str, ...]]]] = []
     agency_of_paragraph: dict[int, str] = {}
     speaker_of: dict[tuple[int, str], str] = {}
@@ -767,7 +766,6 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
         heading = _pick(seed, "strengths").choice(frames.strength_headings)
         lines.insert(0, ("strengths", heading, tuple(f.id for f in cat.factors if f.protective)))
         paragraphs.append(lines)
-    del segments
     return [Segment(part, text, facts, k, agency_of_paragraph.get(k), speaker_of.get((k, text)))
             for k, para in enumerate(paragraphs) for part, text, facts in para]
 

@@ -46,12 +46,7 @@ def _may_differ(s, others, changed) -> bool:
         return twin is not None and changed in twin.factors
     if s.part == "share":  # what one agency shares, wherever it is told
         twin = next((t for t in others if t.part == "share" and t.speaker == s.speaker), None)
-        if twin is None:
-            return False
-        if twin.text == s.text:  # moved: the agency's own account came or went with the change
-            return any(t.part == "header" and t.agency == s.speaker and changed in t.factors
-                       for t in (*others, s))
-        return changed in twin.factors
+        return twin is not None and changed in twin.factors  # a moved one: see _moved
     return False
 
 
