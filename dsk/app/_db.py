@@ -9,6 +9,7 @@ the app reconnects instead of failing on the connections of the old server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     On SQLite, foreign keys are off while the migrations run: changing a table there
     means rebuilding it, and dropping the old table would otherwise delete the rows that
-    refer to it. They are checked afterwards.
+    refer to it (or refuse to drop it). They are checked afterwards.
     """
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database schema back to ``revision``, as :func:`upgrade` takes it up."""
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     sqlite = engine.dialect.name == "sqlite"
@@ -88,7 +98,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         try:
             with connection.begin():
                 config.attributes["connection"] = connection
-                command.upgrade(config, revision)
+                step(config, revision)
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from dsk.app import _study as st
 from dsk.app import open_database
-from dsk.app._db import MIGRATIONS, make_engine, upgrade
+from dsk.app._db import downgrade, make_engine, upgrade
 from dsk.app._models import HiddenReason, Participant, RoundSubmission
 from dsk.catalogue import load_catalogue
 
@@ -206,8 +206,6 @@ def test_owner_hides_a_reason_over_http(make_client, researcher: Researcher,
 
 
 def test_migration_0004_on_and_off(db_url: str) -> None:
-    from alembic import command
-    from alembic.config import Config
 
     engine = make_engine(db_url)
     upgrade(engine, "0003")
@@ -220,11 +218,7 @@ def test_migration_0004_on_and_off(db_url: str) -> None:
             "response_id", "study_id", "researcher_id", "hidden_at"}
         assert {fk["referred_table"] for fk in inspector.get_foreign_keys("hidden_reasons")} == {
             "responses", "studies", "researchers"}
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as conn, conn.begin():
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0003")
+    downgrade(engine, "0003")
     with engine.connect() as conn:
         assert "hidden_reasons" not in sa.inspect(conn).get_table_names()
     upgrade(engine)

@@ -201,7 +201,8 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
     posts = sorted(r.path for r in app.routes if "POST" in getattr(r, "methods", ()))
     assert posts == ["/account/password", "/admin/accounts",
                      "/admin/accounts/{researcher_id}/disable",
-                     "/admin/accounts/{researcher_id}/enable", "/link", "/login", "/logout",
+                     "/admin/accounts/{researcher_id}/enable",
+                     "/admin/trainers/{researcher_id}", "/link", "/login", "/logout",
                      "/p/{token}", "/s/answer", "/s/draft", "/s/leave", "/s/submit",
                      "/s/withdraw", "/studies", "/studies/{study_id}/close", "/studies/{study_id}/collaborators",
                      "/studies/{study_id}/collaborators/remove", "/studies/{study_id}/deadline",
@@ -214,11 +215,15 @@ def test_every_form_needs_csrf(make_client, researcher: Researcher) -> None:
                      "/studies/{study_id}/participants/import",
                      "/studies/{study_id}/participants/{number}/reissue",
                      "/studies/{study_id}/reasons/hide", "/studies/{study_id}/retention",
-                     "/studies/{study_id}/site"]
+                     "/studies/{study_id}/site", "/w", "/w/vote", "/workshops",
+                     "/workshops/{workshop_id}/delete",
+                     "/workshops/{workshop_id}/participants/{participant_id}/remove",
+                     "/workshops/{workshop_id}/step", "/workshops/{workshop_id}/vary"]
     for path in posts:
         url = (path.replace("{token}", bot.link.rsplit("/", 1)[1])
                .replace("{study_id}", str(study)).replace("{researcher_id}", "1")
-               .replace("{number}", "1"))
+               .replace("{number}", "1").replace("{workshop_id}", "1")
+               .replace("{participant_id}", "1"))
         for data in ({}, {"csrf_token": ("y" if token[0] == "x" else "x") + token[1:]}):
             r = researcher.client.post(url, data=data)
             assert r.status_code == 403, (url, r.status_code)

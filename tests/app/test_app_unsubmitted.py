@@ -128,12 +128,10 @@ def test_migration_0010_submits_the_answers_of_before_the_review_page(db_url: st
     their round is closed or the whole deck was answered; a half-answered open round
     waits for "Submit my answers"."""
     import sqlalchemy as sa
-    from alembic import command
-    from alembic.config import Config
 
     from dsk.app import _study as st
     from dsk.app import open_database
-    from dsk.app._db import MIGRATIONS, make_engine, upgrade
+    from dsk.app._db import downgrade, make_engine, upgrade
     from dsk.app._models import Participant, RoundSubmission
     from dsk.catalogue import load_catalogue
 
@@ -156,11 +154,7 @@ def test_migration_0010_submits_the_answers_of_before_the_review_page(db_url: st
         db.commit()
         assert st.unsubmitted_count(db, studies[0]) == 3
     engine = make_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as conn, conn.begin():
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0009")
+    downgrade(engine, "0009")
     upgrade(engine)
     with engine.connect() as conn:
         got = sorted(tuple(r) for r in conn.execute(sa.text(
