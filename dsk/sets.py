@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from collections.abc import Callable
@@ -267,7 +268,25 @@ def load_set(name: str, catalogue: Catalogue | None = None) -> pd.DataFrame:
         path = sets_dir() / f"{name}.jsonl"
         if not path.exists():
             raise FileNotFoundError(f"no bundled vignette set {name!r}; sets are {', '.join(bundled_sets())}")
-    return read_vignettes(path, catalogue if catalogue is not None else load_catalogue())
+    cat = catalogue if catalogue is not None else load_catalogue()
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    hit = _LOADED.get(key)
+    if hit is None or hit[0] is not cat:
+        # reading and checking a set costs about 0.15 s; the app reads one for every new study
+        _LOADED[key] = hit = (cat, read_vignettes(path, cat))
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
+    out = hit[1].copy(deep=True)
+    for column in out.columns[out.dtypes == object]:  # lists and dicts in cells: copied too
+        out[column] = [copy.deepcopy(v) if isinstance(v, (list, dict)) else v for v in out[column]]
+    return out
+
+
+#: Sets read already, by file, modification time and size, with the catalogue they were
+#: checked against (held, so that a new catalogue cannot take its place unnoticed).
+_LOADED: dict[tuple[str, int, int], tuple[Catalogue, pd.DataFrame]] = {}
+_LOADED_MAX = 8
 
 
 def write_set(source: str | Path, catalogue: Catalogue) -> Path:

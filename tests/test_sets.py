@@ -426,3 +426,22 @@ def test_an_experiment_stops_on_a_bad_set_before_anything_runs(tmp_path: Path) -
     assert str(info.value).startswith(f"{tmp_path}/cases.yaml:5:15: vignette 'a', field 'age_band': "
                                       "'age_band' has no level 'primry'")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_set_read_twice_is_read_afresh_when_its_file_changes(tmp_path: Path,
+                                                               catalogue: Catalogue) -> None:
+    """load_set keeps what it read, but never hands out a stale or shared table."""
+    import os
+
+    from dsk.sets import load_set
+
+    path = tmp_path / "mine.jsonl"
+    write_table(load_set("training-12", catalogue).head(3), path)
+    first = load_set(str(path), catalogue)
+    first.loc[0, "narrative"] = "changed by the caller"
+    first["reports"].iloc[0].clear()
+    again = load_set(str(path), catalogue)
+    assert again.loc[0, "narrative"] != "changed by the caller" and again["reports"].iloc[0]
+    write_table(load_set("training-12", catalogue).head(2), path)
+    os.utime(path, ns=(1, 1))  # a rewrite within the clock's resolution still has a new size
+    assert len(load_set(str(path), catalogue)) == 2

@@ -40,6 +40,7 @@ class Listener:
         self.seen = threading.Condition()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.client: httpx.Client | None = None
 
     def start(self) -> None:
         self.stop.clear()
@@ -47,24 +48,34 @@ class Listener:
         self.thread.start()
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.base, cookies=self.cookies, timeout=30) as client, \
-                client.stream("GET", "/w/events") as stream:
-            for line in stream.iter_lines():
-                if self.stop.is_set():
-                    return
-                if line.startswith("data:"):
-                    state = json.loads(line[5:])
-                    with self.seen:
-                        self.versions.append(int(state["version"]))
-                        self.seen.notify_all()
-                    if state["status"] != "open":
+        client = httpx.Client(base_url=self.base, cookies=self.cookies, timeout=30)
+        self.client = client
+        try:
+            with client.stream("GET", "/w/events") as stream:
+                for line in stream.iter_lines():
+                    if self.stop.is_set():
                         return
+                    if line.startswith("data:"):
+                        state = json.loads(line[5:])
+                        with self.seen:
+                            self.versions.append(int(state["version"]))
+                            self.seen.notify_all()
+                        if state["status"] != "open":
+                            return
+        except httpx.HTTPError:
+            if not self.stop.is_set():  # only a drop closes the stream early
+                raise
+        finally:
+            client.close()
 
     def drop(self) -> None:
-        """Close the stream (a phone locked or out of Wi-Fi)."""
+        """Close the stream (a phone locked or out of Wi-Fi) at once, not at the next ping."""
         self.stop.set()
+        if self.client is not None:
+            self.client.close()
         if self.thread is not None:
             self.thread.join(timeout=30)
+            assert not self.thread.is_alive(), "a dropped stream did not close"
 
     def wait_for(self, version: int, timeout: float = 20.0) -> bool:
         with self.seen:
