@@ -119,6 +119,9 @@ def vignettes_generate(
     bands: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Stratified counts per band, e.g. low=20,medium=20,high=20.")] = None,
     set_id: Annotated[Optional[str], typer.Option(help="Set id (default: DESIGN-SEED).")] = None,  # noqa: UP045
+    max_present: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Random and stratified designs: at most this many factors present in one vignette "
+        "(8 keeps narratives within 350 words).")] = None,
     no_narratives: Annotated[bool, typer.Option("--no-narratives", help="Skip the text.")] = False,
 ) -> None:
     """Generate a vignette set and write it to a file."""
@@ -137,7 +140,7 @@ def vignettes_generate(
         pairs = check_interactions(interaction, dims or [], option="--interaction") if interaction else None
         catalogue = load_catalogue()
         frame = generate(design, n, seed, catalogue, narratives=not no_narratives, set_id=set_id,
-                         dimensions=dims, bands=band_counts, interactions=pairs)
+                         dimensions=dims, bands=band_counts, interactions=pairs, max_present=max_present)
         write_table(frame, output)
     except (ValueError, RuntimeError, CatalogueError, TableFileError) as exc:
         raise fail(str(exc)) from exc

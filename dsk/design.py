@@ -226,7 +226,8 @@ def sample_vignette_arrays(n: int, random_state: int, catalogue: Catalogue, *,
 
 def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
                      narratives: bool = True, set_id: str | None = None,
-                     conflict_rate: float = 0.25, validate: bool = True) -> pd.DataFrame:
+                     conflict_rate: float = 0.25, max_present: int | None = None,
+                     validate: bool = True) -> pd.DataFrame:
     """``n`` vignettes drawn independently: each factor present at its base rate.
 
     Implausible combinations (catalogue exclusions) never occur.
@@ -245,6 +246,9 @@ def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
         Default ``random-<random_state>``; vignette ids are ``<set_id>-00001`` ...
     conflict_rate : float
         Share of vignettes with one conflicting agency report.
+    max_present : int, optional
+        At most this many factors present (concerns and strengths) in one vignette: draws
+        with more are set aside and drawing goes on. See :data:`MAX_PRESENT_ADVICE`.
     validate : bool
         Check the table against the schema (the default); ``False`` is for internal callers
         only (see :meth:`VignetteArrays.to_frame`).
@@ -257,13 +261,48 @@ def random_vignettes(n: int, random_state: int, catalogue: Catalogue, *,
     ['random-7-00001', 'random-7-00002', 'random-7-00003']
     """
     cat = catalogue
-    arrays = sample_vignette_arrays(n, random_state, cat, conflict_rate=conflict_rate)
+    _check_max_present(max_present)
+    if max_present is None:
+        arrays = sample_vignette_arrays(n, random_state, cat, conflict_rate=conflict_rate)
+    else:
+        # whole draws of n from one stream, keeping the vignettes within the cap in draw order
+        rng = np.random.default_rng(random_state)
+        kept: list[VignetteArrays] = []
+        have = 0
+        for _ in range(_MAX_DRAWS):
+            if have >= n:
+                break
+            draw = sample_vignette_arrays(max(n, 1), int(rng.integers(2**63)), cat, conflict_rate=conflict_rate)
+            rows = np.flatnonzero(_n_present(draw.levels) <= max_present)[: n - have]
+            kept.append(draw.take(rows))
+            have += rows.size
+        else:
+            raise RuntimeError(f"could not draw {n} vignettes with at most {max_present} factors present")
+        arrays = _concat(kept) if len(kept) > 1 else kept[0]
     return arrays.to_frame(cat, set_id or f"random-{random_state}", narratives=narratives, validate=validate)
+
+
+#: Why designs take ``max_present``: each factor present adds about 30 words to a narrative,
+#: and past 8 factors a referral runs beyond the 150-350 words practitioners find credible.
+MAX_PRESENT_ADVICE = 8
+_MAX_DRAWS = 400
+
+
+def _n_present(levels: np.ndarray) -> np.ndarray:
+    """Factors present (above their first level) in each vignette."""
+    return (np.asarray(levels) > 0).sum(axis=1)
+
+
+def _check_max_present(max_present: int | None) -> None:
+    if max_present is not None and (isinstance(max_present, bool) or not isinstance(max_present, int)
+                                    or max_present < 1):
+        raise ValueError(f"max_present must be a whole number of at least 1, got {max_present!r}")
 
 
 def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue: Catalogue, *,
                          narratives: bool = True, set_id: str | None = None,
                          conflict_rate: float = 0.35, acute_share: float | None = None,
+                         max_present: int | None = None,
                          max_batches: int = 400, validate: bool = True) -> pd.DataFrame:
     """Exactly ``counts[band]`` vignettes in each complexity band.
 
@@ -286,6 +325,9 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
         Seed of the design's random stream; the same value gives the same table.
     catalogue : Catalogue
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
+    max_present : int, optional
+        At most this many factors present (concerns and strengths) in one vignette; draws
+        with more are not accepted into any band. See :data:`MAX_PRESENT_ADVICE`.
     validate : bool
         Check the table against the schema (the default); ``False`` is for internal callers
         only (see :meth:`VignetteArrays.to_frame`).
@@ -306,6 +348,7 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
         raise ValueError(f"band counts must be >= 0, got {wanted_band}")
     if acute_share is not None and not 0 <= acute_share <= 1:
         raise ValueError(f"acute_share must be between 0 and 1, got {acute_share}")
+    _check_max_present(max_present)
     # quotas per (band, acute); with no acute_share, acuity is free (one cell per band)
     wanted: dict[tuple[str, bool | None], int] = {}
     for band, n in wanted_band.items():
@@ -329,17 +372,20 @@ def stratified_vignettes(counts: Mapping[str, int], random_state: int, catalogue
         batches.append(batch)
         bands = batch.complexity["complexity_band"]
         acute_rows = cat.need_matrix(batch.levels).max(axis=1) >= 4
+        within = (_n_present(batch.levels) <= max_present if max_present is not None
+                  else np.ones(len(batch), dtype=bool))
         for cell, n in wanted.items():
             need = n - len(chosen[cell])
             if need > 0:
-                match = bands == cell[0]
+                match = (bands == cell[0]) & within
                 if cell[1] is not None:
                     match &= acute_rows == cell[1]
                 chosen[cell].extend((b_index, int(r)) for r in np.flatnonzero(match)[:need])
     else:
         short = {f"{band}{'' if a is None else (' acute' if a else ' not acute')}": wanted[(band, a)] - len(c)
                  for (band, a), c in chosen.items() if len(c) < wanted[(band, a)]}
-        raise RuntimeError(f"could not fill complexity bands after {max_batches} batches: short by {short}")
+        cap = f" with at most {max_present} factors present" if max_present is not None else ""
+        raise RuntimeError(f"could not fill complexity bands{cap} after {max_batches} batches: short by {short}")
     # one take of every picked vignette, in band then draw order (as many single takes would give)
     offsets = np.cumsum([0] + [len(batch) for batch in batches])
     picked = [int(offsets[b]) + r for band in BANDS
@@ -1131,6 +1177,7 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
              dimensions: Sequence[str] | None = None,
              bands: Mapping[str, int] | None = None, acute_share: float | None = None,
              interactions: Sequence[InteractionSpec] | None = None,
+             max_present: int | None = None,
              validate: bool = True) -> pd.DataFrame:
     """Dispatch to a design by name (``random``, ``stratified``, ``d-efficient``).
 
@@ -1149,6 +1196,8 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
         The factor catalogue (see :func:`dsk.catalogue.load_catalogue`).
     interactions : sequence of pairs of dimension names (or "A:B" texts), optional
         D-efficient design: two-way interactions its model includes.
+    max_present : int, optional
+        Random and stratified designs: at most this many factors present in one vignette.
     validate : bool
         Check the table against the schema (the default); ``False`` is for internal callers
         only (see :meth:`VignetteArrays.to_frame`).
@@ -1164,14 +1213,17 @@ def generate(design: str, n: int, random_state: int, catalogue: Catalogue, *,
         raise ValueError(f"interactions apply only to the d-efficient design, not {design!r}")
     if design == "random":
         return random_vignettes(n, random_state, catalogue, narratives=narratives, set_id=set_id,
-                                validate=validate)
+                                max_present=max_present, validate=validate)
     if design == "stratified":
         if bands is None:
             base, extra = divmod(n, 3)
             bands = {b: base + (1 if i < extra else 0) for i, b in enumerate(BANDS)}
         return stratified_vignettes(bands, random_state, catalogue, narratives=narratives, set_id=set_id,
-                                    acute_share=acute_share, validate=validate)
+                                    acute_share=acute_share, max_present=max_present, validate=validate)
     if design == "d-efficient":
+        if max_present is not None:
+            raise ValueError("max_present applies only to the random and stratified designs "
+                             "(a d-efficient design sets every dimension itself)")
         if not dimensions:
             raise ValueError("the d-efficient design needs --dimensions (factors or child attributes)")
         return d_efficient_vignettes(dimensions, n, random_state, catalogue, narratives=narratives, set_id=set_id,

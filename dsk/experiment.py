@@ -156,6 +156,9 @@ class VignetteSource(_Frozen):
     acute_share: float | None = Field(None, ge=0, le=1, description=(
         "Stratified design: the share of vignettes in every band with an acute (level-4) indicator, "
         "so that complexity and acuity are crossed rather than confounded."))
+    max_present: int | None = Field(None, ge=1, description=(
+        "Random and stratified designs: at most this many factors present (concerns and "
+        "strengths) in one vignette; past 8 a narrative runs beyond 350 words."))
 
     @model_validator(mode="after")
     def _one_source(self) -> VignetteSource:
@@ -992,7 +995,8 @@ def _load_vignettes(source: VignetteSource, seed: int, where: _Where, catalogue:
     set_id = source.set_id or f"{source.design}-{seed}"
     try:
         frame = generate(source.design, n, seed, catalogue, bands=bands, dimensions=source.dimensions,
-                         acute_share=source.acute_share, set_id=set_id, interactions=source.interactions)
+                         acute_share=source.acute_share, set_id=set_id, interactions=source.interactions,
+                         max_present=source.max_present)
     except ValueError as exc:
         raise where.error(str(exc), "vignettes") from exc
     design: dict[str, Any] = {"design": source.design, "n": len(frame), "set_id": set_id, "random_state": seed}
@@ -1010,6 +1014,8 @@ def _load_vignettes(source: VignetteSource, seed: int, where: _Where, catalogue:
         design["bands"] = dict(frame["complexity_band"].value_counts().reindex(
             ["low", "medium", "high"], fill_value=0).astype(int).items())
         design["acute_share"] = source.acute_share
+    if source.max_present is not None:
+        design["max_present"] = source.max_present
     return frame, design
 
 

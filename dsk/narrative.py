@@ -323,10 +323,14 @@ _FATHERS = ("Dean", "Craig", "Mark", "Imran", "Lee", "Jason", "Darren", "Tomasz"
 _GRANDMOTHERS = ("Pat", "Maureen", "Linda", "Jean", "Shirley", "Brenda", "Yvonne", "Carol")
 _SURNAMES = ("Price", "Walsh", "Khan", "Evans", "Murphy", "Hughes", "Begum", "Clarke", "Nowak", "Bennett",
              "Okafor", "Doyle", "Patel", "Turner", "Shaw", "Reid")
-_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+            "thirteen")
 #: Days between one report's arrival and the next; the first arrives this many days before the referral.
-_GAP_DAYS = (2, 9)
-_FIRST_DAYS = (35, 84)
+#: The agency that receives referrals: its own reports are told as its records, never as a referral to itself.
+OWN_AGENCY = "social_care"
+#: A gap of at least 8 days gives the next report a different date in words (weeks are rounded).
+_GAP_DAYS = (8, 15)
+_FIRST_DAYS = (42, 91)
 
 
 def _pick(seed: int, *key: object) -> random.Random:
@@ -636,7 +640,8 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
             return cat.factors[j].threshold[int(vignette[cat.factors[j].id])], o
         j, a, _ = max(concerns, key=weight)
         agency, Agency = label(a)
-        frame = _pick(seed, "opening").choice(frames.opening_frames)
+        own = agency_ids[a] == OWN_AGENCY
+        frame = _pick(seed, "opening").choice(frames.own_opening_frames if own else frames.opening_frames)
         text = frame.format(agency=agency, Agency=Agency, Name=_sentence(people.child.first), topic=topic(j))
         first.append(("opening", _sentence(text), (cat.factors[j].id,)))
     elif strengths or conflicts:
@@ -698,12 +703,15 @@ def narrative_segments(vignette: Mapping[str, Any], catalogue: Catalogue) -> lis
         when, When = _when(_days_before(seed, start))
         mine = tuple(dict.fromkeys(cat.factors[k].id for k, b, _ in concerns if b == a))
         other = sorted(reassured_by.get(a, set()) - set(j for j in told if told[j] == a))
+        own = agency_ids[a] == OWN_AGENCY
         if other:
-            frame = _spread(seed, frames.two_view_frames, agency_code[agency_ids[a]], n_agencies, "two-view")
+            pool = frames.own_two_view_frames if own else frames.two_view_frames
+            frame = _spread(seed, pool, agency_code[agency_ids[a]], n_agencies, "two-view")
             header = frame.format(agency=agency, Agency=Agency, when=when, When=When, topic=topic(other[0]))
             mine = (*mine, cat.factors[other[0]].id)
         else:
-            frame = _spread(seed, frames.account_frames, agency_code[agency_ids[a]], n_agencies, "account")
+            pool = frames.own_account_frames if own else frames.account_frames
+            frame = _spread(seed, pool, agency_code[agency_ids[a]], n_agencies, "account")
             header = frame.format(agency=agency, Agency=Agency, when=when, When=When)
         paragraphs.append([("header", _sentence(header), mine), *account_of[a]])
         agency_of_paragraph[len(paragraphs) - 1] = agency_ids[a]

@@ -62,8 +62,8 @@ def bundled_sets() -> list[str]:
 
 
 #: The top-level keys of a set source: its id and seed, then hand-built ``vignettes`` or a design.
-SET_KEYS = ("id", "seed", "vignettes", "design", "n", "bands", "acute_share", "dimensions")
-_DESIGN_KEYS = ("design", "n", "bands", "acute_share", "dimensions")
+SET_KEYS = ("id", "seed", "vignettes", "design", "n", "bands", "acute_share", "max_present", "dimensions")
+_DESIGN_KEYS = ("design", "n", "bands", "acute_share", "max_present", "dimensions")
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
 #: Records one top-level problem: key, message, at_key.
 _Add = Callable[..., None]
@@ -74,7 +74,7 @@ def build_set(source: str | Path, catalogue: Catalogue) -> pd.DataFrame:
 
     A source has ``id`` and ``seed``, then either hand-built ``vignettes`` (factor levels per
     vignette; narratives, reports when not given, and complexity are generated) or a design
-    (``design``, ``n`` or ``bands``, ``dimensions``, ``acute_share``).
+    (``design``, ``n`` or ``bands``, ``dimensions``, ``acute_share``, ``max_present``).
 
     Raises
     ------
@@ -145,7 +145,8 @@ def build_set(source: str | Path, catalogue: Catalogue) -> pd.DataFrame:
             name, n, bands, dimensions = design
             try:
                 frame = generate(name, n, seed, catalogue, set_id=set_id, bands=bands,
-                                 dimensions=dimensions, acute_share=spec.get("acute_share"))
+                                 dimensions=dimensions, acute_share=spec.get("acute_share"),
+                                 max_present=spec.get("max_present"))
             except (ValueError, RuntimeError) as exc:
                 add("design" if "design" in spec else design_keys[0], str(exc))
     if problems or frame is None:
@@ -225,6 +226,14 @@ def _design(spec: dict[str, Any], cat: Catalogue, add: _Add
             ok = False
         elif isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             add("acute_share", f"expected a share from 0 to 1, got {_kind(share)}")
+            ok = False
+    if "max_present" in spec:
+        cap = spec["max_present"]
+        if name not in ("random", "stratified"):
+            add("max_present", "max_present applies only to the random and stratified designs", at_key=True)
+            ok = False
+        elif isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            add("max_present", f"expected a whole number of factors of at least 1, got {_kind(cap)}")
             ok = False
     dimensions: list[str] | None = None
     if "dimensions" in spec:

@@ -104,7 +104,8 @@ def test_an_agency_with_two_views_says_so(catalogue, stratified_set):
 
 @pytest.mark.parametrize("name", ["core-60", "training-12"])
 def test_bundled_sets_read_like_referrals(catalogue, name):
-    """150-350 words for 3-7 factors, Flesch reading ease 45-70, no stock phrase more than twice."""
+    """150-350 words for 3 factors or more (core-60 has at most 8), Flesch reading ease 45-70,
+    no stock phrase more than twice."""
     table = load_set(name, catalogue)
     for row in table.to_dict("records"):
         text = row["narrative"]
@@ -112,16 +113,18 @@ def test_bundled_sets_read_like_referrals(catalogue, name):
         assert max(connective_counts(text).values(), default=0) <= 2, (row["vignette_id"], connective_counts(text))
         if n_factors >= 3:
             assert 45 <= flesch_reading_ease(text) <= 70, (row["vignette_id"], flesch_reading_ease(text))
-        if 3 <= n_factors <= 7:
+        if n_factors >= 3:
             assert 150 <= len(words(text)) <= 350, (row["vignette_id"], len(words(text)))
 
 
 def test_generated_vignettes_read_like_referrals(catalogue):
-    """On 600 random vignettes, nearly all of those with 3-7 factors fall within the same measures."""
-    table = random_vignettes(600, random_state=2, catalogue=catalogue)
+    """On 600 random vignettes with at most 8 factors, nearly all of those with 3 or more fall
+    within the same measures."""
+    table = random_vignettes(600, random_state=2, catalogue=catalogue, max_present=8)
     n_factors = (table[list(catalogue.factor_ids)] > 0).sum(axis=1).to_numpy()
+    assert n_factors.max() == 8
     texts = table["narrative"].tolist()
-    rows = np.flatnonzero((n_factors >= 3) & (n_factors <= 7))
+    rows = np.flatnonzero(n_factors >= 3)
     assert len(rows) > 350
     length = np.array([len(words(texts[i])) for i in rows])
     ease = np.array([flesch_reading_ease(texts[i]) for i in rows])
