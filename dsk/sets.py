@@ -287,7 +287,7 @@ def load_set(name: str, catalogue: Catalogue | None = None) -> pd.DataFrame:
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
     out = hit[1].copy(deep=True)
-    for column in out.columns[out.dtypes == object]:  # lists and dicts in cells: copied too
+    for column in out.select_dtypes(include="object").columns:  # lists and dicts in cells: copied too
         out[column] = [copy.deepcopy(v) if isinstance(v, (list, dict)) else v for v in out[column]]
     return out
 
