@@ -134,8 +134,9 @@ def test_generated_vignettes_read_like_referrals(catalogue):
 
 
 def test_variety_across_core_60_does_not_fall(catalogue):
-    """Distinct word trigrams over all trigrams in core-60: 0.4096 when the referral narratives landed."""
-    assert trigram_ratio(load_set("core-60", catalogue)["narrative"]) >= 0.409
+    """Distinct word trigrams over all trigrams in core-60: 0.4096 when the referral narratives
+    first landed, 0.4157 when core-60 was rebuilt with at most 8 factors a vignette."""
+    assert trigram_ratio(load_set("core-60", catalogue)["narrative"]) >= 0.415
 
 
 def test_syllables_and_reading_ease_match_hand_counts():
