@@ -287,8 +287,8 @@ def load_set(name: str, catalogue: Catalogue | None = None) -> pd.DataFrame:
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.pop(next(iter(_LOADED)))
     out = hit[1].copy(deep=True)
-    for column in out.select_dtypes(include="object").columns:  # lists and dicts in cells: copied too
-        out[column] = [copy.deepcopy(v) if isinstance(v, (list, dict)) else v for v in out[column]]
+    if "reports" in out.columns:  # lists of dicts in cells, which a deep copy does not reach
+        out["reports"] = pd.Series([copy.deepcopy(r) for r in out["reports"]], index=out.index, dtype=object)
     return out
 
 

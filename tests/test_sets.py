@@ -95,7 +95,7 @@ def test_every_problem_is_reported_together_with_line_and_column(tmp_path: Path,
     assert _heads(error, tmp_path) == [
         "set.yaml:2:7: field 'seed': expected a whole number, got 'abc'",
         "set.yaml:3:1: field 'sed': unknown key 'sed'; did you mean 'seed'? (keys of a set: id, seed, "
-        "vignettes, design, n, bands, acute_share, dimensions)",
+        "vignettes, design, n, bands, acute_share, max_present, dimensions)",
         "set.yaml:5:5: vignette 'a', field 'age_band': missing key 'age_band': the child's age band, one of "
         "unborn, infant, preschool, primary, secondary",
         "set.yaml:6:15: vignette 'a', field 'factors.hygene': unknown factor 'hygene'; did you mean 'hygiene'?",

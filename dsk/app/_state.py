@@ -37,6 +37,7 @@ from ._db import make_engine, upgrade
 from ._mail import Mailer, Post, parse_smtp_url
 from ._models import Participant, Researcher, ResearcherSession, Setting, Study, utcnow
 from ._security import LoginLimiter, Signer, forwarded_client, token_hash, trusted_networks
+from ._workshop import JoinLimiter
 
 HERE = Path(__file__).resolve().parent
 CSRF_COOKIE, PARTICIPANT_COOKIE, RESEARCHER_COOKIE = "dsk_csrf", "dsk_p", "dsk_r"
@@ -148,6 +149,7 @@ class AppState:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.signer = Signer(_secret(self.sessions))
         self.limiter = LoginLimiter(self.sessions, login_attempts, login_delay, login_max_delay)
+        self.join_limiter = JoinLimiter()  # one per app, as the login limiter
         self.threads = threads
         self.catalogue = catalogue
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),

@@ -11,7 +11,7 @@ phone's token travels in a signed HttpOnly cookie, so it needs no account and no
 link of its own. A phone follows the trainer through Server-Sent Events
 (``/w/events``), falling back to polling ``/w/state``; without JavaScript the page
 has a link to load it again. Joins are rate limited per client address
-(:class:`dsk.app._workshop.JoinLimiter`).
+(:class:`dsk.app._workshop.JoinLimiter`, one per app).
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ PHONE_HOURS = 12
 #: Seconds between two looks at the database for a change made by another process.
 SSE_POLL = 1.0
 MAX_UPLOAD = 20 * 2**20
-#: The app's join limiter (tests and the benchmark replace it).
-limiter = ws.JoinLimiter()
 #: The phone streams of this process waiting for each workshop to change: their event
 #: loop and event (set through the loop, so any thread or loop may wake them).
 _waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
@@ -400,6 +398,7 @@ async def join_workshop(request: Request, core: State) -> Response:
     core.check_csrf(request, form)
     fields = {k: form_text(form, k) for k in ("code", "display_name", "profession")}
     client = core.client_address(request)
+    limiter = core.join_limiter
     wait = limiter.check(client)
     if wait > 0:
         raise st.AppError(f"too many attempts to join from this network; try again in "

@@ -41,11 +41,6 @@ def trainer(make_client) -> Researcher:  # type: ignore[no-untyped-def]
     return bot
 
 
-@pytest.fixture(autouse=True)
-def fresh_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pages, "limiter", JoinLimiter())
-
-
 def _ready_made(trainer: Researcher) -> tuple[int, str]:
     page = trainer.client.get("/workshops")
     assert page.status_code == 200
@@ -213,15 +208,16 @@ def test_bad_inputs(make_client, trainer: Researcher) -> None:
         assert words in r.text, words
 
 
-def test_join_rate_limit(make_client, trainer: Researcher, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(pages, "limiter", JoinLimiter(joins=3, wrong=2))
+def test_join_rate_limit(make_client, trainer: Researcher) -> None:  # type: ignore[no-untyped-def]
+    core = trainer.client.app.state.core
+    core.join_limiter = JoinLimiter(joins=3, wrong=2)
     _, code = _ready_made(trainer)
     phone = make_client()
     assert _join(phone, "AAAAAA").status_code == 404
     assert _join(phone, "BBBBBB").status_code == 404
     r = _join(phone, code)  # two wrong codes from this address: wait
     assert r.status_code == 429 and "Retry-After" in r.headers
-    monkeypatch.setattr(pages, "limiter", JoinLimiter(joins=3, wrong=2))
+    core.join_limiter = JoinLimiter(joins=3, wrong=2)
     for _ in range(3):
         assert _join(make_client(), code).status_code == 200
     assert _join(make_client(), code).status_code == 429
