@@ -445,3 +445,20 @@ def test_a_set_read_twice_is_read_afresh_when_its_file_changes(tmp_path: Path,
     write_table(load_set("training-12", catalogue).head(2), path)
     os.utime(path, ns=(1, 1))  # a rewrite within the clock's resolution still has a new size
     assert len(load_set(str(path), catalogue)) == 2
+
+
+def test_max_present_is_checked_and_caps_the_factors(tmp_path: Path, catalogue: Catalogue) -> None:
+    """A bad max_present is named with its line; a good one caps every vignette's factors."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: a\nseed: 1\ndesign: random\nn: 5\nmax_present: 0\n", encoding="utf-8")
+    with pytest.raises(VignetteSetError, match=r"bad.yaml:5:\d+: field 'max_present': expected a whole number"):
+        build_set(bad, catalogue)
+    bad.write_text("id: a\nseed: 1\ndesign: d-efficient\nn: 4\nmax_present: 3\ndimensions: [housing]\n",
+                   encoding="utf-8")
+    with pytest.raises(VignetteSetError, match="max_present applies only to the random and stratified"):
+        build_set(bad, catalogue)
+    good = tmp_path / "good.yaml"
+    good.write_text("id: b\nseed: 2\ndesign: stratified\nbands: {high: 5}\nmax_present: 6\n",
+                    encoding="utf-8")
+    frame = build_set(good, catalogue)
+    assert ((frame[list(catalogue.factor_ids)] > 0).sum(axis=1) <= 6).all()
