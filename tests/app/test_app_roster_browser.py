@@ -131,7 +131,7 @@ def test_researcher_pages_reflow_at_320_px(browser: Any, sqlite_url: str, tmp_pa
         r.get_by_role("button", name="Send invitations").click()
         _no_sideways_scroll(r, "invitations confirmation")
         r.get_by_role("button", name="Send the invitations").click()
-        assert r.locator("#mail-failures").is_visible()
+        r.locator("#mail-failures").wait_for(state="visible")  # the page after the redirect
         _no_sideways_scroll(r, "study page with unsent e-mails")
         smtp.start()
         r.get_by_role("button", name="Send unsent e-mails again").click()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,7 @@ class Listener:
         self.seen = threading.Condition()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
-        self.client: httpx.Client | None = None
+        self.sock: socket.socket | None = None
 
     def start(self) -> None:
         self.stop.clear()
@@ -49,9 +50,9 @@ class Listener:
 
     def _run(self) -> None:
         client = httpx.Client(base_url=self.base, cookies=self.cookies, timeout=30)
-        self.client = client
         try:
             with client.stream("GET", "/w/events") as stream:
+                self.sock = stream.extensions["network_stream"].get_extra_info("socket")
                 for line in stream.iter_lines():
                     if self.stop.is_set():
                         return
@@ -69,10 +70,13 @@ class Listener:
             client.close()
 
     def drop(self) -> None:
-        """Close the stream (a phone locked or out of Wi-Fi) at once, not at the next ping."""
+        """Cut the connection (a phone locked or out of Wi-Fi) at once, not at the next ping."""
         self.stop.set()
-        if self.client is not None:
-            self.client.close()
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on reading
+            except OSError:
+                pass  # the stream had ended already
         if self.thread is not None:
             self.thread.join(timeout=30)
             assert not self.thread.is_alive(), "a dropped stream did not close"
