@@ -254,12 +254,12 @@ def test_training_set_teaches_what_its_wicked_notes_say(catalogue: Catalogue) ->
         "tame-01-disclosure": [], "tame-02-universal": [], "tame-03-injury": [], "tame-04-hardship": [],
         "wicked-05-toxic-trio-baby": ["interaction_missed"],
         "wicked-06-conflicting-neglect": [],  # the panel splits around the checklist's level
-        "wicked-07-count-cliff": [],  # the same level for other reasons
+        "wicked-07-count-cliff": [],  # the same level, and no one mechanism makes it
         "wicked-08-protective": ["protective_ignored"],
         "wicked-09-turbulence": ["turbulence_missed"],
         "wicked-10-exploitation-signs": ["interaction_missed"],
         "wicked-11-young-carer": [],  # the same level for other reasons
-        "wicked-12-disengagement": [],  # the panel is divided; no mechanism questions the level
+        "wicked-12-disengagement": ["cliff"],  # the panel reads disengagement alone a level lower
     }
     assert all(v["note"].str.len() > 60)
 

@@ -16,8 +16,8 @@ outright, and the report prints that label.
 Examples
 --------
 >>> [m.id for m in MECHANISMS]  # doctest: +NORMALIZE_WHITESPACE
-['amplification', 'protective', 'trajectory', 'conflict_trust', 'anchoring', 'lens', 'thresholds',
- 'noise']
+['amplification', 'protective', 'corroboration', 'trajectory', 'conflict_trust', 'anchoring', 'lens',
+ 'thresholds', 'noise']
 >>> MECHANISMS_BY_ID["anchoring"].label, MECHANISMS_BY_ID["anchoring"].supported
 ('Anchoring on the first or most vivid report', True)
 >>> MECHANISMS_BY_ID["trajectory"].support
@@ -25,7 +25,7 @@ Examples
 >>> check_off(["lens", "anchor"])
 Traceback (most recent call last):
 ...
-ValueError: unknown mechanism 'anchor'; mechanisms are amplification, protective, trajectory, conflict_trust, anchoring, lens, thresholds, noise
+ValueError: unknown mechanism 'anchor'; mechanisms are amplification, protective, corroboration, trajectory, conflict_trust, anchoring, lens, thresholds, noise
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ITEM_READING", "MECHANISMS", "MECHANISMS_BY_ID", "Mechanism", "Source", "check_off"]
+__all__ = ["ITEM_READING", "MECHANISMS", "MECHANISMS_BY_ID", "PROCESS_FACTORS", "Mechanism", "Source", "check_off"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,10 @@ MUNRO_1999 = Source(
     "evidence, weight on vivid, first or recent information, and slowness to revise a first view",
     "how large the extra weight is, or whether it differs between professions")
 
+#: Concerns about how the family works with professionals rather than about the child's harm:
+#: the ``corroboration`` mechanism reads them lower when nothing else is of concern.
+PROCESS_FACTORS = ("non_compliance", "refusing_support")
+
 #: The starting point of every appraisal; not a mechanism, and not switched off.
 ITEM_READING = Mechanism(
     id="item_reading",
@@ -111,6 +115,19 @@ MECHANISMS: tuple[Mechanism, ...] = (
         sources=(),
         assumption="No study here measured how far practitioners lower their level for strengths; threshold "
                    "documents rarely score them. Direction and size are assumptions."),
+    Mechanism(
+        id="corroboration",
+        label="Disengagement read against evidence of harm",
+        does="A concern about how the family works with professionals (not engaging, not complying, "
+             "refusing child-in-need support) that stands alone, with no concern about the child's "
+             "development, care or surroundings, loses the share 'corroboration' of its weight: it is "
+             "read as a reason to find out more rather than as harm in itself. With any other concern "
+             "present it keeps its usual level.",
+        parameters=("corroboration",),
+        sources=(),
+        assumption="No study here measured how practitioners read non-engagement when nothing else is "
+                   "known to be wrong; the threshold documents place not engaging with professionals at "
+                   "the statutory level on its own. Direction and size are assumptions."),
     Mechanism(
         id="trajectory",
         label="Trajectory: escalation and turbulence",

@@ -156,6 +156,12 @@ class ProfessionProfile(BaseModel):
         0.25, description="Mechanism protective: need removed per protective factor (only when there is a "
                           "concern). Threshold documents rarely score protective factors; the size is an "
                           "assumption.")
+    corroboration: float = Field(
+        0.0, ge=0, le=1,
+        description="Mechanism corroboration: share of its weight that a concern about how the family "
+                    "works with professionals (not engaging, not complying, refusing support) loses when "
+                    "it is the only concern, with nothing else known to be wrong. An assumption, in "
+                    "direction and size.")
     optimism: float = Field(
         0.0, description="Mechanism conflict_trust: the 'rule of optimism' (Dingwall et al. 1983): "
                          "reassuring reports weigh more than their trust alone would give.")

@@ -7,7 +7,7 @@ whose band contains their appraisal ``z``. Every term below is one mechanism of
 or the label *assumption*, and every mechanism can be switched off (``off=``) to see what it
 produces. For rater ``r`` (of profession ``p``) and vignette ``v``::
 
-    e_f = min(c_f * d_pf * a_rf * m_rf, 3)  # how much concern f weighs (vivid ones: no cap)
+    e_f = min(c_f * d_pf * g_pf * a_rf * m_rf, 3)  # how much concern f weighs (vivid: no cap)
     z   = 1 + max_f e_f                     # item reading: the most serious concern sets the floor
           + accumulation_p * log(1 + sum_f e_f - max_f e_f)      # ... the rest add, diminishing
           + amplification_p * interconnection_v                 # needs that amplify each other
@@ -19,7 +19,9 @@ produces. For rater ``r`` (of profession ``p``) and vignette ``v``::
 where ``c_f`` is the concern's usual need level minus one (the item table of the threshold
 documents; 0 if absent or protective); ``d_pf = 1 - CONFLICT_WEIGHT * s`` discounts a concern
 that another agency contradicts, ``s`` being the reassuring agencies' share of the profession's
-trust, their trust raised by ``optimism`` (conflict_trust); ``a_rf`` is ``1 + anchoring_r`` for
+trust, their trust raised by ``optimism`` (conflict_trust); ``g_pf = 1 - corroboration_p``
+for a concern about how the family works with professionals (``PROCESS_FACTORS``) when no
+other kind of concern is present, else 1 (corroboration); ``a_rf`` is ``1 + anchoring_r`` for
 the factor reported first and for the vivid factors (the catalogue's emotional-charge factors:
 injury, disclosure, exploitation and the like) (anchoring); ``m_rf`` is the profession's weight on
 the factor's domain of the assessment triangle (lens) times a log-normal individual deviation of
@@ -70,6 +72,7 @@ import pandas as pd
 
 from dsk.catalogue import DOMAINS, Catalogue
 from dsk.narrative import STANCE_REASSURE, Reports
+from dsk.panels.mechanisms import PROCESS_FACTORS
 from dsk.panels.profiles import PanelSpec, ProfessionProfile
 from dsk.schema import validate
 
@@ -105,6 +108,8 @@ def neutral_profiles(professions: Mapping[str, ProfessionProfile],
         update["trajectory"] = 0.0
     if "protective" in names:
         update["protective_weight"] = 0.0
+    if "corroboration" in names:
+        update["corroboration"] = 0.0
     if "conflict_trust" in names:
         update["trust"] = {}
         update["optimism"] = 0.0
@@ -135,6 +140,7 @@ class CaseFeatures:
     slot_protective: np.ndarray  # (n, k) bool
     slot_first: np.ndarray  # (n, k) bool: the factor reported first
     slot_vivid: np.ndarray  # (n, k) bool: a vivid factor (the catalogue's emotional-charge factors)
+    slot_process_alone: np.ndarray  # (n, k) bool: a process concern with no other kind of concern
     slot_concern_trust: Mapping[str, np.ndarray]  # profession -> (n, k) trust of concern reporters
     slot_reassure_trust: Mapping[str, np.ndarray]  # profession -> (n, k) trust of reassuring reporters
     interconnection: np.ndarray  # (n,)
@@ -207,6 +213,10 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         concern_trust[pid] = tc
         reassure_trust[pid] = tr
     vivid = np.append(np.array([f.id in cat.complexity.emotional_factors for f in cat.factors]), False)
+    process = np.append(np.array([f.id in PROCESS_FACTORS for f in cat.factors]), False)[slot_factor]
+    concern = slot_need > 0
+    process_concern = process & concern
+    alone = process_concern.any(axis=1) & ~(concern & ~process).any(axis=1)
     reporting = np.zeros((n, len(cat.agency_ids)), dtype=np.int64)
     np.add.at(reporting, (rep_v[~rep_s], rep_a[~rep_s]), 1)
     age = vignettes["age_band"].to_numpy(dtype=np.int64)
@@ -217,6 +227,7 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         slot_protective=slot_protective,
         slot_first=slot_first,
         slot_vivid=vivid[slot_factor] & ~slot_protective,
+        slot_process_alone=process_concern & alone[:, None],
         slot_concern_trust=concern_trust,
         slot_reassure_trust=reassure_trust,
         interconnection=vignettes["cx_interconnection"].to_numpy(dtype=float),
@@ -325,7 +336,8 @@ def _simulate_chunk(features: CaseFeatures, raters: Sequence[Rater],
         tc = features.slot_concern_trust[pid]
         tr = features.slot_reassure_trust[pid] * (1.0 + prof.optimism)
         share = np.divide(tr, tc + tr, out=np.zeros_like(tr), where=(tc + tr) > 0)
-        base = (features.slot_need * (1.0 - CONFLICT_WEIGHT * share)).astype(np.float32)  # (n, k)
+        base = (features.slot_need * (1.0 - CONFLICT_WEIGHT * share)
+                * (1.0 - prof.corroboration * features.slot_process_alone)).astype(np.float32)  # (n, k)
         weights = np.stack([raters[j].domain_weight for j in cols], axis=1)  # (F+1, R_p)
         anchor = np.array([raters[j].anchoring for j in cols], dtype=np.float32)
         w = weights[features.slot_factor]  # (n, k, R_p)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from dsk.analysis import failure_points, median_level, teaching_check
+from dsk.analysis._features import with_derived
 from dsk.analysis.failures import taught_codes
 from dsk.catalogue import Catalogue
 from dsk.experiment import load_config
@@ -52,7 +53,10 @@ TAUGHT = {  # case -> (reason code, the checklist's level, the panel median, the
     "wicked-08-protective": ("protective_ignored", 4, 3, "protective"),
     "wicked-09-turbulence": ("turbulence_missed", 3, 4, None),
     "wicked-10-exploitation-signs": ("interaction_missed", 3, 4, None),
+    "wicked-12-disengagement": ("cliff", 4, 3, "corroboration"),
 }
+#: Wicked cases on which the panel agrees with the checklist, as their notes say (and why not more).
+AGREE = ("wicked-06-conflicting-neglect", "wicked-07-count-cliff", "wicked-11-young-carer")
 
 
 def test_the_notes_teach_what_the_test_checks(training):
@@ -60,7 +64,7 @@ def test_the_notes_teach_what_the_test_checks(training):
     taught = {vid: taught_codes(v.loc[vid, "teaches"]) for vid in v.index if vid.startswith("wicked-")}
     assert {vid: codes for vid, codes in taught.items() if codes} == {
         vid: [code] for vid, (code, *_) in TAUGHT.items()}
-    assert len(taught) == 8
+    assert len(taught) == 8 and set(taught) == set(TAUGHT) | set(AGREE)
 
 
 @pytest.mark.parametrize("vid", sorted(TAUGHT))
@@ -72,27 +76,71 @@ def test_a_taught_case_diverges_for_its_reason(training, vid):
     assert code in list(row["reasons"])
 
 
+def _round1(judgements: pd.DataFrame, vid: str) -> pd.Series:
+    return judgements.query("round == 1 and vignette_id == @vid")["need_level"]
+
+
 def test_the_mechanism_a_note_names_produces_the_divergence(training):
     # wicked-05: without amplification the panel is back at or below the checklist's level;
     # wicked-08: without protective factors it agrees with the checklist
     for vid, (_, rule, _, mechanism) in TAUGHT.items():
-        if mechanism is None:
+        if mechanism in (None, "corroboration"):
             continue
         median = _median(training["judge"]((mechanism,)))
         assert median[vid] <= rule if mechanism == "amplification" else median[vid] == rule, vid
+    # wicked-12: three of twelve at the checklist's level; without corroboration half the panel
+    # (the lower median of an even split still falls a level below, so the test counts raters)
+    vid = "wicked-12-disengagement"
+    assert (_round1(training["judgements"], vid) == 4).sum() <= 3
+    assert (_round1(training["judge"](("corroboration",)), vid) == 4).sum() >= 6
+
+
+def test_the_disengagement_cliff_is_one_the_panel_follows_less_than_a_level(training, catalogue):
+    # one word down ("not complying" for "not engaging"): the checklist drops a level, the panel less
+    from dsk.design import vignettes_from_specs
+
+    reports = [{"agency": "health_visitor", "factor": "non_compliance"}]
+    specs = [{"id": vid, "age_band": "preschool", "factors": {"non_compliance": level}, "reports": reports}
+             for vid, level in (("not-engaging", 2), ("one-word-down", 1))]
+    pair = vignettes_from_specs(specs, "pair", random_state=1, catalogue=catalogue, narratives=False)
+    ruleset = load_ruleset(bundled_rulesets()["threshold-of-need"], catalogue)
+    assert evaluate(ruleset, pair, catalogue=catalogue).decisions()["need_level"].tolist() == [4, 3]
+    config = load_config("training")
+    professions = load_professions(catalogue=catalogue)
+    panel = load_panel(config.panels[0].panel, professions)
+    j = simulate_panel(pair, panel, random_state=config.seed, professions=professions, catalogue=catalogue,
+                       rationale=False)
+    mean = j.groupby("vignette_id")["need_level"].mean()
+    assert 0 < mean["not-engaging"] - mean["one-word-down"] < 1
 
 
 def test_the_untaught_wicked_cases_agree_as_their_notes_say(training):
     check = training["check"]
-    for vid in ("wicked-06-conflicting-neglect", "wicked-07-count-cliff", "wicked-11-young-carer"):
+    for vid in AGREE:
         assert not bool(check.loc[vid, "diverges"]), vid
-    # wicked-07 read item by item (every mechanism off) would be targeted help, as its note says
-    item_reading = _median(training["judge"](tuple(m.id for m in MECHANISMS)))
-    assert item_reading["wicked-07-count-cliff"] == 2
-    # wicked-12: the panel is divided, as its note says (levels 3 and 4 each chosen by several)
-    r1 = training["judgements"].query("round == 1 and vignette_id == 'wicked-12-disengagement'")
-    counts = r1["need_level"].value_counts()
-    assert counts.get(3, 0) >= 3 and counts.get(4, 0) >= 3
+    judgements, judge = training["judgements"], training["judge"]
+    # wicked-06: split around the checklist's level, a third a level below and half a level above
+    counts = _round1(judgements, "wicked-06-conflicting-neglect").value_counts()
+    assert counts.get(2, 0) >= 4 and counts.get(4, 0) >= 6
+    # wicked-07: no one mechanism lifts it to a team around the child; read item by item (every
+    # mechanism off) it would be targeted help, as its note says
+    for m in MECHANISMS:
+        assert _median(judge((m.id,)))["wicked-07-count-cliff"] == 3, m.id
+    assert _median(judge(tuple(m.id for m in MECHANISMS)))["wicked-07-count-cliff"] == 2
+    # wicked-11: the whole panel at the statutory level; without amplification most still are
+    assert (_round1(judgements, "wicked-11-young-carer") == 4).all()
+    assert (_round1(judge(("amplification",)), "wicked-11-young-carer") == 4).sum() > 6
+
+
+def test_count_of_concerns_sits_one_need_short_of_its_cliff_on_wicked_07(training, catalogue):
+    v = training["vignettes"]
+    case = v[v["vignette_id"] == "wicked-07-count-cliff"]
+    sixth = case.assign(vignette_id="a-sixth-need", school_attendance=1)
+    pair = with_derived(pd.concat([case, sixth], ignore_index=True), catalogue)
+    levels = {name: evaluate(load_ruleset(bundled_rulesets()[name], catalogue), pair,
+                             catalogue=catalogue).decisions()["need_level"].tolist()
+              for name in ("threshold-of-need", "count-of-concerns")}
+    assert levels == {"threshold-of-need": [3, 3], "count-of-concerns": [3, 4]}
 
 
 def test_the_tame_cases_agree(training):

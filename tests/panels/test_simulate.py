@@ -134,6 +134,17 @@ def test_protective_factors_lower_need(professions, catalogue):
     assert _mean_level(b, professions) < _mean_level(a, professions)
 
 
+def test_corroboration_lowers_disengagement_only_when_it_stands_alone(professions, catalogue):
+    alone = [{"id": f"a{i}", "age_band": "preschool", "factors": {"non_compliance": 2}} for i in range(30)]
+    harm = [{"id": f"h{i}", "age_band": "preschool", "factors": {"non_compliance": 2, "hygiene": 2}}
+            for i in range(30)]
+    a = vignettes_from_specs(alone, "a", random_state=1, catalogue=catalogue, narratives=False)
+    h = vignettes_from_specs(harm, "h", random_state=1, catalogue=catalogue, narratives=False)
+    assert _mean_level(a, professions, corroboration=0.5) < _mean_level(a, professions, corroboration=0.0)
+    # with a concern about the child's care beside it, disengagement keeps its usual level
+    assert _mean_level(h, professions, corroboration=0.5) == _mean_level(h, professions, corroboration=0.0)
+
+
 def test_noise_has_the_same_spread_at_every_complexity(professions, catalogue):
     # one case with every mechanism but noise switched off: the spread of the appraisal is the
     # noise alone, the same for a simple and a complex vignette (no study shows noise growing
