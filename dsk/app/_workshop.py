@@ -71,15 +71,24 @@ CODE_LENGTH = 6
 STAGES = ("vote", "room", "checklist", "reference", "note")
 STAGE_LABELS = {"vote": "Voting", "room": "The room's answers", "checklist": "The checklist",
                 "reference": "The reference panel", "note": "The teaching note"}
-#: The ready-made workshop: its title, set and cases in order.
+#: The ready-made workshop: its title, set and cases in order. A tame case first (the room
+#: and the checklist agree), then the training cases where the bundled panel parts from the
+#: threshold checklist for the reason its note teaches, and last a case where both reach the
+#: same level for different reasons (a session of about two hours with discussion).
 READY_MADE = {
     "title": "Where checklists break down",
     "set_id": "training-12",
     "rulesets": ["threshold-of-need", "toxic-trio"],
-    "cases": ["tame-01-disclosure", "wicked-05-toxic-trio-baby"],
+    "cases": ["tame-01-disclosure", "wicked-05-toxic-trio-baby", "wicked-08-protective",
+              "wicked-09-turbulence", "wicked-10-exploitation-signs", "wicked-12-disengagement",
+              "wicked-07-count-cliff"],
+    #: the training experiment's seed (experiments/training.yaml), so the reference panel
+    #: gives what the teaching notes say it gives
+    "panel_seed": "12",
 }
-#: The simulated reference panel (a bundled panel file).
-REFERENCE_PANEL = "social-workers-8"
+#: The simulated reference panel (a bundled panel file): the training experiment's mixed panel
+#: of twelve practitioners from six professions, as a multi-agency room is.
+REFERENCE_PANEL = "mixed-12"
 MAX_CASES = 60
 MAX_REASON = 200
 MAX_NAME = 60
@@ -326,10 +335,32 @@ _REFERENCE_CACHE: dict[tuple[int, str, int], list[int]] = {}
 _REFERENCE_LOCK = threading.Lock()
 
 
+def _reference_frame(workshop: Workshop, case: WorkshopVignette, cases: Sequence[WorkshopVignette],
+                     catalogue: Catalogue) -> pd.DataFrame:
+    """The vignettes the reference panel judges together with ``case``.
+
+    A simulated practitioner's draws depend on the whole table judged (raters and cases
+    are drawn in order), so the panel judges what it would in an experiment: the whole
+    bundled set a case came from (then the ready-made workshop, with the training
+    experiment's panel and seed, shows what the teaching notes describe), otherwise the
+    workshop's own cases in their running order; a what-if variant is judged alone.
+    """
+    if case.varied_from is not None:
+        return vignette_frame([case])
+    from dsk.sets import bundled_sets, load_set
+
+    if workshop.source in bundled_sets():
+        full = load_set(workshop.source, catalogue)
+        same = full[full["vignette_id"] == case.vignette_id]
+        if len(same) == 1 and same["narrative"].iloc[0] == case.narrative:
+            return full
+    return vignette_frame([c for c in cases if c.varied_from is None])
+
+
 def reference_distribution(workshop: Workshop, case: WorkshopVignette,
-                           catalogue: Catalogue) -> list[int]:
-    """The simulated reference panel's levels 1-4 on ``case`` (its stored seed; the same
-    seed gives the same counts)."""
+                           cases: Sequence[WorkshopVignette], catalogue: Catalogue) -> list[int]:
+    """The simulated reference panel's levels 1-4 on ``case`` in round 1 (its stored seed;
+    the same seed gives the same counts); ``cases`` are all of the workshop's cases."""
     key = (workshop.id, case.vignette_id, workshop.panel_seed)
     with _REFERENCE_LOCK:
         if key in _REFERENCE_CACHE:
@@ -338,8 +369,10 @@ def reference_distribution(workshop: Workshop, case: WorkshopVignette,
 
     professions = load_professions(catalogue=catalogue)
     panel = load_panel(REFERENCE_PANEL, professions)
-    table = simulate_panel(vignette_frame([case]), panel, random_state=workshop.panel_seed,
+    frame = _reference_frame(workshop, case, cases, catalogue)
+    table = simulate_panel(frame, panel, random_state=workshop.panel_seed, rounds=1,
                            professions=professions, catalogue=catalogue, rationale=False)
+    table = table[table["vignette_id"] == case.vignette_id]
     counts = [int((table["need_level"] == level).sum()) for level in (1, 2, 3, 4)]
     with _REFERENCE_LOCK:
         _REFERENCE_CACHE[key] = counts

@@ -184,7 +184,7 @@ async def new_workshop(request: Request, core: State) -> Response:
                         source=str(ready["set_id"]), cases=", ".join(ready["cases"]),
                         rulesets=list(ready["rulesets"]),
                         known_rulesets=list(bundled_rulesets()), reference="simulated",
-                        panel_seed="1", show_note=True)
+                        panel_seed=str(ready["panel_seed"]), show_note=True)
                 else:
                     vignettes, source = _vignettes(core, fields["set_id"], name, data)
                     workshop = ws.create_workshop(
@@ -233,8 +233,9 @@ def _projector(core: AppState, request: Request, db: Any, who: Researcher, works
                                   "reached": reached, "labels": ws.STAGE_LABELS,
                                   "levels": core.levels, "researcher": who}
     join_url = f"{core.public_url}/w?code={workshop.code}"
+    cases = ws.cases_of(db, workshop)
     context.update(join_url=join_url, qr=qr_svg(join_url),
-                   cases=ws.cases_of(db, workshop), phones=ws.participants(db, workshop),
+                   cases=cases, phones=ws.participants(db, workshop),
                    factors=core.catalogue.factors)
     if case is not None:
         context["voted"] = sum(ws.distribution(db, workshop, case.vignette_id, workshop.round))
@@ -249,8 +250,8 @@ def _projector(core: AppState, request: Request, db: Any, who: Researcher, works
                 context["first_decisions"] = ws.checklist(original, rulesets, core.catalogue)
                 context["original"] = original
         if "reference" in reached and workshop.reference == "simulated":
-            context["reference"] = ws.reference_distribution(workshop, case, core.catalogue)
-            context["reference_label"] = "Simulated social workers"
+            context["reference"] = ws.reference_distribution(workshop, case, cases, core.catalogue)
+            context["reference_label"] = "Simulated practitioners (a mixed panel of twelve)"
         elif "reference" in reached and workshop.reference.startswith("study:"):
             context["reference"] = ws.study_reference(db, workshop, case)
             context["reference_label"] = "Practitioners in the earlier study, round 1"

@@ -100,7 +100,7 @@ def test_whole_workshop(make_client, trainer: Researcher) -> None:
     r = _step(trainer, workshop, "reveal")  # the checklist, with its fired rules
     assert 'id="checklist"' in r.text and "decisive" in r.text and "disclosure" in r.text
     r = _step(trainer, workshop, "reveal")
-    assert 'id="reference"' in r.text and "Simulated social workers" in r.text
+    assert 'id="reference"' in r.text and "Simulated practitioners" in r.text
     r = _step(trainer, workshop, "reveal")
     assert 'id="note"' in r.text and "Tame." in r.text
     assert _step(trainer, workshop, "reveal").status_code == 409  # nothing left to reveal
@@ -363,3 +363,50 @@ def test_an_earlier_studys_round_one_answers_as_the_reference(trainer: Researche
     assert "(3 votes)" in section  # round 1 only, the withdrawn participant left out
     cells = re.findall(r"</span> (\d+)</td>", section)
     assert cells == ["0", "0", "1", "2"]
+
+
+def test_the_ready_made_reference_panel_shows_what_the_notes_describe(catalogue) -> None:  # type: ignore[no-untyped-def]
+    """The ready-made workshop's simulated reference panel is the training experiment's:
+    on each of its cases it gives the round-1 levels the training run gives (the panel
+    judges the whole set, as in the run), so that where a note says the panel parts from
+    the threshold checklist the room sees it do so; a case from another file is judged
+    with the workshop's own cases."""
+    from dsk.analysis import median_level
+    from dsk.app._models import Workshop, WorkshopVignette
+    from dsk.app._workshop import READY_MADE, REFERENCE_PANEL, reference_distribution
+    from dsk.experiment import load_config
+    from dsk.panels import load_panel, load_professions, simulate_panel
+    from dsk.rules import bundled_rulesets, evaluate, load_ruleset
+    from dsk.sets import load_set
+
+    config = load_config("training")
+    assert REFERENCE_PANEL == config.panels[0].panel and READY_MADE["panel_seed"] == str(config.seed)
+    vignettes = load_set("training-12", catalogue)
+    professions = load_professions(catalogue=catalogue)
+    run = simulate_panel(vignettes, load_panel(REFERENCE_PANEL, professions), random_state=config.seed,
+                         rounds=config.rounds, professions=professions, catalogue=catalogue,
+                         rationale=False)
+    run = run[run["round"] == 1]
+    rows = {str(r["vignette_id"]): r for _, r in vignettes.iterrows()}
+
+    def stored(vid: str) -> WorkshopVignette:
+        return WorkshopVignette(vignette_id=vid, narrative=rows[vid]["narrative"], varied_from=None,
+                                row=vignettes[vignettes["vignette_id"] == vid].to_json(orient="records"))
+
+    cases = [stored(vid) for vid in READY_MADE["cases"]]
+    ready = Workshop(id=10_001, source="training-12", panel_seed=int(READY_MADE["panel_seed"]))
+    medians = {}
+    for case in cases:
+        counts = reference_distribution(ready, case, cases, catalogue)
+        levels = run.loc[run["vignette_id"] == case.vignette_id, "need_level"]
+        assert counts == [int((levels == level).sum()) for level in (1, 2, 3, 4)], case.vignette_id
+        medians[case.vignette_id] = int(median_level(run)[case.vignette_id])
+    threshold = load_ruleset(bundled_rulesets()["threshold-of-need"], catalogue)
+    checklist = evaluate(threshold, vignettes, catalogue=catalogue).decisions().set_index("vignette_id")
+    parts = {vid for vid in READY_MADE["cases"] if medians[vid] != int(checklist.loc[vid, "need_level"])}
+    # the five cases the docs promise part from the checklist; the first and last agree with it
+    assert parts == set(READY_MADE["cases"][1:6])
+    # an uploaded file's case (not the bundled set's text) is judged with the workshop's cases only
+    other = Workshop(id=10_002, source="my-cases.csv", panel_seed=12)
+    alone = reference_distribution(other, cases[1], cases[:2], catalogue)
+    assert sum(alone) == 12
