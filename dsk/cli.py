@@ -184,6 +184,12 @@ def vignettes_show(
     console.print(row["narrative"] or "(no narrative)", highlight=False)
     if "note" in frame.columns and isinstance(row.get("note"), str) and row["note"]:
         console.print(f"\n[italic]Teaching note:[/italic] {row['note']}", highlight=False)
+    if "teaches" in frame.columns and isinstance(row.get("teaches"), str):
+        from dsk.analysis.failures import taught_codes
+
+        codes = taught_codes(row["teaches"])
+        console.print(f"[italic]Teaches:[/italic] {', '.join(codes) if codes else 'no reason code'}",
+                      highlight=False)
     table = Table(title="Factors present")
     for col in ("factor", "domain", "level", "usual need level", "reported by"):
         table.add_column(col)

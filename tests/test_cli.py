@@ -35,6 +35,19 @@ def test_generate_show_describe(tmp_path: Path) -> None:
     assert described.exit_code == 0 and "Complexity dimensions" in described.output
 
 
+def test_show_prints_a_training_case_s_note_and_what_it_teaches() -> None:
+    path = "vignettes/sets/training-12.jsonl"
+    for vid, taught in (("wicked-12-disengagement", "Teaches: cliff"),
+                        ("wicked-08-protective", "Teaches: protective_ignored"),
+                        ("tame-01-disclosure", "Teaches: no reason code")):
+        shown = runner.invoke(app, ["vignettes", "show", path, "--id", vid])
+        assert shown.exit_code == 0, shown.output
+        assert "Teaching note:" in shown.output and taught in shown.output, vid
+    core = runner.invoke(app, ["vignettes", "show", "vignettes/sets/core-60.jsonl", "--id",
+                               str(load_set("core-60")["vignette_id"].iloc[0])])
+    assert core.exit_code == 0 and "Teaches:" not in core.output
+
+
 def test_generate_formats_and_designs(tmp_path: Path) -> None:
     for ext in ("csv", "parquet"):
         result = runner.invoke(app, ["vignettes", "generate", "-n", "5", "-o", str(tmp_path / f"v.{ext}")])
