@@ -94,7 +94,7 @@ def dashboard(request: Request, core: State) -> HTMLResponse:
 
 
 #: Largest vignettes file the create-study form accepts.
-MAX_UPLOAD = 20 * 2**20
+MAX_UPLOAD = st.MAX_UPLOAD
 
 
 
@@ -135,13 +135,7 @@ async def new_study(request: Request, core: State) -> Response:
                 data: bytes | None) -> Study:
         vignettes, source, digest = None, "", ""
         if data is not None:
-            if len(data) > MAX_UPLOAD:
-                raise st.AppError(f"{name}: expected a file of at most {MAX_UPLOAD // 2**20} MB",
-                                  status=422, field="vignettes_file")
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"upload{st.vignettes_suffix(name)}"
-                path.write_bytes(data)
-                vignettes = st.read_vignettes_file(path, core.catalogue, name=name)
+            vignettes = st.read_uploaded_vignettes(data, name, core.catalogue)
             source, digest = name, hashlib.sha256(data).hexdigest()
         return st.create_study(
             db, owner=who, title=fields["title"], set_id=fields["set_id"], deck_size=fields["deck_size"],

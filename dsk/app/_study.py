@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -471,6 +472,22 @@ def vignettes_suffix(name: str) -> str:
                        "vignettes file (.jsonl, .parquet or .csv, as `dsk vignettes generate` "
                        "writes them) or a YAML set (.yaml)", status=422, field="vignettes_file")
     return suffix
+
+
+#: The largest vignettes file a researcher or trainer may upload.
+MAX_UPLOAD = 20 * 2**20
+
+
+def read_uploaded_vignettes(data: bytes, name: str, catalogue: Catalogue) -> pd.DataFrame:
+    """An uploaded vignettes file's table (:func:`read_vignettes_file`), or a 422 naming the
+    file when it is larger than :data:`MAX_UPLOAD`, of another kind, or cannot be used."""
+    if len(data) > MAX_UPLOAD:
+        raise AppError(f"{name}: expected a file of at most {MAX_UPLOAD // 2**20} MB",
+                       status=422, field="vignettes_file")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{vignettes_suffix(name)}"
+        path.write_bytes(data)
+        return read_vignettes_file(path, catalogue, name=name)
 
 
 def _check_stored_text(frame: pd.DataFrame, shown: str) -> None:

@@ -49,7 +49,7 @@ PHONE_COOKIE = "dsk_w"
 PHONE_HOURS = 12
 #: Seconds between two looks at the database for a change made by another process.
 SSE_POLL = 1.0
-MAX_UPLOAD = 20 * 2**20
+MAX_UPLOAD = st.MAX_UPLOAD
 #: The phone streams of this process waiting for each workshop to change: their event
 #: loop and event (set through the loop, so any thread or loop may wake them).
 _waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
@@ -206,13 +206,7 @@ async def new_workshop(request: Request, core: State) -> Response:
 
 def _vignettes(core: AppState, set_id: str, name: str, data: bytes | None):  # type: ignore[no-untyped-def]
     if data is not None:
-        if len(data) > MAX_UPLOAD:
-            raise st.AppError(f"{name}: expected a file of at most {MAX_UPLOAD // 2**20} MB",
-                              status=422, field="vignettes_file")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{st.vignettes_suffix(name)}"
-            path.write_bytes(data)
-            frame = st.read_vignettes_file(path, core.catalogue, name=name)
+        frame = st.read_uploaded_vignettes(data, name, core.catalogue)
         return frame, name
     known = [str(s["id"]) for s in core.sets]
     if set_id not in known:
