@@ -577,6 +577,9 @@ def step(db: Session, workshop: Workshop, action: str) -> None:
                               status=409, field="action")
         workshop.stage, workshop.round = "vote", 2
     elif action == "original":
+        if workshop.variant_id is None:
+            raise st.AppError("no what-if variant is on screen to go back from", status=409,
+                              field="action")
         workshop.variant_id, workshop.stage, workshop.round = None, "room", 1
     elif action == "end":
         if workshop.status == "ended":

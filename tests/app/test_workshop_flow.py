@@ -172,6 +172,12 @@ def test_bad_inputs(make_client, trainer: Researcher) -> None:
     assert stranger.get("/w/room").status_code == 401
     assert stranger.get("/w/state").json()["status"] == "none"
 
+    # "back to the original case" is offered, and taken, only while a variant is on screen
+    assert 'id="do-original"' not in trainer.client.get(f"/workshops/{workshop}").text
+    r = _step(trainer, workshop, "original")
+    assert r.status_code == 409 and "no what-if variant is on screen" in r.text
+    assert trainer.client.get(f"/workshops/{workshop}/state").json()["stage"] == "vote"
+
     # the trainer removes the phone: its votes go, it can vote no more
     _vote(phone, "3")
     page = trainer.client.get(f"/workshops/{workshop}").text
