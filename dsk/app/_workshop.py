@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import random
 import threading
@@ -331,7 +332,11 @@ def checklist(case: WorkshopVignette, ruleset_ids: Sequence[str], catalogue: Cat
     return out
 
 
-_REFERENCE_CACHE: dict[tuple[int, str, int], list[int]] = {}
+#: Simulated reference counts by (panel, seed, digest of the vignettes judged): keyed by what
+#: is judged, not by workshop id, so a database's reused id (or a second database in the same
+#: process) never shows another workshop's panel.
+_REFERENCE_CACHE: dict[tuple[str, int, str], dict[str, list[int]]] = {}
+_REFERENCE_CACHE_SIZE = 256
 _REFERENCE_LOCK = threading.Lock()
 
 
@@ -361,22 +366,25 @@ def reference_distribution(workshop: Workshop, case: WorkshopVignette,
                            cases: Sequence[WorkshopVignette], catalogue: Catalogue) -> list[int]:
     """The simulated reference panel's levels 1-4 on ``case`` in round 1 (its stored seed;
     the same seed gives the same counts); ``cases`` are all of the workshop's cases."""
-    key = (workshop.id, case.vignette_id, workshop.panel_seed)
+    frame = _reference_frame(workshop, case, cases, catalogue)
+    digest = hashlib.sha256(frame.to_json(orient="records").encode()).hexdigest()
+    key = (REFERENCE_PANEL, workshop.panel_seed, digest)
     with _REFERENCE_LOCK:
         if key in _REFERENCE_CACHE:
-            return _REFERENCE_CACHE[key]
+            return _REFERENCE_CACHE[key][case.vignette_id]
     from dsk.panels import load_panel, load_professions, simulate_panel
 
     professions = load_professions(catalogue=catalogue)
     panel = load_panel(REFERENCE_PANEL, professions)
-    frame = _reference_frame(workshop, case, cases, catalogue)
     table = simulate_panel(frame, panel, random_state=workshop.panel_seed, rounds=1,
                            professions=professions, catalogue=catalogue, rationale=False)
-    table = table[table["vignette_id"] == case.vignette_id]
-    counts = [int((table["need_level"] == level).sum()) for level in (1, 2, 3, 4)]
+    counts = {str(vid): [int((levels == level).sum()) for level in (1, 2, 3, 4)]
+              for vid, levels in table.groupby("vignette_id")["need_level"]}
     with _REFERENCE_LOCK:
+        if len(_REFERENCE_CACHE) >= _REFERENCE_CACHE_SIZE:
+            _REFERENCE_CACHE.clear()
         _REFERENCE_CACHE[key] = counts
-    return counts
+    return counts[case.vignette_id]
 
 
 def _study_reference_problem(db: Session, owner: Researcher, reference: str, ids: Sequence[str]) -> str:

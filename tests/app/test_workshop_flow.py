@@ -412,7 +412,14 @@ def test_the_ready_made_reference_panel_shows_what_the_notes_describe(catalogue)
     parts = {vid for vid in READY_MADE["cases"] if medians[vid] != int(checklist.loc[vid, "need_level"])}
     # the five cases the docs promise part from the checklist; the first and last agree with it
     assert parts == set(READY_MADE["cases"][1:6])
-    # an uploaded file's case (not the bundled set's text) is judged with the workshop's cases only
-    other = Workshop(id=10_002, source="my-cases.csv", panel_seed=12)
-    alone = reference_distribution(other, cases[1], cases[:2], catalogue)
-    assert sum(alone) == 12
+    # a workshop from an uploaded file is judged with its own cases only, even one with the
+    # same id as another workshop (a reused id, or a second database): the panel is keyed by
+    # what it judges
+    other = Workshop(id=ready.id, source="my-cases.csv", panel_seed=12)
+    pair = simulate_panel(vignettes.set_index("vignette_id").loc[READY_MADE["cases"][:2]].reset_index(),
+                          load_panel(REFERENCE_PANEL, professions), random_state=12, rounds=1,
+                          professions=professions, catalogue=catalogue, rationale=False)
+    for case in cases[:2]:
+        levels = pair.loc[pair["vignette_id"] == case.vignette_id, "need_level"]
+        assert reference_distribution(other, case, cases[:2], catalogue) == \
+            [int((levels == level).sum()) for level in (1, 2, 3, 4)]
