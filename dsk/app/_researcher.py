@@ -93,12 +93,6 @@ def dashboard(request: Request, core: State) -> HTMLResponse:
                            form={})
 
 
-#: Largest vignettes file the create-study form accepts.
-MAX_UPLOAD = st.MAX_UPLOAD
-
-
-
-
 @router.post("/studies")
 async def new_study(request: Request, core: State) -> Response:
     form = await request.form()
@@ -111,7 +105,7 @@ async def new_study(request: Request, core: State) -> Response:
     name = ""
     if isinstance(upload, UploadFile) and upload.filename:
         name = upload_name(upload.filename)
-        data = await upload.read(MAX_UPLOAD + 1)
+        data = await upload.read(st.MAX_UPLOAD + 1)
     client = core.client_address(request)
 
     def make() -> Response:

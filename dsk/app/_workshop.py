@@ -88,7 +88,7 @@ READY_MADE = {
     "panel_seed": "12",
 }
 #: The simulated reference panel (a bundled panel file): the training experiment's mixed panel
-#: of twelve practitioners from six professions, as a multi-agency room is.
+#: of twelve practitioners from seven professions, as a multi-agency room is.
 REFERENCE_PANEL = "mixed-12"
 MAX_CASES = 60
 MAX_REASON = 200

@@ -49,7 +49,6 @@ PHONE_COOKIE = "dsk_w"
 PHONE_HOURS = 12
 #: Seconds between two looks at the database for a change made by another process.
 SSE_POLL = 1.0
-MAX_UPLOAD = st.MAX_UPLOAD
 #: The phone streams of this process waiting for each workshop to change: their event
 #: loop and event (set through the loop, so any thread or loop may wake them).
 _waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
@@ -169,7 +168,7 @@ async def new_workshop(request: Request, core: State) -> Response:
     name, data = "", None
     if isinstance(upload, UploadFile) and upload.filename:
         name = upload_name(upload.filename)
-        data = await upload.read(MAX_UPLOAD + 1)
+        data = await upload.read(st.MAX_UPLOAD + 1)
     client = core.client_address(request)
 
     def make() -> Response:
@@ -206,8 +205,7 @@ async def new_workshop(request: Request, core: State) -> Response:
 
 def _vignettes(core: AppState, set_id: str, name: str, data: bytes | None):  # type: ignore[no-untyped-def]
     if data is not None:
-        frame = st.read_uploaded_vignettes(data, name, core.catalogue)
-        return frame, name
+        return st.read_uploaded_vignettes(data, name, core.catalogue), name
     known = [str(s["id"]) for s in core.sets]
     if set_id not in known:
         raise st.AppError(f"expected one of {', '.join(known)}, got {set_id[:40]!r}",
