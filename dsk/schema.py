@@ -86,7 +86,7 @@ NEED_LEVELS = (1, 2, 3, 4)
 QUADRANTS = ("agreed_and_clear", "checklist_off_consensus", "panel_split", "both_uncertain")
 #: Reason codes of the failures table, in the order they are listed.
 REASONS = ("defaulted", "conflict", "cliff", "interaction_missed", "conflicting_reports",
-           "protective_ignored", "turbulence_missed")
+           "protective_ignored", "turbulence_missed", "uncorroborated")
 #: A panel is *clear* when its ordinal consensus (Tastle and Wierman) is at least this.
 CLEAR_CONSENSUS = 0.7
 

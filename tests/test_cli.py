@@ -37,7 +37,7 @@ def test_generate_show_describe(tmp_path: Path) -> None:
 
 def test_show_prints_a_training_case_s_note_and_what_it_teaches() -> None:
     path = "vignettes/sets/training-12.jsonl"
-    for vid, taught in (("wicked-12-disengagement", "Teaches: cliff"),
+    for vid, taught in (("wicked-12-disengagement", "Teaches: uncorroborated"),
                         ("wicked-08-protective", "Teaches: protective_ignored"),
                         ("tame-01-disclosure", "Teaches: no reason code")):
         shown = runner.invoke(app, ["vignettes", "show", path, "--id", vid])

@@ -139,7 +139,8 @@ def test_every_problem_is_reported_together_with_line_and_column(tmp_path: Path,
      "set.yaml:6:11: vignette 'a', field 'note': expected text, got a list"),
     (("age_band: primary", "age_band: primary\n    teaches: cliff"),
      "set.yaml:6:14: vignette 'a', field 'teaches': expected a list of reason codes (defaulted, "
-     "conflict, cliff, interaction_missed, conflicting_reports, protective_ignored, turbulence_missed), "
+     "conflict, cliff, interaction_missed, conflicting_reports, protective_ignored, turbulence_missed, "
+     "uncorroborated), "
      "got 'cliff'"),
     (("age_band: primary", "age_band: primary\n    teaches: [cliff, clif]"),
      "set.yaml:6:22: vignette 'a', field 'teaches[1]': unknown reason code 'clif'; did you mean 'cliff'? "
@@ -259,7 +260,7 @@ def test_training_set_teaches_what_its_wicked_notes_say(catalogue: Catalogue) ->
         "wicked-09-turbulence": ["turbulence_missed"],
         "wicked-10-exploitation-signs": ["interaction_missed"],
         "wicked-11-young-carer": [],  # the same level for other reasons
-        "wicked-12-disengagement": ["cliff"],  # the panel reads disengagement alone a level lower
+        "wicked-12-disengagement": ["uncorroborated"],  # the panel reads disengagement alone a level lower
     }
     assert all(v["note"].str.len() > 60)
 

@@ -31,11 +31,16 @@ brittleness
     recomputed) that change the rule's decision. Beside it,
     ``surrogate_shift`` is the mean absolute change in a panel surrogate's
     expected level over the same changes: a brittle rule where judgement
-    barely moves is a *cliff*.
+    barely moves is a *cliff*. The surrogate can only say how the panel
+    responds to a factor it has seen vary, so a change counts towards a cliff
+    only when the panel judged at least ``cliff_support`` vignettes at each of
+    the two levels it moves between; on a small hand-built set most changes
+    lack that support, and silence from the surrogate is not evidence of a
+    cliff.
 reasons
     ``defaulted`` (no rule fired), ``conflict`` (fired rules disagree),
-    ``cliff`` (some one-step change moves the rule by ``k >= 1`` levels while
-    the surrogate moves by less than ``cliff_tolerance * k``),
+    ``cliff`` (some supported one-step change moves the rule by ``k >= 1``
+    levels while the surrogate moves by less than ``cliff_tolerance * k``),
     ``interaction_missed`` (interacting needs are present and the panel is
     higher than the rule), ``conflicting_reports`` (agencies contradict each
     other and the panel is split or the rule is off), ``protective_ignored``
@@ -114,7 +119,7 @@ def one_step_changes(X: pd.DataFrame, cat: Catalogue) -> tuple[pd.DataFrame, np.
 def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements: pd.DataFrame, *,
                    catalogue: Catalogue, ruleset: Ruleset | None = None, round_: int = 1,
                    clear: float = CLEAR_CONSENSUS, cliff_tolerance: float = 0.3,
-                   surrogate: PanelSurrogate | None = None, random_state: int = 0,
+                   cliff_support: int = 5, surrogate: PanelSurrogate | None = None, random_state: int = 0,
                    engine: str = "vector") -> pd.DataFrame:
     """The ``failures`` table for one ruleset's decisions against a panel.
 
@@ -125,6 +130,8 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
     judgements : the panel's judgements (practitioner rows are used; rules rows ignored).
     catalogue : the catalogue the vignettes were built with.
     ruleset : the parsed ruleset, needed for brittleness (None: brittleness left empty).
+    cliff_support : fewest judged vignettes at each of the two levels of a one-step change
+        for the change to count towards a cliff.
     surrogate : a fitted panel surrogate; fitted here from the panel when None.
     random_state : seed of the surrogate fitted here.
     engine : the rule engine that re-runs the ruleset on the one-step changes
@@ -189,7 +196,8 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
         brittleness = np.bincount(origin, weights=flips, minlength=len(ids)) / np.maximum(total, 1)
         moved = np.abs(surrogate.predict(changed) - surrogate.predict(X)[origin])
         shift = np.bincount(origin, weights=moved, minlength=len(ids)) / np.maximum(total, 1)
-        jump = (np.abs(after - before) >= 1) & (moved < cliff_tolerance * np.abs(after - before))
+        jump = ((np.abs(after - before) >= 1) & (moved < cliff_tolerance * np.abs(after - before))
+                & _supported(X, changed, origin, cat, cliff_support))
         cliff = np.bincount(origin, weights=jump, minlength=len(ids)) > 0
     interaction = v.loc[ids, "cx_interconnection"].to_numpy(dtype=float) > 0
     conflicting = v.loc[ids, "cx_conflict"].to_numpy(dtype=float) > 0
@@ -205,6 +213,7 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
         "conflicting_reports": conflicting & (~is_clear | off),
         "protective_ignored": protected & (median < rule_level),
         "turbulence_missed": turbulent & (median > rule_level),
+        "uncorroborated": _process_alone(v.loc[ids], cat) & (median < rule_level),
     }
     reasons = [[code for code in REASONS if flags[code][i]] for i in range(len(ids))]
     table = pd.DataFrame({
@@ -222,6 +231,36 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
         "complexity_band": v.loc[ids, "complexity_band"].to_numpy(dtype=object),
     })
     return validate(table, "failures")
+
+
+def _supported(X: pd.DataFrame, changed: pd.DataFrame, origin: np.ndarray, cat: Catalogue,
+               support: int) -> np.ndarray:
+    """Per one-step change: did the panel judge at least ``support`` vignettes at the changed
+    factor's level before the change and as many at its level after?"""
+    names = list(cat.factor_ids)
+    before = X[names].to_numpy(dtype=np.int64)
+    after = changed[names].to_numpy(dtype=np.int64)
+    if len(after) == 0:
+        return np.zeros(0, dtype=bool)
+    factor = np.argmax(after != before[origin], axis=1)
+    rows = np.arange(len(after))
+    old, new = before[origin, factor], after[rows, factor]
+    top = int(max(before.max(initial=0), after.max(initial=0))) + 1
+    counts = np.zeros((len(names), top), dtype=np.int64)
+    np.add.at(counts, (np.broadcast_to(np.arange(len(names)), before.shape), before), 1)
+    return (counts[factor, old] >= support) & (counts[factor, new] >= support)
+
+
+def _process_alone(v: pd.DataFrame, cat: Catalogue) -> np.ndarray:
+    """Vignettes whose only concerns are process concerns (not engaging, not complying,
+    refusing support): the ``corroboration`` mechanism's case."""
+    from dsk.panels.mechanisms import PROCESS_FACTORS
+
+    levels = v[list(cat.factor_ids)].to_numpy(dtype=np.int64)
+    # a concern as the simulated practitioner reads one: usual need level above universal
+    concern = (cat.need_matrix(levels) > 1) & ~np.asarray(cat.protective_mask, dtype=bool)[None, :]
+    process = np.array([f in PROCESS_FACTORS for f in cat.factor_ids])
+    return (concern & process).any(axis=1) & ~(concern & ~process).any(axis=1)
 
 
 def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,

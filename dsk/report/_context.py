@@ -58,7 +58,8 @@ REASON_TEXT = {
     "defaulted": "no rule fired, so the default level applied",
     "conflict": "the rules that fired point to different levels",
     "cliff": "a one-step change in one factor moves the checklist by a level or more while "
-             "the panel's judgement barely moves",
+             "the panel's judgement barely moves (judged only where the panel rated enough "
+             "cases at both levels)",
     "interaction_missed": "needs that amplify each other are present and the panel is higher "
                           "than the checklist",
     "conflicting_reports": "agencies contradict each other and the panel is split or the "
@@ -67,6 +68,9 @@ REASON_TEXT = {
                           "checklist",
     "turbulence_missed": "recent change and unpredictability (turbulence) are present and the "
                          "panel is higher than the checklist",
+    "uncorroborated": "the only concern is how the family works with professionals, with "
+                      "nothing about the child's development, care or surroundings, and the "
+                      "panel is lower than the checklist",
 }
 
 

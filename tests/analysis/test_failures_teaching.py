@@ -1,5 +1,6 @@
-"""The reason codes protective_ignored and turbulence_missed, teaching_cases with agreeing cases,
-and teaching_check ("diverges for the taught reason"), on small hand-built tables."""
+"""The reason codes protective_ignored, turbulence_missed and uncorroborated, the evidence a cliff
+needs, teaching_cases with agreeing cases, and teaching_check ("diverges for the taught reason"),
+on small hand-built tables."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ SPECS = {
     "turbulent": {"age_band": "secondary", "factors": {"frequent_moves": 3, "new_partner": "present"}},
     # one low need: no turbulence, no protective factor
     "calm": {"age_band": "primary", "factors": {"hygiene": "sometimes_unkempt"}},
+    # a parent who will not engage, and nothing else
+    "disengaged": {"age_band": "preschool", "factors": {"non_compliance": "disengaged"}},
+    # the same, with a concern about the child's care beside it
+    "disengaged-neglected": {"age_band": "preschool", "factors": {"non_compliance": "disengaged",
+                                                                  "basic_care": "poor"}},
+    # disengagement with a strength beside it: a protective factor is not a concern
+    "disengaged-supported": {"age_band": "preschool", "factors": {"non_compliance": "disengaged",
+                                                                  "extended_family_support": "present"}},
 }
 
 
@@ -82,8 +91,18 @@ def test_turbulence_missed_fires_only_with_turbulence_and_a_higher_panel(
     assert "turbulence_missed" not in reasons["protected-high"]
 
 
+def test_uncorroborated_fires_only_when_disengagement_stands_alone_and_the_panel_is_lower(
+        cases: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    reasons = cases[1].set_index("vignette_id")["reasons"]
+    assert "uncorroborated" in reasons["disengaged-low"]
+    assert "uncorroborated" in reasons["disengaged-supported-low"]  # a strength is no corroboration
+    assert "uncorroborated" not in reasons["disengaged-high"]  # the panel is above the checklist
+    assert "uncorroborated" not in reasons["disengaged-neglected-low"]  # a concern about care beside it
+    assert "uncorroborated" not in reasons["calm-low"]  # no process concern
+
+
 def test_reason_codes_come_in_the_order_of_REASONS(cases: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    assert REASONS[-2:] == ("protective_ignored", "turbulence_missed")
+    assert REASONS[-3:] == ("protective_ignored", "turbulence_missed", "uncorroborated")
     for found in cases[1]["reasons"]:
         assert list(found) == [c for c in REASONS if c in found]
 
@@ -94,6 +113,41 @@ def test_the_report_explains_every_reason_code() -> None:
     assert set(REASON_TEXT) == set(REASONS)
     assert "protective" in REASON_TEXT["protective_ignored"] and "lower" in REASON_TEXT["protective_ignored"]
     assert "turbulence" in REASON_TEXT["turbulence_missed"] and "higher" in REASON_TEXT["turbulence_missed"]
+    assert "professionals" in REASON_TEXT["uncorroborated"] and "lower" in REASON_TEXT["uncorroborated"]
+
+
+# ---------------------------------------------------------------- the evidence a cliff needs
+
+
+def _cliff_case(catalogue: Catalogue, others: int) -> pd.DataFrame:
+    """One vignette's failures row: a child whose clothes are sometimes unkempt, beside ``others``
+    vignettes at each of the two hygiene levels (sometimes unkempt, poor hygiene), with a panel
+    that gives level 2 to every case, whatever its hygiene."""
+    from dsk.rules import bundled_rulesets, load_ruleset
+
+    specs = [{"id": "case", "age_band": "primary", "factors": {"hygiene": "sometimes_unkempt"}}]
+    specs += [{"id": f"{name}-{k}", "age_band": "primary", "factors": {"hygiene": name}}
+              for name in ("sometimes_unkempt", "poor_hygiene") for k in range(others)]
+    v = vignettes_from_specs(specs, "hand", 1, catalogue, narratives=False)
+    ruleset = load_ruleset(bundled_rulesets()["threshold-of-need"], catalogue)
+    from dsk.rules import evaluate
+
+    decisions = evaluate(ruleset, v, catalogue=catalogue).decisions()
+    j = _judgements({vid: [2] * 6 for vid in v["vignette_id"]})
+    f = failure_points(v, decisions, j, catalogue=catalogue, ruleset=ruleset)
+    return f.set_index("vignette_id").loc["case"]
+
+
+def test_a_cliff_needs_the_panel_to_have_judged_both_levels(catalogue: Catalogue) -> None:
+    # The threshold checklist moves poor hygiene a level above sometimes unkempt (3 against 2),
+    # and the panel gives 2 to both: a cliff, once the panel has judged five cases at each level
+    # (the case itself is one of the sometimes-unkempt ones).
+    row = _cliff_case(catalogue, others=5)
+    assert int(row["rule_level"]) == 2 and "cliff" in list(row["reasons"])
+    # With only two poor-hygiene cases the surrogate cannot tell how the panel responds to the
+    # change: it predicts no movement out of ignorance, and no cliff is claimed.
+    row = _cliff_case(catalogue, others=2)
+    assert "cliff" not in list(row["reasons"])
 
 
 # ---------------------------------------------------------------- teaching_cases

@@ -53,7 +53,7 @@ TAUGHT = {  # case -> (reason code, the checklist's level, the panel median, the
     "wicked-08-protective": ("protective_ignored", 4, 3, "protective"),
     "wicked-09-turbulence": ("turbulence_missed", 3, 4, None),
     "wicked-10-exploitation-signs": ("interaction_missed", 3, 4, None),
-    "wicked-12-disengagement": ("cliff", 4, 3, "corroboration"),
+    "wicked-12-disengagement": ("uncorroborated", 4, 3, "corroboration"),
 }
 #: Wicked cases on which the panel agrees with the checklist, as their notes say (and why not more).
 AGREE = ("wicked-06-conflicting-neglect", "wicked-07-count-cliff", "wicked-11-young-carer")
@@ -95,8 +95,10 @@ def test_the_mechanism_a_note_names_produces_the_divergence(training):
     assert (_round1(training["judge"](("corroboration",)), vid) == 4).sum() >= 6
 
 
-def test_the_disengagement_cliff_is_one_the_panel_follows_less_than_a_level(training, catalogue):
-    # one word down ("not complying" for "not engaging"): the checklist drops a level, the panel less
+def test_one_word_moves_the_checklist_a_level_on_disengagement_and_the_panel_about_half(training, catalogue):
+    # one word down ("not complying" for "not engaging"): the checklist drops a level, the panel
+    # about half a level, so not a cliff by the failures table's tolerance (less than 0.3 of a
+    # level for each level the checklist moves), as the note no longer claims
     from dsk.design import vignettes_from_specs
 
     reports = [{"agency": "health_visitor", "factor": "non_compliance"}]
@@ -111,7 +113,13 @@ def test_the_disengagement_cliff_is_one_the_panel_follows_less_than_a_level(trai
     j = simulate_panel(pair, panel, random_state=config.seed, professions=professions, catalogue=catalogue,
                        rationale=False)
     mean = j.groupby("vignette_id")["need_level"].mean()
-    assert 0 < mean["not-engaging"] - mean["one-word-down"] < 1
+    assert 0.3 <= mean["not-engaging"] - mean["one-word-down"] < 1
+
+
+def test_no_cliff_is_claimed_on_the_training_set(training):
+    # twelve cases are too few for the surrogate to show how the panel responds to most one-step
+    # changes; before cliffs needed that evidence, every case was flagged (docs/methods.md)
+    assert not any("cliff" in list(r) for r in training["check"]["reasons"])
 
 
 def test_the_untaught_wicked_cases_agree_as_their_notes_say(training):
