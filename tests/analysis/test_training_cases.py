@@ -118,7 +118,7 @@ def test_one_word_moves_the_checklist_a_level_on_disengagement_and_the_panel_abo
 
 def test_no_cliff_is_claimed_on_the_training_set(training):
     # twelve cases are too few for the surrogate to show how the panel responds to most one-step
-    # changes; before cliffs needed that evidence, every case was flagged (docs/methods.md)
+    # changes; without asking for that evidence every case would be flagged (docs/methods.md)
     assert not any("cliff" in list(r) for r in training["check"]["reasons"])
 
 
