@@ -66,6 +66,7 @@ import pandas as pd
 
 from dsk.analysis._features import base_features, panel_summary, with_derived
 from dsk.catalogue import Catalogue
+from dsk.panels.mechanisms import process_alone
 from dsk.schema import CLEAR_CONSENSUS, COMPLEXITY_COLUMNS, QUADRANTS, REASONS, validate
 from dsk.schema import columns as schema_columns
 
@@ -213,7 +214,8 @@ def failure_points(vignettes: pd.DataFrame, decisions: pd.DataFrame, judgements:
         "conflicting_reports": conflicting & (~is_clear | off),
         "protective_ignored": protected & (median < rule_level),
         "turbulence_missed": turbulent & (median > rule_level),
-        "uncorroborated": _process_alone(v.loc[ids], cat) & (median < rule_level),
+        "uncorroborated": process_alone(v.loc[ids, list(cat.factor_ids)].to_numpy(dtype=np.int64), cat)
+        & (median < rule_level),
     }
     reasons = [[code for code in REASONS if flags[code][i]] for i in range(len(ids))]
     table = pd.DataFrame({
@@ -249,18 +251,6 @@ def _supported(X: pd.DataFrame, changed: pd.DataFrame, origin: np.ndarray, cat: 
     counts = np.zeros((len(names), top), dtype=np.int64)
     np.add.at(counts, (np.broadcast_to(np.arange(len(names)), before.shape), before), 1)
     return (counts[factor, old] >= support) & (counts[factor, new] >= support)
-
-
-def _process_alone(v: pd.DataFrame, cat: Catalogue) -> np.ndarray:
-    """Vignettes whose only concerns are process concerns (not engaging, not complying,
-    refusing support): the ``corroboration`` mechanism's case."""
-    from dsk.panels.mechanisms import PROCESS_FACTORS
-
-    levels = v[list(cat.factor_ids)].to_numpy(dtype=np.int64)
-    # a concern as the simulated practitioner reads one: usual need level above universal
-    concern = (cat.need_matrix(levels) > 1) & ~np.asarray(cat.protective_mask, dtype=bool)[None, :]
-    process = np.array([f in PROCESS_FACTORS for f in cat.factor_ids])
-    return (concern & process).any(axis=1) & ~(concern & ~process).any(axis=1)
 
 
 def divergence_model(failures: pd.DataFrame, vignettes: pd.DataFrame,

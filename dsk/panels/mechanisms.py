@@ -32,8 +32,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["ITEM_READING", "MECHANISMS", "MECHANISMS_BY_ID", "PROCESS_FACTORS", "Mechanism", "Source", "check_off"]
+import numpy as np
+
+if TYPE_CHECKING:
+    from dsk.catalogue import Catalogue
+
+__all__ = ["ITEM_READING", "MECHANISMS", "MECHANISMS_BY_ID", "PROCESS_FACTORS", "Mechanism", "Source", "check_off",
+           "process_alone"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,19 @@ MUNRO_1999 = Source(
 #: Concerns about how the family works with professionals rather than about the child's harm:
 #: the ``corroboration`` mechanism reads them lower when nothing else is of concern.
 PROCESS_FACTORS = ("non_compliance", "refusing_support")
+
+
+def process_alone(levels: np.ndarray, catalogue: Catalogue) -> np.ndarray:
+    """Per vignette (row of a level matrix): are its only concerns process concerns?
+
+    A concern is a factor whose usual need level is above universal (protective factors never
+    are); the case of the ``corroboration`` mechanism, and of the failures table's
+    ``uncorroborated`` code, is a vignette with a concern in :data:`PROCESS_FACTORS` and none
+    outside it.
+    """
+    concern = catalogue.need_matrix(levels) > 1
+    process = np.array([f in PROCESS_FACTORS for f in catalogue.factor_ids])
+    return (concern & process).any(axis=1) & ~(concern & ~process).any(axis=1)
 
 #: The starting point of every appraisal; not a mechanism, and not switched off.
 ITEM_READING = Mechanism(

@@ -72,7 +72,7 @@ import pandas as pd
 
 from dsk.catalogue import DOMAINS, Catalogue
 from dsk.narrative import STANCE_REASSURE, Reports
-from dsk.panels.mechanisms import PROCESS_FACTORS
+from dsk.panels.mechanisms import PROCESS_FACTORS, process_alone
 from dsk.panels.profiles import PanelSpec, ProfessionProfile
 from dsk.schema import validate
 
@@ -214,9 +214,7 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         reassure_trust[pid] = tr
     vivid = np.append(np.array([f.id in cat.complexity.emotional_factors for f in cat.factors]), False)
     process = np.append(np.array([f.id in PROCESS_FACTORS for f in cat.factors]), False)[slot_factor]
-    concern = slot_need > 0
-    process_concern = process & concern
-    alone = process_concern.any(axis=1) & ~(concern & ~process).any(axis=1)
+    process_concern = process & (slot_need > 0)
     reporting = np.zeros((n, len(cat.agency_ids)), dtype=np.int64)
     np.add.at(reporting, (rep_v[~rep_s], rep_a[~rep_s]), 1)
     age = vignettes["age_band"].to_numpy(dtype=np.int64)
@@ -227,7 +225,7 @@ def case_features(vignettes: pd.DataFrame, professions: Mapping[str, ProfessionP
         slot_protective=slot_protective,
         slot_first=slot_first,
         slot_vivid=vivid[slot_factor] & ~slot_protective,
-        slot_process_alone=process_concern & alone[:, None],
+        slot_process_alone=process_concern & process_alone(levels, cat)[:, None],
         slot_concern_trust=concern_trust,
         slot_reassure_trust=reassure_trust,
         interconnection=vignettes["cx_interconnection"].to_numpy(dtype=float),
